@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+// shh — an SSH suite in Swift. Module layout and the rules behind it: ../shared/ARCHITECTURE.md
+// (dependencies point down only: executables → command modules → SSHKeys → SSHWire).
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "shh",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SSHWire", targets: ["SSHWire"]),
+        .library(name: "SSHKeys", targets: ["SSHKeys"]),
+        .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
+        .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
+        .executable(name: "shh-keygen", targets: ["shh-keygen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        .target(
+            name: "SSHWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SSHKeys",
+            dependencies: [
+                "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SSHCommandLine",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SSHKeygenCommand",
+            dependencies: ["SSHKeys", "SSHCommandLine", "SSHWire"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "shh-keygen",
+            dependencies: ["SSHKeygenCommand"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHWireTests",
+            dependencies: ["SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHKeysTests",
+            dependencies: ["SSHKeys", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHCommandLineTests",
+            dependencies: ["SSHCommandLine"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["SSHKeys", "SSHKeygenCommand"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

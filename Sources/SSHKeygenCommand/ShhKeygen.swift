@@ -1,0 +1,166 @@
+// shh-keygen: ssh-keygen(1)'s command line and behaviour for keys — generation, -y, -l, -p, -c and -Y signatures.
+// Output, prompts and exit statuses follow OpenSSH 9.x's ssh-keygen so scripts written for it keep working.
+
+import Foundation
+import SSHCommandLine
+import SSHKeys
+
+/// The one error type of this module: a message for standard error and the exit status that goes with it.
+public struct KeygenFailure: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    /// 255 where ssh-keygen dies through fatal(), 1 for usage errors and refused prompts.
+    public var exitStatus: Int32
+
+    public init(_ message: String, exitStatus: Int32 = 255) {
+        self.message = message
+        self.exitStatus = exitStatus
+    }
+
+    public var description: String { message }
+}
+
+/// What the command line asked for.
+struct KeygenOptions {
+    var keyTypeName: String?
+    var bits: Int?
+    var identityFile: String?
+    var newPassphrase: String?
+    var oldPassphrase: String?
+    var comment: String?
+    var quiet = false
+    var verbose = false
+    var fingerprintHash = SSHFingerprintHash.sha256
+    var printPublic = false
+    var printFingerprint = false
+    var changePassphrase = false
+    var changeComment = false
+    var signOperation: String?
+    var namespace: String?
+    var principal: String?
+    var signatureFile: String?
+    var extraOptions: [String] = []
+    var rounds = OpenSSHPrivateKeyFormat.defaultKDFRounds
+    var cipherName = OpenSSHPrivateKeyFormat.defaultCipherName
+    var operands: [String] = []
+}
+
+public enum ShhKeygen {
+    /// ssh-keygen's complete option string, so every flag it knows parses; those we do not implement yet are refused by name.
+    static let getopt = Getopt("ABHKLQUXceghiklopquvyC:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:")
+    static let notYetSupported: [Character: String] = [
+        "A": "generating all host keys", "B": "bubblebabble digests", "D": "PKCS#11 keys", "e": "key export",
+        "F": "known_hosts search", "g": "generic DNS records", "H": "known_hosts hashing", "h": "host certificates",
+        "i": "key import", "K": "FIDO keys", "k": "KRLs", "L": "certificate display", "M": "moduli", "Q": "KRLs",
+        "R": "known_hosts removal", "r": "SSHFP records", "U": "agent keys",
+        "u": "KRLs", "V": "certificate validity", "w": "FIDO keys", "X": "key import", "z": "certificate serials",
+    ]
+
+    static let usage = """
+        usage: shh-keygen [-q] [-a rounds] [-b bits] [-C comment] [-f output_keyfile]
+                          [-N new_passphrase] [-t ecdsa | ed25519 | rsa] [-Z cipher]
+               shh-keygen -p [-a rounds] [-f keyfile] [-N new_passphrase] [-P old_passphrase] [-Z cipher]
+               shh-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]
+               shh-keygen -y [-f input_keyfile] [-P passphrase]
+               shh-keygen -c [-a rounds] [-C comment] [-f keyfile] [-P passphrase]
+               shh-keygen -Y sign -f key_file -n namespace [-O option] file ...
+               shh-keygen -Y verify -f allowed_signers_file -I signer_identity
+                          -n namespace -s signature_file [-O option]
+               shh-keygen -Y check-novalidate -n namespace -s signature_file
+               shh-keygen -Y find-principals -s signature_file -f allowed_signers_file
+
+        """
+
+    /// Runs the command and returns its exit status. Never traps on user input.
+    public static func run(_ arguments: [String], io: KeygenIO) -> Int32 {
+        do {
+            let options = try parse(arguments)
+            try execute(options, io: io)
+            return 0
+        } catch let failure as KeygenFailure {
+            if !failure.message.isEmpty { io.writeError(failure.message + "\n") }
+            return failure.exitStatus
+        } catch let error as CommandLineError {
+            io.writeError("\(error)\n" + usage)
+            return 1
+        } catch {
+            io.writeError("\(error)\n")
+            return 255
+        }
+    }
+
+    static func parse(_ arguments: [String]) throws -> KeygenOptions {
+        let (parsed, next) = try getopt.parse(arguments)
+        var options = KeygenOptions()
+        for option in parsed {
+            let value = option.argument ?? ""
+            switch option.letter {
+            case "b":
+                guard let bits = Int(value), bits >= 1, bits <= Int(UInt32.max) else {
+                    throw KeygenFailure("Bits has bad value \(value) (invalid)")
+                }
+                options.bits = bits
+            case "t": options.keyTypeName = value
+            case "f": options.identityFile = value
+            case "N": options.newPassphrase = value
+            case "P": options.oldPassphrase = value
+            case "C": options.comment = value
+            case "q": options.quiet = true
+            case "v": options.verbose = true
+            case "E":
+                guard let hash = SSHFingerprintHash(name: value) else { throw KeygenFailure("Invalid hash algorithm \"\(value)\"") }
+                options.fingerprintHash = hash
+            case "y": options.printPublic = true
+            case "l": options.printFingerprint = true
+            case "p": options.changePassphrase = true
+            case "c": options.changeComment = true
+            case "o": break  // ssh-keygen's no-op: the OpenSSH format is already the default
+            case "Y": options.signOperation = value
+            case "n": options.namespace = value
+            case "I": options.principal = value
+            case "O": options.extraOptions.append(value)
+            case "a":
+                guard let rounds = Int(value), rounds >= 1, rounds <= Int(Int32.max) else {
+                    throw KeygenFailure("Invalid number: \(value) (invalid)")
+                }
+                options.rounds = rounds
+            case "Z":
+                guard OpenSSHPrivateKeyFormat.supportedCipherNames.contains(value) else {
+                    throw KeygenFailure("Invalid OpenSSH-format cipher '\(value)'")
+                }
+                options.cipherName = value
+            case "m":
+                // Writing PEM or PKCS#8 files is not built; refusing beats silently writing another format.
+                throw KeygenFailure("Writing keys in \(value) format is not supported; shh-keygen writes the OpenSSH format", exitStatus: 1)
+            case "s": options.signatureFile = value  // the signature file for -Y; a CA key otherwise
+            default:
+                if let feature = notYetSupported[option.letter] {
+                    throw KeygenFailure("shh-keygen: -\(option.letter) (\(feature)) is not supported yet", exitStatus: 1)
+                }
+                throw CommandLineError.unknownOption(option.letter)
+            }
+        }
+        options.operands = Array(arguments[next...])
+        return options
+    }
+
+    static func execute(_ options: KeygenOptions, io: KeygenIO) throws {
+        if let operation = options.signOperation {
+            return try SignatureCommands.run(operation: operation, options: options, io: io)
+        }
+        if options.signatureFile != nil {
+            throw KeygenFailure("shh-keygen: -s (certificate signing) is not supported yet", exitStatus: 1)
+        }
+        if !options.operands.isEmpty {
+            throw KeygenFailure("Too many arguments.\n" + usage, exitStatus: 1)
+        }
+        if options.changePassphrase && options.changeComment {
+            throw KeygenFailure("Can only have one of -p and -c.\n" + usage, exitStatus: 1)
+        }
+        let commands = KeyCommands(options: options, io: io)
+        if options.printFingerprint { return try commands.printFingerprints() }
+        if options.changePassphrase { return try commands.changePassphrase() }
+        if options.changeComment { return try commands.changeComment() }
+        if options.printPublic { return try commands.printPublicKey() }
+        try commands.generate()
+    }
+}

@@ -1,0 +1,196 @@
+// The allowed_signers file of ssh-keygen(1) (section ALLOWED SIGNERS): whose SSHSIG signatures `-Y verify` accepts.
+// Each line: principals [options] keytype base64-key [comment]; options are cert-authority, namespaces="...",
+// valid-after="...", valid-before="...".
+
+import Foundation
+
+public struct AllowedSignersEntry: Sendable {
+    /// Comma-separated principal patterns (OpenSSHPattern list).
+    public var principals: String
+    public var certificateAuthority: Bool
+    /// Namespace patterns the key may sign in; nil means any.
+    public var namespaces: String?
+    /// Seconds since the epoch.
+    public var validAfter: Int?
+    public var validBefore: Int?
+    public var key: SSHPublicKey
+    public var line: Int
+}
+
+public enum AllowedSigners {
+    /// Parses the file. Lines that cannot be parsed are reported as warnings (path:line: why) and skipped.
+    public static func parse(_ text: String, path: String) -> (entries: [AllowedSignersEntry], warnings: [String]) {
+        var entries: [AllowedSignersEntry] = []
+        var warnings: [String] = []
+        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = offset + 1
+            var rest = Substring(rawLine.trimmingCharacters(in: .whitespacesAndNewlines))
+            if rest.isEmpty || rest.hasPrefix("#") { continue }
+            guard let principals = nextToken(&rest), !principals.isEmpty else {
+                warnings.append("\(path):\(lineNumber): invalid line")
+                continue
+            }
+            var options: [String: String?] = [:]
+            var key: SSHPublicKeyLine
+            if let parsed = try? SSHPublicKeyLine(parsing: String(rest)) {
+                key = parsed
+            } else {
+                guard let optionText = nextToken(&rest), let parsedOptions = parseOptions(optionText) else {
+                    warnings.append("\(path):\(lineNumber): invalid options")
+                    continue
+                }
+                options = parsedOptions
+                guard let parsed = try? SSHPublicKeyLine(parsing: String(rest)) else {
+                    warnings.append("\(path):\(lineNumber): invalid key")
+                    continue
+                }
+                key = parsed
+            }
+            var entry = AllowedSignersEntry(
+                principals: unquote(principals), certificateAuthority: false, namespaces: nil,
+                validAfter: nil, validBefore: nil, key: key.key, line: lineNumber)
+            var bad: String?
+            for (name, value) in options {
+                switch (name, value) {
+                case ("cert-authority", nil): entry.certificateAuthority = true
+                case ("namespaces", let value?): entry.namespaces = value
+                case ("valid-after", let value?):
+                    if let time = parseTime(value) { entry.validAfter = time } else { bad = "invalid \"valid-after\" time" }
+                case ("valid-before", let value?):
+                    if let time = parseTime(value) { entry.validBefore = time } else { bad = "invalid \"valid-before\" time" }
+                default: bad = "unknown option \"\(name)\""
+                }
+            }
+            if let bad {
+                warnings.append("\(path):\(lineNumber): bad options: \(bad)")
+                continue
+            }
+            entries.append(entry)
+        }
+        return (entries, warnings)
+    }
+
+    /// Why an entry did not authorise a signature, for the log.
+    public enum Refusal: Error, Equatable, Sendable {
+        case noMatchingPrincipalAndKey
+        case namespaceNotPermitted(line: Int)
+        case notYetValid(line: Int)
+        case expired(line: Int)
+    }
+
+    /// Finds an entry that lets `principal` sign in `namespace` with `key` at `time`.
+    public static func authorize(
+        entries: [AllowedSignersEntry], key: SSHPublicKey, principal: String, namespace: String, time: Int
+    ) -> Result<AllowedSignersEntry, Refusal> {
+        var refusal = Refusal.noMatchingPrincipalAndKey
+        for entry in entries where !entry.certificateAuthority && entry.key == key {
+            guard OpenSSHPattern.matchList(principal, patternList: entry.principals) == .matched else { continue }
+            if let namespaces = entry.namespaces, OpenSSHPattern.matchList(namespace, patternList: namespaces) != .matched {
+                refusal = .namespaceNotPermitted(line: entry.line)
+                continue
+            }
+            if let after = entry.validAfter, time < after {
+                refusal = .notYetValid(line: entry.line)
+                continue
+            }
+            if let before = entry.validBefore, time > before {
+                refusal = .expired(line: entry.line)
+                continue
+            }
+            return .success(entry)
+        }
+        return .failure(refusal)
+    }
+
+    /// The principals of every entry holding `key` (for `-Y find-principals`).
+    public static func principals(entries: [AllowedSignersEntry], key: SSHPublicKey) -> [String] {
+        entries.filter { !$0.certificateAuthority && $0.key == key }.map(\.principals)
+    }
+
+    /// A whitespace-delimited token, where double quotes group (and may contain spaces).
+    static func nextToken(_ rest: inout Substring) -> String? {
+        rest = rest.drop(while: { $0 == " " || $0 == "\t" })
+        guard !rest.isEmpty else { return nil }
+        var token = ""
+        var quoted = false
+        while let character = rest.first {
+            if character == "\"" { quoted.toggle() }
+            if !quoted, character == " " || character == "\t" { break }
+            token.append(character)
+            rest = rest.dropFirst()
+        }
+        if quoted { return nil }
+        rest = rest.drop(while: { $0 == " " || $0 == "\t" })
+        return token
+    }
+
+    static func unquote(_ text: String) -> String {
+        text.count >= 2 && text.hasPrefix("\"") && text.hasSuffix("\"") ? String(text.dropFirst().dropLast()) : text
+    }
+
+    /// name or name="value", comma-separated, commas inside quotes kept.
+    static func parseOptions(_ text: String) -> [String: String?]? {
+        var options: [String: String?] = [:]
+        var current = ""
+        var quoted = false
+        var pieces: [String] = []
+        for character in text {
+            if character == "\"" { quoted.toggle() }
+            if character == ",", !quoted {
+                pieces.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        guard !quoted else { return nil }
+        pieces.append(current)
+        for piece in pieces {
+            guard !piece.isEmpty else { return nil }
+            if let equals = piece.firstIndex(of: "=") {
+                let name = piece[..<equals].lowercased()
+                let value = String(piece[piece.index(after: equals)...])
+                guard value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") else { return nil }
+                options[name] = String(value.dropFirst().dropLast())
+            } else {
+                options[piece.lowercased()] = .some(nil)
+            }
+        }
+        return options
+    }
+
+    /// YYYYMMDD or YYYYMMDDHHMM[SS], optionally ending in Z for UTC; otherwise local time (as ssh-keygen).
+    static func parseTime(_ text: String) -> Int? {
+        var digits = text
+        var utc = false
+        if digits.hasSuffix("Z") || digits.hasSuffix("z") {
+            utc = true
+            digits.removeLast()
+        }
+        guard [8, 12, 14].contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        let numbers = Array(digits).map { Int(String($0))! }
+        func field(_ start: Int, _ length: Int) -> Int {
+            numbers[start..<(start + length)].reduce(0) { $0 * 10 + $1 }
+        }
+        var parts = tm()
+        parts.tm_year = Int32(field(0, 4) - 1900)
+        parts.tm_mon = Int32(field(4, 2) - 1)
+        parts.tm_mday = Int32(field(6, 2))
+        if digits.count >= 12 {
+            parts.tm_hour = Int32(field(8, 2))
+            parts.tm_min = Int32(field(10, 2))
+        }
+        if digits.count == 14 { parts.tm_sec = Int32(field(12, 2)) }
+        guard (0...11).contains(parts.tm_mon), (1...31).contains(parts.tm_mday), parts.tm_hour < 24, parts.tm_min < 60, parts.tm_sec < 61 else {
+            return nil
+        }
+        parts.tm_isdst = -1
+        let seconds = utc ? timegm(&parts) : mktime(&parts)
+        return seconds < 0 ? nil : Int(seconds)
+    }
+}
+
+extension AllowedSigners {
+    /// The time format of `-O verify-time=`: the same as valid-after/valid-before.
+    public static func parseTimeForCommandLine(_ text: String) -> Int? { parseTime(text) }
+}

@@ -1,0 +1,94 @@
+// Key fingerprints as OpenSSH prints them: "SHA256:<base64, unpadded>" and "MD5:<hex:pairs>",
+// and the "randomart" picture (the drunken-bishop walk of ssh-keygen -lv).
+
+import Crypto
+import Foundation
+
+/// The hash used for a fingerprint (ssh-keygen -E).
+public enum SSHFingerprintHash: String, Sendable, CaseIterable {
+    case sha256 = "SHA256"
+    case md5 = "MD5"
+
+    /// Accepts the names ssh-keygen accepts for -E, in any case.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "sha256": self = .sha256
+        case "md5": self = .md5
+        default: return nil
+        }
+    }
+
+    func digest(_ bytes: [UInt8]) -> [UInt8] {
+        switch self {
+        case .sha256: return Array(SHA256.hash(data: bytes))
+        case .md5: return Array(Insecure.MD5.hash(data: bytes))
+        }
+    }
+}
+
+extension SSHPublicKey {
+    /// The fingerprint text, e.g. "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s".
+    public func fingerprint(_ hash: SSHFingerprintHash = .sha256) -> String {
+        let digest = hash.digest(wireBlob)
+        switch hash {
+        case .sha256:
+            let base64 = Data(digest).base64EncodedString()
+            return "SHA256:" + base64.replacingOccurrences(of: "=", with: "")
+        case .md5:
+            return "MD5:" + digest.map { String(format: "%02x", $0) }.joined(separator: ":")
+        }
+    }
+
+    /// The randomart picture ssh-keygen prints with -lv, without a trailing newline.
+    public func randomArt(_ hash: SSHFingerprintHash = .sha256) -> String {
+        RandomArt.picture(digest: hash.digest(wireBlob), title: "[\(type.displayName) \(bitCount)]",
+                          fallbackTitle: "[\(type.displayName)]", hashName: hash.rawValue)
+    }
+}
+
+/// The "drunken bishop": a walk over a 17×9 board driven by the digest, two bits per step,
+/// each square showing how often it was visited (Loss, Dirk et al., "The drunken bishop", 2009).
+enum RandomArt {
+    static let width = 17
+    static let height = 9
+    static let symbols = Array(" .o+=*BOX@%&#/^SE")
+
+    static func picture(digest: [UInt8], title: String, fallbackTitle: String, hashName: String) -> String {
+        var board = [[Int]](repeating: [Int](repeating: 0, count: height), count: width)
+        let visitCap = symbols.count - 3  // the last two symbols mark start and end
+        var x = width / 2
+        var y = height / 2
+        for byte in digest {
+            var bits = byte
+            for _ in 0..<4 {
+                x += bits & 0x1 != 0 ? 1 : -1
+                y += bits & 0x2 != 0 ? 1 : -1
+                x = min(max(x, 0), width - 1)
+                y = min(max(y, 0), height - 1)
+                if board[x][y] < visitCap { board[x][y] += 1 }
+                bits >>= 2
+            }
+        }
+        board[width / 2][height / 2] = symbols.count - 2
+        board[x][y] = symbols.count - 1
+
+        var lines = [border(label: boxLabel(title, fallback: fallbackTitle))]
+        for row in 0..<height {
+            lines.append("|" + String((0..<width).map { symbols[min(board[$0][row], symbols.count - 1)] }) + "|")
+        }
+        lines.append(border(label: boxLabel("[\(hashName)]", fallback: "[\(hashName)]")))
+        return lines.joined(separator: "\n")
+    }
+
+    /// A label that fits inside the top or bottom border (at most width-1 characters, as OpenSSH truncates).
+    static func boxLabel(_ label: String, fallback: String) -> String {
+        let chosen = label.count > width ? fallback : label
+        return String(chosen.prefix(width - 1))
+    }
+
+    static func border(label: String) -> String {
+        let left = (width - label.count) / 2
+        let right = width - left - label.count
+        return "+" + String(repeating: "-", count: left) + label + String(repeating: "-", count: right) + "+"
+    }
+}

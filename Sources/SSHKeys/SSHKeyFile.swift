@@ -1,0 +1,114 @@
+// Loading key files from disk in any supported format, with the limits and error wording OpenSSH users expect.
+
+import Foundation
+
+/// Reads private and public key files.
+public enum SSHKeyFile {
+    /// No key file is anywhere near this large; anything bigger is refused before it is read whole.
+    public static let maximumFileSize = 1 << 20
+
+    /// Reads a file's bytes, refusing directories, unreadable files and files over `maximumFileSize`.
+    public static func readFile(atPath path: String, maximumSize: Int = maximumFileSize) throws -> [UInt8] {
+        let handle: FileHandle
+        do {
+            handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        } catch {
+            throw SSHKeyError(.fileSystem(Self.describe(error)), path: path)
+        }
+        defer { try? handle.close() }
+        do {
+            let data = try handle.read(upToCount: maximumSize + 1) ?? Data()
+            guard data.count <= maximumSize else {
+                throw SSHKeyError(.fileTooLarge(bytes: data.count), path: path)
+            }
+            return Array(data)
+        } catch let error as SSHKeyError {
+            throw error
+        } catch {
+            throw SSHKeyError(.fileSystem(Self.describe(error)), path: path)
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let posix = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain,
+           let message = strerror(Int32(posix.code)) {
+            return String(cString: message)
+        }
+        switch nsError.code {
+        case NSFileReadNoSuchFileError, NSFileNoSuchFileError: return "No such file or directory"
+        case NSFileReadNoPermissionError: return "Permission denied"
+        default: return nsError.localizedDescription
+        }
+    }
+
+    /// Parses private key file contents in openssh-key-v1, PKCS#1, SEC1 or PKCS#8 form.
+    /// `passphrase` is needed only for encrypted openssh-key-v1 files.
+    public static func parsePrivateKey(_ contents: [UInt8], passphrase: String? = nil) throws -> SSHPrivateKey {
+        let block = try armoredBlock(contents)
+        if block.label == OpenSSHPrivateKeyFormat.pemLabel {
+            return try OpenSSHPrivateKeyFormat.decode(fileBody: block.body, passphrase: passphrase)
+        }
+        if block.hasHeaders { throw SSHKeyError(.encryptedPEMUnsupported) }
+        return try LegacyPEMKeys.privateKey(label: block.label, der: block.body)
+    }
+
+    /// Whether the contents are a private key that needs a passphrase.
+    public static func isEncryptedPrivateKey(_ contents: [UInt8]) -> Bool {
+        guard let block = try? armoredBlock(contents) else { return false }
+        if block.label == OpenSSHPrivateKeyFormat.pemLabel {
+            return (try? OpenSSHPrivateKeyFormat.isEncrypted(fileBody: block.body)) ?? false
+        }
+        return block.hasHeaders || block.label == "ENCRYPTED PRIVATE KEY"
+    }
+
+    /// The public half of a private key file where it can be had without the passphrase
+    /// (openssh-key-v1 keeps it in clear); nil for other formats.
+    public static func publicKeyInPrivateKeyFile(_ contents: [UInt8]) -> SSHPublicKey? {
+        guard let block = try? armoredBlock(contents), block.label == OpenSSHPrivateKeyFormat.pemLabel else { return nil }
+        return try? OpenSSHPrivateKeyFormat.publicKey(fromFileBody: block.body)
+    }
+
+    /// Loads a private key file; errors carry the path.
+    public static func loadPrivateKey(atPath path: String, passphrase: String? = nil) throws -> SSHPrivateKey {
+        do {
+            return try parsePrivateKey(try readFile(atPath: path), passphrase: passphrase)
+        } catch let error as SSHKeyError {
+            throw error.path == nil ? error.at(path: path) : error
+        }
+    }
+
+    private static func armoredBlock(_ contents: [UInt8]) throws -> PEMArmor.Block {
+        guard let text = String(validating: contents, as: UTF8.self) else {
+            throw SSHKeyError(.invalidFormat(""))
+        }
+        return try PEMArmor.parse(text)
+    }
+
+    /// Writes a file atomically enough for key files: created with `mode` (never wider), then filled.
+    /// Refuses nothing about existing files; asking before overwriting is the caller's job.
+    public static func write(_ text: String, toPath path: String, mode: mode_t) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+        }
+        defer { close(fd) }
+        // An existing file keeps its old mode through open(); make sure a private key is not left readable.
+        fchmod(fd, mode)
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { raw in
+                Foundation.write(fd, raw.baseAddress! + written, bytes.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+            }
+            written += result
+        }
+        guard fsync(fd) == 0 || errno == EINVAL else {
+            throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+// Public key lines as in .pub files and authorized_keys: "<type> <base64 blob> [comment]" (OpenSSH sshd(8) AUTHORIZED_KEYS).
+
+import Foundation
+
+/// One public key in OpenSSH's one-line text form.
+public struct SSHPublicKeyLine: Sendable, Hashable {
+    public var key: SSHPublicKey
+    /// Everything after the blob, trimmed; empty when absent.
+    public var comment: String
+
+    public init(key: SSHPublicKey, comment: String = "") {
+        self.key = key
+        self.comment = comment
+    }
+
+    /// Parses "type base64 [comment]". The type word must match the type inside the blob.
+    public init(parsing line: String) throws {
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fields = trimmed.split(maxSplits: 2, omittingEmptySubsequences: true, whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 2 else { throw SSHKeyError(.invalidFormat("not a public key line")) }
+        let typeName = String(fields[0])
+        guard let type = SSHKeyType(rawValue: typeName) else {
+            throw SSHKeyError(.unsupportedKeyType(typeName))
+        }
+        guard let blob = Data(base64Encoded: String(fields[1])) else {
+            throw SSHKeyError(.invalidFormat("bad base64 in public key"))
+        }
+        key = try SSHPublicKey(wireBlob: Array(blob))
+        guard key.type == type else {
+            throw SSHKeyError(.mismatch("key line says \(typeName) but holds a \(key.type.rawValue) key"))
+        }
+        comment = fields.count > 2 ? String(fields[2]).trimmingCharacters(in: .whitespaces) : ""
+    }
+
+    /// "type base64" plus " comment" when there is one — what ssh-keygen writes to .pub files (without the newline).
+    public var text: String {
+        comment.isEmpty ? key.description : "\(key.description) \(comment)"
+    }
+}
