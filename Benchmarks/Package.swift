@@ -1,0 +1,32 @@
+// swift-tools-version: 6.1
+// Performance benchmarks for shh, kept in their own package so the root package does not depend on
+// ordo-one/benchmark. Run from the repository root with
+//   swift package --package-path Benchmarks benchmark
+// (see README.md beside this file).
+import PackageDescription
+
+let package = Package(
+    name: "shh-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "shh", path: ".."),
+        // Naming the traits replaces the default set (MallocInterposer + RuntimeInterposer): the
+        // malloc interposer gives the malloc counters without libjemalloc, and leaving out
+        // RuntimeInterposer avoids ordo-one/swift-runtime-interposer, which is not available here.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "KeyBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "SSHKeys", package: "shh"),
+            ],
+            path: "Benchmarks/KeyBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+    ]
+)
