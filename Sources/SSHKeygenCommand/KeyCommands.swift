@@ -325,6 +325,7 @@ enum PublicKeyListLine {
             index = line.index(after: index)
         }
         guard index < line.endIndex, let parsed = try? SSHPublicKeyLine(parsing: String(line[index...])) else { return nil }
-        return (parsed.key, parsed.comment)
+        // Like ssh-keygen, the skipped field (host names, options) stands in for a missing comment.
+        return (parsed.key, parsed.comment.isEmpty ? String(line[..<index]) : parsed.comment)
     }
 }

@@ -1,0 +1,103 @@
+// Running real programs for the interop tests: OpenSSH's ssh-keygen and our own shh-keygen binary.
+
+import Foundation
+import Testing
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+enum InteropError: Error, CustomStringConvertible {
+    case missingProgram(String)
+    var description: String {
+        switch self {
+        case .missingProgram(let name):
+            return "\(name) is not installed; .ci/run installs OpenSSH (apt-get install openssh-client)"
+        }
+    }
+}
+
+/// The directory holding the test binary, where SwiftPM also puts the package's executables.
+let productsDirectory: String = {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    // Inside an .xctest bundle on some platforms; climb out of it.
+    while url.path.contains(".xctest") { url = url.deletingLastPathComponent() }
+    return url.path
+}()
+
+var shhKeygenPath: String { "\(productsDirectory)/shh-keygen" }
+
+func sshKeygenPath() throws -> String {
+    for candidate in ["/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen"] where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    throw InteropError.missingProgram("ssh-keygen")
+}
+
+/// Runs a program to completion with optional standard input, in its own session (so it has no
+/// controlling terminal and can never stop to prompt on /dev/tty).
+@discardableResult
+func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+    process.arguments = ["--wait", executable] + arguments
+    if let environment { process.environment = environment }
+    let input = Pipe(), output = Pipe(), error = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data(), errData = Data()
+    group.enter()
+    DispatchQueue.global().async { outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    try input.fileHandleForWriting.write(contentsOf: stdin)
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    group.wait()
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A fresh temporary directory, removed by the caller's defer.
+func makeTemporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "shh-interop-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+let fixtureDirectory: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/keys").path
+}()
+
+let fixturePassphrase = "correct horse"
+
+/// Copies fixtures into `directory` with private-key permissions (git does not keep 0600).
+func copyFixtures(_ names: [String], to directory: String) throws {
+    for name in names {
+        for suffix in ["", ".pub"] {
+            let source = "\(fixtureDirectory)/\(name)\(suffix)"
+            guard FileManager.default.fileExists(atPath: source) else { continue }
+            let destination = "\(directory)/\(name)\(suffix)"
+            try FileManager.default.copyItem(atPath: source, toPath: destination)
+            try FileManager.default.setAttributes([.posixPermissions: suffix.isEmpty ? 0o600 : 0o644], ofItemAtPath: destination)
+        }
+    }
+}
+
+func readText(_ path: String) throws -> String {
+    String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+}
+
+/// OpenSSH's log functions end stderr lines with "\r\n" (safe on a raw terminal); we write plain "\n".
+func withoutCarriageReturns(_ text: String) -> String {
+    text.replacingOccurrences(of: "\r\n", with: "\n")
+}
