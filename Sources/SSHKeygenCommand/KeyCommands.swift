@@ -98,7 +98,8 @@ struct KeyCommands {
 
     func savePublicKey(_ key: SSHPublicKey, comment: String, path: String) throws {
         do {
-            try SSHKeyFile.write(SSHPublicKeyLine(key: key, comment: comment).text + "\n", toPath: path, mode: 0o644)
+            // ssh-keygen always writes the separator, so an empty comment leaves "type blob \n"; keep files identical.
+            try SSHKeyFile.write("\(key.description) \(comment)\n", toPath: path, mode: 0o644)
         } catch let error as SSHKeyError {
             throw KeygenFailure("Unable to save public key to \(path): \(error.reason)")
         }
@@ -234,7 +235,8 @@ struct KeyCommands {
            let line = String(decoding: pubContents, as: UTF8.self).split(separator: "\n").first,
            let parsed = try? SSHPublicKeyLine(parsing: String(line)) {
             publicKey = parsed.key
-            comment = parsed.comment
+            // OpenSSH names a comment-less public key file after itself.
+            comment = parsed.comment.isEmpty ? path + ".pub" : parsed.comment
         }
         if publicKey == nil || (comment ?? "").isEmpty {
             if let key = try? SSHKeyFile.parsePrivateKey(contents) {
@@ -253,7 +255,7 @@ struct KeyCommands {
     func changePassphrase() throws {
         let path = try identityPath(prompt: "Enter file in which the key is")
         let (key, _) = try loadPrivateKey(path: path, prompt: "Enter old passphrase: ", contextVerb: "Failed to load key")
-        io.writeOutput("Key has comment '\(key.comment)'\n")
+        if hasCommentField(path) { io.writeOutput("Key has comment '\(key.comment)'\n") }
         let newPassphrase: String
         if let given = options.newPassphrase {
             newPassphrase = given
@@ -272,6 +274,13 @@ struct KeyCommands {
 
     // MARK: -c
 
+    /// OpenSSH-format files always carry a comment (perhaps empty); PEM files have none at all,
+    /// and ssh-keygen's messages tell the two apart.
+    func hasCommentField(_ path: String) -> Bool {
+        guard let contents = try? SSHKeyFile.readFile(atPath: path) else { return false }
+        return SSHKeyFile.publicKeyInPrivateKeyFile(contents) != nil
+    }
+
     func changeComment() throws {
         let path = try identityPath(prompt: "Enter file in which the key is")
         try checkExists(path)
@@ -282,11 +291,8 @@ struct KeyCommands {
         let commands = KeyCommands(options: adjusted, io: io)
         let (loaded, passphrase) = try commands.loadPrivateKey(path: path, contextVerb: "Cannot load private key")
         var key = loaded
-        if key.comment.isEmpty {
-            io.writeOutput("No existing comment\n")
-        } else {
-            io.writeOutput("Old comment: \(key.comment)\n")
-        }
+        let hadComment = hasCommentField(path)
+        io.writeOutput(hadComment ? "Old comment: \(key.comment)\n" : "No existing comment\n")
         let newComment: String
         if let given = options.comment {
             newComment = given
@@ -295,7 +301,7 @@ struct KeyCommands {
             guard let answer = io.readLine() else { throw KeygenFailure("", exitStatus: 1) }
             newComment = answer
         }
-        if newComment == key.comment, !key.comment.isEmpty {
+        if hadComment, newComment == key.comment {
             io.writeOutput("No change to comment\n")
             return
         }

@@ -147,8 +147,10 @@ public enum ShhKeygen {
         if let operation = options.signOperation {
             return try SignatureCommands.run(operation: operation, options: options, io: io)
         }
-        if options.signatureFile != nil {
-            throw KeygenFailure("shh-keygen: -s (certificate signing) is not supported yet", exitStatus: 1)
+        // Outside -Y these flags belong to certificates, which come with the trust-files work: refuse, never ignore.
+        for (flag, given) in [("s", options.signatureFile != nil), ("I", options.principal != nil),
+                              ("n", options.namespace != nil), ("O", !options.extraOptions.isEmpty)] where given {
+            throw KeygenFailure("shh-keygen: -\(flag) (certificates) is not supported yet", exitStatus: 1)
         }
         if !options.operands.isEmpty {
             throw KeygenFailure("Too many arguments.\n" + usage, exitStatus: 1)
