@@ -111,12 +111,14 @@ struct KeyCommands {
         guard let type = requestedKeyType else {
             throw KeygenFailure("unknown key type \(options.keyTypeName ?? "")")
         }
-        if !options.quiet {
-            io.writeOutput("Generating public/private \(options.keyTypeName ?? "ed25519") key pair.\n")
-        }
+        let bits = type == .ed25519 ? nil : options.bits
         let key: SSHPrivateKey
         do {
-            key = try SSHPrivateKey.generate(type: type, bits: type == .ed25519 ? nil : options.bits)
+            _ = try SSHPrivateKey.validatedGenerationType(type: type, bits: bits)
+            if !options.quiet {
+                io.writeOutput("Generating public/private \(options.keyTypeName ?? "ed25519") key pair.\n")
+            }
+            key = try SSHPrivateKey.generate(type: type, bits: bits)
         } catch let error as SSHKeyError {
             throw KeygenFailure(error.reason)
         }

@@ -8,7 +8,7 @@ public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case invalidFormat(String)
         /// A key type we do not implement (e.g. ssh-dss, sk-ssh-ed25519@openssh.com).
         case unsupportedKeyType(String)
-        /// An RSA key outside 2048...16384 bits.
+        /// An RSA key outside 2048...8192 bits.
         case unsupportedRSAKeySize(bits: Int)
         /// An ECDSA or RSA size that ssh-keygen would not accept for generation.
         case invalidKeySize(String)
@@ -62,7 +62,7 @@ public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedKeyType(let type):
             return "unsupported key type \"\(type)\" (supported: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa)"
         case .unsupportedRSAKeySize(let bits):
-            return "RSA key of \(bits) bits is not supported: RSA keys must be 2048 to 16384 bits; generate a new key (shh-keygen -t ed25519)"
+            return "RSA key of \(bits) bits is not supported: RSA keys must be 2048 to 8192 bits; generate a new key (shh-keygen -t ed25519)"
         case .invalidKeySize(let detail):
             return detail
         case .unsupportedCipher(let name):

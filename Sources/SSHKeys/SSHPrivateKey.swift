@@ -40,18 +40,35 @@ public struct SSHPrivateKey: Sendable {
     // MARK: Generation
 
     /// Generates a new key. `bits` follows ssh-keygen's -b: ignored for ed25519, 256/384/521 picks the ECDSA
-    /// curve (default 256), the RSA modulus size for RSA (default 3072, 2048...16384).
+    /// curve (default 256), the RSA modulus size for RSA (default 3072, 2048...8192).
     public static func generate(type: SSHKeyType, bits: Int? = nil, comment: String = "") throws -> SSHPrivateKey {
-        switch type {
+        switch try validatedGenerationType(type: type, bits: bits) {
         case .ed25519:
             return SSHPrivateKey(storage: .ed25519(Curve25519.Signing.PrivateKey()), comment: comment)
-        case .ecdsaP256, .ecdsaP384, .ecdsaP521:
-            let curve = try ecdsaType(forBits: bits ?? type.defaultECDSABits)
-            switch curve {
-            case .ecdsaP384: return SSHPrivateKey(storage: .p384(P384.Signing.PrivateKey()), comment: comment)
-            case .ecdsaP521: return SSHPrivateKey(storage: .p521(P521.Signing.PrivateKey()), comment: comment)
-            default: return SSHPrivateKey(storage: .p256(P256.Signing.PrivateKey()), comment: comment)
+        case .ecdsaP256: return SSHPrivateKey(storage: .p256(P256.Signing.PrivateKey()), comment: comment)
+        case .ecdsaP384: return SSHPrivateKey(storage: .p384(P384.Signing.PrivateKey()), comment: comment)
+        case .ecdsaP521: return SSHPrivateKey(storage: .p521(P521.Signing.PrivateKey()), comment: comment)
+        case .rsa:
+            let size = bits ?? 3072
+            do {
+                let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: size))
+                return SSHPrivateKey(storage: .rsa(try RSAPrivateKeyParts(generated: key)), comment: comment)
+            } catch let error as SSHKeyError {
+                throw error
+            } catch {
+                throw SSHKeyError(.invalidKeySize("RSA key generation of \(size) bits failed in the crypto library (\(error))"))
             }
+        }
+    }
+
+    /// Checks `generate`'s parameters without generating (ssh-keygen checks before it says anything),
+    /// returning the exact type: for ECDSA, -b picks the curve.
+    public static func validatedGenerationType(type: SSHKeyType, bits: Int?) throws -> SSHKeyType {
+        switch type {
+        case .ed25519:
+            return .ed25519
+        case .ecdsaP256, .ecdsaP384, .ecdsaP521:
+            return try ecdsaType(forBits: bits ?? type.defaultECDSABits)
         case .rsa:
             let size = bits ?? 3072
             guard size >= RSAKeySize.minimumBits else {
@@ -60,8 +77,7 @@ public struct SSHPrivateKey: Sendable {
             guard size <= RSAKeySize.maximumBits else {
                 throw SSHKeyError(.invalidKeySize("Invalid RSA key length: maximum is \(RSAKeySize.maximumBits) bits"))
             }
-            let key = try _RSA.Signing.PrivateKey(keySize: .init(bitCount: size))
-            return SSHPrivateKey(storage: .rsa(try RSAPrivateKeyParts(generated: key)), comment: comment)
+            return .rsa
         }
     }
 
@@ -94,16 +110,25 @@ public struct SSHPrivateKey: Sendable {
         case .p521(let key):
             raw = Self.ecdsaWireSignature(try key.signature(for: data).rawRepresentation, coordinateBytes: 66)
         case .rsa(let parts):
-            let signature: _RSA.Signing.RSASignature
-            switch algorithm {
-            case .rsaSHA512: signature = try parts.key.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5)
-            case .rsaSHA256: signature = try parts.key.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5)
-            case .rsaSHA1: signature = try parts.key.signature(for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5)
-            default: throw SSHKeyError(.signatureAlgorithmNotAllowed(algorithm.rawValue))
-            }
-            raw = Array(signature.rawRepresentation)
+            raw = try Self.rsaSignature(parts.key, algorithm: algorithm, data: data)
         }
         return SSHSignature(algorithmName: algorithm.rawValue, rawSignature: raw)
+    }
+
+    /// PKCS#1 v1.5 with the hash the algorithm names (RFC 8332 §3); library failures become SSHKeyError.
+    static func rsaSignature<D: DataProtocol>(_ key: _RSA.Signing.PrivateKey, algorithm: SSHSignatureAlgorithm, data: D) throws -> [UInt8] {
+        do {
+            switch algorithm {
+            case .rsaSHA512: return Array(try key.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
+            case .rsaSHA256: return Array(try key.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
+            case .rsaSHA1: return Array(try key.signature(for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
+            default: throw SSHKeyError(.signatureAlgorithmNotAllowed(algorithm.rawValue))
+            }
+        } catch let error as SSHKeyError {
+            throw error
+        } catch {
+            throw SSHKeyError(.invalidSignature("RSA signing failed in the crypto library (\(error))"))
+        }
     }
 
     /// r‖s from swift-crypto → mpint r, mpint s (RFC 5656 §3.1.2).
@@ -137,7 +162,7 @@ struct RSAPrivateKeyParts: Sendable {
     let key: _RSA.Signing.PrivateKey
     let modulusBitCount: Int
 
-    /// Builds a key from its numbers (all big-endian magnitudes), refusing sizes outside 2048...16384 bits by name.
+    /// Builds a key from its numbers (all big-endian magnitudes), refusing sizes outside 2048...8192 bits by name.
     init(n: [UInt8], e: [UInt8], d: [UInt8], iqmp: [UInt8], p: [UInt8], q: [UInt8]) throws {
         let bits = RSAKeySize.bitLength(ofMagnitude: n)
         try RSAKeySize.validate(bits: bits)

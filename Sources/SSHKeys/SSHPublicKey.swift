@@ -216,10 +216,12 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// RSA size policy in one place: 2048–16384 bits (see ARCHITECTURE.md, Decisions: RSA).
+/// RSA size policy in one place: 2048–8192 bits. The architecture asks for up to 16384, but swift-crypto's
+/// BoringSSL refuses moduli over OPENSSL_RSA_MAX_MODULUS_BITS (8192) for signing and verifying alike, so a
+/// larger key is refused up front with its size named rather than failing later with a library error code.
 enum RSAKeySize {
     static let minimumBits = 2048
-    static let maximumBits = 16384
+    static let maximumBits = 8192
 
     static func validate(bits: Int) throws {
         guard bits >= minimumBits, bits <= maximumBits else {
