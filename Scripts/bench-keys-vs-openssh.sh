@@ -10,6 +10,8 @@
 #   SHH_KEYGEN  the shh-keygen binary (default .build/release/shh-keygen, built if missing)
 #   SSH_KEYGEN  OpenSSH's ssh-keygen (default: the one on PATH)
 #   ONLY        a regular expression; only operations whose name matches are run (e.g. ONLY='sign|verify')
+#   TMPDIR      where the key files go (default /tmp). shh-keygen fsyncs what it writes and ssh-keygen does not;
+#               TMPDIR=/dev/shm (tmpfs) takes the disk out of the keygen and sign rows.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,7 +22,7 @@ while [[ $# -gt 0 ]]; do
         --json) json="${2:?--json needs a file}"; shift 2 ;;
         --json=*) json="${1#--json=}"; shift ;;
         --runs) runs="${2:?--runs needs a number}"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
 done

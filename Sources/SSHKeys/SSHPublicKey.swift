@@ -15,6 +15,9 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
         case p384(P384.Signing.PublicKey)
         case p521(P521.Signing.PublicKey)
         case rsa(_RSA.Signing.PublicKey, modulusBitCount: Int)
+        /// An RSA key of 8193–16384 bits: OpenSSH makes them, BoringSSL cannot use them. It can be listed
+        /// and fingerprinted, never used to verify (see RSAKeySize).
+        case rsaBeyondCryptoLimit(modulusBitCount: Int)
     }
 
     let storage: Storage
@@ -30,8 +33,14 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
         case .p256: return 256
         case .p384: return 384
         case .p521: return 521
-        case .rsa(_, let bits): return bits
+        case .rsa(_, let bits), .rsaBeyondCryptoLimit(let bits): return bits
         }
+    }
+
+    /// Whether signatures by this key can be verified. False only for RSA keys over 8192 bits.
+    public var canVerifySignatures: Bool {
+        if case .rsaBeyondCryptoLimit = storage { return false }
+        return true
     }
 
     /// Parses a public key blob, which must hold exactly one key and nothing after it.
@@ -101,6 +110,9 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
         case .p521(let key):
             type = .ecdsaP521
             Self.writeECDSA(&buffer, type: type, point: key.x963Representation)
+        case .rsaBeyondCryptoLimit:
+            // Only made by parsing, which sets the blob itself; never constructed from a private key.
+            type = .rsa
         case .rsa(let key, _):
             type = .rsa
             buffer.writeSSHString(type.rawValue)
@@ -136,10 +148,13 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
 
     static func rsaStorage(n: [UInt8], e: [UInt8]) throws -> Storage {
         let bits = RSAKeySize.bitLength(ofMagnitude: n)
-        try RSAKeySize.validate(bits: bits)
         guard !e.isEmpty, e.last.map({ $0 & 1 == 1 }) == true else {
             throw SSHKeyError(.invalidFormat("RSA public exponent is not odd"))
         }
+        if bits > RSAKeySize.maximumBits, bits <= RSAKeySize.openSSHMaximumBits {
+            return .rsaBeyondCryptoLimit(modulusBitCount: bits)
+        }
+        try RSAKeySize.validate(bits: bits)
         do {
             return .rsa(try _RSA.Signing.PublicKey(n: n, e: e), modulusBitCount: bits)
         } catch {
@@ -176,6 +191,8 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
             guard let raw = Self.ecdsaRawSignature(blob, coordinateBytes: 66),
                   let sig = try? P521.Signing.ECDSASignature(rawRepresentation: raw) else { return false }
             return key.isValidSignature(sig, for: data)
+        case .rsaBeyondCryptoLimit:
+            return false
         case .rsa(let key, let bits):
             // RFC 8332 §3: the signature is exactly as long as the modulus.
             guard blob.count == (bits + 7) / 8 else { return false }
@@ -222,6 +239,8 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
 enum RSAKeySize {
     static let minimumBits = 2048
     static let maximumBits = 8192
+    /// The largest modulus OpenSSH accepts; keys up to here can at least be listed and fingerprinted.
+    static let openSSHMaximumBits = 16384
 
     static func validate(bits: Int) throws {
         guard bits >= minimumBits, bits <= maximumBits else {

@@ -33,6 +33,21 @@ struct KeygenOutputTests {
         }
     }
 
+    @Test("a 16384-bit RSA key: -l works like ssh-keygen, -y refuses naming the size")
+    func largestRSA() throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try copyFixtures(["rsa16384"], to: directory)
+        let key = "\(directory)/rsa16384"
+        for (arguments, expected) in [(["-l", "-f", key], "expected-l-sha256"), (["-lv", "-f", key], "expected-lv-sha256")] {
+            let listed = try run(shhKeygenPath, arguments)
+            #expect(listed.stdout == (try readText("\(fixtureDirectory)/rsa16384.\(expected)")))
+        }
+        let refused = try run(shhKeygenPath, ["-y", "-f", key])
+        #expect(refused.status == 255)
+        #expect(refused.stderr.contains("RSA key of 16384 bits is not supported"))
+    }
+
     @Test("-l reads authorized_keys and known_hosts style lines like ssh-keygen")
     func listFiles() throws {
         let sshKeygen = try sshKeygenPath()

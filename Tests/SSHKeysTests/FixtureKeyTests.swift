@@ -54,6 +54,17 @@ struct FixtureKeyTests {
         }
     }
 
+    @Test("a 16384-bit RSA key (OpenSSH's largest) is listed and fingerprinted but never used")
+    func largestOpenSSHRSA() throws {
+        let line = try SSHPublicKeyLine(parsing: try fixtureText("rsa16384.pub"))
+        #expect(line.key.bitCount == 16384)
+        #expect(!line.key.canVerifySignatures)
+        #expect("\(line.key.bitCount) \(line.key.fingerprint()) \(line.comment) (RSA)\n" == (try fixtureText("rsa16384.expected-l-sha256")))
+        let signature = SSHSignature(algorithmName: "rsa-sha2-512", rawSignature: [UInt8](repeating: 1, count: 2048))
+        #expect(!line.key.isValidSignature(signature, for: [1]))
+        #expect(throws: SSHKeyError(.unsupportedRSAKeySize(bits: 16384))) { try SSHKeyFile.parsePrivateKey(try fixture("rsa16384")) }
+    }
+
     @Test("a chacha20-poly1305 encrypted key is refused by cipher name")
     func unsupportedCipher() throws {
         #expect(throws: SSHKeyError(.unsupportedCipher("chacha20-poly1305@openssh.com"))) {
