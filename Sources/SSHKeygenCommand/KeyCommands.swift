@@ -1,6 +1,15 @@
 // shh-keygen's key operations: generate, -y (print public key), -l (fingerprints), -p (passphrase), -c (comment).
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import SSHKeys
 
 struct KeyCommands {

@@ -1,6 +1,15 @@
 // The outside world of shh-keygen, behind one struct so tests can run the command in-process.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import SSHCommandLine
 
 /// Where shh-keygen reads and writes. `.process` is the real terminal and standard streams.
@@ -42,8 +51,10 @@ public struct KeygenIO: Sendable {
     /// The real process: stdout, stderr, stdin and /dev/tty.
     public static var process: KeygenIO {
         let environment = ProcessInfo.processInfo.environment
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        let user = environment["USER"] ?? environment["LOGNAME"] ?? NSUserName()
+        // ssh-keygen takes the account from the password database, not from $USER.
+        let account = getpwuid(getuid())
+        let home = account.flatMap { $0.pointee.pw_dir.map { String(cString: $0) } } ?? environment["HOME"] ?? "/"
+        let user = account.flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? environment["USER"] ?? "unknown"
         var hostBuffer = [CChar](repeating: 0, count: 256)
         gethostname(&hostBuffer, hostBuffer.count - 1)
         let host = String(decoding: hostBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -1,7 +1,16 @@
 // shh-keygen: ssh-keygen(1)'s command line and behaviour for keys — generation, -y, -l, -p, -c and -Y signatures.
 // Output, prompts and exit statuses follow OpenSSH 9.x's ssh-keygen so scripts written for it keep working.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import SSHCommandLine
 import SSHKeys
 

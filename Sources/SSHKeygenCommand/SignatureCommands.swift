@@ -1,7 +1,16 @@
 // shh-keygen -Y: SSHSIG signing and verification (sign, verify, check-novalidate, find-principals),
 // with ssh-keygen's messages and statuses (0 on success, 255 on failure, 1 for missing arguments).
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import SSHKeys
 
 enum SignatureCommands {

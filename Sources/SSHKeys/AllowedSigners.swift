@@ -2,7 +2,16 @@
 // Each line: principals [options] keytype base64-key [comment]; options are cert-authority, namespaces="...",
 // valid-after="...", valid-before="...".
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 public struct AllowedSignersEntry: Sendable {
     /// Comma-separated principal patterns (OpenSSHPattern list).
@@ -24,7 +33,7 @@ public enum AllowedSigners {
         var warnings: [String] = []
         for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = offset + 1
-            var rest = Substring(rawLine.trimmingCharacters(in: .whitespacesAndNewlines))
+            var rest = Substring(rawLine.trimmingSSHWhitespace)
             if rest.isEmpty || rest.hasPrefix("#") { continue }
             guard let principals = nextToken(&rest), !principals.isEmpty else {
                 warnings.append("\(path):\(lineNumber): invalid line")

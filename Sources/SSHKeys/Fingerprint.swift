@@ -2,7 +2,11 @@
 // and the "randomart" picture (the drunken-bishop walk of ssh-keygen -lv).
 
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 /// The hash used for a fingerprint (ssh-keygen -E).
 public enum SSHFingerprintHash: String, Sendable, CaseIterable {
@@ -33,9 +37,9 @@ extension SSHPublicKey {
         switch hash {
         case .sha256:
             let base64 = Data(digest).base64EncodedString()
-            return "SHA256:" + base64.replacingOccurrences(of: "=", with: "")
+            return "SHA256:" + base64.filter { $0 != "=" }
         case .md5:
-            return "MD5:" + digest.map { String(format: "%02x", $0) }.joined(separator: ":")
+            return "MD5:" + hexString(digest, separator: ":")
         }
     }
 

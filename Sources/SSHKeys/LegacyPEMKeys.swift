@@ -3,7 +3,11 @@
 // Only unencrypted files: encrypted PEM gets an error saying how to convert it.
 
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 /// A minimal strict DER reader: just what the three key formats above need.
 struct DERReader {
@@ -184,7 +188,7 @@ enum LegacyPEMKeys {
             guard seed.count == 32 else { throw DERReader.malformed("Ed25519 private key is not 32 bytes") }
             return SSHPrivateKey(storage: .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: seed)), comment: "")
         default:
-            throw SSHKeyError(.unsupportedKeyType("PKCS#8 key with algorithm OID \(oid.map { String(format: "%02x", $0) }.joined())"))
+            throw SSHKeyError(.unsupportedKeyType("PKCS#8 key with algorithm OID \(hexString(oid))"))
         }
     }
 

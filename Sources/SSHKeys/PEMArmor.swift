@@ -1,6 +1,10 @@
 // Text armour around key material: "-----BEGIN <label>-----" / base64 / "-----END <label>-----" (RFC 7468 style).
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 enum PEMArmor {
     struct Block {
@@ -13,7 +17,7 @@ enum PEMArmor {
     /// Finds the first armoured block in `text`.
     static func parse(_ text: String) throws -> Block {
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .map { $0.trimmingSSHWhitespace }
         guard let beginIndex = lines.firstIndex(where: { $0.hasPrefix("-----BEGIN ") && $0.hasSuffix("-----") }) else {
             throw SSHKeyError(.invalidFormat(""))
         }

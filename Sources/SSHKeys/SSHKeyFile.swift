@@ -1,45 +1,50 @@
 // Loading key files from disk in any supported format, with the limits and error wording OpenSSH users expect.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 /// Reads private and public key files.
 public enum SSHKeyFile {
     /// No key file is anywhere near this large; anything bigger is refused before it is read whole.
     public static let maximumFileSize = 1 << 20
 
-    /// Reads a file's bytes, refusing directories, unreadable files and files over `maximumFileSize`.
+    /// Reads a file's bytes, refusing directories, unreadable files and files over `maximumSize`
+    /// (checked before reading, so a huge file costs nothing).
     public static func readFile(atPath path: String, maximumSize: Int = maximumFileSize) throws -> [UInt8] {
-        let handle: FileHandle
-        do {
-            handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        } catch {
-            throw SSHKeyError(.fileSystem(Self.describe(error)), path: path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SSHKeyError(.fileSystem(lastErrorText()), path: path) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SSHKeyError(.fileSystem(lastErrorText()), path: path) }
+        guard info.st_mode & S_IFMT != S_IFDIR else { throw SSHKeyError(.fileSystem("Is a directory"), path: path) }
+        if info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > maximumSize {
+            throw SSHKeyError(.fileTooLarge(bytes: Int(info.st_size)), path: path)
         }
-        defer { try? handle.close() }
-        do {
-            let data = try handle.read(upToCount: maximumSize + 1) ?? Data()
-            guard data.count <= maximumSize else {
-                throw SSHKeyError(.fileTooLarge(bytes: data.count), path: path)
+        // Pipes and devices have no size: read, but never past the limit.
+        var contents: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
             }
-            return Array(data)
-        } catch let error as SSHKeyError {
-            throw error
-        } catch {
-            throw SSHKeyError(.fileSystem(Self.describe(error)), path: path)
+            if count == 0 { return contents }
+            contents += chunk[0..<count]
+            guard contents.count <= maximumSize else { throw SSHKeyError(.fileTooLarge(bytes: contents.count), path: path) }
         }
     }
 
-    static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let posix = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain,
-           let message = strerror(Int32(posix.code)) {
-            return String(cString: message)
-        }
-        switch nsError.code {
-        case NSFileReadNoSuchFileError, NSFileNoSuchFileError: return "No such file or directory"
-        case NSFileReadNoPermissionError: return "Permission denied"
-        default: return nsError.localizedDescription
-        }
+    static func lastErrorText() -> String {
+        String(cString: strerror(errno))
     }
 
     /// Parses private key file contents in openssh-key-v1, PKCS#1, SEC1 or PKCS#8 form.
@@ -90,7 +95,7 @@ public enum SSHKeyFile {
     public static func write(_ text: String, toPath path: String, mode: mode_t) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else {
-            throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+            throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
         }
         defer { close(fd) }
         // An existing file keeps its old mode through open(); make sure a private key is not left readable.
@@ -99,16 +104,22 @@ public enum SSHKeyFile {
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { raw in
-                Foundation.write(fd, raw.baseAddress! + written, bytes.count - written)
+                systemWrite(fd, raw.baseAddress! + written, bytes.count - written)
             }
             if result < 0 {
                 if errno == EINTR { continue }
-                throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+                throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
             }
             written += result
         }
         guard fsync(fd) == 0 || errno == EINVAL else {
-            throw SSHKeyError(.fileSystem(String(cString: strerror(errno))), path: path)
+            throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
         }
     }
 }
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif

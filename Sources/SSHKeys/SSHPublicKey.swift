@@ -3,7 +3,11 @@
 
 import Crypto
 import CryptoExtras
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import NIOCore
 import SSHWire
 

@@ -1,6 +1,10 @@
 // Public key lines as in .pub files and authorized_keys: "<type> <base64 blob> [comment]" (OpenSSH sshd(8) AUTHORIZED_KEYS).
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 
 /// One public key in OpenSSH's one-line text form.
 public struct SSHPublicKeyLine: Sendable, Hashable {
@@ -15,7 +19,7 @@ public struct SSHPublicKeyLine: Sendable, Hashable {
 
     /// Parses "type base64 [comment]". The type word must match the type inside the blob.
     public init(parsing line: String) throws {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = line.trimmingSSHWhitespace
         let fields = trimmed.split(maxSplits: 2, omittingEmptySubsequences: true, whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2 else { throw SSHKeyError(.invalidFormat("not a public key line")) }
         let typeName = String(fields[0])
@@ -29,7 +33,7 @@ public struct SSHPublicKeyLine: Sendable, Hashable {
         guard key.type == type else {
             throw SSHKeyError(.mismatch("key line says \(typeName) but holds a \(key.type.rawValue) key"))
         }
-        comment = fields.count > 2 ? String(fields[2]).trimmingCharacters(in: .whitespaces) : ""
+        comment = fields.count > 2 ? fields[2].trimmingSSHWhitespace : ""
     }
 
     /// "type base64" plus " comment" when there is one — what ssh-keygen writes to .pub files (without the newline).

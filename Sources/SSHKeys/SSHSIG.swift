@@ -3,7 +3,11 @@
 // string signature; the key signs "SSHSIG", string namespace, string reserved, string hash algorithm, string H(message).
 
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import NIOCore
 import SSHWire
 

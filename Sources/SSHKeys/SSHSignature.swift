@@ -1,6 +1,10 @@
 // Signature blobs in SSH wire format (RFC 4253 §6.6): string algorithm name, string signature bytes.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
 import Foundation
+#endif
 import NIOCore
 import SSHWire
 
