@@ -8,6 +8,7 @@
 # FUZZ_JOBS (build jobs, default 2). Exits non-zero if any target crashes, trips a check, or times out,
 # including on an input already saved under Fuzz/Regressions/<Target>/ (replayed first).
 # New corpus entries go to Fuzz/corpus-<Target>/ (git-ignored); crashing inputs to Fuzz/crash-<Target>/.
+# Seeds: Fuzz/Seeds/<Target>/; libFuzzer dictionary, if any: Fuzz/Dictionaries/<Target>.dict.
 # Why the flags look like this (plain `--sanitize=fuzzer` does not link under SwiftPM): Fuzz/README.md.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ all_targets=(FuzzPrivateKey FuzzPublicKey FuzzSSHWire)
 targets=("${@:-${all_targets[@]}}")
 
 # libFuzzer without its main(): each target starts it from <Target>_main via LLVMFuzzerRunDriver.
+# It is C++ and needs libstdc++, which lld does not pick up from libswiftCore's dependencies by itself.
 swiftc=$(readlink -f "$(command -v swiftc)")
 toolchain_lib="$(dirname "$(dirname "$swiftc")")/lib"
 fuzzer_lib=$(ls "$toolchain_lib"/clang/*/lib/linux/libclang_rt.fuzzer_no_main-"$(uname -m)".a 2>/dev/null | head -n 1)
@@ -36,7 +38,7 @@ build_flags=(
     -Xswiftc -sanitize-coverage=edge,trace-cmp,pc-table,inline-8bit-counters
     -Xswiftc -enable-testing
     -Xswiftc -use-ld=lld
-    -Xlinker "$fuzzer_lib"
+    -Xlinker "$fuzzer_lib" -Xlinker -lstdc++
 )
 
 echo "run-fuzzers: building Fuzz/ ($configuration)"
@@ -54,12 +56,13 @@ for target in "${targets[@]}"; do
     for extra in "$fuzz/Seeds/$target" "$fuzz/Regressions/$target"; do
         [[ -d "$extra" ]] && inputs+=("$extra")
     done
+    options=(-max_total_time="$seconds" -timeout=10 -print_final_stats=1 -artifact_prefix="$artifacts/")
+    [[ -f "$fuzz/Dictionaries/$target.dict" ]] && options+=(-dict="$fuzz/Dictionaries/$target.dict")
     echo "run-fuzzers: $target for ${seconds}s (corpus $corpus)"
     status=0
     # SWIFT_BACKTRACE=enable=no: otherwise a crash waits in Swift's backtracer instead of reaching libFuzzer.
     SWIFT_BACKTRACE=enable=no \
-        "$bin/$target" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" "${inputs[@]}" || status=$?
+        "$bin/$target" "${options[@]}" "${inputs[@]}" || status=$?
     if [[ $status -ne 0 ]]; then
         echo "run-fuzzers: $target FAILED (exit $status); inputs in $artifacts/" >&2
         failed+=("$target")

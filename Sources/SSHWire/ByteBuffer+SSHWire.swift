@@ -55,8 +55,10 @@ extension ByteBuffer {
 
     /// Reads a `string` that must hold UTF-8 text (RFC 4251 uses ISO-10646 UTF-8 for text).
     public mutating func readSSHUTF8String(field: String = "string") throws -> String {
+        let saved = readerIndex
         let bytes = try readSSHStringBytes(field: field)
         guard let text = String(validating: bytes, as: UTF8.self) else {
+            moveReaderIndex(to: saved)
             throw SSHWireError(.invalidUTF8, field: field)
         }
         return text

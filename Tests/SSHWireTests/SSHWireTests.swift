@@ -123,6 +123,15 @@ struct SSHWireTests {
         #expect(throws: SSHWireError(.invalidUTF8, field: "string")) { try input.readSSHUTF8String() }
     }
 
+    /// Found by FuzzSSHWire (Fuzz/Regressions/FuzzSSHWire/utf8-string-failed-read-moves-reader-index):
+    /// a failed UTF-8 read consumed the string, breaking "reads advance only on success".
+    @Test("a failed UTF-8 read leaves the reader where it was")
+    func utf8FailureKeepsReaderIndex() {
+        var input = buffer([0, 0, 0, 1, 0xFF])
+        #expect(throws: SSHWireError(.invalidUTF8, field: "string")) { try input.readSSHUTF8String() }
+        #expect(input.readerIndex == 0)
+    }
+
     @Test("expectFullyConsumed reports trailing bytes")
     func trailing() throws {
         var input = buffer([1, 2])
