@@ -90,31 +90,43 @@ public enum SSHKeyFile {
         return try PEMArmor.parse(text)
     }
 
-    /// Writes a file atomically enough for key files: created with `mode` (never wider), then filled.
-    /// Refuses nothing about existing files; asking before overwriting is the caller's job.
+    /// Replaces (or creates) a file with `text`, never leaving it half-written: the text goes to a new file
+    /// beside it, created with `mode`, is flushed to disk, and only then renamed over `path`. A full disk or any
+    /// other failure leaves the old file as it was. Asking before overwriting is the caller's job.
     public static func write(_ text: String, toPath path: String, mode: mode_t) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        let temporary = "\(path).shh-\(UInt32.random(in: .min ... .max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
         }
-        defer { close(fd) }
-        // An existing file keeps its old mode through open(); make sure a private key is not left readable.
-        fchmod(fd, mode)
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { raw in
-                systemWrite(fd, raw.baseAddress! + written, bytes.count - written)
+        var renamed = false
+        defer {
+            if !renamed { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            // The umask may have narrowed `mode`; a public key should still be 0644 as ssh-keygen leaves it.
+            fchmod(fd, mode)
+            let bytes = Array(text.utf8)
+            var written = 0
+            while written < bytes.count {
+                let result = bytes.withUnsafeBytes { raw in
+                    systemWrite(fd, raw.baseAddress! + written, bytes.count - written)
+                }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
+                }
+                written += result
             }
-            if result < 0 {
-                if errno == EINTR { continue }
+            guard fsync(fd) == 0 || errno == EINVAL else {
                 throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
             }
-            written += result
         }
-        guard fsync(fd) == 0 || errno == EINVAL else {
+        guard rename(temporary, path) == 0 else {
             throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
         }
+        renamed = true
     }
 }
 
