@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: ["SSHKeys", "SSHKeygenCommand"],
+            exclude: ["terminal_prompt_check.py"],
             swiftSettings: strictSettings
         ),
     ]

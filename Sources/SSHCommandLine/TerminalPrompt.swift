@@ -22,6 +22,8 @@ public enum TerminalPrompt {
         var saved = termios()
         let haveTermios = tcgetattr(tty, &saved) == 0
         if haveTermios {
+            // Ctrl-C (or any fatal signal) while echo is off must not leave the terminal silent.
+            EchoRestorer.arm(fd: tty, state: saved)
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO | ECHONL)
             quiet.c_lflag |= tcflag_t(ICANON)
@@ -31,6 +33,7 @@ public enum TerminalPrompt {
         let line = readLine(fd: tty)
         if haveTermios {
             _ = tcsetattr(tty, TCSAFLUSH, &saved)
+            EchoRestorer.disarm()
         }
         writeAll(tty, "\n")
         return line
@@ -65,4 +68,37 @@ public enum TerminalPrompt {
             offset += result
         }
     }
+}
+
+/// Restores the terminal's echo if a signal ends the process during a passphrase prompt, the way
+/// readpassphrase(3) does: the handler only calls tcsetattr, signal and raise, all async-signal-safe.
+private enum EchoRestorer {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU]
+
+    static func arm(fd: Int32, state: termios) {
+        echoRestoreFD = fd
+        echoRestoreState = state
+        for signalNumber in signals {
+            signal(signalNumber, restoreEchoAndResignal)
+        }
+    }
+
+    static func disarm() {
+        for signalNumber in signals {
+            signal(signalNumber, SIG_DFL)
+        }
+        echoRestoreFD = -1
+    }
+}
+
+// Plain globals: a C signal handler cannot capture context.
+nonisolated(unsafe) private var echoRestoreFD: Int32 = -1
+nonisolated(unsafe) private var echoRestoreState = termios()
+
+private func restoreEchoAndResignal(_ signalNumber: Int32) {
+    if echoRestoreFD >= 0 {
+        _ = tcsetattr(echoRestoreFD, TCSAFLUSH, &echoRestoreState)
+    }
+    signal(signalNumber, SIG_DFL)
+    raise(signalNumber)
 }
