@@ -128,8 +128,8 @@ public enum ShhKeygen {
             case "I": options.principal = value
             case "O": options.extraOptions.append(value)
             case "a":
-                guard let rounds = Int(value), rounds >= 1, rounds <= Int(Int32.max) else {
-                    throw KeygenFailure("Invalid number: \(value) (invalid)")
+                guard let rounds = Int(value), rounds >= 1, rounds <= OpenSSHPrivateKeyFormat.maximumKDFRounds else {
+                    throw KeygenFailure("Invalid number: \(value) (rounds must be 1 to \(OpenSSHPrivateKeyFormat.maximumKDFRounds))")
                 }
                 options.rounds = rounds
             case "Z":

@@ -95,6 +95,9 @@ public enum OpenSSHPrivateKeyFormat {
     /// ssh-keygen's defaults for new encrypted keys.
     public static let defaultCipherName = PrivateKeyCipher.aes256CTR.rawValue
     public static let defaultKDFRounds = 16
+    /// The most bcrypt rounds we read or write: about 100 minutes of work. A file asking for more is
+    /// treated as damaged rather than left to hang the reader.
+    public static let maximumKDFRounds = 1 << 20
     /// Ciphers that can protect a key we write or read (ssh-keygen -Z).
     public static var supportedCipherNames: [String] { PrivateKeyCipher.allCases.filter { $0 != .none }.map(\.rawValue) }
 
@@ -151,7 +154,7 @@ public enum OpenSSHPrivateKeyFormat {
                     kdfSalt = try kdfOptions.readSSHStringBytes(field: "bcrypt salt")
                     let rounds = try kdfOptions.readSSHUInt32(field: "bcrypt rounds")
                     try kdfOptions.expectFullyConsumed(field: "bcrypt options")
-                    guard rounds >= 1, rounds <= 1 << 20, !kdfSalt.isEmpty, kdfSalt.count <= 1024 else {
+                    guard rounds >= 1, rounds <= OpenSSHPrivateKeyFormat.maximumKDFRounds, !kdfSalt.isEmpty, kdfSalt.count <= 1024 else {
                         throw SSHKeyError(.invalidFormat("unreasonable bcrypt parameters (rounds \(rounds), salt \(kdfSalt.count) bytes)"))
                     }
                     kdfRounds = Int(rounds)
@@ -284,7 +287,9 @@ public enum OpenSSHPrivateKeyFormat {
             throw SSHKeyError(.unsupportedCipher(cipherName))
         }
         let cipher: PrivateKeyCipher = encrypted ? requested : .none
-        guard kdfRounds >= 1 else { throw SSHKeyError(.invalidFormat("bcrypt rounds must be at least 1")) }
+        guard kdfRounds >= 1, kdfRounds <= maximumKDFRounds else {
+            throw SSHKeyError(.invalidKeySize("bcrypt rounds must be 1 to \(maximumKDFRounds)"))
+        }
 
         var section = ByteBuffer()
         let check = UInt32.random(in: .min ... .max)
