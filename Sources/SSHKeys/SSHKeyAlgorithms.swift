@@ -49,10 +49,10 @@ public enum SSHKeyType: String, CaseIterable, Sendable, Hashable {
         }
     }
 
-    /// The signature algorithms a key of this type can make.
+    /// The signature algorithms a key of this type can make. SHA-1 "ssh-rsa" is not one: we only verify it.
     public var signatureAlgorithms: [SSHSignatureAlgorithm] {
         switch self {
-        case .rsa: return [.rsaSHA512, .rsaSHA256, .rsaSHA1]
+        case .rsa: return [.rsaSHA512, .rsaSHA256]
         default: return [defaultSignatureAlgorithm]
         }
     }

@@ -98,9 +98,10 @@ public struct SSHPrivateKey: Sendable {
     // MARK: Signing
 
     /// Signs `data`. For RSA the algorithm picks the hash (default rsa-sha2-512); other types have one algorithm.
+    /// SHA-1 RSA ("ssh-rsa") is refused: it is broken for signatures, and we only ever verify it when asked.
     public func signature<D: DataProtocol>(for data: D, algorithm: SSHSignatureAlgorithm? = nil) throws -> SSHSignature {
         let algorithm = algorithm ?? type.defaultSignatureAlgorithm
-        guard algorithm.keyType == type else {
+        guard algorithm.keyType == type, algorithm != .rsaSHA1 else {
             throw SSHKeyError(.signatureAlgorithmNotAllowed(algorithm.rawValue))
         }
         let raw: [UInt8]
@@ -125,7 +126,6 @@ public struct SSHPrivateKey: Sendable {
             switch algorithm {
             case .rsaSHA512: return Array(try key.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
             case .rsaSHA256: return Array(try key.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
-            case .rsaSHA1: return Array(try key.signature(for: Insecure.SHA1.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
             default: throw SSHKeyError(.signatureAlgorithmNotAllowed(algorithm.rawValue))
             }
         } catch let error as SSHKeyError {

@@ -2,6 +2,7 @@
 // and the refusals (tampered data, wrong key, SHA-1 RSA unless asked for).
 
 import Crypto
+import CryptoExtras
 import Foundation
 import NIOCore
 import SSHWire
@@ -58,7 +59,7 @@ struct SignatureTests {
         let other = try SSHPrivateKey.generate(type: type, bits: bits)
         #expect(key.type == type)
         let message = Array("exchange hash".utf8)
-        for algorithm in type.signatureAlgorithms where algorithm != .rsaSHA1 {
+        for algorithm in type.signatureAlgorithms {
             let signature = try key.signature(for: message, algorithm: algorithm)
             #expect(signature.algorithmName == algorithm.rawValue)
             #expect(key.publicKey.isValidSignature(signature, for: message))
@@ -74,11 +75,15 @@ struct SignatureTests {
         }
     }
 
-    @Test("SHA-1 RSA signatures verify only when explicitly allowed")
+    @Test("SHA-1 RSA signatures are never made, and verify only when explicitly allowed")
     func sha1RSA() throws {
         let key = try SSHKeyFile.parsePrivateKey(try fixture("rsa2048"))
         let message = Array("legacy".utf8)
-        let signature = try key.signature(for: message, algorithm: .rsaSHA1)
+        #expect(throws: SSHKeyError(.signatureAlgorithmNotAllowed("ssh-rsa"))) { try key.signature(for: message, algorithm: .rsaSHA1) }
+        // A SHA-1 signature as an old peer would make it, straight from the crypto library.
+        guard case .rsa(let parts) = key.storage else { Issue.record("not an RSA key"); return }
+        let raw = try parts.key.signature(for: Insecure.SHA1.hash(data: message), padding: .insecurePKCS1v1_5)
+        let signature = SSHSignature(algorithmName: "ssh-rsa", rawSignature: Array(raw.rawRepresentation))
         #expect(!key.publicKey.isValidSignature(signature, for: message))
         #expect(key.publicKey.isValidSignature(signature, for: message, allowedAlgorithms: [.rsaSHA1]))
         #expect(!key.publicKey.isValidSignature(try key.signature(for: message), for: message, allowedAlgorithms: [.rsaSHA1]))
