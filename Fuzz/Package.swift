@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "CLibFuzzerDriver"),
         fuzzTarget("FuzzPrivateKey", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzPublicKey", [.product(name: "SSHKeys", package: "shh")]),
+        fuzzTarget("FuzzKnownHosts", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzSSHWire", [
             .product(name: "SSHWire", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

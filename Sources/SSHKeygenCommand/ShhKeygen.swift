@@ -40,6 +40,9 @@ struct KeygenOptions {
     var verbose = false
     var fingerprintHash = SSHFingerprintHash.sha256
     var printPublic = false
+    var findHost: String?
+    var removeHost: String?
+    var hashKnownHosts = false
     var printFingerprint = false
     var changePassphrase = false
     var changeComment = false
@@ -58,9 +61,9 @@ public enum ShhKeygen {
     static let getopt = Getopt("ABHKLQUXceghiklopquvyC:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:")
     static let notYetSupported: [Character: String] = [
         "A": "generating all host keys", "B": "bubblebabble digests", "D": "PKCS#11 keys", "e": "key export",
-        "F": "known_hosts search", "g": "generic DNS records", "H": "known_hosts hashing", "h": "host certificates",
+        "g": "generic DNS records", "h": "host certificates",
         "i": "key import", "K": "FIDO keys", "k": "KRLs", "L": "certificate display", "M": "moduli", "Q": "KRLs",
-        "R": "known_hosts removal", "r": "SSHFP records", "U": "agent keys",
+        "r": "SSHFP records", "U": "agent keys",
         "u": "KRLs", "V": "certificate validity", "w": "FIDO keys", "X": "key import", "z": "certificate serials",
     ]
 
@@ -70,6 +73,9 @@ public enum ShhKeygen {
                shh-keygen -p [-a rounds] [-f keyfile] [-N new_passphrase] [-P old_passphrase] [-Z cipher]
                shh-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]
                shh-keygen -y [-f input_keyfile] [-P passphrase]
+               shh-keygen -F hostname [-lv] [-f known_hosts_file]
+               shh-keygen -H [-f known_hosts_file]
+               shh-keygen -R hostname [-f known_hosts_file]
                shh-keygen -c [-a rounds] [-C comment] [-f keyfile] [-P passphrase]
                shh-keygen -Y sign -f key_file -n namespace [-O option] file ...
                shh-keygen -Y verify -f allowed_signers_file -I signer_identity
@@ -119,6 +125,9 @@ public enum ShhKeygen {
                 guard let hash = SSHFingerprintHash(name: value) else { throw KeygenFailure("Invalid hash algorithm \"\(value)\"") }
                 options.fingerprintHash = hash
             case "y": options.printPublic = true
+            case "F": options.findHost = value
+            case "R": options.removeHost = value
+            case "H": options.hashKnownHosts = true
             case "l": options.printFingerprint = true
             case "p": options.changePassphrase = true
             case "c": options.changeComment = true
@@ -167,6 +176,13 @@ public enum ShhKeygen {
         if options.changePassphrase && options.changeComment {
             throw KeygenFailure("Can only have one of -p and -c.\n" + usage, exitStatus: 1)
         }
+        if options.printFingerprint && (options.removeHost != nil || options.hashKnownHosts) {
+            throw KeygenFailure("Cannot use -l with -H or -R.\n" + usage, exitStatus: 1)
+        }
+        let knownHosts = KnownHostsCommands(options: options, io: io)
+        if let name = options.findHost { return try knownHosts.run(.find(name)) }
+        if let name = options.removeHost { return try knownHosts.run(.remove(name)) }
+        if options.hashKnownHosts { return try knownHosts.run(.hash) }
         let commands = KeyCommands(options: options, io: io)
         if options.printFingerprint { return try commands.printFingerprints() }
         if options.changePassphrase { return try commands.changePassphrase() }

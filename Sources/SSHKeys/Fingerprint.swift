@@ -22,6 +22,17 @@ public enum SSHFingerprintHash: String, Sendable, CaseIterable {
         }
     }
 
+    /// The fingerprint of any key blob, including types we cannot otherwise use (ssh-keygen lists those too).
+    public func fingerprint(ofKeyBlob blob: [UInt8]) -> String {
+        let digest = digest(blob)
+        switch self {
+        case .sha256:
+            return "SHA256:" + Data(digest).base64EncodedString().filter { $0 != "=" }
+        case .md5:
+            return "MD5:" + hexString(digest, separator: ":")
+        }
+    }
+
     func digest(_ bytes: [UInt8]) -> [UInt8] {
         switch self {
         case .sha256: return Array(SHA256.hash(data: bytes))
@@ -33,14 +44,7 @@ public enum SSHFingerprintHash: String, Sendable, CaseIterable {
 extension SSHPublicKey {
     /// The fingerprint text, e.g. "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s".
     public func fingerprint(_ hash: SSHFingerprintHash = .sha256) -> String {
-        let digest = hash.digest(wireBlob)
-        switch hash {
-        case .sha256:
-            let base64 = Data(digest).base64EncodedString()
-            return "SHA256:" + base64.filter { $0 != "=" }
-        case .md5:
-            return "MD5:" + hexString(digest, separator: ":")
-        }
+        hash.fingerprint(ofKeyBlob: wireBlob)
     }
 
     /// The randomart picture ssh-keygen prints with -lv, without a trailing newline.

@@ -43,6 +43,21 @@ public enum SSHKeyFile {
         }
     }
 
+    /// Writes every byte, retrying short writes and EINTR.
+    static func writeAll(fd: Int32, bytes: [UInt8], path: String) throws {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { raw in
+                systemWrite(fd, raw.baseAddress! + written, bytes.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
+            }
+            written += result
+        }
+    }
+
     static func lastErrorText() -> String {
         String(cString: strerror(errno))
     }
@@ -107,18 +122,7 @@ public enum SSHKeyFile {
             defer { close(fd) }
             // The umask may have narrowed `mode`; a public key should still be 0644 as ssh-keygen leaves it.
             fchmod(fd, mode)
-            let bytes = Array(text.utf8)
-            var written = 0
-            while written < bytes.count {
-                let result = bytes.withUnsafeBytes { raw in
-                    systemWrite(fd, raw.baseAddress! + written, bytes.count - written)
-                }
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
-                }
-                written += result
-            }
+            try writeAll(fd: fd, bytes: Array(text.utf8), path: path)
             guard fsync(fd) == 0 || errno == EINVAL else {
                 throw SSHKeyError(.fileSystem(lastErrorText()), path: path)
             }
