@@ -34,6 +34,7 @@ let package = Package(
         fuzzTarget("FuzzPrivateKey", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzPublicKey", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzKnownHosts", [.product(name: "SSHKeys", package: "shh")]),
+        fuzzTarget("FuzzAuthorizedKeys", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzSSHWire", [
             .product(name: "SSHWire", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -224,6 +224,11 @@ struct KeyCommands {
             if index == 0, !fromStandardInput, line.contains("PRIVATE KEY") {
                 return try printPrivateKeyFingerprint(path: path, contents: contents)
             }
+            if let (certificate, comment) = try? SSHCertificate.parseLine(String(line)) {
+                printFingerprint(certificate.key, comment: comment, typeLabel: certificate.displayName)
+                printedAny = true
+                continue
+            }
             guard let (key, comment) = PublicKeyListLine.parse(String(line)) else { continue }
             printFingerprint(key, comment: comment)
             printedAny = true
@@ -231,9 +236,9 @@ struct KeyCommands {
         if !printedAny { throw KeygenFailure("\(displayPath) is not a public key file.") }
     }
 
-    func printFingerprint(_ key: SSHPublicKey, comment: String?) {
+    func printFingerprint(_ key: SSHPublicKey, comment: String?, typeLabel: String? = nil) {
         let shown = (comment ?? "").isEmpty ? "no comment" : comment!
-        io.writeOutput("\(key.bitCount) \(key.fingerprint(options.fingerprintHash)) \(shown) (\(key.type.displayName))\n")
+        io.writeOutput("\(key.bitCount) \(key.fingerprint(options.fingerprintHash)) \(shown) (\(typeLabel ?? key.type.displayName))\n")
         if options.verbose { io.writeOutput(key.randomArt(options.fingerprintHash) + "\n") }
     }
 

@@ -40,6 +40,7 @@ struct KeygenOptions {
     var verbose = false
     var fingerprintHash = SSHFingerprintHash.sha256
     var printPublic = false
+    var showCertificate = false
     var findHost: String?
     var removeHost: String?
     var hashKnownHosts = false
@@ -62,7 +63,7 @@ public enum ShhKeygen {
     static let notYetSupported: [Character: String] = [
         "A": "generating all host keys", "B": "bubblebabble digests", "D": "PKCS#11 keys", "e": "key export",
         "g": "generic DNS records", "h": "host certificates",
-        "i": "key import", "K": "FIDO keys", "k": "KRLs", "L": "certificate display", "M": "moduli", "Q": "KRLs",
+        "i": "key import", "K": "FIDO keys", "k": "KRLs", "M": "moduli", "Q": "KRLs",
         "r": "SSHFP records", "U": "agent keys",
         "u": "KRLs", "V": "certificate validity", "w": "FIDO keys", "X": "key import", "z": "certificate serials",
     ]
@@ -73,6 +74,7 @@ public enum ShhKeygen {
                shh-keygen -p [-a rounds] [-f keyfile] [-N new_passphrase] [-P old_passphrase] [-Z cipher]
                shh-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]
                shh-keygen -y [-f input_keyfile] [-P passphrase]
+               shh-keygen -L [-f input_keyfile]
                shh-keygen -F hostname [-lv] [-f known_hosts_file]
                shh-keygen -H [-f known_hosts_file]
                shh-keygen -R hostname [-f known_hosts_file]
@@ -128,6 +130,7 @@ public enum ShhKeygen {
             case "F": options.findHost = value
             case "R": options.removeHost = value
             case "H": options.hashKnownHosts = true
+            case "L": options.showCertificate = true
             case "l": options.printFingerprint = true
             case "p": options.changePassphrase = true
             case "c": options.changeComment = true
@@ -179,6 +182,7 @@ public enum ShhKeygen {
         if options.printFingerprint && (options.removeHost != nil || options.hashKnownHosts) {
             throw KeygenFailure("Cannot use -l with -H or -R.\n" + usage, exitStatus: 1)
         }
+        if options.showCertificate { return try CertificateCommands(options: options, io: io).show() }
         let knownHosts = KnownHostsCommands(options: options, io: io)
         if let name = options.findHost { return try knownHosts.run(.find(name)) }
         if let name = options.removeHost { return try knownHosts.run(.remove(name)) }

@@ -1,0 +1,270 @@
+// OpenSSH certificates (*-cert-v01@openssh.com, OpenSSH's PROTOCOL.certkeys): a public key plus serial, type,
+// key id, principals, validity window, critical options and extensions, signed by a certificate authority.
+
+import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at every start of a command
+#else
+import Foundation
+#endif
+import NIOCore
+import SSHWire
+
+/// A certificate option: a name and its data. Flag options have empty data; valued ones (force-command,
+/// source-address) carry a string.
+public struct SSHCertificateOption: Sendable, Hashable {
+    public var name: String
+    public var data: [UInt8]
+
+    public init(name: String, data: [UInt8] = []) {
+        self.name = name
+        self.data = data
+    }
+
+    /// An option whose data is one string (force-command, source-address).
+    public init(name: String, stringValue: String) {
+        var buffer = ByteBuffer()
+        buffer.writeSSHString(stringValue)
+        self.init(name: name, data: Array(buffer.readableBytesView))
+    }
+
+    /// The string inside the data, for valued options.
+    public var stringValue: String? {
+        var buffer = ByteBuffer(bytes: data)
+        guard let value = try? buffer.readSSHUTF8String(field: name), buffer.readableBytes == 0 else { return nil }
+        return value
+    }
+}
+
+public struct SSHCertificate: Sendable, Hashable {
+    public enum Kind: UInt32, Sendable {
+        case user = 1
+        case host = 2
+    }
+
+    /// The key being certified.
+    public var key: SSHPublicKey
+    public var nonce: [UInt8]
+    public var serial: UInt64
+    public var kind: Kind
+    public var keyID: String
+    /// Empty means "any principal" for OpenSSH's checks; we refuse that unless the caller asks (see `validate`).
+    public var principals: [String]
+    /// Seconds since the epoch; 0 is "always".
+    public var validAfter: UInt64
+    /// Seconds since the epoch; UInt64.max is "forever".
+    public var validBefore: UInt64
+    public var criticalOptions: [SSHCertificateOption]
+    public var extensions: [SSHCertificateOption]
+    /// The certificate authority's public key.
+    public var signatureKey: SSHPublicKey
+    public var signature: SSHSignature
+    /// The whole certificate blob, as sent on the wire and stored after the type name in "-cert.pub" files.
+    public let wireBlob: [UInt8]
+    /// How many leading bytes of the blob the CA signed.
+    let signedByteCount: Int
+
+    /// "ssh-ed25519-cert-v01@openssh.com" and so on.
+    public var typeName: String { Self.certificateTypeName(for: key.type) }
+
+    /// OpenSSH's label, e.g. "ED25519-CERT".
+    public var displayName: String { key.type.displayName + "-CERT" }
+
+    static func certificateTypeName(for type: SSHKeyType) -> String {
+        "\(type.rawValue)-cert-v01@openssh.com"
+    }
+
+    static func plainType(forCertificateTypeName name: String) -> SSHKeyType? {
+        SSHKeyType.allCases.first { certificateTypeName(for: $0) == name }
+    }
+
+    /// Parses a certificate blob; the signature is not checked here (see `hasValidSignature`).
+    public init(wireBlob: [UInt8]) throws {
+        var buffer = ByteBuffer(bytes: wireBlob)
+        do {
+            let typeName = try buffer.readSSHUTF8String(field: "certificate type")
+            guard let plainType = Self.plainType(forCertificateTypeName: typeName) else {
+                throw SSHKeyError(.unsupportedKeyType(typeName))
+            }
+            nonce = try buffer.readSSHStringBytes(field: "certificate nonce")
+            // The key's own fields follow, exactly as in a plain key blob after its type name.
+            var plainBlob = ByteBuffer()
+            plainBlob.writeSSHString(plainType.rawValue)
+            let prefix = plainBlob.readableBytes
+            var remaining = buffer
+            plainBlob.writeBuffer(&remaining)
+            key = try SSHPublicKey(reading: &plainBlob)
+            buffer.moveReaderIndex(forwardBy: key.wireBlob.count - prefix)
+            serial = try buffer.readSSHUInt64(field: "certificate serial")
+            let kindValue = try buffer.readSSHUInt32(field: "certificate type")
+            guard let kind = Kind(rawValue: kindValue) else {
+                throw SSHKeyError(.invalidFormat("certificate type \(kindValue) is neither user (1) nor host (2)"))
+            }
+            self.kind = kind
+            keyID = try buffer.readSSHUTF8String(field: "certificate key id")
+            var principalBuffer = try buffer.readSSHString(field: "certificate principals")
+            var principals: [String] = []
+            while principalBuffer.readableBytes > 0 {
+                principals.append(try principalBuffer.readSSHUTF8String(field: "certificate principal"))
+            }
+            self.principals = principals
+            validAfter = try buffer.readSSHUInt64(field: "certificate valid after")
+            validBefore = try buffer.readSSHUInt64(field: "certificate valid before")
+            criticalOptions = try Self.readOptions(try buffer.readSSHString(field: "critical options"), what: "critical option")
+            extensions = try Self.readOptions(try buffer.readSSHString(field: "extensions"), what: "extension")
+            _ = try buffer.readSSHString(field: "certificate reserved")
+            let caBlob = try buffer.readSSHStringBytes(field: "certificate signature key")
+            signatureKey = try SSHPublicKey(wireBlob: caBlob)
+            signedByteCount = buffer.readerIndex
+            signature = try SSHSignature(wireBlob: try buffer.readSSHStringBytes(field: "certificate signature"))
+            try buffer.expectFullyConsumed(field: "certificate")
+        } catch let error as SSHWireError {
+            throw SSHKeyError(.invalidFormat("malformed certificate: \(error)"))
+        }
+        self.wireBlob = wireBlob
+    }
+
+    /// Names must be unique and in order (PROTOCOL.certkeys), so no option can be hidden by a duplicate.
+    static func readOptions(_ container: ByteBuffer, what: String) throws -> [SSHCertificateOption] {
+        var buffer = container
+        var options: [SSHCertificateOption] = []
+        while buffer.readableBytes > 0 {
+            let name = try buffer.readSSHUTF8String(field: "\(what) name")
+            let data = try buffer.readSSHStringBytes(field: "\(what) data")
+            if let previous = options.last?.name, !(previous.utf8.lexicographicallyPrecedes(name.utf8)) {
+                throw SSHKeyError(.invalidFormat("certificate \(what)s are duplicated or out of order (\"\(name)\")"))
+            }
+            options.append(SSHCertificateOption(name: name, data: data))
+        }
+        return options
+    }
+
+    // MARK: Checking
+
+    /// Whether the CA's signature over the certificate verifies (SHA-1 RSA signatures are not accepted,
+    /// as OpenSSH's default CASignatureAlgorithms).
+    public var hasValidSignature: Bool {
+        signatureKey.isValidSignature(signature, for: wireBlob[0..<signedByteCount])
+    }
+
+    /// Why a certificate is not acceptable.
+    public enum Refusal: Error, Equatable, Sendable, CustomStringConvertible {
+        case badSignature
+        case untrustedAuthority
+        case wrongKind(expected: Kind)
+        case notYetValid
+        case expired
+        case principalNotListed(String)
+        case noPrincipals
+        case unknownCriticalOption(String)
+        case sourceAddressNotAllowed(String)
+
+        public var description: String {
+            switch self {
+            case .badSignature: return "certificate signature does not verify"
+            case .untrustedAuthority: return "certificate signed by an unrecognised authority"
+            case .wrongKind(let expected): return "certificate is not a \(expected == .user ? "user" : "host") certificate"
+            case .notYetValid: return "certificate is not yet valid"
+            case .expired: return "certificate has expired"
+            case .principalNotListed(let name): return "certificate does not list principal \"\(name)\""
+            case .noPrincipals: return "certificate lists no principals"
+            case .unknownCriticalOption(let name): return "certificate has unknown critical option \"\(name)\""
+            case .sourceAddressNotAllowed(let address): return "certificate source-address does not allow \(address)"
+            }
+        }
+    }
+
+    /// Validates as sshd/ssh do (sshkey_cert_check_authority): signature, a CA in `trustedAuthorities`, kind,
+    /// validity at `time`, `principal` listed (an empty list is refused unless `allowEmptyPrincipals`),
+    /// critical options understood, and source-address matching `sourceAddress` when given.
+    public func validate(
+        kind expected: Kind, trustedAuthorities: [SSHPublicKey], principal: String?, time: UInt64,
+        sourceAddress: String? = nil, allowEmptyPrincipals: Bool = false
+    ) -> Result<Void, Refusal> {
+        guard trustedAuthorities.contains(signatureKey) else { return .failure(.untrustedAuthority) }
+        guard hasValidSignature else { return .failure(.badSignature) }
+        guard kind == expected else { return .failure(.wrongKind(expected: expected)) }
+        guard time >= validAfter else { return .failure(.notYetValid) }
+        guard time < validBefore else { return .failure(.expired) }
+        if let principal {
+            if principals.isEmpty {
+                if !allowEmptyPrincipals { return .failure(.noPrincipals) }
+            } else if !principals.contains(principal) {
+                return .failure(.principalNotListed(principal))
+            }
+        }
+        let known: Set<String> = expected == .user ? ["force-command", "source-address", "verify-required"] : []
+        for option in criticalOptions where !known.contains(option.name) {
+            return .failure(.unknownCriticalOption(option.name))
+        }
+        if let sourceAddress, let allowed = sourceAddressOption {
+            if HostAddressPattern.matchAddress(sourceAddress, patterns: allowed) != 1 {
+                return .failure(.sourceAddressNotAllowed(sourceAddress))
+            }
+        }
+        return .success(())
+    }
+
+    public var forceCommand: String? { criticalOptions.first { $0.name == "force-command" }?.stringValue }
+    public var sourceAddressOption: String? { criticalOptions.first { $0.name == "source-address" }?.stringValue }
+
+    // MARK: Text
+
+    /// "type base64 [comment]" for a certificate line (a -cert.pub file).
+    public static func parseLine(_ line: String) throws -> (certificate: SSHCertificate, comment: String) {
+        let fields = line.trimmingSSHWhitespace.split(maxSplits: 2, omittingEmptySubsequences: true, whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 2, let blob = Data(base64Encoded: String(fields[1])) else {
+            throw SSHKeyError(.invalidFormat("not a certificate line"))
+        }
+        let certificate = try SSHCertificate(wireBlob: Array(blob))
+        guard certificate.typeName == fields[0] else {
+            throw SSHKeyError(.mismatch("line says \(fields[0]) but holds a \(certificate.typeName)"))
+        }
+        return (certificate, fields.count > 2 ? fields[2].trimmingSSHWhitespace : "")
+    }
+
+    public var lineText: String { "\(typeName) \(Data(wireBlob).base64EncodedString())" }
+
+    // MARK: Issuing
+
+    /// Signs a certificate for `key` with the CA key `authority`. Options are sorted by name, as OpenSSH requires.
+    public static func issue(
+        for key: SSHPublicKey, authority: SSHPrivateKey, kind: Kind, keyID: String, principals: [String],
+        validAfter: UInt64 = 0, validBefore: UInt64 = .max, serial: UInt64 = 0,
+        criticalOptions: [SSHCertificateOption] = [], extensions: [SSHCertificateOption] = []
+    ) throws -> SSHCertificate {
+        guard key.canVerifySignatures else { throw SSHKeyError(.unsupportedRSAKeySize(bits: key.bitCount)) }
+        var buffer = ByteBuffer()
+        buffer.writeSSHString(certificateTypeName(for: key.type))
+        buffer.writeSSHString((0..<32).map { _ in UInt8.random(in: .min ... .max) })
+        // The key's fields without its type name.
+        var plain = ByteBuffer(bytes: key.wireBlob)
+        _ = try plain.readSSHString(field: "key type")
+        buffer.writeBuffer(&plain)
+        buffer.writeSSHUInt64(serial)
+        buffer.writeSSHUInt32(kind.rawValue)
+        buffer.writeSSHString(keyID)
+        var principalBuffer = ByteBuffer()
+        for principal in principals { principalBuffer.writeSSHString(principal) }
+        buffer.writeSSHString(buffer: principalBuffer)
+        buffer.writeSSHUInt64(validAfter)
+        buffer.writeSSHUInt64(validBefore)
+        for options in [criticalOptions, extensions] {
+            var optionBuffer = ByteBuffer()
+            for option in options.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+                optionBuffer.writeSSHString(option.name)
+                optionBuffer.writeSSHString(option.data)
+            }
+            buffer.writeSSHString(buffer: optionBuffer)
+        }
+        buffer.writeSSHString([UInt8]())
+        buffer.writeSSHString(authority.publicKey.wireBlob)
+        let signature = try authority.signature(for: Array(buffer.readableBytesView))
+        buffer.writeSSHString(signature.wireBlob)
+        return try SSHCertificate(wireBlob: Array(buffer.readableBytesView))
+    }
+
+    /// The extensions ssh-keygen puts in user certificates by default.
+    public static let defaultUserExtensions = ["permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding",
+                                               "permit-pty", "permit-user-rc"].map { SSHCertificateOption(name: $0) }
+}

@@ -1,0 +1,58 @@
+// Certificates across the two implementations: shh-keygen -L prints what ssh-keygen -L prints, and
+// certificates our library issues are accepted (signature verified on load) and shown identically by OpenSSH.
+
+import Foundation
+import SSHKeys
+import Testing
+
+private let certificateFixtures = URL(fileURLWithPath: fixtureDirectory).deletingLastPathComponent()
+    .appendingPathComponent("certs").path
+
+private let utc = ["TZ": "UTC", "PATH": "/usr/bin:/bin"]
+
+@Suite("Certificates beside ssh-keygen")
+struct CertificateInteropTests {
+    @Test("-L and -l print what ssh-keygen prints", arguments: ["user", "host", "expired", "future", "noprincipals", "restricted"])
+    func show(name: String) throws {
+        let path = "\(certificateFixtures)/\(name)-cert.pub"
+        let ours = try run(shhKeygenPath, ["-L", "-f", path], environment: utc)
+        #expect(ours.status == 0, "\(ours.stderr)")
+        // The fixture was recorded with a relative path on its first line; the rest must be identical.
+        let expected = try readText("\(certificateFixtures)/\(name).expected-L").split(separator: "\n", maxSplits: 1)
+        #expect(ours.stdout.hasPrefix("\(path):\n"))
+        #expect(ours.stdout.split(separator: "\n", maxSplits: 1).last == expected.last)
+        let theirs = try run(try sshKeygenPath(), ["-l", "-f", path])
+        #expect(try run(shhKeygenPath, ["-l", "-f", path]).stdout == theirs.stdout)
+    }
+
+    @Test("certificates we issue load in OpenSSH (which checks the CA signature) and show the same", arguments: [
+        ("ed25519", SSHCertificate.Kind.user), ("rsa3072", .host), ("ecdsa521", .user),
+    ])
+    func issued(caName: String, kind: SSHCertificate.Kind) throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ca = try SSHKeyFile.loadPrivateKey(atPath: "\(fixtureDirectory)/\(caName)")
+        let subject = try SSHPublicKeyLine(parsing: try readText("\(fixtureDirectory)/ecdsa384.pub")).key
+        let cert = try SSHCertificate.issue(
+            for: subject, authority: ca, kind: kind, keyID: "issued by shh", principals: ["alice", "build-01"],
+            validAfter: 1_735_689_600, validBefore: 2_051_222_400, serial: 1234,
+            criticalOptions: kind == .user ? [SSHCertificateOption(name: "force-command", stringValue: "uptime"),
+                                              SSHCertificateOption(name: "source-address", stringValue: "10.0.0.0/8")] : [],
+            extensions: kind == .user ? SSHCertificate.defaultUserExtensions : [])
+        let path = "\(directory)/id-cert.pub"
+        try (cert.lineText + " made by shh\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let theirs = try run(try sshKeygenPath(), ["-L", "-f", path], environment: utc)
+        #expect(theirs.status == 0, "\(theirs.stderr)")
+        let ours = try run(shhKeygenPath, ["-L", "-f", path], environment: utc)
+        #expect(ours.stdout == theirs.stdout)
+        #expect(theirs.stdout.contains("Serial: 1234"))
+
+        // Tampering is caught by OpenSSH too: it refuses to load a certificate whose signature fails.
+        var forged = cert.wireBlob
+        forged[forged.count / 2] ^= 0x01
+        let forgedPath = "\(directory)/forged-cert.pub"
+        try "\(cert.typeName) \(Data(forged).base64EncodedString())\n".write(toFile: forgedPath, atomically: true, encoding: .utf8)
+        #expect(try run(try sshKeygenPath(), ["-L", "-f", forgedPath]).status != 0)
+        #expect(try run(shhKeygenPath, ["-L", "-f", forgedPath]).status != 0 || !(try SSHCertificate.parseLine(try readText(forgedPath)).certificate.hasValidSignature))
+    }
+}
