@@ -266,7 +266,7 @@ struct KeygenBadInputTests {
     static let commandLineCases: [([String], Int32)] = [
         (["-y", "-f", "/nonexistent/key"], 255), (["-l", "-f", "/nonexistent/key"], 255), (["-x"], 1), (["-f"], 1),
         (["-t", "dsa", "-f", "/tmp/never"], 255), (["-t", "rsa", "-b", "1024", "-f", "/tmp/never"], 255),
-        (["-E", "sha1", "-l", "-f", "/tmp/never"], 255), (["-L", "-f", "/tmp/never"], 1),
+        (["-E", "sha1", "-l", "-f", "/tmp/never"], 255), (["-k", "-f", "/tmp/never"], 1), (["-L", "-f", "/tmp/never"], 255),
     ]
 
     @Test("missing files and unknown options", arguments: commandLineCases)
