@@ -41,6 +41,9 @@ struct KeygenOptions {
     var fingerprintHash = SSHFingerprintHash.sha256
     var printPublic = false
     var showCertificate = false
+    var hostCertificate = false
+    var validity: String?
+    var serial: String?
     var findHost: String?
     var removeHost: String?
     var hashKnownHosts = false
@@ -62,10 +65,10 @@ public enum ShhKeygen {
     static let getopt = Getopt("ABHKLQUXceghiklopquvyC:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:")
     static let notYetSupported: [Character: String] = [
         "A": "generating all host keys", "B": "bubblebabble digests", "D": "PKCS#11 keys", "e": "key export",
-        "g": "generic DNS records", "h": "host certificates",
+        "g": "generic DNS records",
         "i": "key import", "K": "FIDO keys", "k": "KRLs", "M": "moduli", "Q": "KRLs",
         "r": "SSHFP records", "U": "agent keys",
-        "u": "KRLs", "V": "certificate validity", "w": "FIDO keys", "X": "key import", "z": "certificate serials",
+        "u": "KRLs", "w": "FIDO keys", "X": "key import",
     ]
 
     static let usage = """
@@ -75,6 +78,8 @@ public enum ShhKeygen {
                shh-keygen -l [-v] [-E fingerprint_hash] [-f input_keyfile]
                shh-keygen -y [-f input_keyfile] [-P passphrase]
                shh-keygen -L [-f input_keyfile]
+               shh-keygen -s ca_key -I certificate_identity [-h] [-n principals]
+                          [-O option] [-V validity_interval] [-z serial_number] file ...
                shh-keygen -F hostname [-lv] [-f known_hosts_file]
                shh-keygen -H [-f known_hosts_file]
                shh-keygen -R hostname [-f known_hosts_file]
@@ -131,6 +136,9 @@ public enum ShhKeygen {
             case "R": options.removeHost = value
             case "H": options.hashKnownHosts = true
             case "L": options.showCertificate = true
+            case "h": options.hostCertificate = true
+            case "V": options.validity = value
+            case "z": options.serial = value
             case "l": options.printFingerprint = true
             case "p": options.changePassphrase = true
             case "c": options.changeComment = true
@@ -168,12 +176,15 @@ public enum ShhKeygen {
         if let operation = options.signOperation {
             return try SignatureCommands.run(operation: operation, options: options, io: io)
         }
-        // Outside -Y these flags belong to certificates, which come with the trust-files work: refuse, never ignore.
-        for (flag, given) in [("s", options.signatureFile != nil), ("I", options.principal != nil),
-                              ("n", options.namespace != nil), ("O", !options.extraOptions.isEmpty)] where given {
-            throw KeygenFailure("shh-keygen: -\(flag) (certificates) is not supported yet", exitStatus: 1)
+        if options.signatureFile != nil {
+            return try CertificateCommands(options: options, io: io).sign()
         }
-        if !options.operands.isEmpty {
+        // Without -s or -Y these flags have nothing to apply to: refuse rather than ignore them.
+        for (flag, given) in [("I", options.principal != nil), ("n", options.namespace != nil), ("O", !options.extraOptions.isEmpty),
+                              ("h", options.hostCertificate), ("V", options.validity != nil), ("z", options.serial != nil)] where given {
+            throw KeygenFailure("shh-keygen: -\(flag) is only used with -s (certificates) or -Y (signatures)", exitStatus: 1)
+        }
+        if !options.operands.isEmpty && options.signatureFile == nil {
             throw KeygenFailure("Too many arguments.\n" + usage, exitStatus: 1)
         }
         if options.changePassphrase && options.changeComment {

@@ -297,6 +297,17 @@ public enum HostAddressPattern {
         return .matched
     }
 
+    /// Whether a source-address list is addresses and CIDR blocks only (what certificates may carry).
+    public static func isValidCIDRList(_ list: String) -> Bool {
+        list.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { item in
+            let parts = item.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let address = IPAddressBytes(String(parts[0])) else { return false }
+            guard parts.count == 2 else { return true }
+            guard let bits = Int(parts[1]), bits >= 0, bits <= address.bytes.count * 8 else { return false }
+            return address.masked(bits) == address.bytes
+        }
+    }
+
     /// 1 match, 0 no match, -1 negated match, -2 invalid CIDR (addr_match_list's answers).
     static func matchAddress(_ address: String, patterns: String) -> Int {
         guard let parsed = IPAddressBytes(address) else { return 0 }

@@ -55,4 +55,53 @@ struct CertificateInteropTests {
         #expect(try run(try sshKeygenPath(), ["-L", "-f", forgedPath]).status != 0)
         #expect(try run(shhKeygenPath, ["-L", "-f", forgedPath]).status != 0 || !(try SSHCertificate.parseLine(try readText(forgedPath)).certificate.hasValidSignature))
     }
+
+    static let signingCases: [[String]] = [
+        ["-I", "alice@example.com", "-n", "alice,deploy", "-V", "20250101:20350101", "-z", "42",
+         "-O", "force-command=/usr/bin/backup --now", "-O", "source-address=192.0.2.0/24,2001:db8::/32"],
+        ["-h", "-I", "host.example.com", "-n", "host.example.com,10.0.0.1"],
+        ["-I", "restricted", "-O", "clear", "-O", "permit-pty", "-O", "extension:custom@example.com=data", "-O", "critical:verify-required"],
+        ["-I", "no principals", "-V", "always:20300101123000", "-O", "no-x11-forwarding", "-O", "no-port-forwarding"],
+        ["-I", "hex", "-V", "0x10:0xffffffff", "-z", "18446744073709551615"],
+    ]
+
+    @Test("shh-keygen -s makes the certificate ssh-keygen -s makes", arguments: signingCases)
+    func sign(arguments: [String]) throws {
+        let sshKeygen = try sshKeygenPath()
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try copyFixtures(["ed25519", "ecdsa256"], to: directory)
+        for tool in ["ours", "theirs"] {
+            try FileManager.default.copyItem(atPath: "\(directory)/ecdsa256.pub", toPath: "\(directory)/\(tool).pub")
+        }
+        let ours = try run(shhKeygenPath, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/ours.pub"], environment: utc)
+        let theirs = try run(sshKeygen, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/theirs.pub"], environment: utc)
+        #expect(ours.status == 0, "\(ours.stderr)")
+        #expect(theirs.status == 0, "\(theirs.stderr)")
+        #expect(ours.stderr.replacingOccurrences(of: "ours-cert", with: "X")
+            == withoutCarriageReturns(theirs.stderr).replacingOccurrences(of: "theirs-cert", with: "X"))
+        // OpenSSH loads ours (checking its signature) and shows the same certificate.
+        let shownOurs = try run(sshKeygen, ["-L", "-f", "\(directory)/ours-cert.pub"], environment: utc)
+        let shownTheirs = try run(sshKeygen, ["-L", "-f", "\(directory)/theirs-cert.pub"], environment: utc)
+        #expect(shownOurs.status == 0, "\(shownOurs.stderr)")
+        #expect(shownOurs.stdout.split(separator: "\n").dropFirst() == shownTheirs.stdout.split(separator: "\n").dropFirst())
+        // The comment of the signed key is kept, as ssh-keygen keeps it.
+        #expect(try readText("\(directory)/ours-cert.pub").hasSuffix(" fixture-ecdsa256\n"))
+    }
+
+    @Test("bad -s arguments fail like ssh-keygen's", arguments: [
+        ["-V", "20300101:20200101"], ["-V", "nonsense"], ["-O", "bogus"], ["-O", "source-address=not-an-address"], ["-n", "a,,b"],
+        ["-z", "x"],
+    ])
+    func badSigning(extra: [String]) throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try copyFixtures(["ed25519", "ecdsa256"], to: directory)
+        let arguments = ["-s", "\(directory)/ed25519", "-I", "id"] + extra + ["\(directory)/ecdsa256.pub"]
+        let ours = try run(shhKeygenPath, arguments)
+        let theirs = try run(try sshKeygenPath(), arguments)
+        #expect(theirs.status != 0)
+        #expect(ours.status == theirs.status, "\(extra): ours \(ours.stderr) theirs \(theirs.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/ecdsa256-cert.pub"))
+    }
 }
