@@ -35,6 +35,7 @@ let package = Package(
         fuzzTarget("FuzzPublicKey", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzKnownHosts", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzAuthorizedKeys", [.product(name: "SSHKeys", package: "shh")]),
+        fuzzTarget("FuzzCertificate", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzSSHWire", [
             .product(name: "SSHWire", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

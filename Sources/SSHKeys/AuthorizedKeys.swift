@@ -275,6 +275,55 @@ public enum AuthorizedKeys {
     }
 }
 
+extension AuthorizedKeys {
+    /// A user certificate: accepted by a cert-authority line whose key signed it (as sshd's check for
+    /// authorized_keys certificates). With principals= on the line, one of the certificate's principals must
+    /// be listed there; without it, `user` must be one of the certificate's principals. The line's from= and
+    /// expiry-time, and the certificate's validity, source-address and critical options, all apply.
+    public static func authorize(
+        certificate: SSHCertificate, user: String, files: [AuthorizedKeysFile], sourceAddress: String,
+        sourceHost: String? = nil, now: Int
+    ) -> Decision {
+        var reasons: [String] = []
+        for entry in files.flatMap(\.entries) where entry.options.certificateAuthority && entry.key == certificate.signatureKey {
+            let place = "\(entry.path):\(entry.line)"
+            if let expiry = entry.options.expiryTime, now > expiry {
+                reasons.append("\(place): key has expired")
+                continue
+            }
+            if let from = entry.options.from,
+               HostAddressPattern.matchHostAndAddress(host: sourceHost ?? sourceAddress, address: sourceAddress, patterns: from) != .matched {
+                reasons.append("\(place): from= does not allow \(sourceAddress)")
+                continue
+            }
+            var principal: String? = user
+            if let allowed = entry.options.principals {
+                let list = allowed.split(separator: ",").map(String.init)
+                guard certificate.principals.contains(where: list.contains) else {
+                    reasons.append("\(place): none of the certificate's principals is in principals=\"\(allowed)\"")
+                    continue
+                }
+                principal = nil
+            }
+            switch certificate.validate(kind: .user, trustedAuthorities: [entry.key], principal: principal,
+                                        time: UInt64(max(0, now)), sourceAddress: sourceAddress) {
+            case .failure(let refusal):
+                reasons.append("\(place): \(refusal)")
+                continue
+            case .success:
+                break
+            }
+            if let lineCommand = entry.options.command, let certificateCommand = certificate.forceCommand, lineCommand != certificateCommand {
+                reasons.append("\(place): certificate and authorized_keys force different commands")
+                continue
+            }
+            return .accept(entry)
+        }
+        if reasons.isEmpty { reasons.append("no cert-authority line trusts the certificate's signing key") }
+        return .reject(reasons: reasons)
+    }
+}
+
 /// OpenSSH's match_host_and_ip / addr_match_list: address patterns with globs and CIDR, host name patterns.
 public enum HostAddressPattern {
     public enum Match: Sendable, Equatable {

@@ -234,6 +234,36 @@ public enum KnownHosts {
         return changed.map { .changed($0) } ?? .unknown
     }
 
+    /// What the files say about a host certificate.
+    public enum CertificateVerdict: Sendable, Equatable {
+        /// Signed by a CA trusted for this host (@cert-authority), and valid for it now.
+        case trusted(KnownHostsEntry)
+        /// The certificate's key or its CA is marked @revoked.
+        case revoked(KnownHostsEntry)
+        /// A trusted CA signed it, but the certificate is not acceptable (expired, wrong principal, ...).
+        case refused(SSHCertificate.Refusal)
+        /// No @cert-authority line for this host holds the signing key.
+        case untrustedAuthority
+    }
+
+    /// Checks a host certificate: `hostName` in "[host]:port" form selects the @cert-authority lines,
+    /// `principal` (the host name as the user typed it, without port) must be listed in the certificate.
+    public static func check(
+        certificate: SSHCertificate, hostName: String, principal: String, files: [KnownHostsFile], now: UInt64
+    ) -> CertificateVerdict {
+        let matching = files.flatMap(\.entries).filter { $0.matches(hostName: hostName) }
+        if let revoked = matching.first(where: { $0.marker == .revoked && ($0.key == certificate.key || $0.key == certificate.signatureKey) }) {
+            return .revoked(revoked)
+        }
+        guard let authority = matching.first(where: { $0.marker == .certificateAuthority && $0.key == certificate.signatureKey }) else {
+            return .untrustedAuthority
+        }
+        switch certificate.validate(kind: .host, trustedAuthorities: [authority.key], principal: principal, time: now) {
+        case .success: return .trusted(authority)
+        case .failure(let refusal): return .refused(refusal)
+        }
+    }
+
     /// The key types recorded (without markers) for a host, first-seen order, so a client can prefer them.
     public static func knownKeyTypes(hostName: String, files: [KnownHostsFile]) -> [SSHKeyType] {
         var types: [SSHKeyType] = []

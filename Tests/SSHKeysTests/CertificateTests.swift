@@ -125,3 +125,63 @@ struct CertificateTests {
         #expect(throws: SSHKeyError.self) { try SSHCertificate(wireBlob: swapped) }
     }
 }
+
+@Suite("Certificates in authorized_keys and known_hosts")
+struct CertificateTrustTests {
+    let now = 1_893_456_000  // 2030
+
+    func authorize(_ lines: String, user: String = "alice", address: String = "192.0.2.9") throws -> AuthorizedKeys.Decision {
+        let file = AuthorizedKeysFile(parsing: lines, path: "ak")
+        #expect(file.warnings.isEmpty, "\(file.warnings)")
+        return AuthorizedKeys.authorize(certificate: try certificate("user"), user: user, files: [file], sourceAddress: address, now: now)
+    }
+
+    @Test("cert-authority lines accept user certificates by principal, and refuse with a reason")
+    func authorizedKeys() throws {
+        let ca = try publicKey("ed25519").description
+        guard case .accept(let entry) = try authorize("cert-authority \(ca)") else { Issue.record("alice refused"); return }
+        #expect(entry.options.certificateAuthority)
+        #expect(try authorize("cert-authority \(ca)", user: "bob")
+            == .reject(reasons: ["ak:1: certificate does not list principal \"bob\""]))
+        #expect(try authorize("cert-authority \(ca)", address: "198.51.100.1")
+            == .reject(reasons: ["ak:1: certificate source-address does not allow 198.51.100.1"]))
+        guard case .accept = try authorize("cert-authority,principals=\"ops,deploy\" \(ca)", user: "root") else {
+            Issue.record("principals= refused"); return
+        }
+        #expect(try authorize("cert-authority,principals=\"ops\" \(ca)", user: "alice")
+            == .reject(reasons: ["ak:1: none of the certificate's principals is in principals=\"ops\""]))
+        #expect(try authorize("cert-authority,command=\"/bin/other\" \(ca)")
+            == .reject(reasons: ["ak:1: certificate and authorized_keys force different commands"]))
+        #expect(try authorize("cert-authority,from=\"10.0.0.0/8\" \(ca)")
+            == .reject(reasons: ["ak:1: from= does not allow 192.0.2.9"]))
+        // The CA key as a plain user key does not make it a certificate authority.
+        #expect(try authorize(ca) == .reject(reasons: ["no cert-authority line trusts the certificate's signing key"]))
+        // Another CA's line does not help either.
+        #expect(try authorize("cert-authority \(try publicKey("rsa3072").description)")
+            == .reject(reasons: ["no cert-authority line trusts the certificate's signing key"]))
+    }
+
+    @Test("@cert-authority lines trust host certificates for matching hosts only")
+    func knownHosts() throws {
+        let host = try certificate("host")
+        let ca = try publicKey("rsa3072").description
+        let file = KnownHostsFile(parsing: "@cert-authority *.example.com,[10.0.0.*]:2222 \(ca)\n", path: "kh")
+        let check = { (name: String, principal: String, files: [KnownHostsFile]) in
+            KnownHosts.check(certificate: host, hostName: name, principal: principal, files: files, now: 1_893_456_000)
+        }
+        guard case .trusted(let entry) = check("host.example.com", "host.example.com", [file]) else { Issue.record("not trusted"); return }
+        #expect(entry.line == 1)
+        guard case .trusted = check("[10.0.0.1]:2222", "10.0.0.1", [file]) else { Issue.record("port form"); return }
+        // Port 22 is a different name: the [..]:2222 pattern does not cover it.
+        #expect(check("10.0.0.1", "10.0.0.1", [file]) == .untrustedAuthority)
+        #expect(check("other.example.com", "other.example.com", [file]) == .refused(.principalNotListed("other.example.com")))
+        #expect(check("host.example.org", "host.example.org", [file]) == .untrustedAuthority)
+        let revoked = KnownHostsFile(parsing: "@revoked * \(ca)\n", path: "revoked")
+        guard case .revoked = check("host.example.com", "host.example.com", [file, revoked]) else { Issue.record("revocation"); return }
+        // A user certificate is not a host certificate.
+        let user = try certificate("user")
+        let userCA = KnownHostsFile(parsing: "@cert-authority * \(try publicKey("ed25519").description)\n", path: "kh")
+        #expect(KnownHosts.check(certificate: user, hostName: "alice", principal: "alice", files: [userCA], now: 1_893_456_000)
+            == .refused(.wrongKind(expected: .host)))
+    }
+}
