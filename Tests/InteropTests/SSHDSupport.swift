@@ -1,0 +1,106 @@
+// Starting a real OpenSSH sshd for a test: its own config, host key and free loopback port, stopped by PID.
+
+import Foundation
+import Testing
+
+let isRootUser = getuid() == 0
+
+final class TestSSHD {
+    let directory: String
+    let port: Int
+    let hostKeyPublic: String
+    private let pidFile: String
+
+    /// Starts sshd as a daemon with its own config, host key and free loopback port (`-E` log file, `PidFile` in
+    /// the temp dir, stopped by that PID), and waits with a deadline until the port answers "SSH-2.0-".
+    /// A daemon, not a child held by Foundation's Process: it detaches from our pipes, so parallel tests that
+    /// read their own children's output to end-of-file are never kept waiting by it.
+    init(hostKeyType: String = "ed25519") throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+            throw InteropError.missingProgram("sshd (apt-get install openssh-server)")
+        }
+        directory = try makeTemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        let hostKey = "\(directory)/host_key"
+        let made = try run(try sshKeygenPath(), ["-q", "-t", hostKeyType, "-N", "", "-f", hostKey])
+        guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (host key: \(made.stderr))") }
+        hostKeyPublic = try readText(hostKey + ".pub")
+        port = try freeLoopbackPort()
+        pidFile = "\(directory)/sshd.pid"
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(hostKey)
+            PidFile \(pidFile)
+            StrictModes no
+            UsePAM no
+            LogLevel VERBOSE
+            AuthorizedKeysFile \(directory)/authorized_keys
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+
+            """
+        try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
+        let started = try run("/usr/sbin/sshd", ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"])
+        guard started.status == 0 else { throw InteropError.missingProgram("a working sshd (\(started.stderr))") }
+        try waitForBanner()
+    }
+
+    private func waitForBanner() throws {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let banner = try? readBanner(port: port), banner.hasPrefix("SSH-2.0-") { return }
+            usleep(50_000)
+        }
+        stop()
+        throw InteropError.missingProgram("a working sshd (no banner on port \(port); log: \((try? readText("\(directory)/sshd.log")) ?? ""))")
+    }
+
+    func stop() {
+        guard let text = try? readText(pidFile), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        kill(pid, SIGTERM)
+        try? FileManager.default.removeItem(atPath: pidFile)
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A port the kernel just handed out on 127.0.0.1 (bound then closed).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw InteropError.missingProgram("a TCP socket") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw InteropError.missingProgram("a free loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The first line a server sends, read with a short timeout.
+func readBanner(port: Int) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 1, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { return "" }
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let count = read(fd, &buffer, buffer.count)
+    return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+}
