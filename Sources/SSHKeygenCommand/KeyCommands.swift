@@ -334,18 +334,7 @@ enum PublicKeyListLine {
     static func parse(_ line: String) -> (SSHPublicKey, String?)? {
         if let parsed = try? SSHPublicKeyLine(parsing: line) { return (parsed.key, parsed.comment) }
         // Skip one leading field (host patterns or options, where quotes may hide spaces) and retry.
-        var quoted = false
-        var index = line.startIndex
-        while index < line.endIndex {
-            let character = line[index]
-            if character == "\\", line.index(after: index) < line.endIndex, line[line.index(after: index)] == "\"" {
-                index = line.index(index, offsetBy: 2)
-                continue
-            }
-            if character == "\"" { quoted.toggle() }
-            if !quoted, character == " " || character == "\t" { break }
-            index = line.index(after: index)
-        }
+        let index = AuthorizedKeysFile.endOfLeadingField(line)
         guard index < line.endIndex, let parsed = try? SSHPublicKeyLine(parsing: String(line[index...])) else { return nil }
         // Like ssh-keygen, the skipped field (host names, options) stands in for a missing comment.
         return (parsed.key, parsed.comment.isEmpty ? String(line[..<index]) : parsed.comment)

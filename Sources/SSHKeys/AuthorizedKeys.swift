@@ -205,12 +205,9 @@ public struct AuthorizedKeysFile: Sendable {
         }
     }
 
-    /// A key alone, or options then a key (sshd tries the key first, as a key type never looks like an option).
-    static func parseLine(_ line: String, path: String, number: Int) throws -> AuthorizedKeysEntry? {
-        if let keyLine = try? SSHPublicKeyLine(parsing: line) {
-            return AuthorizedKeysEntry(options: AuthorizedKeyOptions(), key: keyLine.key, comment: keyLine.comment, path: path, line: number)
-        }
-        // The options end at the first blank outside double quotes.
+    /// Where the first field of a key line ends: the first blank outside double quotes (`\"` does not close a
+    /// quote). That field is an options list in authorized_keys and a host list in known_hosts.
+    public static func endOfLeadingField(_ line: String) -> String.Index {
         var quoted = false
         var end = line.startIndex
         while end < line.endIndex {
@@ -223,6 +220,15 @@ public struct AuthorizedKeysFile: Sendable {
             if !quoted, character == " " || character == "\t" { break }
             end = line.index(after: end)
         }
+        return end
+    }
+
+    /// A key alone, or options then a key (sshd tries the key first, as a key type never looks like an option).
+    static func parseLine(_ line: String, path: String, number: Int) throws -> AuthorizedKeysEntry? {
+        if let keyLine = try? SSHPublicKeyLine(parsing: line) {
+            return AuthorizedKeysEntry(options: AuthorizedKeyOptions(), key: keyLine.key, comment: keyLine.comment, path: path, line: number)
+        }
+        let end = Self.endOfLeadingField(line)
         let options: AuthorizedKeyOptions
         do {
             options = try AuthorizedKeyOptions(parsing: String(line[..<end]))
