@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "SSHWire", targets: ["SSHWire"]),
         .library(name: "SSHKeys", targets: ["SSHKeys"]),
+        .library(name: "SSHProtocol", targets: ["SSHProtocol"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
         .executable(name: "shh-keygen", targets: ["shh-keygen"]),
@@ -39,6 +40,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "SSHProtocol",
+            dependencies: ["SSHKeys", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "SSHCommandLine",
             swiftSettings: strictSettings
         ),
@@ -60,6 +66,11 @@ let package = Package(
         .testTarget(
             name: "SSHKeysTests",
             dependencies: ["SSHKeys", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHProtocolTests",
+            dependencies: ["SSHProtocol"],
             swiftSettings: strictSettings
         ),
         .testTarget(
