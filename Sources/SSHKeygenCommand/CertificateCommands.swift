@@ -15,19 +15,15 @@ struct CertificateCommands {
         let commands = KeyCommands(options: options, io: io)
         let path = try commands.identityPath(prompt: "Enter file in which the key is")
         let fromStandardInput = path == "-"
-        var contents: [UInt8] = []
-        if fromStandardInput {
-            while let chunk = io.readStandardInputChunk(), !chunk.isEmpty { contents += chunk }
-        } else {
-            var info = stat()
-            guard stat(path, &info) == 0 else {
-                throw KeygenFailure("shh-keygen: \(path): \(String(cString: strerror(errno)))")
-            }
-            do {
-                contents = try SSHKeyFile.readFile(atPath: path, maximumSize: SSHKeyFile.maximumFileSize * 64)
-            } catch let error as SSHKeyError {
-                throw KeygenFailure("fopen \(path): \(error.reason)")
-            }
+        var info = stat()
+        if !fromStandardInput, stat(path, &info) != 0 {
+            throw KeygenFailure("shh-keygen: \(path): \(String(cString: strerror(errno)))")
+        }
+        let contents: [UInt8]
+        do {
+            contents = try commands.readListInput(path: path)
+        } catch let error as SSHKeyError {
+            throw KeygenFailure(fromStandardInput ? "shh-keygen: \(error.description)" : "fopen \(path): \(error.reason)")
         }
         let shownPath = fromStandardInput ? "(stdin)" : path
         var shownAny = false

@@ -195,23 +195,26 @@ struct KeyCommands {
 
     // MARK: -l
 
+    /// The largest key list (authorized_keys, known_hosts, certificates) read for -l and -L.
+    static let maximumListSize = SSHKeyFile.maximumFileSize * 64
+
+    /// A key list file, or standard input for "-", bounded the same way either way.
+    func readListInput(path: String) throws -> [UInt8] {
+        guard path == "-" else { return try SSHKeyFile.readFile(atPath: path, maximumSize: Self.maximumListSize) }
+        var data: [UInt8] = []
+        while let chunk = io.readStandardInputChunk(), !chunk.isEmpty {
+            data += chunk
+            guard data.count <= Self.maximumListSize else { throw SSHKeyError(.fileTooLarge(bytes: data.count), path: "(stdin)") }
+        }
+        return data
+    }
+
     func printFingerprints() throws {
         let path = try identityPath(prompt: "Enter file in which the key is")
         let fromStandardInput = path == "-"
         let contents: [UInt8]
         do {
-            if fromStandardInput {
-                var data: [UInt8] = []
-                while let chunk = io.readStandardInputChunk(), !chunk.isEmpty {
-                    data += chunk
-                    guard data.count <= SSHKeyFile.maximumFileSize * 64 else {
-                        throw KeygenFailure("(stdin) is too large")
-                    }
-                }
-                contents = data
-            } else {
-                contents = try SSHKeyFile.readFile(atPath: path, maximumSize: SSHKeyFile.maximumFileSize * 64)
-            }
+            contents = try readListInput(path: path)
         } catch let error as SSHKeyError {
             throw KeygenFailure("shh-keygen: \(error.description)")
         }

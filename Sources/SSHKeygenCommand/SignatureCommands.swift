@@ -206,7 +206,7 @@ enum SignatureCommands {
     static func loadAllowedSigners(_ path: String, io: KeygenIO) throws -> [AllowedSignersEntry] {
         let contents: [UInt8]
         do {
-            contents = try SSHKeyFile.readFile(atPath: path, maximumSize: SSHKeyFile.maximumFileSize * 64)
+            contents = try SSHKeyFile.readFile(atPath: path, maximumSize: KeyCommands.maximumListSize)
         } catch let error as SSHKeyError {
             throw KeygenFailure("Unable to open allowed keys file \"\(path)\": \(error.reason)")
         }
