@@ -41,7 +41,13 @@ let package = Package(
         ),
         .target(
             name: "SSHProtocol",
-            dependencies: ["SSHKeys", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SSHKeys",
+                "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -65,7 +71,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SSHKeysTests",
-            dependencies: ["SSHKeys", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SSHKeys",
+                "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

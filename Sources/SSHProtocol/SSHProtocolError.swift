@@ -1,0 +1,114 @@
+// The one error type of SSHProtocol. Every protocol failure maps to an SSH_MSG_DISCONNECT reason code
+// (RFC 4253 §11.1), which the state machine sends to the peer before it reports the error to its caller.
+
+/// RFC 4253 §11.1 disconnect reason codes.
+public enum SSHDisconnectReason: UInt32, Sendable, Hashable, CustomStringConvertible {
+    case hostNotAllowedToConnect = 1
+    case protocolError = 2
+    case keyExchangeFailed = 3
+    case reserved = 4
+    case macError = 5
+    case compressionError = 6
+    case serviceNotAvailable = 7
+    case protocolVersionNotSupported = 8
+    case hostKeyNotVerifiable = 9
+    case connectionLost = 10
+    case byApplication = 11
+    case tooManyConnections = 12
+    case authenticationCancelledByUser = 13
+    case noMoreAuthenticationMethodsAvailable = 14
+    case illegalUserName = 15
+
+    public var description: String {
+        switch self {
+        case .hostNotAllowedToConnect: "host not allowed to connect"
+        case .protocolError: "protocol error"
+        case .keyExchangeFailed: "key exchange failed"
+        case .reserved: "reserved"
+        case .macError: "MAC error"
+        case .compressionError: "compression error"
+        case .serviceNotAvailable: "service not available"
+        case .protocolVersionNotSupported: "protocol version not supported"
+        case .hostKeyNotVerifiable: "host key not verifiable"
+        case .connectionLost: "connection lost"
+        case .byApplication: "disconnected by application"
+        case .tooManyConnections: "too many connections"
+        case .authenticationCancelledByUser: "authentication cancelled by user"
+        case .noMoreAuthenticationMethodsAvailable: "no more authentication methods available"
+        case .illegalUserName: "illegal user name"
+        }
+    }
+}
+
+/// Why an SSH connection ended or could not go on. `description` is the sentence to show a user.
+public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The peer's identification line was missing, malformed or not SSH 2.0.
+        case badIdentification(String)
+        /// The peer broke the protocol (an unexpected or malformed message).
+        case protocolViolation(String)
+        /// Nothing in common for one algorithm category, e.g. ("cipher client->server", ours, theirs).
+        case noCommonAlgorithm(category: String, ours: [String], theirs: [String])
+        /// A packet's MAC or AEAD tag did not verify; its payload was discarded.
+        case badMessageAuthenticationCode
+        /// A packet length outside what we accept.
+        case badPacketLength(UInt32)
+        /// The server's signature over the exchange hash did not verify.
+        case hostKeySignatureInvalid(algorithm: String)
+        /// The host key was refused by the caller's validator, or changed during a rekey.
+        case hostKeyRejected(String)
+        /// The key exchange's cryptography failed (e.g. an invalid public value from the peer).
+        case keyExchangeFailed(String)
+        /// The peer sent SSH_MSG_DISCONNECT.
+        case disconnectedByPeer(reason: UInt32, message: String)
+        /// The peer asked for a service we do not run.
+        case serviceNotAvailable(String)
+        /// The caller asked for something the state does not allow (a programming error on our side).
+        case invalidState(String)
+    }
+
+    public var kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    /// The reason code sent to the peer in SSH_MSG_DISCONNECT for this failure.
+    public var disconnectReason: SSHDisconnectReason {
+        switch kind {
+        case .badIdentification: .protocolVersionNotSupported
+        case .protocolViolation, .badPacketLength, .invalidState: .protocolError
+        case .noCommonAlgorithm, .keyExchangeFailed, .hostKeySignatureInvalid: .keyExchangeFailed
+        case .badMessageAuthenticationCode: .macError
+        case .hostKeyRejected: .hostKeyNotVerifiable
+        case .serviceNotAvailable: .serviceNotAvailable
+        case .disconnectedByPeer(let reason, _): SSHDisconnectReason(rawValue: reason) ?? .protocolError
+        }
+    }
+
+    public var description: String {
+        switch kind {
+        case .badIdentification(let detail):
+            return "the peer is not an SSH 2.0 server or client: \(detail)"
+        case .protocolViolation(let detail):
+            return "protocol error: \(detail)"
+        case .noCommonAlgorithm(let category, let ours, let theirs):
+            return "no matching \(category) found: we offer \(ours.joined(separator: ",")), the peer offers \(theirs.joined(separator: ","))"
+        case .badMessageAuthenticationCode:
+            return "corrupted MAC on input: a packet failed its integrity check (data altered in transit or a broken peer); the connection was closed"
+        case .badPacketLength(let length):
+            return "bad packet length \(length): the peer sent a packet size we do not accept (corrupted stream or a hostile peer)"
+        case .hostKeySignatureInvalid(let algorithm):
+            return "the server's \(algorithm) signature over the key exchange does not verify: someone may be intercepting the connection"
+        case .hostKeyRejected(let detail):
+            return "host key rejected: \(detail)"
+        case .keyExchangeFailed(let detail):
+            return "key exchange failed: \(detail)"
+        case .disconnectedByPeer(let reason, let message):
+            let name = SSHDisconnectReason(rawValue: reason).map { "\($0)" } ?? "reason \(reason)"
+            return message.isEmpty ? "disconnected by peer (\(name))" : "disconnected by peer (\(name)): \(message)"
+        case .serviceNotAvailable(let name):
+            return "the peer asked for the service \"\(name)\", which is not available"
+        case .invalidState(let detail):
+            return "invalid use of the SSH transport: \(detail)"
+        }
+    }
+}

@@ -1,0 +1,602 @@
+// The SSH transport layer as an I/O-free state machine: RFC 4253 (version exchange §4.2, binary packets §6,
+// algorithm negotiation and key exchange §7, NEWKEYS §7.3, service request §10, generic messages §11), RFC 5656
+// and 8731 key exchange, RFC 8308 ext-info, OpenSSH's strict KEX (PROTOCOL §1.10, the Terrapin countermeasure)
+// and ping@openssh.com (PROTOCOL §1.9). Bytes go in with `receive(_:)`, events come out of `nextEvent()`, and
+// everything to send accumulates until `takeOutbound()`, so each flight leaves in one write.
+import Crypto
+import NIOCore
+import SSHKeys
+import SSHWire
+
+public struct SSHTransport {
+    public let configuration: SSHTransportConfiguration
+    public let ourIdentification: String
+    public private(set) var peerIdentification: String?
+    /// H of the first key exchange (RFC 4253 §7.2), nil until it is done.
+    public private(set) var sessionIdentifier: [UInt8]?
+    /// The algorithms of the last completed key exchange.
+    public private(set) var negotiatedAlgorithms: SSHNegotiatedAlgorithms?
+    /// Whether strict key exchange was agreed in the initial exchange.
+    public private(set) var isStrictKeyExchange = false
+    /// The peer's EXT_INFO, if it sent one.
+    public private(set) var peerExtensionInfo: ExtensionInfo?
+    /// Number of completed key exchanges.
+    public private(set) var completedKeyExchanges = 0
+
+    private enum Phase { case identification, running, closed }
+    private var phase: Phase = .identification
+    private var versionExchange: VersionExchange
+    private var inbound = ByteBuffer()
+    private var outbound = ByteBuffer()
+    private var sealer = PacketSealer()
+    private var opener = PacketOpener()
+    private var started = false
+
+    // Key exchange in progress (RFC 4253 §7): set from our KEXINIT until both NEWKEYS have passed.
+    private struct KeyExchangeState {
+        var ourInit: KeyExchangeInit
+        var ourInitPayload: [UInt8]
+        var peerInitPayload: [UInt8]?
+        var algorithms: SSHNegotiatedAlgorithms?
+        var clientSecret: ClientKeyExchangeSecret?
+        var clientPublic: [UInt8]?
+        var ignoreNextKeyExchangePacket = false
+        var outboundProtection: (any PacketProtection)?
+        var inboundProtection: (any PacketProtection)?
+        var awaitingHostKeyDecision = false
+        var sentNewKeys = false
+        var receivedNewKeys = false
+    }
+    private var keyExchange: KeyExchangeState?
+    /// Higher-layer payloads held back while a key exchange runs, sent in order after our NEWKEYS.
+    private var deferredPayloads: [ByteBuffer] = []
+    private var pendingEvents: [SSHTransportEvent] = []
+    private var firstHostKeyBlob: [UInt8]?
+    private var peerOffersExtensionInfo = false
+    private var requestedService: String?
+    private var packetsReceivedBeforePeerInit = 0
+
+    public init(configuration: SSHTransportConfiguration) {
+        self.configuration = configuration
+        ourIdentification = ShhVersion.identification
+        versionExchange = VersionExchange(acceptsPreamble: configuration.isClient)
+    }
+
+    private var isClient: Bool { configuration.isClient }
+    private var initialExchangeDone: Bool { completedKeyExchanges > 0 }
+
+    /// True while a key exchange is running; higher-layer messages sent now wait for its end.
+    public var isKeyExchangeInProgress: Bool { keyExchange != nil }
+    public var isClosed: Bool { phase == .closed }
+
+    /// server-sig-algs from the server's EXT_INFO (client side), if it sent one.
+    public var serverSignatureAlgorithms: [String]? { peerExtensionInfo?.serverSignatureAlgorithms }
+
+    // MARK: Driving
+
+    /// Queues our identification string and first KEXINIT: the first flight.
+    public mutating func start() throws {
+        guard !started else { return }
+        started = true
+        outbound.writeString(ourIdentification + "\r\n")
+        try sendKeyExchangeInit()
+    }
+
+    /// Adds bytes read from the peer.
+    public mutating func receive(_ bytes: ByteBuffer) {
+        var bytes = bytes
+        if inbound.readableBytes == 0 { inbound.clear() } else { inbound.discardReadBytes() }
+        inbound.writeBuffer(&bytes)
+    }
+
+    /// Everything queued for the peer since the last call, or nil.
+    public mutating func takeOutbound() -> ByteBuffer? {
+        guard outbound.readableBytes > 0 else { return nil }
+        let bytes = outbound
+        outbound = ByteBuffer()
+        outbound.reserveCapacity(bytes.capacity)
+        return bytes
+    }
+
+    /// Processes received bytes until one event is ready, or returns nil when more bytes are needed (or the
+    /// client must decide on the host key first). On a protocol failure, a DISCONNECT for the peer is queued
+    /// (flush it with `takeOutbound()`), the transport closes and the error is thrown.
+    public mutating func nextEvent() throws -> SSHTransportEvent? {
+        do {
+            return try processUntilEvent()
+        } catch let error as SSHProtocolError {
+            fail(error)
+            throw error
+        } catch let error as SSHWireError {
+            let failure = SSHProtocolError(.protocolViolation("malformed message: \(error)"))
+            fail(failure)
+            throw failure
+        } catch {
+            let failure = SSHProtocolError(.protocolViolation("\(error)"))
+            fail(failure)
+            throw failure
+        }
+    }
+
+    private mutating func fail(_ error: SSHProtocolError) {
+        guard phase != .closed else { return }
+        if case .disconnectedByPeer = error.kind {} else if started {
+            var payload = ByteBuffer()
+            DisconnectMessage(reason: error.disconnectReason.rawValue, description: error.description).encode(into: &payload)
+            try? sealer.seal(payload: payload, into: &outbound)
+        }
+        phase = .closed
+        keyExchange = nil
+        deferredPayloads.removeAll()
+    }
+
+    private mutating func processUntilEvent() throws -> SSHTransportEvent? {
+        while true {
+            if !pendingEvents.isEmpty { return pendingEvents.removeFirst() }
+            switch phase {
+            case .closed:
+                return nil
+            case .identification:
+                guard let identification = try versionExchange.readIdentification(from: &inbound) else { return nil }
+                peerIdentification = identification
+                phase = .running
+            case .running:
+                if keyExchange?.awaitingHostKeyDecision == true { return nil }
+                guard let payload = try opener.openPacket(from: &inbound) else { return nil }
+                if let event = try handle(payload, sequenceNumber: opener.sequenceNumber &- 1) { return event }
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends a higher-layer message (message number 50 and up). During a key exchange it waits, in order,
+    /// until our NEWKEYS has gone out.
+    public mutating func send(_ payload: ByteBuffer) throws {
+        guard phase == .running || (phase == .identification && started) else {
+            throw SSHProtocolError(.invalidState("the connection is closed"))
+        }
+        guard initialExchangeDone, keyExchange == nil || keyExchange?.sentNewKeys == true, deferredPayloads.isEmpty else {
+            deferredPayloads.append(payload)
+            return
+        }
+        try sealer.seal(payload: payload, into: &outbound)
+        try startKeyExchangeIfLimitReached()
+    }
+
+    /// Client: asks for a service (RFC 4253 §10), normally "ssh-userauth". `.serviceAccepted` follows.
+    public mutating func requestService(_ name: String) throws {
+        guard isClient else { throw SSHProtocolError(.invalidState("only a client requests services")) }
+        requestedService = name
+        var payload = ByteBuffer()
+        payload.writeSSHByte(SSHMessageNumber.serviceRequest)
+        payload.writeSSHString(name)
+        try send(payload)
+    }
+
+    /// Sends SSH_MSG_IGNORE with `data` (RFC 4253 §11.2), e.g. as a keepalive or to mask traffic.
+    public mutating func sendIgnore(_ data: [UInt8] = []) throws {
+        var payload = ByteBuffer()
+        payload.writeSSHByte(SSHMessageNumber.ignore)
+        payload.writeSSHString(data)
+        try send(payload)
+    }
+
+    /// Sends ping@openssh.com if the peer announced it in EXT_INFO; returns false otherwise.
+    public mutating func sendPing(_ data: [UInt8]) throws -> Bool {
+        guard peerExtensionInfo?.value(of: "ping@openssh.com") != nil else { return false }
+        var payload = ByteBuffer()
+        payload.writeSSHByte(SSHMessageNumber.ping)
+        payload.writeSSHString(data)
+        try send(payload)
+        return true
+    }
+
+    /// Queues SSH_MSG_DISCONNECT and closes (RFC 4253 §11.1).
+    public mutating func disconnect(reason: SSHDisconnectReason = .byApplication, description: String = "") {
+        guard phase != .closed else { return }
+        if started {
+            var payload = ByteBuffer()
+            DisconnectMessage(reason: reason.rawValue, description: description).encode(into: &payload)
+            try? sealer.seal(payload: payload, into: &outbound)
+        }
+        phase = .closed
+        keyExchange = nil
+        deferredPayloads.removeAll()
+    }
+
+    /// Starts a key exchange now (e.g. when RekeyLimit's time runs out). Does nothing if one is running.
+    public mutating func startKeyExchange() throws {
+        guard phase == .running, initialExchangeDone, keyExchange == nil else { return }
+        try sendKeyExchangeInit()
+    }
+
+    private mutating func startKeyExchangeIfLimitReached() throws {
+        guard initialExchangeDone, keyExchange == nil else { return }
+        let limits = configuration.rekeyLimits
+        if sealer.bytesSinceKeyChange >= limits.bytes || opener.bytesSinceKeyChange >= limits.bytes
+            || sealer.packetsSinceKeyChange >= limits.packets || opener.packetsSinceKeyChange >= limits.packets {
+            try sendKeyExchangeInit()
+        }
+    }
+
+    /// Seals a transport message now, even during a key exchange (RFC 4253 §7.1 allows messages 1–49).
+    private mutating func sendTransportMessage(_ build: (inout ByteBuffer) -> Void) throws {
+        var payload = ByteBuffer()
+        build(&payload)
+        try sealer.seal(payload: payload, into: &outbound)
+    }
+
+    // MARK: Key exchange (RFC 4253 §7)
+
+    private mutating func sendKeyExchangeInit() throws {
+        var cookie = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in cookie.indices { cookie[index] = generator.next() }
+        let algorithms = configuration.algorithms
+        var kexNames = algorithms.keyExchange.map(\.rawValue)
+        var hostKeyNames = algorithms.hostKey.map(\.name)
+        if case .server(let hostKeys) = configuration.role {
+            // Offer only what our keys can do.
+            hostKeyNames = algorithms.hostKey.filter { algorithm in
+                hostKeys.contains { Self.hostKey($0, serves: algorithm) }
+            }.map(\.name)
+        }
+        if !initialExchangeDone {
+            // Capability markers go in the first KEXINIT only (RFC 8308 §2.1; OpenSSH PROTOCOL §1.10).
+            if isClient {
+                kexNames.append(KeyExchangeMarker.extensionInfoClient)
+                if configuration.offersStrictKeyExchange { kexNames.append(KeyExchangeMarker.strictClient) }
+            } else {
+                kexNames.append(KeyExchangeMarker.extensionInfoServer)
+                if configuration.offersStrictKeyExchange { kexNames.append(KeyExchangeMarker.strictServer) }
+            }
+        }
+        let message = KeyExchangeInit(
+            cookie: cookie, keyExchangeAlgorithms: kexNames, serverHostKeyAlgorithms: hostKeyNames,
+            ciphers: algorithms.ciphers.map(\.rawValue), macs: algorithms.macs.map(\.rawValue)
+        )
+        var payload = ByteBuffer()
+        message.encode(into: &payload)
+        let payloadBytes = payload.getBytes(at: payload.readerIndex, length: payload.readableBytes) ?? []
+        keyExchange = KeyExchangeState(ourInit: message, ourInitPayload: payloadBytes)
+        try sealer.seal(payload: payload, into: &outbound)
+    }
+
+    static func hostKey(_ key: SSHServerHostKey, serves algorithm: SSHHostKeyAlgorithm) -> Bool {
+        key.privateKey.type == algorithm.keyType && (algorithm.isCertificate == (key.certificate != nil))
+    }
+
+    private mutating func handleKeyExchangeInit(_ payload: ByteBuffer, sequenceNumber: UInt32) throws {
+        let peerInit = try KeyExchangeInit(payload: payload)
+        if !initialExchangeDone {
+            let strictMarker = isClient ? KeyExchangeMarker.strictServer : KeyExchangeMarker.strictClient
+            isStrictKeyExchange = configuration.offersStrictKeyExchange && peerInit.keyExchangeAlgorithms.contains(strictMarker)
+            if isStrictKeyExchange && packetsReceivedBeforePeerInit > 0 {
+                // Strict KEX: KEXINIT must be the peer's very first packet.
+                throw SSHProtocolError(.protocolViolation("strict key exchange: the peer sent \(packetsReceivedBeforePeerInit) packet(s) before KEXINIT"))
+            }
+            if isClient { peerOffersExtensionInfo = peerInit.keyExchangeAlgorithms.contains(KeyExchangeMarker.extensionInfoServer) }
+            else { peerOffersExtensionInfo = peerInit.keyExchangeAlgorithms.contains(KeyExchangeMarker.extensionInfoClient) }
+        }
+        if keyExchange == nil {
+            try sendKeyExchangeInit()  // The peer started a rekey: answer with ours (RFC 4253 §9).
+        }
+        guard var state = keyExchange, state.peerInitPayload == nil else {
+            throw SSHProtocolError(.protocolViolation("a second KEXINIT during one key exchange"))
+        }
+        state.peerInitPayload = payload.getBytes(at: payload.readerIndex, length: payload.readableBytes) ?? []
+        let clientInit = isClient ? state.ourInit : peerInit
+        let serverInit = isClient ? peerInit : state.ourInit
+        let algorithms = try AlgorithmNegotiation.negotiate(client: clientInit, server: serverInit, weAreClient: isClient)
+        state.algorithms = algorithms
+        if peerInit.firstKeyExchangePacketFollows && !AlgorithmNegotiation.guessWasRight(client: clientInit, server: serverInit) {
+            state.ignoreNextKeyExchangePacket = true
+        }
+        if isClient {
+            let (secret, publicValue) = try ClientKeyExchangeSecret.generate(for: algorithms.keyExchange)
+            state.clientSecret = secret
+            state.clientPublic = publicValue
+            keyExchange = state
+            try sendTransportMessage { buffer in
+                buffer.writeSSHByte(SSHMessageNumber.keyExchangeECDHInit)
+                buffer.writeSSHString(publicValue)
+            }
+        } else {
+            keyExchange = state
+        }
+    }
+
+    /// Server: SSH_MSG_KEX_ECDH_INIT → reply, then NEWKEYS (and EXT_INFO the first time) in the same flight.
+    private mutating func handleKeyExchangeECDHInit(_ payload: ByteBuffer) throws {
+        guard case .server(let hostKeys) = configuration.role, var state = keyExchange,
+              let algorithms = state.algorithms, let peerInitPayload = state.peerInitPayload, state.outboundProtection == nil
+        else { throw SSHProtocolError(.protocolViolation("unexpected key exchange init")) }
+        var buffer = payload
+        buffer.moveReaderIndex(forwardBy: 1)
+        let clientPublic = try buffer.readSSHStringBytes(field: "client ephemeral public value")
+        guard let hostKey = hostKeys.first(where: { Self.hostKey($0, serves: algorithms.hostKey) }) else {
+            throw SSHProtocolError(.invalidState("no host key for \(algorithms.hostKey)"))
+        }
+        let hostKeyBlob = hostKey.certificate?.wireBlob ?? hostKey.privateKey.publicKey.wireBlob
+        let (serverPublic, sharedSecret) = try ServerKeyExchange.respond(to: clientPublic, algorithm: algorithms.keyExchange)
+        let inputs = ExchangeHashInputs(
+            clientIdentification: peerIdentification ?? "", serverIdentification: ourIdentification,
+            clientKeyExchangeInit: peerInitPayload, serverKeyExchangeInit: state.ourInitPayload,
+            serverHostKeyBlob: hostKeyBlob, clientPublic: clientPublic, serverPublic: serverPublic
+        )
+        let hashFunction = algorithms.keyExchange.hashFunction
+        let exchangeHash = inputs.exchangeHash(sharedSecret: sharedSecret, using: hashFunction)
+        let signature: SSHSignature
+        do {
+            signature = try hostKey.privateKey.signature(for: exchangeHash, algorithm: algorithms.hostKey.signatureAlgorithm)
+        } catch {
+            throw SSHProtocolError(.keyExchangeFailed("signing with the \(algorithms.hostKey) host key failed: \(error)"))
+        }
+        if sessionIdentifier == nil { sessionIdentifier = exchangeHash }
+        try installKeys(&state, sharedSecret: sharedSecret, exchangeHash: exchangeHash, algorithms: algorithms)
+        try sendTransportMessage { reply in
+            reply.writeSSHByte(SSHMessageNumber.keyExchangeECDHReply)
+            reply.writeSSHString(hostKeyBlob)
+            reply.writeSSHString(serverPublic)
+            reply.writeSSHString(signature.wireBlob)
+        }
+        keyExchange = state
+        try sendNewKeys()
+    }
+
+    /// Client: SSH_MSG_KEX_ECDH_REPLY → check the signature, then ask the caller about the host key.
+    private mutating func handleKeyExchangeECDHReply(_ payload: ByteBuffer) throws {
+        guard isClient, var state = keyExchange, let algorithms = state.algorithms, let secret = state.clientSecret,
+              let clientPublic = state.clientPublic, let peerInitPayload = state.peerInitPayload, state.outboundProtection == nil
+        else { throw SSHProtocolError(.protocolViolation("unexpected key exchange reply")) }
+        var buffer = payload
+        buffer.moveReaderIndex(forwardBy: 1)
+        let hostKeyBlob = try buffer.readSSHStringBytes(field: "server host key")
+        let serverPublic = try buffer.readSSHStringBytes(field: "server ephemeral public value")
+        let signatureBlob = try buffer.readSSHStringBytes(field: "exchange hash signature")
+
+        let presented: SSHPresentedHostKey
+        do {
+            presented = algorithms.hostKey.isCertificate
+                ? .certificate(try SSHCertificate(wireBlob: hostKeyBlob))
+                : .key(try SSHPublicKey(wireBlob: hostKeyBlob))
+        } catch {
+            throw SSHProtocolError(.keyExchangeFailed("the server's host key cannot be read: \(error)"))
+        }
+        guard presented.publicKey.type == algorithms.hostKey.keyType else {
+            throw SSHProtocolError(.keyExchangeFailed("the server sent a \(presented.publicKey.type.rawValue) key for \(algorithms.hostKey)"))
+        }
+        let sharedSecret = try secret.sharedSecret(serverPublic: serverPublic)
+        let inputs = ExchangeHashInputs(
+            clientIdentification: ourIdentification, serverIdentification: peerIdentification ?? "",
+            clientKeyExchangeInit: state.ourInitPayload, serverKeyExchangeInit: peerInitPayload,
+            serverHostKeyBlob: hostKeyBlob, clientPublic: clientPublic, serverPublic: serverPublic
+        )
+        let exchangeHash = inputs.exchangeHash(sharedSecret: sharedSecret, using: algorithms.keyExchange.hashFunction)
+        let signature = try? SSHSignature(wireBlob: signatureBlob)
+        guard let signature, signature.algorithmName == algorithms.hostKey.signatureAlgorithm.rawValue,
+              presented.publicKey.isValidSignature(signature, for: exchangeHash, allowedAlgorithms: [algorithms.hostKey.signatureAlgorithm])
+        else { throw SSHProtocolError(.hostKeySignatureInvalid(algorithm: algorithms.hostKey.name)) }
+        if sessionIdentifier == nil { sessionIdentifier = exchangeHash }
+        try installKeys(&state, sharedSecret: sharedSecret, exchangeHash: exchangeHash, algorithms: algorithms)
+        state.clientSecret = nil
+        if let firstHostKeyBlob {
+            // RFC 4253 §9 leaves it open; like OpenSSH, a rekey must not change the server's identity.
+            guard firstHostKeyBlob == hostKeyBlob else {
+                throw SSHProtocolError(.hostKeyRejected("the server's host key changed during rekeying"))
+            }
+            keyExchange = state
+            try sendNewKeys()
+        } else {
+            firstHostKeyBlob = hostKeyBlob
+            state.awaitingHostKeyDecision = true
+            keyExchange = state
+            pendingEvents.append(.hostKeyToValidate(presented))
+        }
+    }
+
+    /// Client: the caller trusts the host key presented in `.hostKeyToValidate`; the exchange goes on.
+    public mutating func acceptHostKey() throws {
+        guard var state = keyExchange, state.awaitingHostKeyDecision else {
+            throw SSHProtocolError(.invalidState("no host key is waiting for a decision"))
+        }
+        state.awaitingHostKeyDecision = false
+        keyExchange = state
+        try sendNewKeys()
+    }
+
+    /// Client: the caller refuses the host key; a DISCONNECT is queued and the transport closes.
+    public mutating func rejectHostKey(_ reason: String) -> SSHProtocolError {
+        let error = SSHProtocolError(.hostKeyRejected(reason))
+        fail(error)
+        return error
+    }
+
+    private mutating func installKeys(
+        _ state: inout KeyExchangeState, sharedSecret: EncodedSharedSecret, exchangeHash: [UInt8], algorithms: SSHNegotiatedAlgorithms
+    ) throws {
+        let keys = DerivedKeys(
+            sharedSecret: sharedSecret, exchangeHash: exchangeHash, sessionIdentifier: sessionIdentifier ?? exchangeHash,
+            hashFunction: algorithms.keyExchange.hashFunction, algorithms: algorithms
+        )
+        let clientToServer = try algorithms.cipherClientToServer.makeProtection(
+            key: keys.encryptionKeyClientToServer, iv: keys.initialIVClientToServer,
+            mac: algorithms.macClientToServer, macKey: keys.integrityKeyClientToServer)
+        let serverToClient = try algorithms.cipherServerToClient.makeProtection(
+            key: keys.encryptionKeyServerToClient, iv: keys.initialIVServerToClient,
+            mac: algorithms.macServerToClient, macKey: keys.integrityKeyServerToClient)
+        state.outboundProtection = isClient ? clientToServer : serverToClient
+        state.inboundProtection = isClient ? serverToClient : clientToServer
+    }
+
+    private mutating func sendNewKeys() throws {
+        guard var state = keyExchange, let protection = state.outboundProtection, !state.sentNewKeys else {
+            throw SSHProtocolError(.invalidState("NEWKEYS before the keys exist"))
+        }
+        try sendTransportMessage { $0.writeSSHByte(SSHMessageNumber.newKeys) }
+        sealer.changeKeys(to: protection, resetSequenceNumber: isStrictKeyExchange)
+        state.sentNewKeys = true
+        keyExchange = state
+        if !isClient && !initialExchangeDone && peerOffersExtensionInfo {
+            // RFC 8308 §2.4: the first message after the server's first NEWKEYS.
+            let extensionInfo = ExtensionInfo(extensions: configuration.serverExtensions)
+            try sendTransportMessage { extensionInfo.encode(into: &$0) }
+        }
+        try flushDeferredIfPossible()
+        try finishKeyExchangeIfDone()
+    }
+
+    private mutating func handleNewKeys() throws {
+        guard var state = keyExchange, let protection = state.inboundProtection, !state.receivedNewKeys else {
+            throw SSHProtocolError(.protocolViolation("NEWKEYS before the key exchange produced keys"))
+        }
+        if isStrictKeyExchange && !initialExchangeDone && opener.wrapped {
+            throw SSHProtocolError(.protocolViolation("strict key exchange: sequence number wrapped during the initial exchange"))
+        }
+        opener.changeKeys(to: protection, resetSequenceNumber: isStrictKeyExchange)
+        state.receivedNewKeys = true
+        keyExchange = state
+        try finishKeyExchangeIfDone()
+    }
+
+    private mutating func finishKeyExchangeIfDone() throws {
+        guard let state = keyExchange, state.sentNewKeys, state.receivedNewKeys, let algorithms = state.algorithms else { return }
+        let isInitial = completedKeyExchanges == 0
+        completedKeyExchanges += 1
+        negotiatedAlgorithms = algorithms
+        keyExchange = nil
+        pendingEvents.append(.keyExchangeCompleted(algorithms, isInitial: isInitial))
+        try flushDeferredIfPossible()
+    }
+
+    private mutating func flushDeferredIfPossible() throws {
+        // Higher layers speak only once the initial exchange is complete (a client's service request waits for
+        // the server's NEWKEYS, keeping strict KEX's "nothing unexpected" promise), and never between our KEXINIT
+        // and our NEWKEYS.
+        guard initialExchangeDone, keyExchange == nil || keyExchange?.sentNewKeys == true else { return }
+        let queued = deferredPayloads
+        deferredPayloads.removeAll()
+        for payload in queued { try sealer.seal(payload: payload, into: &outbound) }
+    }
+
+    // MARK: Dispatch
+
+    private mutating func handle(_ payload: ByteBuffer, sequenceNumber: UInt32) throws -> SSHTransportEvent? {
+        guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else { return nil }
+        let inInitialExchange = !initialExchangeDone
+        if inInitialExchange && keyExchange?.peerInitPayload == nil && number != SSHMessageNumber.keyExchangeInit {
+            packetsReceivedBeforePeerInit += 1
+        }
+        if inInitialExchange && isStrictKeyExchange {
+            // Strict KEX: only the key exchange itself may happen during the initial exchange.
+            guard number == SSHMessageNumber.keyExchangeInit || number == SSHMessageNumber.newKeys
+                    || (30...49).contains(number) || number == SSHMessageNumber.disconnect
+            else {
+                throw SSHProtocolError(.protocolViolation("strict key exchange: unexpected message \(number) during the initial key exchange"))
+            }
+        }
+        if opener.wrapped && isStrictKeyExchange && inInitialExchange {
+            throw SSHProtocolError(.protocolViolation("strict key exchange: sequence number wrapped during the initial exchange"))
+        }
+        // RFC 4253 §7.1: between the peer's KEXINIT and its NEWKEYS, only messages 1–49 are allowed.
+        if number >= 50, let state = keyExchange, state.peerInitPayload != nil, !state.receivedNewKeys {
+            throw SSHProtocolError(.protocolViolation("message \(number) during key exchange"))
+        }
+        let needsEstablishedKeys = number >= 50 || (SSHMessageNumber.serviceRequest...SSHMessageNumber.extensionInfo).contains(number)
+        if needsEstablishedKeys && inInitialExchange {
+            throw SSHProtocolError(.protocolViolation("message \(number) before the initial key exchange completed"))
+        }
+
+        switch number {
+        case SSHMessageNumber.disconnect:
+            let message = try DisconnectMessage(payload: payload)
+            phase = .closed
+            keyExchange = nil
+            return .peerDisconnected(SSHProtocolError(.disconnectedByPeer(reason: message.reason, message: message.description)))
+        case SSHMessageNumber.ignore:
+            return nil
+        case SSHMessageNumber.unimplemented:
+            // The peer did not understand one of ours; nothing we send is optional, so note and go on.
+            return nil
+        case SSHMessageNumber.debug:
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            let display = try buffer.readSSHBoolean(field: "always_display")
+            let text = String(decoding: try buffer.readSSHStringBytes(field: "debug message"), as: UTF8.self)
+            return .debug(text, alwaysDisplay: display)
+        case SSHMessageNumber.serviceRequest:
+            return try handleServiceRequest(payload)
+        case SSHMessageNumber.serviceAccept:
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            let name = try buffer.readSSHUTF8String(field: "service name")
+            guard isClient, let requestedService, name == requestedService else {
+                throw SSHProtocolError(.protocolViolation("SERVICE_ACCEPT for \"\(name)\", which we did not request"))
+            }
+            self.requestedService = nil
+            return .serviceAccepted(name)
+        case SSHMessageNumber.extensionInfo:
+            let info = try ExtensionInfo(payload: payload)
+            peerExtensionInfo = info
+            return .extensionInfo(info)
+        case SSHMessageNumber.keyExchangeInit:
+            try handleKeyExchangeInit(payload, sequenceNumber: sequenceNumber)
+            return nil
+        case SSHMessageNumber.newKeys:
+            try handleNewKeys()
+            return nil
+        case 30...49:
+            if keyExchange?.ignoreNextKeyExchangePacket == true {
+                keyExchange?.ignoreNextKeyExchangePacket = false  // RFC 4253 §7: a wrong guess is discarded.
+                return nil
+            }
+            if number == SSHMessageNumber.keyExchangeECDHInit && !isClient {
+                try handleKeyExchangeECDHInit(payload)
+            } else if number == SSHMessageNumber.keyExchangeECDHReply && isClient {
+                try handleKeyExchangeECDHReply(payload)
+            } else {
+                throw SSHProtocolError(.protocolViolation("unexpected key exchange message \(number)"))
+            }
+            return nil
+        case SSHMessageNumber.ping:
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            let data = try buffer.readSSHStringBytes(field: "ping data")
+            var pong = ByteBuffer()
+            pong.writeSSHByte(SSHMessageNumber.pong)
+            pong.writeSSHString(data)
+            try send(pong)
+            return nil
+        case SSHMessageNumber.pong:
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            return .pong(try buffer.readSSHStringBytes(field: "pong data"))
+        case 50...127:
+            try startKeyExchangeIfLimitReached()
+            return .message(payload)
+        default:
+            // RFC 4253 §11.4: anything else gets UNIMPLEMENTED with its sequence number, and we go on.
+            try sendTransportMessage { buffer in
+                buffer.writeSSHByte(SSHMessageNumber.unimplemented)
+                buffer.writeSSHUInt32(sequenceNumber)
+            }
+            return nil
+        }
+    }
+
+    private mutating func handleServiceRequest(_ payload: ByteBuffer) throws -> SSHTransportEvent? {
+        guard !isClient else { throw SSHProtocolError(.protocolViolation("a server sent SERVICE_REQUEST")) }
+        var buffer = payload
+        buffer.moveReaderIndex(forwardBy: 1)
+        let name = try buffer.readSSHUTF8String(field: "service name")
+        guard configuration.acceptedServices.contains(name) else {
+            throw SSHProtocolError(.serviceNotAvailable(name))
+        }
+        var accept = ByteBuffer()
+        accept.writeSSHByte(SSHMessageNumber.serviceAccept)
+        accept.writeSSHString(name)
+        try send(accept)
+        return .serviceAccepted(name)
+    }
+}

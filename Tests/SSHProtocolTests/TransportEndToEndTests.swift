@@ -1,0 +1,191 @@
+// Both transport state machines wired together in memory: every algorithm dimension against defaults,
+// byte-at-a-time feeding, rekeying from either side in the middle of traffic, services and ext-info.
+import NIOCore
+import SSHKeys
+import SSHProtocol
+import SSHWire
+import Testing
+
+@Suite struct TransportEndToEndTests {
+    /// Handshake, then `count` messages each way; checks all arrive in order.
+    static func exchange(_ pair: inout TransportPair, count: Int = 20, size: Int = 200) throws {
+        try pair.start()
+        pair.run()
+        #expect(pair.isEstablished, "client: \(String(describing: pair.clientLog.error)), server: \(String(describing: pair.serverLog.error))")
+        for index in 0..<count {
+            try pair.client.send(testMessage(index, size: size))
+            try pair.server.send(testMessage(index, size: size))
+        }
+        pair.run()
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == Array(0..<count))
+        #expect(pair.clientLog.messages.compactMap(messageIndex) == Array(0..<count))
+    }
+
+    @Test func defaultsNegotiateOpenSSH10Choices() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair)
+        let negotiated = try #require(pair.client.negotiatedAlgorithms)
+        #expect(negotiated.keyExchange == .mlkem768x25519SHA256)
+        #expect(negotiated.hostKey.name == "ssh-ed25519")
+        #expect(negotiated.cipherClientToServer == .chacha20Poly1305)
+        #expect(negotiated.macClientToServer == nil)
+        #expect(pair.client.isStrictKeyExchange && pair.server.isStrictKeyExchange)
+        #expect(pair.client.sessionIdentifier == pair.server.sessionIdentifier)
+        #expect(pair.client.sessionIdentifier?.count == 32)
+        #expect(pair.clientLog.hostKeys == [.key(try #require(TestHostKeys.keys[.ed25519]).publicKey)])
+    }
+
+    @Test(arguments: SSHKeyExchangeAlgorithm.allCases)
+    func eachKeyExchange(_ kex: SSHKeyExchangeAlgorithm) throws {
+        var pair = TransportPair(algorithms: SSHAlgorithms(keyExchange: [kex]))
+        try Self.exchange(&pair)
+        #expect(pair.server.negotiatedAlgorithms?.keyExchange == kex)
+        let expectedLength = kex == .ecdhP384 ? 48 : kex == .ecdhP521 ? 64 : 32
+        #expect(pair.server.sessionIdentifier?.count == expectedLength)
+    }
+
+    @Test(arguments: SSHHostKeyAlgorithm.defaults)
+    func eachHostKeyAlgorithm(_ algorithm: SSHHostKeyAlgorithm) throws {
+        let key = try #require(TestHostKeys.hostKey(algorithm.keyType, certified: algorithm.isCertificate))
+        var pair = TransportPair(algorithms: SSHAlgorithms(hostKey: [algorithm]), hostKeys: [key])
+        try Self.exchange(&pair, count: 2)
+        #expect(pair.client.negotiatedAlgorithms?.hostKey == algorithm)
+        if algorithm.isCertificate {
+            #expect(pair.clientLog.hostKeys == [.certificate(try #require(key.certificate))])
+        } else {
+            #expect(pair.clientLog.hostKeys == [.key(key.privateKey.publicKey)])
+        }
+    }
+
+    @Test(arguments: SSHCipherAlgorithm.allCases)
+    func eachCipher(_ cipher: SSHCipherAlgorithm) throws {
+        var pair = TransportPair(algorithms: SSHAlgorithms(ciphers: [cipher]))
+        try Self.exchange(&pair, count: 30, size: 1000)
+        #expect(pair.client.negotiatedAlgorithms?.cipherServerToClient == cipher)
+    }
+
+    @Test(arguments: SSHMACAlgorithm.allCases)
+    func eachMAC(_ mac: SSHMACAlgorithm) throws {
+        var pair = TransportPair(algorithms: SSHAlgorithms(ciphers: [.aes128CTR, .aes256CTR], macs: [mac]))
+        try Self.exchange(&pair, count: 30, size: 1000)
+        #expect(pair.client.negotiatedAlgorithms?.macClientToServer == mac)
+        #expect(pair.client.negotiatedAlgorithms?.cipherClientToServer == .aes128CTR)
+    }
+
+    @Test(arguments: [SSHCipherAlgorithm.chacha20Poly1305, .aes256GCM, .aes192CTR])
+    func oneByteAtATime(_ cipher: SSHCipherAlgorithm) throws {
+        var pair = TransportPair(algorithms: SSHAlgorithms(ciphers: [cipher]), chunkSize: 1)
+        try Self.exchange(&pair, count: 5, size: 100)
+        try pair.client.requestService("ssh-userauth")
+        pair.run()
+        #expect(pair.clientLog.serviceAccepted == "ssh-userauth")
+        #expect(pair.serverLog.serviceAccepted == "ssh-userauth")
+    }
+
+    @Test func serverSendsExtensionInfoAndAnswersPing() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 1)
+        #expect(pair.client.serverSignatureAlgorithms?.contains("rsa-sha2-512") == true)
+        #expect(pair.clientLog.events.contains("extInfo"))
+        #expect(try pair.client.sendPing([1, 2, 3]))
+        pair.run()
+        #expect(pair.clientLog.events.contains("pong:3"))
+    }
+
+    @Test(arguments: [true, false])
+    func rekeyInTheMiddleOfTraffic(startedByClient: Bool) throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 3)
+        let before = pair.client.sessionIdentifier
+        // Messages queued before, during and after the exchange, in both directions, without pumping between.
+        for index in 3..<50 {
+            try pair.client.send(testMessage(index, size: 300))
+            try pair.server.send(testMessage(index, size: 300))
+            if index == 20 {
+                if startedByClient { try pair.client.startKeyExchange() } else { try pair.server.startKeyExchange() }
+                #expect((startedByClient ? pair.client : pair.server).isKeyExchangeInProgress)
+            }
+            if index % 7 == 0 { pair.run() }
+        }
+        pair.run()
+        #expect(pair.clientLog.completedExchanges == 2)
+        #expect(pair.serverLog.completedExchanges == 2)
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == Array(0..<50))
+        #expect(pair.clientLog.messages.compactMap(messageIndex) == Array(0..<50))
+        #expect(pair.client.sessionIdentifier == before, "the session identifier stays that of the first exchange")
+        #expect(pair.clientLog.hostKeys.count == 1, "the host key is validated once")
+    }
+
+    @Test func rekeyByByteLimitWhileStreamingByteAtATime() throws {
+        let limits = SSHRekeyLimits(bytes: 8 * 1024)
+        var pair = TransportPair(
+            client: SSHTransportConfiguration(role: .client, rekeyLimits: limits),
+            server: SSHTransportConfiguration(role: .server(hostKeys: TestHostKeys.all)),
+            chunkSize: 7
+        )
+        try pair.start()
+        pair.run()
+        for index in 0..<100 {
+            try pair.client.send(testMessage(index, size: 500))
+            if index % 3 == 0 { pair.run() }
+        }
+        pair.run()
+        #expect(pair.clientLog.completedExchanges >= 4)
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == Array(0..<100))
+    }
+
+    @Test func bothSidesStartingARekeyAtOnceConverge() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 1)
+        try pair.client.startKeyExchange()
+        try pair.server.startKeyExchange()
+        try pair.client.send(testMessage(1))
+        try pair.server.send(testMessage(1))
+        pair.run()
+        #expect(pair.clientLog.completedExchanges == 2 && pair.serverLog.completedExchanges == 2)
+        #expect(pair.clientLog.error == nil && pair.serverLog.error == nil)
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == [0, 1])
+    }
+
+    @Test func unknownMessagesGetUnimplementedAndTheConnectionGoesOn() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 1)
+        var odd = ByteBuffer()
+        odd.writeInteger(UInt8(150))
+        try pair.client.send(odd)
+        try pair.client.send(testMessage(1))
+        pair.run()
+        #expect(pair.serverLog.error == nil && pair.clientLog.error == nil)
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == [0, 1])
+    }
+
+    @Test func disconnectReasonReachesThePeerAsText() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 1)
+        pair.server.disconnect(reason: .byApplication, description: "server shutting down")
+        pair.run()
+        let error = try #require(pair.clientLog.peerDisconnect)
+        #expect(error.disconnectReason == .byApplication)
+        #expect(error.description.contains("server shutting down"))
+        #expect(pair.client.isClosed)
+    }
+
+    @Test func unavailableServiceIsRefused() throws {
+        var pair = TransportPair()
+        try Self.exchange(&pair, count: 1)
+        try pair.client.requestService("ssh-connection")
+        pair.run()
+        #expect(pair.serverLog.error?.disconnectReason == .serviceNotAvailable)
+        #expect(pair.clientLog.peerDisconnect?.disconnectReason == .serviceNotAvailable)
+    }
+
+    @Test func rejectedHostKeyEndsTheExchange() throws {
+        var pair = TransportPair()
+        pair.acceptHostKey = false
+        try pair.start()
+        pair.run()
+        #expect(pair.clientLog.completedExchanges == 0)
+        #expect(pair.client.isClosed)
+        #expect(pair.serverLog.peerDisconnect?.disconnectReason == .hostKeyNotVerifiable)
+    }
+}
