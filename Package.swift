@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SSHWire", targets: ["SSHWire"]),
         .library(name: "SSHKeys", targets: ["SSHKeys"]),
         .library(name: "SSHProtocol", targets: ["SSHProtocol"]),
+        .library(name: "SSH", targets: ["SSH"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
         .executable(name: "shh-keygen", targets: ["shh-keygen"]),
@@ -47,6 +48,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SSH",
+            dependencies: [
+                "SSHProtocol",
+                "SSHKeys",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -92,7 +103,14 @@ let package = Package(
         ),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["SSHKeys", "SSHKeygenCommand"],
+            dependencies: [
+                "SSH",
+                "SSHProtocol",
+                "SSHKeys",
+                "SSHKeygenCommand",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             exclude: ["terminal_prompt_check.py"],
             swiftSettings: strictSettings
         ),

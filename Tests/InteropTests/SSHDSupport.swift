@@ -11,37 +11,72 @@ final class TestSSHD {
     let hostKeyPublic: String
     private let pidFile: String
 
-    /// Starts sshd as a daemon with its own config, host key and free loopback port (`-E` log file, `PidFile` in
+    /// Every host public key line, by type name as given to ssh-keygen -t ("ed25519", "ecdsa", "rsa", ...).
+    let hostKeyPublicLines: [String: String]
+    /// The CA that signed the ed25519 host key's certificate, as a public key line (when `certifyHostKey`).
+    let hostCertificateAuthorityLine: String?
+
+    /// Starts sshd as a daemon with its own config, host keys and free loopback port (`-E` log file, `PidFile` in
     /// the temp dir, stopped by that PID), and waits with a deadline until the port answers "SSH-2.0-".
     /// A daemon, not a child held by Foundation's Process: it detaches from our pipes, so parallel tests that
     /// read their own children's output to end-of-file are never kept waiting by it.
-    init(hostKeyType: String = "ed25519") throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+    /// `chrootRoot` runs the sshd of another OpenSSH installed in that directory (Scripts/openssh10-chroot.sh);
+    /// /tmp is shared with it, so the temp files are the same inside and out.
+    init(
+        hostKeyType: String = "ed25519", additionalHostKeyTypes: [String] = [], certifyHostKey: Bool = false,
+        chrootRoot: String? = nil, extraConfig: String = ""
+    ) throws {
+        guard FileManager.default.isExecutableFile(atPath: (chrootRoot ?? "") + "/usr/sbin/sshd") else {
             throw InteropError.missingProgram("sshd (apt-get install openssh-server)")
         }
         directory = try makeTemporaryDirectory()
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        let hostKey = "\(directory)/host_key"
-        let made = try run(try sshKeygenPath(), ["-q", "-t", hostKeyType, "-N", "", "-f", hostKey])
-        guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (host key: \(made.stderr))") }
-        hostKeyPublic = try readText(hostKey + ".pub")
+        var hostKeyLines: [String: String] = [:]
+        var hostKeyConfig = ""
+        for type in [hostKeyType] + additionalHostKeyTypes {
+            let hostKey = "\(directory)/host_\(type)"
+            // "ecdsa-384" means -t ecdsa -b 384.
+            let parts = type.split(separator: "-").map(String.init)
+            let sizeArguments = parts.count > 1 ? ["-b", parts[1]] : []
+            let made = try run(try sshKeygenPath(), ["-q", "-t", parts[0]] + sizeArguments + ["-N", "", "-f", hostKey])
+            guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (host key: \(made.stderr))") }
+            hostKeyLines[type] = try readText(hostKey + ".pub")
+            hostKeyConfig += "HostKey \(hostKey)\n"
+        }
+        if certifyHostKey {
+            let authority = "\(directory)/host_ca"
+            let madeAuthority = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", authority])
+            let hostKey = "\(directory)/host_\(hostKeyType)"
+            let signed = try run(try sshKeygenPath(), ["-q", "-s", authority, "-I", "test host", "-h", "-n", "127.0.0.1", hostKey + ".pub"])
+            guard madeAuthority.status == 0, signed.status == 0 else {
+                throw InteropError.missingProgram("ssh-keygen (host certificate: \(signed.stderr))")
+            }
+            hostKeyConfig += "HostCertificate \(hostKey)-cert.pub\n"
+            hostCertificateAuthorityLine = try readText(authority + ".pub")
+        } else {
+            hostCertificateAuthorityLine = nil
+        }
+        hostKeyPublicLines = hostKeyLines
+        hostKeyPublic = hostKeyLines[hostKeyType] ?? ""
         port = try freeLoopbackPort()
         pidFile = "\(directory)/sshd.pid"
         let config = """
             Port \(port)
             ListenAddress 127.0.0.1
-            HostKey \(hostKey)
-            PidFile \(pidFile)
+            \(hostKeyConfig)PidFile \(pidFile)
             StrictModes no
             UsePAM no
             LogLevel VERBOSE
             AuthorizedKeysFile \(directory)/authorized_keys
             PasswordAuthentication no
             KbdInteractiveAuthentication no
+            \(extraConfig)
 
             """
         try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
-        let started = try run("/usr/sbin/sshd", ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"])
+        let sshdArguments = ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"]
+        let started = try chrootRoot.map { try run("/usr/sbin/chroot", [$0, "/usr/sbin/sshd"] + sshdArguments) }
+            ?? run("/usr/sbin/sshd", sshdArguments)
         guard started.status == 0 else { throw InteropError.missingProgram("a working sshd (\(started.stderr))") }
         try waitForBanner()
     }

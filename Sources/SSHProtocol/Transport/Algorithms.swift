@@ -149,6 +149,8 @@ public struct SSHNegotiatedAlgorithms: Sendable, Hashable {
     /// nil when the cipher is AEAD.
     public var macClientToServer: SSHMACAlgorithm?
     public var macServerToClient: SSHMACAlgorithm?
+    /// Whether both sides agreed on strict key exchange in the initial exchange (set when the exchange completes).
+    public var isStrictKeyExchange = false
 }
 
 /// Pseudo-algorithms that signal capabilities in kex_algorithms and are never chosen.

@@ -461,7 +461,8 @@ public struct SSHTransport {
     }
 
     private mutating func finishKeyExchangeIfDone() throws {
-        guard let state = keyExchange, state.sentNewKeys, state.receivedNewKeys, let algorithms = state.algorithms else { return }
+        guard let state = keyExchange, state.sentNewKeys, state.receivedNewKeys, var algorithms = state.algorithms else { return }
+        algorithms.isStrictKeyExchange = isStrictKeyExchange
         let isInitial = completedKeyExchanges == 0
         completedKeyExchanges += 1
         negotiatedAlgorithms = algorithms

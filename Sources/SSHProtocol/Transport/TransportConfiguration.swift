@@ -82,7 +82,7 @@ public struct SSHTransportConfiguration: Sendable {
         ("ping@openssh.com", Array("0".utf8)),
     ]
 
-    var isClient: Bool {
+    public var isClient: Bool {
         if case .client = role { return true }
         return false
     }

@@ -1,0 +1,228 @@
+// NIO glue for the transport state machine (SSHProtocol.SSHTransport): bytes from the socket go in, events go up
+// the pipeline, and everything the state machine queues leaves in one write per flight. The handler owns the
+// things the state machine must not: the socket option TCP_NODELAY, the rekey timer, and asynchronous host key
+// validation.
+import NIOCore
+import SSHKeys
+import SSHProtocol
+
+/// Decides whether the server's host key is the one we expect (known_hosts, a pinned key, ...). Required for every
+/// client: there is no default that accepts everything.
+public protocol SSHHostKeyValidator: Sendable {
+    /// Succeed `validationComplete` to go on, fail it to refuse the server. Called once per connection.
+    func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>)
+}
+
+/// Accepts any host key: only for tests and throwaway tools, as its name says.
+public struct AcceptAnyHostKeyInsecurely: SSHHostKeyValidator {
+    public init() {}
+    public func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+        validationComplete.succeed()
+    }
+}
+
+extension SSHHostKeyValidator where Self == AcceptAnyHostKeyInsecurely {
+    /// Accepts any host key, so anyone between us and the server can read and change everything.
+    public static var acceptAnyHostKeyInsecurely: AcceptAnyHostKeyInsecurely { AcceptAnyHostKeyInsecurely() }
+}
+
+/// Accepts exactly the given keys (plain host keys, or certificates whose subject key is one of them).
+public struct PinnedHostKeys: SSHHostKeyValidator {
+    public var keys: Set<SSHPublicKey>
+    public init(_ keys: Set<SSHPublicKey>) { self.keys = keys }
+    public func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+        if keys.contains(hostKey.publicKey) {
+            validationComplete.succeed()
+        } else {
+            validationComplete.fail(SSHProtocolError(.hostKeyRejected("the server's \(hostKey.publicKey.type.rawValue) key is not the expected one")))
+        }
+    }
+}
+
+/// What the layer above asks of the transport.
+public enum SSHTransportCommand: Sendable {
+    /// A higher-layer message, message number first.
+    case message(ByteBuffer)
+    /// Client: request a service (RFC 4253 §10).
+    case requestService(String)
+    /// Start a key exchange now.
+    case startKeyExchange
+    /// Send DISCONNECT and close the connection.
+    case disconnect(SSHDisconnectReason, String)
+}
+
+/// Runs one SSH transport on a stream channel. Inbound: ByteBuffer from the socket, out: `SSHTransportEvent`s.
+/// Outbound: `SSHTransportCommand`s from above, out: ByteBuffers to the socket.
+public final class SSHTransportHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = SSHTransportEvent
+    public typealias OutboundIn = SSHTransportCommand
+    public typealias OutboundOut = ByteBuffer
+
+    private var transport: SSHTransport
+    private let hostKeyValidator: (any SSHHostKeyValidator)?
+    private var rekeyTimer: Scheduled<Void>?
+    private var validatingHostKey = false
+    private var closing = false
+
+    /// A client handler; `hostKeyValidator` is required.
+    public init(client configuration: SSHTransportConfiguration, hostKeyValidator: any SSHHostKeyValidator) {
+        precondition(configuration.isClient, "a client handler needs a client configuration")
+        transport = SSHTransport(configuration: configuration)
+        self.hostKeyValidator = hostKeyValidator
+    }
+
+    /// A server handler.
+    public init(server configuration: SSHTransportConfiguration) {
+        precondition(!configuration.isClient, "a server handler needs a server configuration")
+        transport = SSHTransport(configuration: configuration)
+        hostKeyValidator = nil
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        // Handshake messages are small and latency-bound: never let Nagle hold them back.
+        // (Not every channel is a TCP socket; those that are not have no such option.)
+        _ = context.channel.setOption(.socketOption(.tcp_nodelay), value: 1)
+        do {
+            try transport.start()
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        flushOutbound(context: context)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        rekeyTimer?.cancel()
+        rekeyTimer = nil
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        transport.receive(unwrapInboundIn(data))
+        processEvents(context: context)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushOutbound(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    private func processEvents(context: ChannelHandlerContext) {
+        while !closing, !validatingHostKey {
+            let event: SSHTransportEvent?
+            do {
+                event = try transport.nextEvent()
+            } catch {
+                fail(context: context, error)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .hostKeyToValidate(let hostKey):
+                validateHostKey(hostKey, context: context)
+            case .keyExchangeCompleted:
+                scheduleRekey(context: context)
+                context.fireChannelRead(wrapInboundOut(event))
+            case .peerDisconnected:
+                context.fireChannelRead(wrapInboundOut(event))
+                closing = true
+                context.close(promise: nil)
+            default:
+                context.fireChannelRead(wrapInboundOut(event))
+            }
+        }
+    }
+
+    private func validateHostKey(_ hostKey: SSHPresentedHostKey, context: ChannelHandlerContext) {
+        guard let hostKeyValidator else { return }
+        validatingHostKey = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.validatingHostKey = false
+            do {
+                try result.get()
+                try handler.transport.acceptHostKey()
+            } catch {
+                let reason = (error as? SSHProtocolError).map { "\($0)" } ?? "\(error)"
+                handler.fail(context: context, handler.transport.rejectHostKey(reason))
+                return
+            }
+            handler.processEvents(context: context)
+            handler.flushOutbound(context: context)
+        }
+        hostKeyValidator.validateHostKey(hostKey, validationComplete: promise)
+    }
+
+    private func scheduleRekey(context: ChannelHandlerContext) {
+        rekeyTimer?.cancel()
+        guard let seconds = transport.configuration.rekeyLimits.seconds, seconds > 0 else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        rekeyTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
+            let (handler, context) = loopBound.value
+            handler.perform(.startKeyExchange, context: context)
+            handler.flushOutbound(context: context)
+        }
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        perform(unwrapOutboundIn(data), context: context)
+        // The bytes leave at the next flush, together with everything else queued; the write itself is accepted.
+        promise?.succeed()
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        flushOutbound(context: context)
+    }
+
+    private func perform(_ command: SSHTransportCommand, context: ChannelHandlerContext) {
+        guard !closing else { return }
+        do {
+            switch command {
+            case .message(let payload): try transport.send(payload)
+            case .requestService(let name): try transport.requestService(name)
+            case .startKeyExchange: try transport.startKeyExchange()
+            case .disconnect(let reason, let text):
+                transport.disconnect(reason: reason, description: text)
+                flushOutbound(context: context)
+                closing = true
+                context.close(promise: nil)
+            }
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    private func flushOutbound(context: ChannelHandlerContext) {
+        guard let bytes = transport.takeOutbound() else { return }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Sends whatever the state machine queued (its DISCONNECT), reports the error and closes.
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        guard !closing else { return }
+        closing = true
+        rekeyTimer?.cancel()
+        flushOutbound(context: context)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        guard !closing else { return }
+        closing = true
+        context.close(promise: nil)
+    }
+}
