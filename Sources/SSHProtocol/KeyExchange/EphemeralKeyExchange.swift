@@ -28,22 +28,34 @@ enum ClientKeyExchangeSecret {
 
     /// Makes a fresh secret and the public value to send in SSH_MSG_KEX_ECDH_INIT.
     static func generate(for algorithm: SSHKeyExchangeAlgorithm) throws -> (ClientKeyExchangeSecret, [UInt8]) {
+        try make(for: algorithm, fixed: nil)
+    }
+
+    /// As `generate(for:)`, from fixed private keys when `fixed` is given (known-answer tests only).
+    static func make(for algorithm: SSHKeyExchangeAlgorithm, fixed: FixedKeyExchangeKeys?) throws -> (ClientKeyExchangeSecret, [UInt8]) {
         switch algorithm {
         case .curve25519SHA256, .curve25519SHA256LibSSH:
-            let key = Curve25519.KeyAgreement.PrivateKey()
+            let key = try fixed.map { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0.classical) }
+                ?? Curve25519.KeyAgreement.PrivateKey()
             return (.curve25519(key), Array(key.publicKey.rawRepresentation))
         case .ecdhP256:
-            let key = P256.KeyAgreement.PrivateKey()
+            let key = try fixed.map { try P256.KeyAgreement.PrivateKey(rawRepresentation: $0.classical) } ?? P256.KeyAgreement.PrivateKey()
             return (.p256(key), Array(key.publicKey.x963Representation))
         case .ecdhP384:
-            let key = P384.KeyAgreement.PrivateKey()
+            let key = try fixed.map { try P384.KeyAgreement.PrivateKey(rawRepresentation: $0.classical) } ?? P384.KeyAgreement.PrivateKey()
             return (.p384(key), Array(key.publicKey.x963Representation))
         case .ecdhP521:
-            let key = P521.KeyAgreement.PrivateKey()
+            let key = try fixed.map { try P521.KeyAgreement.PrivateKey(rawRepresentation: $0.classical) } ?? P521.KeyAgreement.PrivateKey()
             return (.p521(key), Array(key.publicKey.x963Representation))
         case .mlkem768x25519SHA256:
-            let kem = try MLKEM768.PrivateKey()
-            let classical = Curve25519.KeyAgreement.PrivateKey()
+            let kem: MLKEM768.PrivateKey
+            if let seed = fixed?.mlkemSeed {
+                kem = try MLKEM768.PrivateKey(seedRepresentation: seed, publicKey: nil)
+            } else {
+                kem = try MLKEM768.PrivateKey()
+            }
+            let classical = try fixed.map { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0.classical) }
+                ?? Curve25519.KeyAgreement.PrivateKey()
             return (.mlkem768x25519(kem, classical),
                     Array(kem.publicKey.rawRepresentation) + Array(classical.publicKey.rawRepresentation))
         }
@@ -72,7 +84,7 @@ enum ClientKeyExchangeSecret {
                 let kemSecret = try kem.decapsulate(serverPublic[..<Self.mlkemCiphertextByteCount])
                 let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: serverPublic[Self.mlkemCiphertextByteCount...])
                 let classicalSecret = try Self.x25519(classical, peer)
-                return .string(Array(SHA256.hash(data: kemSecret.withUnsafeBytes { Array($0) } + classicalSecret)))
+                return Self.mlkem768x25519SharedSecret(kem: kemSecret.withUnsafeBytes { Array($0) }, classical: classicalSecret)
             }
         } catch let error as SSHProtocolError {
             throw error
@@ -89,30 +101,49 @@ enum ClientKeyExchangeSecret {
         }
         return secret
     }
+
+    /// draft-ietf-sshm-mlkem-hybrid-kex §2.4: K = SHA-256(K_PQ ‖ K_CL), which enters H and the key derivation as a
+    /// string, not an mpint. One function for both sides, so they cannot disagree about it.
+    static func mlkem768x25519SharedSecret(kem: [UInt8], classical: [UInt8]) -> EncodedSharedSecret {
+        .string(Array(SHA256.hash(data: kem + classical)))
+    }
+}
+
+/// Private keys a known-answer test fixes instead of letting the exchange generate them: the raw X25519 or NIST
+/// scalar (for mlkem768x25519, its X25519 half) and, for the client of mlkem768x25519, the ML-KEM-768 seed d ‖ z
+/// (FIPS 203). Never used on a real connection.
+struct FixedKeyExchangeKeys {
+    var classical: [UInt8]
+    var mlkemSeed: [UInt8]?
 }
 
 enum ServerKeyExchange {
     /// Answers the client's public value: the server's reply value and K.
-    static func respond(to clientPublic: [UInt8], algorithm: SSHKeyExchangeAlgorithm) throws -> (serverPublic: [UInt8], sharedSecret: EncodedSharedSecret) {
+    /// `fixedPrivateKey` (known-answer tests only) replaces the generated X25519 or NIST scalar; ML-KEM encapsulation
+    /// stays randomised, as swift-crypto offers no way to fix it.
+    static func respond(
+        to clientPublic: [UInt8], algorithm: SSHKeyExchangeAlgorithm, fixedPrivateKey: [UInt8]? = nil
+    ) throws -> (serverPublic: [UInt8], sharedSecret: EncodedSharedSecret) {
         do {
             switch algorithm {
             case .curve25519SHA256, .curve25519SHA256LibSSH:
                 let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: clientPublic)
-                let key = Curve25519.KeyAgreement.PrivateKey()
+                let key = try fixedPrivateKey.map { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+                    ?? Curve25519.KeyAgreement.PrivateKey()
                 return (Array(key.publicKey.rawRepresentation), .mpint(try ClientKeyExchangeSecret.x25519(key, peer)))
             case .ecdhP256:
                 let peer = try P256.KeyAgreement.PublicKey(x963Representation: clientPublic)
-                let key = P256.KeyAgreement.PrivateKey()
+                let key = try fixedPrivateKey.map { try P256.KeyAgreement.PrivateKey(rawRepresentation: $0) } ?? P256.KeyAgreement.PrivateKey()
                 let secret = try key.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
                 return (Array(key.publicKey.x963Representation), .mpint(secret))
             case .ecdhP384:
                 let peer = try P384.KeyAgreement.PublicKey(x963Representation: clientPublic)
-                let key = P384.KeyAgreement.PrivateKey()
+                let key = try fixedPrivateKey.map { try P384.KeyAgreement.PrivateKey(rawRepresentation: $0) } ?? P384.KeyAgreement.PrivateKey()
                 let secret = try key.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
                 return (Array(key.publicKey.x963Representation), .mpint(secret))
             case .ecdhP521:
                 let peer = try P521.KeyAgreement.PublicKey(x963Representation: clientPublic)
-                let key = P521.KeyAgreement.PrivateKey()
+                let key = try fixedPrivateKey.map { try P521.KeyAgreement.PrivateKey(rawRepresentation: $0) } ?? P521.KeyAgreement.PrivateKey()
                 let secret = try key.sharedSecretFromKeyAgreement(with: peer).withUnsafeBytes { Array($0) }
                 return (Array(key.publicKey.x963Representation), .mpint(secret))
             case .mlkem768x25519SHA256:
@@ -123,11 +154,12 @@ enum ServerKeyExchange {
                 let kemPublic = try MLKEM768.PublicKey(rawRepresentation: clientPublic[..<kemLength])
                 let encapsulation = try kemPublic.encapsulate()
                 let peer = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: clientPublic[kemLength...])
-                let key = Curve25519.KeyAgreement.PrivateKey()
+                let key = try fixedPrivateKey.map { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+                    ?? Curve25519.KeyAgreement.PrivateKey()
                 let classicalSecret = try ClientKeyExchangeSecret.x25519(key, peer)
                 let kemSecret = encapsulation.sharedSecret.withUnsafeBytes { Array($0) }
                 return (Array(encapsulation.encapsulated) + Array(key.publicKey.rawRepresentation),
-                        .string(Array(SHA256.hash(data: kemSecret + classicalSecret))))
+                        ClientKeyExchangeSecret.mlkem768x25519SharedSecret(kem: kemSecret, classical: classicalSecret))
             }
         } catch let error as SSHProtocolError {
             throw error
