@@ -2,7 +2,7 @@
 // libFuzzer targets for shh's parsers, kept in their own package so fuzzing flags never touch the main build.
 // Build and run them with Scripts/run-fuzzers.sh from the repository root (see README.md beside this file):
 // the sanitizer and coverage flags go on the `swift build` command line so that the library modules
-// (SSHWire, SSHKeys) are instrumented too, not only the fuzz targets.
+// (SSHWire, SSHKeys, SSHProtocol) are instrumented too, not only the fuzz targets.
 import PackageDescription
 
 // Each fuzz target starts libFuzzer itself from `<Target>_main` (SwiftPM's name for an executable's main),
@@ -38,6 +38,11 @@ let package = Package(
         fuzzTarget("FuzzCertificate", [.product(name: "SSHKeys", package: "shh")]),
         fuzzTarget("FuzzSSHWire", [
             .product(name: "SSHWire", package: "shh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        fuzzTarget("FuzzServerTransport", [
+            .product(name: "SSHProtocol", package: "shh"),
+            .product(name: "SSHKeys", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ]

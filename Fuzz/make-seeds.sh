@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates Fuzz/Seeds/: a few fixture files from Tests/Fixtures/keys, their decoded bodies/blobs (so the
 # raw-bytes parsers start from real structure), keys encrypted with passphrase "x" and 1 bcrypt round (the
-# passphrase FuzzPrivateKey tries, cheap enough per execution), and hand-made SSHWire inputs.
-# Needs ssh-keygen and python3. The seeds are committed; run this only to refresh them.
+# passphrase FuzzPrivateKey tries, cheap enough per execution), hand-made SSHWire inputs, and client byte streams
+# for FuzzServerTransport in its input format. Needs ssh-keygen, openssl and python3. The seeds are committed; run this only to refresh them.
 set -euo pipefail
 cd "$(dirname "$0")"
 keys=../Tests/Fixtures/keys
 rm -rf Seeds
-mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire
+mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport
 
 body() { sed -e '/^-----/d' "$1" | base64 -d; }     # the bytes inside the armour
 blob() { awk '{ print $2 }' "$1" | base64 -d; }      # the key blob of a .pub line
@@ -71,5 +71,88 @@ seeds = {
 }
 for name, data in seeds.items():
     open(f"Seeds/FuzzSSHWire/{name}", "wb").write(data)
+PY
+# FuzzServerTransport: a header byte (mode | feeding << 2 | cipher << 4), then records (UInt16 n, n bytes; top bit
+# set: raw bytes, else one packet payload). See the header comment of Sources/FuzzServerTransport. The NIST points
+# are fresh public keys from openssl (the last bytes of the DER SubjectPublicKeyInfo are the uncompressed point).
+point() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:"$1" 2>/dev/null | openssl pkey -pubout -outform DER | tail -c "$2" | od -An -tx1 | tr -d ' \n'; }
+P256=$(point P-256 65) P384=$(point P-384 97) P521=$(point P-521 133) python3 - <<'PY'
+import os, struct
+def u32(n): return struct.pack(">I", n)
+def s(b): return u32(len(b)) + b
+def names(*n): return s(",".join(n).encode())
+def kexinit(kex, hostkey=("ssh-ed25519",), cipher=("chacha20-poly1305@openssh.com",),
+            mac=("hmac-sha2-256-etm@openssh.com",), follows=False):
+    return (bytes([20]) + bytes(range(16)) + names(*kex) + names(*hostkey) + names(*cipher) * 2 + names(*mac) * 2
+            + names("none") * 2 + names() * 2 + bytes([1 if follows else 0]) + u32(0))
+def ecdh_init(value): return bytes([30]) + s(value)
+NEWKEYS = bytes([21])
+def record(payload): return struct.pack(">H", len(payload)) + payload
+def raw(data): return struct.pack(">H", 0x8000 | len(data)) + data
+def packet(payload):                       # RFC 4253 §6 framing without keys, as the harness does it
+    padding = 8 - (5 + len(payload)) % 8
+    if padding < 4: padding += 8
+    return u32(1 + len(payload) + padding) + bytes([padding]) + payload + bytes(padding)
+def header(mode, feeding=0, cipher=0): return bytes([mode | feeding << 2 | cipher << 4])
+def service(name): return bytes([5]) + s(name)
+def ping(data): return bytes([192]) + s(data)
+def debug(text): return bytes([4, 1]) + s(text) + s(b"")
+def disconnect(reason, text): return bytes([1]) + u32(reason) + s(text) + s(b"")
+def ext_info(*pairs): return bytes([7]) + u32(len(pairs)) + b"".join(s(n) + s(v) for n, v in pairs)
+def channel_data(n): return bytes([94]) + u32(0) + s(bytes(n))
+
+MARKERS = ("ext-info-c", "kex-strict-c-v00@openssh.com")
+x25519 = bytes(range(1, 33))                # any 32 bytes but the few low-order points is an X25519 public key
+mlkem = bytes(1184) + x25519                # all-zero coefficients pass ML-KEM-768's modulus check
+nist = {name: bytes.fromhex(os.environ[var]) for name, var in
+        (("ecdh-sha2-nistp256", "P256"), ("ecdh-sha2-nistp384", "P384"), ("ecdh-sha2-nistp521", "P521"))}
+
+seeds = {
+    # mode 0: the whole client stream as bytes
+    "raw-openssh-client-start": header(0) + b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+        + packet(kexinit(("curve25519-sha256",) + MARKERS)) + packet(ecdh_init(x25519)),
+    "raw-preamble-line": header(0) + b"hello\r\nSSH-2.0-x\r\n",
+    "raw-ssh-1.5": header(0, 1) + b"SSH-1.5-old\r\n",
+    "raw-length-35000": header(0) + b"SSH-2.0-x\r\n" + u32(35000) + bytes(16),
+    # mode 1: plaintext packets after "SSH-2.0-fuzz"
+    "plain-curve25519-newkeys": header(1) + record(kexinit(("curve25519-sha256",) + MARKERS))
+        + record(ecdh_init(x25519)) + record(NEWKEYS),
+    "plain-curve25519-bytewise": header(1, 1) + record(kexinit(("curve25519-sha256@libssh.org", "ext-info-c")))
+        + record(ecdh_init(x25519)) + record(NEWKEYS) + record(channel_data(8)),
+    "plain-mlkem768x25519": header(1) + record(kexinit(("mlkem768x25519-sha256",) + MARKERS,
+        cipher=("aes256-gcm@openssh.com",))) + record(ecdh_init(mlkem)) + record(NEWKEYS),
+    "plain-wrong-guess": header(1, 2) + record(kexinit(("ecdh-sha2-nistp256", "curve25519-sha256"),
+        hostkey=("rsa-sha2-512", "ssh-ed25519"), follows=True)) + record(ecdh_init(bytes(65)))
+        + record(ecdh_init(nist["ecdh-sha2-nistp256"])) + record(NEWKEYS),
+    "plain-no-strict-ignore-debug": header(1) + record(bytes([2]) + s(b"ignored")) + record(debug(b"hi"))
+        + record(kexinit(("curve25519-sha256",), cipher=("aes128-ctr",), mac=("hmac-sha2-256",)))
+        + record(bytes([2]) + s(b"")) + record(ecdh_init(x25519)) + record(NEWKEYS),
+    "plain-newkeys-first": header(1) + record(NEWKEYS) + record(kexinit(("curve25519-sha256",) + MARKERS)),
+    "plain-nothing-in-common": header(1) + record(kexinit(("diffie-hellman-group1-sha1",), hostkey=("ssh-dss",))),
+    "plain-then-bad-length": header(1, 3) + record(kexinit(("curve25519-sha256",) + MARKERS)) + raw(u32(0xFFFFFFF0) + bytes(8)),
+}
+for name, point in nist.items():
+    seeds["plain-" + name] = header(1) + record(kexinit((name,) + MARKERS, cipher=("aes128-gcm@openssh.com",))) \
+        + record(ecdh_init(point)) + record(NEWKEYS)
+# mode 2: the client's encrypted stream, one seed per cipher (where the length is in the clear, a valid one, so
+# the MAC check is reached)
+for cipher in range(7):
+    seeds[f"encrypted-cipher{cipher}"] = header(2, 0, cipher) + u32(32) + bytes(range(96))
+# mode 3: payloads sealed by the established client
+seeds.update({
+    "sealed-service-and-messages": header(3) + record(service(b"ssh-userauth")) + record(channel_data(32))
+        + record(ping(b"abc")) + record(bytes([193]) + s(b"pong")) + record(bytes([2]) + s(b"x"))
+        + record(debug(b"debug text")) + record(bytes([3]) + u32(7)) + record(bytes([150])),
+    "sealed-ext-info-disconnect": header(3, 0, 3) + record(ext_info((b"server-sig-algs", b"ssh-ed25519"),
+        (b"ping@openssh.com", b"0"))) + record(disconnect(11, b"bye")),
+    "sealed-rekey": header(3, 0, 4) + record(kexinit(("curve25519-sha256",), cipher=("aes256-ctr",),
+        mac=("hmac-sha2-512",))) + record(channel_data(4)) + record(ecdh_init(x25519)) + record(NEWKEYS) + record(channel_data(4)),
+    "sealed-rekey-bytewise": header(3, 1, 1) + record(kexinit(("curve25519-sha256",), cipher=("aes128-gcm@openssh.com",)))
+        + record(ecdh_init(x25519)) + record(NEWKEYS),
+    "sealed-unknown-service": header(3, 2, 5) + record(service(b"ssh-connection")),
+    "sealed-then-garbage": header(3, 0, 6) + record(channel_data(16)) + raw(u32(0x00040000) + bytes(40)),
+})
+for name, data in seeds.items():
+    open(f"Seeds/FuzzServerTransport/{name}", "wb").write(data)
 PY
 chmod 644 Seeds/*/*

@@ -17,7 +17,7 @@ fuzz="$root/Fuzz"
 seconds=${FUZZ_SECONDS:-20}
 configuration=${FUZZ_CONFIGURATION:-release}
 jobs=${FUZZ_JOBS:-2}
-all_targets=(FuzzPrivateKey FuzzPublicKey FuzzKnownHosts FuzzAuthorizedKeys FuzzCertificate FuzzSSHWire)
+all_targets=(FuzzPrivateKey FuzzPublicKey FuzzKnownHosts FuzzAuthorizedKeys FuzzCertificate FuzzSSHWire FuzzServerTransport)
 targets=("${@:-${all_targets[@]}}")
 
 # libFuzzer without its main(): each target starts it from <Target>_main via LLVMFuzzerRunDriver.
@@ -30,7 +30,7 @@ if [[ -z "$fuzzer_lib" ]]; then
     exit 2
 fi
 
-# -Xswiftc reaches every Swift module, so SSHWire and SSHKeys are instrumented as well as the targets
+# -Xswiftc reaches every Swift module, so SSHWire, SSHKeys and SSHProtocol are instrumented as well as the targets
 # (C code, i.e. swift-crypto's BoringSSL, is not). -enable-testing lets FuzzPrivateKey use @testable import.
 build_flags=(
     --package-path "$fuzz" -c "$configuration" -j "$jobs"
