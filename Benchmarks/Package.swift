@@ -14,6 +14,8 @@ let package = Package(
         // malloc interposer gives the malloc counters without libjemalloc, and leaving out
         // RuntimeInterposer avoids ordo-one/swift-runtime-interposer, which is not available here.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // Already in the graph through the root package; named here for NIOCore's ByteBuffer in SSHProtocol's API.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .executableTarget(
@@ -23,6 +25,20 @@ let package = Package(
                 .product(name: "SSHKeys", package: "shh"),
             ],
             path: "Benchmarks/KeyBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        .executableTarget(
+            name: "TransportBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "SSHProtocol", package: "shh"),
+                .product(name: "SSHKeys", package: "shh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TransportBenchmarks",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
