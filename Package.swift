@@ -111,7 +111,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            exclude: ["terminal_prompt_check.py"],
+            exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py"],
             swiftSettings: strictSettings
         ),
     ]

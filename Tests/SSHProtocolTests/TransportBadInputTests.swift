@@ -70,22 +70,18 @@ import Testing
         var client = Self.client()
         let (error, sent) = try Self.fail(&client, with: random.bytes(64 * 1024))
         guard case .badIdentification(let detail) = error.kind else { Issue.record("\(error)"); return }
-        // Seeds 1 and 6 hit a NUL in a short line; that text is checked (and currently wrong) in preambleLineWithNUL.
-        #expect(detail == "a line longer than 255 bytes" || detail.hasPrefix("no identification string after"), "\(detail)")
+        // Seeds 1 and 6 hit a NUL in a short line first.
+        #expect(detail == "a line longer than 255 bytes" || detail.contains("contains a NUL byte"), "\(detail)")
         Self.expectDisconnect(sent, .protocolVersionNotSupported, error)
     }
 
-    /// Known issue: a NUL in a line before the server's identification is refused (right: OpenSSH does too), but
-    /// the error reads "no identification string after N lines", as if the 1024-line limit had been reached. The
-    /// guard in VersionExchange.readIdentification (Sources/SSHProtocol/Transport/VersionExchange.swift, the one
-    /// after `preambleLines += 1`) tests both conditions with one message; it needs one message for each.
+    /// A NUL in a line before the server's identification is refused (OpenSSH does too), and the error says so
+    /// rather than blaming the line limit.
     @Test func preambleLineWithNULIsNamed() throws {
         var client = Self.client()
         let (error, sent) = try Self.fail(&client, with: Array("220 mail.example.com\r\nbanner\u{0}\r\n".utf8))
         Self.expectDisconnect(sent, .protocolVersionNotSupported, error)
-        withKnownIssue("VersionExchange reports a NUL byte as 'no identification string after 2 lines'") {
-            #expect(error.description.contains("NUL"), "\(error)")
-        }
+        #expect(error.description.contains("NUL"), "\(error)")
     }
 
     @Test func tooManyPreambleLines() throws {
@@ -340,21 +336,16 @@ import Testing
         #expect(connection.clientLog.error == nil)
     }
 
-    /// Known issue: a key exchange method message (30–49) that no method of ours uses, sent after the key exchange
-    /// (e.g. SSH_MSG_KEX_DH_GEX_REQUEST, 34), ends the connection as "unexpected key exchange message" instead of
-    /// getting SSH_MSG_UNIMPLEMENTED (RFC 4253 §11.4; OpenSSH's kex_protocol_error answers UNIMPLEMENTED outside
-    /// strict KEX's initial exchange). Proposed fix in SSHTransport.handle, `case 30...49:`: when `keyExchange == nil`,
-    /// fall through to the UNIMPLEMENTED reply of the `default:` branch.
+    /// A key exchange method message (30–49) outside any key exchange (e.g. SSH_MSG_KEX_DH_GEX_REQUEST, 34) gets
+    /// SSH_MSG_UNIMPLEMENTED (RFC 4253 §11.4), as OpenSSH's kex_protocol_error answers, and the connection goes on.
     @Test func keyExchangeMessageOutsideAKeyExchange() throws {
         var connection = try ScriptedConnection()
         try connection.handshake()
         try #require(connection.clientLog.completedExchanges == 1)
         let sent = try connection.serverSends([34, 0, 0, 8, 0])
         try connection.clientToServer()
-        withKnownIssue("30–49 outside a key exchange end the connection instead of getting UNIMPLEMENTED") {
-            #expect(connection.clientLog.error == nil, "\(String(describing: connection.clientLog.error))")
-            #expect(connection.serverReceived.last?.payload == [SSHMessageNumber.unimplemented] + bigEndianBytes(sent))
-        }
+        #expect(connection.clientLog.error == nil, "\(String(describing: connection.clientLog.error))")
+        #expect(connection.serverReceived.last?.payload == [SSHMessageNumber.unimplemented] + bigEndianBytes(sent))
     }
 
     /// A higher-layer message (50 and up) in the middle of the initial key exchange, in either direction, with and

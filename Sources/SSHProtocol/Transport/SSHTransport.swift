@@ -552,6 +552,11 @@ public struct SSHTransport {
                 keyExchange?.ignoreNextKeyExchangePacket = false  // RFC 4253 §7: a wrong guess is discarded.
                 return nil
             }
+            if keyExchange == nil {
+                // Outside a key exchange these numbers mean nothing to us: RFC 4253 §11.4, as for any unknown message.
+                try sendUnimplemented(sequenceNumber)
+                return nil
+            }
             if number == SSHMessageNumber.keyExchangeECDHInit && !isClient {
                 try handleKeyExchangeECDHInit(payload)
             } else if number == SSHMessageNumber.keyExchangeECDHReply && isClient {
@@ -578,11 +583,15 @@ public struct SSHTransport {
             return .message(payload)
         default:
             // RFC 4253 §11.4: anything else gets UNIMPLEMENTED with its sequence number, and we go on.
-            try sendTransportMessage { buffer in
-                buffer.writeSSHByte(SSHMessageNumber.unimplemented)
-                buffer.writeSSHUInt32(sequenceNumber)
-            }
+            try sendUnimplemented(sequenceNumber)
             return nil
+        }
+    }
+
+    private mutating func sendUnimplemented(_ sequenceNumber: UInt32) throws {
+        try sendTransportMessage { buffer in
+            buffer.writeSSHByte(SSHMessageNumber.unimplemented)
+            buffer.writeSSHUInt32(sequenceNumber)
         }
     }
 

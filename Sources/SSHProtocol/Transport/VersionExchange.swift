@@ -45,7 +45,10 @@ struct VersionExchange {
                 throw SSHProtocolError(.badIdentification("expected \"SSH-2.0-...\", got \(Self.printable(line))"))
             }
             preambleLines += 1
-            guard preambleLines <= Self.maximumPreambleLines, !line.contains(0) else {
+            guard !line.contains(0) else {
+                throw SSHProtocolError(.badIdentification("line \(preambleLines) before the identification string contains a NUL byte"))
+            }
+            guard preambleLines <= Self.maximumPreambleLines else {
                 throw SSHProtocolError(.badIdentification("no identification string after \(preambleLines) lines"))
             }
         }
@@ -68,7 +71,7 @@ struct VersionExchange {
     }
 
     static func printable(_ bytes: [UInt8]) -> String {
-        let shown = bytes.prefix(80).map { $0 >= 0x20 && $0 < 0x7F ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }
+        let shown = bytes.prefix(80).map { $0 >= 0x20 && $0 < 0x7F ? String(UnicodeScalar($0)) : "\\x" + String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }
         return "\"" + shown.joined() + (bytes.count > 80 ? "..." : "") + "\""
     }
 }
