@@ -97,6 +97,18 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SSHTests",
+            dependencies: [
+                "SSH",
+                "SSHProtocol",
+                "SSHKeys",
+                "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SSHCommandLineTests",
             dependencies: ["SSHCommandLine"],
             swiftSettings: strictSettings

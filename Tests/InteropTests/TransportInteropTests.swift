@@ -145,4 +145,76 @@ struct TransportInteropTests {
         #expect(server.completedHandshakes == cases.count)
         await server.stop()
     }
+
+    /// OpenSSH does not rekey before authentication (sshd answers KEXINIT with UNIMPLEMENTED there): a rekey we
+    /// start at that point must end in a clear error, not a connection that waits forever. (Rekeying with OpenSSH
+    /// after authentication is tested with the connection layer, issue 5.)
+    @Test(arguments: installationsUnderTest)
+    func rekeyRefusedBySSHDBeforeAuthenticationFailsClearly(_ installation: OpenSSHInstallation) async throws {
+        let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no")
+        defer { sshd.stop() }
+        let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
+        do {
+            _ = try await probeTransport(port: sshd.port, validator: PinnedHostKeys([hostKey]), rekeyFirst: true)
+            Issue.record("\(installation): sshd accepted a rekey before authentication")
+        } catch let error as SSHProtocolError {
+            #expect(error.description.contains("refused to start a key exchange"), "\(installation): \(error)")
+        }
+    }
+}
+
+/// Hostile bytes on a real socket: the server answers with DISCONNECT (reason 8 for a bad version line) and goes
+/// on serving everyone else.
+@Suite struct TransportServerResilienceTests {
+    @Test func garbageInsteadOfAVersionLineGetsADisconnectAndTheServerGoesOn() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let server = try await TransportTestServer(hostKeys: [SSHServerHostKey(privateKey: key)])
+        var generator = SystemRandomNumberGenerator()
+        let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let reply = try exchangeRaw(port: server.port, send: garbage)
+        let text = String(decoding: reply.prefix(40), as: UTF8.self)
+        #expect(text.hasPrefix(ShhVersion.identification + "\r\n"))
+        // After the identification line: plaintext packets, our KEXINIT then DISCONNECT.
+        var offset = (reply.firstIndex(of: UInt8(ascii: "\n")) ?? 0) + 1
+        var disconnectReason: UInt32?
+        while offset + 5 < reply.count {
+            let length = reply[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            guard offset + 4 + length <= reply.count else { break }
+            let payloadStart = offset + 5
+            if reply[payloadStart] == 1 {
+                disconnectReason = reply[payloadStart + 1..<payloadStart + 5].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            }
+            offset += 4 + length
+        }
+        #expect(disconnectReason == SSHDisconnectReason.protocolVersionNotSupported.rawValue)
+        let result = try await probeTransport(port: server.port, validator: PinnedHostKeys([key.publicKey]))
+        #expect(result.authenticationMethods == ["publickey", "password"])
+        await server.stop()
+    }
+}
+
+/// Sends `bytes` to 127.0.0.1:port and returns everything read until the server closes (5 s at most).
+func exchangeRaw(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw InteropError.missingProgram("a TCP socket") }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { throw InteropError.missingProgram("a connection to port \(port)") }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(fd, &buffer, buffer.count)
+        if count <= 0 { break }
+        received += buffer[0..<count]
+    }
+    return received
 }

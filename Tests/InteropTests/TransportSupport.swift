@@ -14,6 +14,8 @@ struct TransportProbeResult: Sendable {
     var hostKey: SSHPresentedHostKey
     var authenticationMethods: [String]
     var serverSignatureAlgorithms: [String]?
+    /// Key exchanges completed on the connection (2 when the probe rekeyed).
+    var keyExchanges: Int
 }
 
 /// Records the host key it is shown, then defers to the real validator.
@@ -36,12 +38,15 @@ private final class ProbeHandler: ChannelInboundHandler {
     typealias OutboundOut = SSHTransportCommand
 
     let user: String
-    let done: EventLoopPromise<(SSHNegotiatedAlgorithms, [String], [String]?)>
+    let rekeyFirst: Bool
+    let done: EventLoopPromise<(SSHNegotiatedAlgorithms, [String], [String]?, Int)>
     private var algorithms: SSHNegotiatedAlgorithms?
     private var serverSignatureAlgorithms: [String]?
+    private var keyExchanges = 0
 
-    init(user: String, done: EventLoopPromise<(SSHNegotiatedAlgorithms, [String], [String]?)>) {
+    init(user: String, rekeyFirst: Bool, done: EventLoopPromise<(SSHNegotiatedAlgorithms, [String], [String]?, Int)>) {
         self.user = user
+        self.rekeyFirst = rekeyFirst
         self.done = done
     }
 
@@ -49,10 +54,13 @@ private final class ProbeHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .keyExchangeCompleted(let negotiated, let isInitial):
             algorithms = negotiated
+            keyExchanges += 1
             if isInitial { context.writeAndFlush(wrapOutboundOut(.requestService("ssh-userauth")), promise: nil) }
         case .extensionInfo(let info):
             serverSignatureAlgorithms = info.serverSignatureAlgorithms
         case .serviceAccepted:
+            // A rekey we start: the request below waits, queued, until our NEWKEYS has gone out.
+            if rekeyFirst { context.write(wrapOutboundOut(.startKeyExchange), promise: nil) }
             var request = ByteBuffer()
             request.writeSSHByte(SSHMessageNumber.userAuthenticationRequest)
             request.writeSSHString(user)
@@ -64,7 +72,7 @@ private final class ProbeHandler: ChannelInboundHandler {
             case SSHMessageNumber.userAuthenticationFailure:
                 do {
                     let methods = try payload.readSSHNameList(field: "authentications that can continue")
-                    if let algorithms { done.succeed((algorithms, methods, serverSignatureAlgorithms)) }
+                    if let algorithms { done.succeed((algorithms, methods, serverSignatureAlgorithms, keyExchanges)) }
                 } catch {
                     done.fail(error)
                 }
@@ -95,19 +103,20 @@ private final class ProbeHandler: ChannelInboundHandler {
 /// Connects with our client transport, validates the host key, and returns what was negotiated plus the
 /// server's answer to a "none" authentication request.
 func probeTransport(
-    port: Int, algorithms: SSHAlgorithms = .defaults, validator: any SSHHostKeyValidator, user: String = "root"
+    port: Int, algorithms: SSHAlgorithms = .defaults, validator: any SSHHostKeyValidator, user: String = "root",
+    rekeyFirst: Bool = false
 ) async throws -> TransportProbeResult {
     let recorder = RecordingValidator(validator)
     let group = MultiThreadedEventLoopGroup.singleton
     let eventLoop = group.next()
-    let done = eventLoop.makePromise(of: (SSHNegotiatedAlgorithms, [String], [String]?).self)
+    let done = eventLoop.makePromise(of: (SSHNegotiatedAlgorithms, [String], [String]?, Int).self)
     let configuration = SSHTransportConfiguration(role: .client, algorithms: algorithms)
     let channel = try await ClientBootstrap(group: eventLoop)
         .connectTimeout(.seconds(10))
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: recorder))
-                try channel.pipeline.syncOperations.addHandler(ProbeHandler(user: user, done: done))
+                try channel.pipeline.syncOperations.addHandler(ProbeHandler(user: user, rekeyFirst: rekeyFirst, done: done))
             }
         }
         .connect(host: "127.0.0.1", port: port).get()
@@ -116,10 +125,10 @@ func probeTransport(
         channel.close(promise: nil)
     }
     defer { timeout.cancel() }
-    let (negotiated, methods, signatureAlgorithms) = try await done.futureResult.get()
+    let (negotiated, methods, signatureAlgorithms, keyExchanges) = try await done.futureResult.get()
     try? await channel.closeFuture.get()
     guard let hostKey = recorder.seen else { throw SSHProtocolError(.protocolViolation("no host key was validated")) }
-    return TransportProbeResult(algorithms: negotiated, hostKey: hostKey, authenticationMethods: methods, serverSignatureAlgorithms: signatureAlgorithms)
+    return TransportProbeResult(algorithms: negotiated, hostKey: hostKey, authenticationMethods: methods, serverSignatureAlgorithms: signatureAlgorithms, keyExchanges: keyExchanges)
 }
 
 /// A server on our transport: refuses every authentication request with "publickey,password".
@@ -129,11 +138,14 @@ final class TransportTestServer: @unchecked Sendable {
     private let lock = NSLock()
     private var _errors: [String] = []
     private var _completedHandshakes = 0
+    private var _rekeys = 0
 
     var errors: [String] { lock.withLock { _errors } }
     var completedHandshakes: Int { lock.withLock { _completedHandshakes } }
+    var completedRekeys: Int { lock.withLock { _rekeys } }
 
-    init(hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults) async throws {
+    /// `rekeyOnAuthentication`: answer the first authentication request only after a key exchange we start.
+    init(hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults, rekeyOnAuthentication: Bool = false) async throws {
         let configuration = SSHTransportConfiguration(role: .server(hostKeys: hostKeys), algorithms: algorithms)
         let box = ServerObserver()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -141,7 +153,7 @@ final class TransportTestServer: @unchecked Sendable {
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(SSHTransportHandler(server: configuration))
-                    try child.pipeline.syncOperations.addHandler(RefuseAuthenticationHandler(observer: box))
+                    try child.pipeline.syncOperations.addHandler(RefuseAuthenticationHandler(observer: box, rekeyOnAuthentication: rekeyOnAuthentication))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -151,6 +163,7 @@ final class TransportTestServer: @unchecked Sendable {
 
     fileprivate func record(error: String) { lock.withLock { _errors.append(error) } }
     fileprivate func recordHandshake() { lock.withLock { _completedHandshakes += 1 } }
+    fileprivate func recordRekey() { lock.withLock { _rekeys += 1 } }
 
     func stop() async {
         try? await channel.close()
@@ -165,15 +178,23 @@ private final class RefuseAuthenticationHandler: ChannelInboundHandler {
     typealias InboundIn = SSHTransportEvent
     typealias OutboundOut = SSHTransportCommand
     let observer: ServerObserver
+    var rekeyOnAuthentication: Bool
 
-    init(observer: ServerObserver) { self.observer = observer }
+    init(observer: ServerObserver, rekeyOnAuthentication: Bool) {
+        self.observer = observer
+        self.rekeyOnAuthentication = rekeyOnAuthentication
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .keyExchangeCompleted(_, let isInitial):
-            if isInitial { observer.server?.recordHandshake() }
+            if isInitial { observer.server?.recordHandshake() } else { observer.server?.recordRekey() }
         case .message(let payload):
             guard payload.getInteger(at: payload.readerIndex, as: UInt8.self) == SSHMessageNumber.userAuthenticationRequest else { return }
+            if rekeyOnAuthentication {
+                rekeyOnAuthentication = false
+                context.write(wrapOutboundOut(.startKeyExchange), promise: nil)
+            }
             var failure = ByteBuffer()
             failure.writeSSHByte(SSHMessageNumber.userAuthenticationFailure)
             failure.writeSSHNameList(["publickey", "password"])

@@ -36,6 +36,8 @@ public struct SSHTransport {
     private struct KeyExchangeState {
         var ourInit: KeyExchangeInit
         var ourInitPayload: [UInt8]
+        /// The sequence number our KEXINIT went out with, to recognise an UNIMPLEMENTED answer to it.
+        var ourInitSequenceNumber: UInt32
         var peerInitPayload: [UInt8]?
         var algorithms: SSHNegotiatedAlgorithms?
         var clientSecret: ClientKeyExchangeSecret?
@@ -259,7 +261,7 @@ public struct SSHTransport {
         var payload = ByteBuffer()
         message.encode(into: &payload)
         let payloadBytes = payload.getBytes(at: payload.readerIndex, length: payload.readableBytes) ?? []
-        keyExchange = KeyExchangeState(ourInit: message, ourInitPayload: payloadBytes)
+        keyExchange = KeyExchangeState(ourInit: message, ourInitPayload: payloadBytes, ourInitSequenceNumber: sealer.sequenceNumber)
         try sealer.seal(payload: payload, into: &outbound)
     }
 
@@ -518,7 +520,15 @@ public struct SSHTransport {
         case SSHMessageNumber.ignore:
             return nil
         case SSHMessageNumber.unimplemented:
-            // The peer did not understand one of ours; nothing we send is optional, so note and go on.
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            let rejected = try buffer.readSSHUInt32(field: "rejected sequence number")
+            if let state = keyExchange, state.peerInitPayload == nil, rejected == state.ourInitSequenceNumber {
+                // Waiting for an answer that will never come would hang the connection: say so instead.
+                throw SSHProtocolError(.keyExchangeFailed(
+                    "the peer refused to start a key exchange now (it answered UNIMPLEMENTED to our KEXINIT; OpenSSH does not rekey during authentication)"))
+            }
+            // Otherwise nothing we send is essential to the transport; the layer above sees no reply and decides.
             return nil
         case SSHMessageNumber.debug:
             var buffer = payload

@@ -1,0 +1,141 @@
+// The NIO glue around the transport: each handshake flight leaves in one write, host key validation can take its
+// time without losing bytes, a refused key disconnects, and the rekey timer starts a key exchange.
+import NIOCore
+import NIOEmbedded
+import SSH
+import SSHKeys
+import SSHProtocol
+import SSHWire
+import Testing
+
+/// Holds the promise so a test decides when (and how) validation completes.
+private final class DeferredValidator: SSHHostKeyValidator, @unchecked Sendable {
+    var pending: EventLoopPromise<Void>?
+    func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+        pending = validationComplete
+    }
+}
+
+/// Collects events that reach the end of the pipeline.
+private final class EventSink: ChannelInboundHandler {
+    typealias InboundIn = SSHTransportEvent
+    var events: [SSHTransportEvent] = []
+    var errors: [any Error] = []
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { events.append(unwrapInboundIn(data)) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
+}
+
+@Suite struct TransportHandlerTests {
+    static let hostKey: SSHServerHostKey? = (try? SSHPrivateKey.generate(type: .ed25519)).map { SSHServerHostKey(privateKey: $0) }
+
+    /// A client handler on an embedded channel, and an in-memory server state machine to talk to it.
+    private func makeClient(validator: any SSHHostKeyValidator, rekeySeconds: Int? = 3600) throws -> (EmbeddedChannel, EventSink, SSHTransport) {
+        let channel = EmbeddedChannel()
+        let sink = EventSink()
+        let configuration = SSHTransportConfiguration(role: .client, rekeyLimits: SSHRekeyLimits(seconds: rekeySeconds))
+        try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: validator))
+        try channel.pipeline.syncOperations.addHandler(sink)
+        let server = SSHTransport(configuration: SSHTransportConfiguration(role: .server(hostKeys: [try #require(Self.hostKey)])))
+        return (channel, sink, server)
+    }
+
+    private func writes(_ channel: EmbeddedChannel) throws -> [ByteBuffer] {
+        var all: [ByteBuffer] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { all.append(buffer) }
+        return all
+    }
+
+    private func drain(_ server: inout SSHTransport) throws {
+        while let _ = try server.nextEvent() {}
+    }
+
+    @Test func eachHandshakeFlightIsOneWrite() throws {
+        let validator = DeferredValidator()
+        var (channel, sink, server) = try makeClient(validator: validator)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 22)).wait()
+        // Flight 1: identification and KEXINIT together.
+        let first = try writes(channel)
+        #expect(first.count == 1)
+        let firstText = String(decoding: first[0].readableBytesView, as: UTF8.self)
+        #expect(firstText.hasPrefix(ShhVersion.identification + "\r\n"))
+        #expect(first[0].readableBytes > ShhVersion.identification.count + 100, "KEXINIT rides along")
+
+        try server.start()
+        server.receive(first[0])
+        try drain(&server)
+        let flight1 = server.takeOutbound()
+        try channel.writeInbound(try #require(flight1))
+        // Flight 2: KEX_ECDH_INIT alone, in one write.
+        let second = try writes(channel)
+        #expect(second.count == 1)
+        server.receive(second[0])
+        try drain(&server)
+        // Server's reply, NEWKEYS and EXT_INFO arrive together; validation is pending, so nothing goes out yet.
+        let flight2 = server.takeOutbound()
+        try channel.writeInbound(try #require(flight2))
+        #expect(try writes(channel).isEmpty)
+        let promise = try #require(validator.pending)
+        promise.succeed()
+        channel.embeddedEventLoop.run()
+        // Flight 3: NEWKEYS, in one write, and the key exchange is complete on both sides.
+        let third = try writes(channel)
+        #expect(third.count == 1)
+        server.receive(third[0])
+        try drain(&server)
+        #expect(server.negotiatedAlgorithms != nil)
+        #expect(sink.events.contains { if case .keyExchangeCompleted(_, true) = $0 { return true } else { return false } })
+        #expect(sink.events.contains { if case .extensionInfo = $0 { return true } else { return false } })
+        _ = try? channel.finish()
+    }
+
+    @Test func refusedHostKeyDisconnectsAndCloses() throws {
+        let validator = DeferredValidator()
+        var (channel, sink, server) = try makeClient(validator: validator)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 22)).wait()
+        try server.start()
+        for buffer in try writes(channel) { server.receive(buffer) }
+        try drain(&server)
+        let flight3 = server.takeOutbound()
+        try channel.writeInbound(try #require(flight3))
+        for buffer in try writes(channel) { server.receive(buffer) }
+        try drain(&server)
+        let flight4 = server.takeOutbound()
+        try channel.writeInbound(try #require(flight4))
+        try #require(validator.pending).fail(SSHProtocolError(.hostKeyRejected("not in known_hosts")))
+        channel.embeddedEventLoop.run()
+        for buffer in try writes(channel) { server.receive(buffer) }
+        #expect(throws: Never.self) { try drain(&server) }
+        #expect(server.isClosed, "the server got our DISCONNECT")
+        #expect(sink.errors.contains { ($0 as? SSHProtocolError)?.disconnectReason == .hostKeyNotVerifiable })
+        #expect(!channel.isActive)
+    }
+
+    @Test func rekeyTimerStartsAKeyExchange() throws {
+        var (channel, sink, server) = try makeClient(validator: .acceptAnyHostKeyInsecurely, rekeySeconds: 5)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 22)).wait()
+        try server.start()
+        // Run the handshake to completion.
+        for _ in 0..<5 {
+            for buffer in try writes(channel) { server.receive(buffer) }
+            try drain(&server)
+            if let bytes = server.takeOutbound() { try channel.writeInbound(bytes) }
+        }
+        #expect(server.completedKeyExchanges == 1)
+        #expect(try writes(channel).isEmpty)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(try writes(channel).isEmpty, "not before the limit")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        let kexInit = try writes(channel)
+        #expect(kexInit.count == 1, "the timer sent our KEXINIT")
+        for buffer in kexInit { server.receive(buffer) }
+        try drain(&server)
+        for _ in 0..<5 {
+            if let bytes = server.takeOutbound() { try channel.writeInbound(bytes) }
+            for buffer in try writes(channel) { server.receive(buffer) }
+            try drain(&server)
+        }
+        #expect(server.completedKeyExchanges == 2)
+        #expect(sink.events.filter { if case .keyExchangeCompleted(_, false) = $0 { return true } else { return false } }.count == 1)
+        _ = try? channel.finish()
+    }
+}
