@@ -120,12 +120,11 @@ func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// The first line a server sends, read with a short timeout.
-func readBanner(port: Int) throws -> String {
+/// A TCP socket connected to 127.0.0.1:port with a receive timeout, or nil. The caller closes it.
+func connectLoopback(port: Int, receiveTimeoutSeconds: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 1, tv_usec: 0)
+    guard fd >= 0 else { return nil }
+    var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -134,7 +133,17 @@ func readBanner(port: Int) throws -> String {
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard connected else { return "" }
+    guard connected else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
+/// The first line a server sends, read with a short timeout.
+func readBanner(port: Int) throws -> String {
+    guard let fd = connectLoopback(port: port, receiveTimeoutSeconds: 1) else { return "" }
+    defer { close(fd) }
     var buffer = [UInt8](repeating: 0, count: 256)
     let count = read(fd, &buffer, buffer.count)
     return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""

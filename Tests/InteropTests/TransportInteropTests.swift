@@ -195,19 +195,10 @@ struct TransportInteropTests {
 
 /// Sends `bytes` to 127.0.0.1:port and returns everything read until the server closes (5 s at most).
 func exchangeRaw(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw InteropError.missingProgram("a TCP socket") }
-    defer { close(fd) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    guard let fd = connectLoopback(port: port, receiveTimeoutSeconds: 5) else {
+        throw InteropError.missingProgram("a connection to port \(port)")
     }
-    guard connected else { throw InteropError.missingProgram("a connection to port \(port)") }
+    defer { close(fd) }
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     var received: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
