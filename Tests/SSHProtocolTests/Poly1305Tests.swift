@@ -32,7 +32,7 @@ struct Poly1305Tests {
     }
 
     /// Key byte i = (7i + n) mod 256, message byte i = (13i + n) mod 256, for message length n.
-    @Test("every block-boundary length, one call and byte-by-byte", arguments: [
+    @Test("every block-boundary length, one call, byte-by-byte and in uneven chunks", arguments: [
         (0, "70777e858c939aa1a8afb6bdc4cbd2d9"), (1, "7c81969bafd4eacfe3283f14287d9348"), (15, "0de61e1489730dd1b0aa4ca1b28247f8"),
         (16, "25b93fbd5b23855acec7ffbba7996e44"), (17, "59ccc7d325b55792b73ee28d3ad259b6"), (31, "4eed0046bab89a8504d2ea2b205c02de"),
         (32, "2e9723811fefa9aa46c14b20ab3df006"), (33, "c2aff6a51a9a804f1593613e496306ae"), (64, "23eefa24d15522f4e3602924469f27fa"),
@@ -45,6 +45,16 @@ struct Poly1305Tests {
         guard var incremental = Poly1305(key: key) else { Issue.record("key refused"); return }
         for byte in message { incremental.update([byte]) }
         #expect(incremental.finalize() == bytes(tag))
+        // Uneven chunks: a partial block carried into whole blocks read in place, and back.
+        for chunkSize in [5, 23, 48] {
+            guard var chunked = Poly1305(key: key) else { return }
+            var offset = 0
+            while offset < message.count {
+                chunked.update(message[offset..<min(offset + chunkSize, message.count)])
+                offset += chunkSize
+            }
+            #expect(chunked.finalize() == bytes(tag), "chunks of \(chunkSize)")
+        }
     }
 
     @Test("a key of the wrong length is refused")

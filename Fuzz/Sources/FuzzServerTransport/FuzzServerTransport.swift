@@ -28,7 +28,7 @@ import Darwin
 #endif
 import NIOCore
 import SSHKeys
-import SSHProtocol
+@_spi(Testing) import SSHProtocol
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -58,7 +58,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         forEachRecord(in: body) { record, framed in
             if framed {
                 do {
-                    try client.send(ByteBuffer(bytes: record))
+                    try client.sendUnchecked(ByteBuffer(bytes: record))
                 } catch {
                     fatalError("an established client refused to seal a payload: \(error)")
                 }

@@ -38,13 +38,31 @@ public struct Poly1305: Sendable {
     }
 
     public mutating func update<Message: Collection>(_ message: Message) where Message.Element == UInt8 {
-        for byte in message {
-            buffer[buffered] = byte
-            buffered += 1
-            if buffered == 16 {
-                processBlock(buffer, highBit: 1 << 24)
-                buffered = 0
+        let done: Void? = message.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(message).withUnsafeBytes { update($0) } }
+    }
+
+    /// Whole 16-byte blocks are read straight from `message`; only a partial block is copied aside.
+    public mutating func update(_ message: UnsafeRawBufferPointer) {
+        var offset = 0
+        if buffered > 0 {
+            while buffered < 16 && offset < message.count {
+                buffer[buffered] = message[offset]
+                buffered += 1
+                offset += 1
             }
+            guard buffered == 16 else { return }
+            buffer.withUnsafeBytes { processBlock($0, at: 0, highBit: 1 << 24) }
+            buffered = 0
+        }
+        while message.count - offset >= 16 {
+            processBlock(message, at: offset, highBit: 1 << 24)
+            offset += 16
+        }
+        while offset < message.count {
+            buffer[buffered] = message[offset]
+            buffered += 1
+            offset += 1
         }
     }
 
@@ -54,7 +72,7 @@ public struct Poly1305: Sendable {
             var last = [UInt8](repeating: 0, count: 16)
             last[0..<buffered] = buffer[0..<buffered]
             last[buffered] = 1
-            processBlock(last, highBit: 0)
+            last.withUnsafeBytes { processBlock($0, at: 0, highBit: 0) }
         }
         // Fully carry h.
         var (h0, h1, h2, h3, h4) = h
@@ -93,9 +111,11 @@ public struct Poly1305: Sendable {
     }
 
     /// h = (h + block) * r mod 2^130 - 5, with 64-bit products of 26-bit limbs.
-    private mutating func processBlock(_ block: [UInt8], highBit: UInt32) {
-        let t0 = Self.littleEndian32(block, 0), t1 = Self.littleEndian32(block, 4)
-        let t2 = Self.littleEndian32(block, 8), t3 = Self.littleEndian32(block, 12)
+    private mutating func processBlock(_ bytes: UnsafeRawBufferPointer, at offset: Int, highBit: UInt32) {
+        let t0 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        let t1 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+        let t2 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+        let t3 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
         let h0 = UInt64(h.0 &+ (t0 & 0x3FF_FFFF))
         let h1 = UInt64(h.1 &+ (((t0 >> 26) | (t1 << 6)) & 0x3FF_FFFF))
         let h2 = UInt64(h.2 &+ (((t1 >> 20) | (t2 << 12)) & 0x3FF_FFFF))

@@ -57,6 +57,8 @@ public struct SSHTransport {
     private var peerOffersExtensionInfo = false
     private var requestedService: String?
     private var packetsReceivedBeforePeerInit = 0
+    /// True from the peer's first NEWKEYS until its next message: where a client may put EXT_INFO.
+    private var firstMessageAfterPeerNewKeys = false
 
     public init(configuration: SSHTransportConfiguration) {
         self.configuration = configuration
@@ -152,9 +154,23 @@ public struct SSHTransport {
 
     // MARK: Sending
 
-    /// Sends a higher-layer message (message number 50 and up). During a key exchange it waits, in order,
-    /// until our NEWKEYS has gone out.
+    /// Sends a higher-layer message (message number 50 and up; the transport's own messages have their own
+    /// methods). During a key exchange it waits, in order, until our NEWKEYS has gone out.
     public mutating func send(_ payload: ByteBuffer) throws {
+        guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self), number >= 50 else {
+            throw SSHProtocolError(.invalidState("send(_:) takes messages numbered 50 and up; transport messages have their own methods"))
+        }
+        try enqueue(payload)
+    }
+
+    /// Seals any payload at once, ignoring key exchange state: what a broken or hostile peer would send.
+    /// For tests and fuzzing only.
+    @_spi(Testing) public mutating func sendUnchecked(_ payload: ByteBuffer) throws {
+        try sealer.seal(payload: payload, into: &outbound)
+    }
+
+    /// Queues a message behind any key exchange in progress (RFC 4253 §7.1), then seals it.
+    private mutating func enqueue(_ payload: ByteBuffer) throws {
         guard phase == .running || (phase == .identification && started) else {
             throw SSHProtocolError(.invalidState("the connection is closed"))
         }
@@ -173,7 +189,7 @@ public struct SSHTransport {
         var payload = ByteBuffer()
         payload.writeSSHByte(SSHMessageNumber.serviceRequest)
         payload.writeSSHString(name)
-        try send(payload)
+        try enqueue(payload)
     }
 
     /// Sends SSH_MSG_IGNORE with `data` (RFC 4253 §11.2), e.g. as a keepalive or to mask traffic.
@@ -181,7 +197,7 @@ public struct SSHTransport {
         var payload = ByteBuffer()
         payload.writeSSHByte(SSHMessageNumber.ignore)
         payload.writeSSHString(data)
-        try send(payload)
+        try enqueue(payload)
     }
 
     /// Sends ping@openssh.com if the peer announced it in EXT_INFO; returns false otherwise.
@@ -190,7 +206,7 @@ public struct SSHTransport {
         var payload = ByteBuffer()
         payload.writeSSHByte(SSHMessageNumber.ping)
         payload.writeSSHString(data)
-        try send(payload)
+        try enqueue(payload)
         return true
     }
 
@@ -457,6 +473,7 @@ public struct SSHTransport {
             throw SSHProtocolError(.protocolViolation("strict key exchange: sequence number wrapped during the initial exchange"))
         }
         opener.changeKeys(to: protection, resetSequenceNumber: isStrictKeyExchange)
+        if !initialExchangeDone { firstMessageAfterPeerNewKeys = true }
         state.receivedNewKeys = true
         keyExchange = state
         try finishKeyExchangeIfDone()
@@ -502,10 +519,16 @@ public struct SSHTransport {
         if opener.wrapped && isStrictKeyExchange && inInitialExchange {
             throw SSHProtocolError(.protocolViolation("strict key exchange: sequence number wrapped during the initial exchange"))
         }
-        // RFC 4253 §7.1: between the peer's KEXINIT and its NEWKEYS, only messages 1–49 are allowed.
-        if number >= 50, let state = keyExchange, state.peerInitPayload != nil, !state.receivedNewKeys {
-            throw SSHProtocolError(.protocolViolation("message \(number) during key exchange"))
+        // RFC 4253 §7.1: between the peer's KEXINIT and its NEWKEYS, only the generic transport messages and the key
+        // exchange's own (no service requests, no EXT_INFO, nothing of the layers above).
+        if let state = keyExchange, state.peerInitPayload != nil, !state.receivedNewKeys {
+            let allowed = (SSHMessageNumber.disconnect...SSHMessageNumber.debug).contains(number)
+                || number == SSHMessageNumber.keyExchangeInit || number == SSHMessageNumber.newKeys || (30...49).contains(number)
+            guard allowed else { throw SSHProtocolError(.protocolViolation("message \(number) during key exchange")) }
         }
+        // RFC 8308 §2.4: a client's EXT_INFO may only be the first message after its first NEWKEYS.
+        let extensionInfoAllowed = isClient || firstMessageAfterPeerNewKeys
+        firstMessageAfterPeerNewKeys = false
         let needsEstablishedKeys = number >= 50 || (SSHMessageNumber.serviceRequest...SSHMessageNumber.extensionInfo).contains(number)
         if needsEstablishedKeys && inInitialExchange {
             throw SSHProtocolError(.protocolViolation("message \(number) before the initial key exchange completed"))
@@ -548,6 +571,9 @@ public struct SSHTransport {
             self.requestedService = nil
             return .serviceAccepted(name)
         case SSHMessageNumber.extensionInfo:
+            guard extensionInfoAllowed else {
+                throw SSHProtocolError(.protocolViolation("EXT_INFO is only allowed right after the first NEWKEYS (RFC 8308 §2.4)"))
+            }
             let info = try ExtensionInfo(payload: payload)
             peerExtensionInfo = info
             return .extensionInfo(info)
@@ -582,7 +608,7 @@ public struct SSHTransport {
             var pong = ByteBuffer()
             pong.writeSSHByte(SSHMessageNumber.pong)
             pong.writeSSHString(data)
-            try send(pong)
+            try enqueue(pong)
             return nil
         case SSHMessageNumber.pong:
             var buffer = payload
@@ -616,7 +642,7 @@ public struct SSHTransport {
         var accept = ByteBuffer()
         accept.writeSSHByte(SSHMessageNumber.serviceAccept)
         accept.writeSSHString(name)
-        try send(accept)
+        try enqueue(accept)
         return .serviceAccepted(name)
     }
 }
