@@ -146,6 +146,9 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     private func validateHostKey(_ hostKey: SSHPresentedHostKey, context: ChannelHandlerContext) {
         guard let hostKeyValidator else { return }
         validatingHostKey = true
+        // Nothing more is read while the validator decides (it may ask a person), so a server cannot make us
+        // buffer without limit; reading resumes afterwards.
+        _ = context.channel.setOption(.autoRead, value: false)
         let promise = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
@@ -161,6 +164,8 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             }
             handler.processEvents(context: context)
             handler.flushOutbound(context: context)
+            _ = context.channel.setOption(.autoRead, value: true)
+            context.read()
         }
         hostKeyValidator.validateHostKey(hostKey, validationComplete: promise)
     }
