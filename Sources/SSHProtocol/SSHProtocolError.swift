@@ -63,6 +63,8 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         case disconnectedByPeer(reason: UInt32, message: String)
         /// The peer asked for a service we do not run.
         case serviceNotAvailable(String)
+        /// A client used up its authentication attempts (sshd's MaxAuthTries).
+        case tooManyAuthenticationFailures(user: String, attempts: Int)
         /// The caller asked for something the state does not allow (a programming error on our side).
         case invalidState(String)
     }
@@ -80,6 +82,7 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         case .badMessageAuthenticationCode: .macError
         case .hostKeyRejected: .hostKeyNotVerifiable
         case .serviceNotAvailable: .serviceNotAvailable
+        case .tooManyAuthenticationFailures: .noMoreAuthenticationMethodsAvailable
         case .disconnectedByPeer(let reason, _): SSHDisconnectReason(rawValue: reason) ?? .protocolError
         }
     }
@@ -105,6 +108,8 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         case .disconnectedByPeer(let reason, let message):
             let name = SSHDisconnectReason(rawValue: reason).map { "\($0)" } ?? "reason \(reason)"
             return message.isEmpty ? "disconnected by peer (\(name))" : "disconnected by peer (\(name)): \(message)"
+        case .tooManyAuthenticationFailures(let user, let attempts):
+            return "too many authentication failures for \(user.isEmpty ? "the user" : user) (\(attempts))"
         case .serviceNotAvailable(let name):
             return "the peer asked for the service \"\(name)\", which is not available"
         case .invalidState(let detail):

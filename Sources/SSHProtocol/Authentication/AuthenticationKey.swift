@@ -1,0 +1,40 @@
+// The key a client authenticates with, as the server sees it: a plain public key or an OpenSSH user certificate
+// (RFC 4252 §7; OpenSSH PROTOCOL.certkeys).
+import SSHKeys
+
+public enum SSHAuthenticationKey: Sendable, Hashable {
+    case key(SSHPublicKey)
+    case certificate(SSHCertificate)
+
+    /// The key that made the signature (the certificate's subject key for certificates).
+    public var publicKey: SSHPublicKey {
+        switch self {
+        case .key(let key): key
+        case .certificate(let certificate): certificate.key
+        }
+    }
+
+    public var wireBlob: [UInt8] {
+        switch self {
+        case .key(let key): key.wireBlob
+        case .certificate(let certificate): certificate.wireBlob
+        }
+    }
+
+    /// Parses a key blob as the algorithm name says: a certificate for *-cert-v01@openssh.com.
+    init(blob: [UInt8], algorithm: SSHHostKeyAlgorithm) throws {
+        self = algorithm.isCertificate ? .certificate(try SSHCertificate(wireBlob: blob)) : .key(try SSHPublicKey(wireBlob: blob))
+    }
+}
+
+/// The public key algorithm names a key can be used with, best first, given what the server said it verifies
+/// (server-sig-algs, RFC 8308 §3.1). RSA keys prefer rsa-sha2-512, then rsa-sha2-256; without server-sig-algs,
+/// rsa-sha2-256 is assumed understood (as OpenSSH does only with ext-info: we never fall back to SHA-1).
+public func publicKeyAlgorithms(for key: SSHAuthenticationKey, serverSignatureAlgorithms: [String]?) -> [SSHHostKeyAlgorithm] {
+    let isCertificate: Bool
+    if case .certificate = key { isCertificate = true } else { isCertificate = false }
+    let candidates = SSHHostKeyAlgorithm.algorithms(for: key.publicKey.type, certificate: isCertificate)
+    guard let serverSignatureAlgorithms, key.publicKey.type == .rsa else { return candidates }
+    let understood = candidates.filter { serverSignatureAlgorithms.contains($0.signatureAlgorithm.rawValue) }
+    return understood.isEmpty ? candidates : understood
+}

@@ -1,0 +1,208 @@
+// The client side of user authentication, RFC 4252 (§5 requests and replies, §5.4 banners, §7 publickey with
+// its query and PK_OK, §8 password and change requests) and RFC 4256 (keyboard-interactive). I/O-free: the caller
+// chooses what to try, signs, and answers prompts; this machine keeps the protocol straight.
+import NIOCore
+import SSHKeys
+import SSHWire
+
+public struct SSHClientAuthentication {
+    public enum Event: Sendable, Equatable {
+        /// A text the server wants shown before authentication (RFC 4252 §5.4).
+        case banner(String)
+        /// The last attempt did not finish authentication; choose the next from what the server allows.
+        /// `partialSuccess` means it worked but the server wants another method too.
+        case chooseNextMethod(methodsThatCanContinue: [String], partialSuccess: Bool)
+        /// Sign `data` with the key offered for `algorithm`, then call `provideSignature(_:)`.
+        case signatureNeeded(algorithm: String, keyBlob: [UInt8], data: [UInt8])
+        /// The server wants a new password; call `changePassword(old:new:)` or choose another method.
+        case passwordChangeRequested(prompt: String)
+        /// Keyboard-interactive questions; answer with `respond(_:)` (zero prompts take zero answers).
+        case keyboardInteractive(KeyboardInteractiveRequest)
+        /// Authenticated: the connection protocol may start.
+        case succeeded
+    }
+
+    private enum State: Equatable {
+        case idle
+        case awaitingNone
+        case awaitingPublicKeyQuery(algorithm: String, keyBlob: [UInt8])
+        case awaitingSignature(algorithm: String, keyBlob: [UInt8])
+        case awaitingPublicKeyResult
+        case awaitingPassword(password: String)
+        /// PASSWD_CHANGEREQ came: the caller may change the password or try another method.
+        case passwordChangeRequested
+        case awaitingKeyboardInteractive
+        case awaitingInfoAnswers(promptCount: Int)
+        case succeeded
+    }
+
+    public let user: String
+    public let service: String
+    private let sessionIdentifier: [UInt8]
+    private var state: State = .idle
+    private var outbound: [ByteBuffer] = []
+
+    public init(user: String, sessionIdentifier: [UInt8], service: String = "ssh-connection") {
+        self.user = user
+        self.sessionIdentifier = sessionIdentifier
+        self.service = service
+    }
+
+    public var isAuthenticated: Bool { state == .succeeded }
+
+    /// Messages for the transport to send, in order.
+    public mutating func takeOutbound() -> [ByteBuffer] {
+        defer { outbound.removeAll() }
+        return outbound
+    }
+
+    private mutating func send(_ method: UserAuthenticationMethod) {
+        var payload = ByteBuffer()
+        UserAuthenticationRequest(user: user, service: service, method: method).encode(into: &payload)
+        outbound.append(payload)
+    }
+
+    private func requireIdle(_ what: String) throws {
+        guard state == .idle || state == .passwordChangeRequested else { throw SSHProtocolError(.invalidState("\(what) while another authentication step is in progress")) }
+    }
+
+    // MARK: Attempts
+
+    /// "none": learns the methods the server accepts (or gets in, if it needs nothing).
+    public mutating func tryNone() throws {
+        try requireIdle("none")
+        send(.none)
+        state = .awaitingNone
+    }
+
+    /// Offers a public key. With `query`, asks first whether the server would take it (no signature is made for a
+    /// key the server will refuse, and agent keys are not used in vain); otherwise signs at once.
+    public mutating func tryPublicKey(algorithm: String, keyBlob: [UInt8], query: Bool = true) throws -> Event? {
+        try requireIdle("publickey")
+        if query {
+            send(.publicKey(algorithm: algorithm, keyBlob: keyBlob, signature: nil))
+            state = .awaitingPublicKeyQuery(algorithm: algorithm, keyBlob: keyBlob)
+            return nil
+        }
+        state = .awaitingSignature(algorithm: algorithm, keyBlob: keyBlob)
+        return .signatureNeeded(algorithm: algorithm, keyBlob: keyBlob, data: signedData(algorithm: algorithm, keyBlob: keyBlob))
+    }
+
+    /// The signature blob (SSHSignature.wireBlob) for the data of `.signatureNeeded`.
+    public mutating func provideSignature(_ signature: [UInt8]) throws {
+        guard case .awaitingSignature(let algorithm, let keyBlob) = state else {
+            throw SSHProtocolError(.invalidState("no signature was asked for"))
+        }
+        send(.publicKey(algorithm: algorithm, keyBlob: keyBlob, signature: signature))
+        state = .awaitingPublicKeyResult
+    }
+
+    /// Gives up on the key whose signature was asked for (e.g. the agent refused); choose another method.
+    public mutating func abandonSignature() throws {
+        guard case .awaitingSignature = state else { throw SSHProtocolError(.invalidState("no signature was asked for")) }
+        state = .idle
+    }
+
+    public mutating func tryPassword(_ password: String) throws {
+        try requireIdle("password")
+        send(.password(password, newPassword: nil))
+        state = .awaitingPassword(password: password)
+    }
+
+    /// Answers `.passwordChangeRequested` (RFC 4252 §8).
+    public mutating func changePassword(old: String, new: String) throws {
+        guard state == .passwordChangeRequested else { throw SSHProtocolError(.invalidState("no password change was requested")) }
+        send(.password(old, newPassword: new))
+        state = .awaitingPassword(password: new)
+    }
+
+    public mutating func tryKeyboardInteractive(submethods: String = "") throws {
+        try requireIdle("keyboard-interactive")
+        send(.keyboardInteractive(submethods: submethods))
+        state = .awaitingKeyboardInteractive
+    }
+
+    /// Answers `.keyboardInteractive`, one answer per prompt.
+    public mutating func respond(_ answers: [String]) throws {
+        guard case .awaitingInfoAnswers(let count) = state else { throw SSHProtocolError(.invalidState("no questions are waiting")) }
+        guard answers.count == count else {
+            throw SSHProtocolError(.invalidState("\(answers.count) answers for \(count) questions"))
+        }
+        var payload = ByteBuffer()
+        KeyboardInteractiveResponse.encode(answers, into: &payload)
+        outbound.append(payload)
+        state = .awaitingKeyboardInteractive
+    }
+
+    private func signedData(algorithm: String, keyBlob: [UInt8]) -> [UInt8] {
+        UserAuthenticationRequest.signedData(sessionIdentifier: sessionIdentifier, user: user, service: service, algorithm: algorithm, keyBlob: keyBlob)
+    }
+
+    // MARK: Replies
+
+    /// Handles an authentication message from the server (numbers 50–79).
+    public mutating func receive(_ payload: ByteBuffer) throws -> Event? {
+        guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
+            throw SSHProtocolError(.protocolViolation("empty authentication message"))
+        }
+        switch number {
+        case SSHMessageNumber.userAuthenticationBanner:
+            var buffer = payload
+            buffer.moveReaderIndex(forwardBy: 1)
+            // Shown as text whatever the server sent; control characters are the caller's to filter.
+            let text = String(decoding: try buffer.readSSHStringBytes(field: "banner"), as: UTF8.self)
+            return state == .succeeded ? nil : .banner(text)
+        case SSHMessageNumber.userAuthenticationSuccess:
+            guard isAwaitingServer else {
+                throw SSHProtocolError(.protocolViolation("USERAUTH_SUCCESS without a request"))
+            }
+            state = .succeeded
+            return .succeeded
+        case SSHMessageNumber.userAuthenticationFailure:
+            guard isAwaitingServer else {
+                throw SSHProtocolError(.protocolViolation("USERAUTH_FAILURE without a request"))
+            }
+            let failure = try UserAuthenticationFailure(payload: payload)
+            state = .idle
+            return .chooseNextMethod(methodsThatCanContinue: failure.methodsThatCanContinue, partialSuccess: failure.partialSuccess)
+        case SSHMessageNumber.userAuthenticationMethodSpecific60:
+            return try receiveMethodSpecific(payload)
+        default:
+            throw SSHProtocolError(.protocolViolation("unexpected message \(number) during user authentication"))
+        }
+    }
+
+    /// True while a request of ours waits for the server's verdict (otherwise a verdict is out of turn).
+    private var isAwaitingServer: Bool {
+        switch state {
+        case .awaitingNone, .awaitingPublicKeyQuery, .awaitingPublicKeyResult, .awaitingPassword, .awaitingKeyboardInteractive: true
+        case .idle, .awaitingSignature, .awaitingInfoAnswers, .passwordChangeRequested, .succeeded: false
+        }
+    }
+
+    private mutating func receiveMethodSpecific(_ payload: ByteBuffer) throws -> Event? {
+        var buffer = payload
+        buffer.moveReaderIndex(forwardBy: 1)
+        switch state {
+        case .awaitingPublicKeyQuery(let algorithm, let keyBlob):
+            // SSH_MSG_USERAUTH_PK_OK echoes the algorithm and key we asked about.
+            let echoedAlgorithm = try buffer.readSSHUTF8String(field: "PK_OK algorithm")
+            let echoedBlob = try buffer.readSSHStringBytes(field: "PK_OK key blob")
+            guard echoedAlgorithm == algorithm, echoedBlob == keyBlob else {
+                throw SSHProtocolError(.protocolViolation("PK_OK for a key we did not offer"))
+            }
+            state = .awaitingSignature(algorithm: algorithm, keyBlob: keyBlob)
+            return .signatureNeeded(algorithm: algorithm, keyBlob: keyBlob, data: signedData(algorithm: algorithm, keyBlob: keyBlob))
+        case .awaitingPassword:
+            let prompt = String(decoding: try buffer.readSSHStringBytes(field: "password change prompt"), as: UTF8.self)
+            state = .passwordChangeRequested
+            return .passwordChangeRequested(prompt: prompt)
+        case .awaitingKeyboardInteractive:
+            let request = try KeyboardInteractiveRequest(payload: payload)
+            state = .awaitingInfoAnswers(promptCount: request.prompts.count)
+            return .keyboardInteractive(request)
+        default:
+            throw SSHProtocolError(.protocolViolation("unexpected message 60 during user authentication"))
+        }
+    }
+}
