@@ -151,6 +151,9 @@ public struct SSHNegotiatedAlgorithms: Sendable, Hashable {
     public var macServerToClient: SSHMACAlgorithm?
     /// Whether both sides agreed on strict key exchange in the initial exchange (set when the exchange completes).
     public var isStrictKeyExchange = false
+    /// The connection's session identifier, H of its first exchange (set when the exchange completes); user
+    /// authentication signs it (RFC 4252 §7).
+    public var sessionIdentifier: [UInt8] = []
 }
 
 /// Pseudo-algorithms that signal capabilities in kex_algorithms and are never chosen.

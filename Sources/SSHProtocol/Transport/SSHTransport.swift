@@ -482,6 +482,7 @@ public struct SSHTransport {
     private mutating func finishKeyExchangeIfDone() throws {
         guard let state = keyExchange, state.sentNewKeys, state.receivedNewKeys, var algorithms = state.algorithms else { return }
         algorithms.isStrictKeyExchange = isStrictKeyExchange
+        algorithms.sessionIdentifier = sessionIdentifier ?? []
         let isInitial = completedKeyExchanges == 0
         completedKeyExchanges += 1
         negotiatedAlgorithms = algorithms

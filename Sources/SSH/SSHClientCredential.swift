@@ -1,0 +1,21 @@
+// What a client can authenticate with (RFC 4252 methods), tried in the order given.
+import SSHKeys
+import SSHProtocol
+
+public enum SSHClientCredential: Sendable {
+    /// A private key held here, optionally with its OpenSSH user certificate (offered first, then the plain key).
+    case privateKey(SSHPrivateKey, certificate: SSHCertificate? = nil)
+    /// A key whose signatures come from elsewhere (ssh-agent, a hardware token): `sign(data, algorithm)`.
+    case signer(key: SSHAuthenticationKey, sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature)
+    case password(String)
+    /// Keyboard-interactive: answer each round of questions (zero questions are answered without asking).
+    case keyboardInteractive(@Sendable (KeyboardInteractiveRequest) async throws -> [String])
+
+    var methodName: String {
+        switch self {
+        case .privateKey, .signer: "publickey"
+        case .password: "password"
+        case .keyboardInteractive: "keyboard-interactive"
+        }
+    }
+}

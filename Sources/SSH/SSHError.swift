@@ -1,0 +1,36 @@
+// The one error type of module SSH: what went wrong on a connection, in words a user can act on.
+import SSHProtocol
+
+public struct SSHError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// No credential was accepted. `allowed` is what the server said can continue.
+        case authenticationFailed(user: String, tried: [String], allowed: [String])
+        /// The server wants a new password (expired); shh does not change passwords.
+        case passwordChangeRequired(prompt: String)
+        /// The connection ended before the operation finished.
+        case connectionClosed
+        /// The peer broke the protocol, or the transport failed (host key, key exchange, MAC...).
+        case protocolFailure(SSHProtocolError)
+        /// Connecting failed (refused, unreachable, timed out).
+        case connectFailed(host: String, port: Int, reason: String)
+    }
+
+    public var kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public var description: String {
+        switch kind {
+        case .authenticationFailed(let user, let tried, let allowed):
+            let triedText = tried.isEmpty ? "nothing we could offer" : tried.joined(separator: ", ")
+            return "Permission denied for \(user) (\(allowed.joined(separator: ","))): tried \(triedText)"
+        case .passwordChangeRequired(let prompt):
+            return "the server requires a new password (\(prompt)); change it with passwd on that machine"
+        case .connectionClosed:
+            return "the connection closed"
+        case .protocolFailure(let error):
+            return error.description
+        case .connectFailed(let host, let port, let reason):
+            return "ssh: connect to host \(host) port \(port): \(reason)"
+        }
+    }
+}
