@@ -67,6 +67,16 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         case tooManyAuthenticationFailures(user: String, attempts: Int)
         /// The caller asked for something the state does not allow (a programming error on our side).
         case invalidState(String)
+        /// The peer sent a connection-protocol message for a channel number that is not open (RFC 4254 §5).
+        case unknownChannel(UInt32)
+        /// The peer sent more channel data than the window we granted (RFC 4254 §5.2).
+        case channelWindowExceeded(channel: UInt32, bytes: Int, window: UInt32)
+        /// The peer sent channel data larger than the maximum packet size we announced (RFC 4254 §5.2).
+        case channelPacketTooLarge(channel: UInt32, bytes: Int, maximum: UInt32)
+        /// We tried to open a channel while the connection already has its maximum number; nothing was sent.
+        case channelLimitReached(limit: Int)
+        /// The peer has more want-reply requests waiting for our answer than we keep.
+        case tooManyPendingRequests(limit: Int)
     }
 
     public var kind: Kind
@@ -78,6 +88,8 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         switch kind {
         case .badIdentification: .protocolVersionNotSupported
         case .protocolViolation, .badPacketLength, .invalidState: .protocolError
+        case .unknownChannel, .channelWindowExceeded, .channelPacketTooLarge, .tooManyPendingRequests: .protocolError
+        case .channelLimitReached: .byApplication
         case .noCommonAlgorithm, .keyExchangeFailed, .hostKeySignatureInvalid: .keyExchangeFailed
         case .badMessageAuthenticationCode: .macError
         case .hostKeyRejected: .hostKeyNotVerifiable
@@ -114,6 +126,16 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
             return "the peer asked for the service \"\(name)\", which is not available"
         case .invalidState(let detail):
             return "invalid use of the SSH transport: \(detail)"
+        case .unknownChannel(let channel):
+            return "protocol error: the peer sent a message for channel \(channel), which is not open (a broken or hostile peer)"
+        case .channelWindowExceeded(let channel, let bytes, let window):
+            return "protocol error: the peer sent \(bytes) bytes on channel \(channel), more than the \(window) bytes of window it had (a broken or hostile peer)"
+        case .channelPacketTooLarge(let channel, let bytes, let maximum):
+            return "protocol error: the peer sent \(bytes) bytes in one message on channel \(channel), more than the maximum packet size of \(maximum) we announced"
+        case .channelLimitReached(let limit):
+            return "cannot open another channel: this connection already has \(limit), the most allowed; close one first or raise the channel limit"
+        case .tooManyPendingRequests(let limit):
+            return "the peer sent more than \(limit) requests that wait for an answer; the connection was closed to bound memory"
         }
     }
 }
