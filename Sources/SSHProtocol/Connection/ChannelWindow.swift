@@ -1,0 +1,67 @@
+// Channel flow control (RFC 4254 §5.2): the window we grant the peer, checked on every data message and
+// topped up as the caller consumes, and the window the peer grants us. `SSHChannelWindowPolicy` is the one place
+// that decides window sizes and when a WINDOW_ADJUST goes out, so a later policy (windows that grow while the
+// reader keeps up, as HPN-SSH does) changes this file only.
+
+/// The receive window and packet size we offer on each channel, and when consumed bytes are given back.
+public struct SSHChannelWindowPolicy: Sendable, Hashable {
+    /// Initial window, in bytes of channel data. Default 2 MiB, as OpenSSH (CHAN_SES_WINDOW_DEFAULT).
+    public var windowSize: UInt32
+    /// Largest data (or extended data) the peer may put in one message. Default 32 KiB, as OpenSSH.
+    public var maximumPacketSize: UInt32
+
+    public init(windowSize: UInt32 = 2 * 1024 * 1024, maximumPacketSize: UInt32 = 32 * 1024) {
+        self.windowSize = windowSize
+        self.maximumPacketSize = maximumPacketSize
+    }
+
+    /// How much window to give back now, given the bytes the caller consumed since the last WINDOW_ADJUST;
+    /// nil to wait. Policy: once at least half the window has been consumed, give all of it back, so adjusts are
+    /// rare (one per window/2 bytes) and the peer never stalls while the reader keeps up.
+    func windowAdjustment(consumedSinceLastAdjustment consumed: UInt32) -> UInt32? {
+        consumed >= max(1, windowSize / 2) ? consumed : nil
+    }
+}
+
+/// Our side of one channel's inbound flow: what the peer may still send, and what the caller still holds.
+struct InboundWindow: Sendable {
+    let policy: SSHChannelWindowPolicy
+    /// Bytes the peer may still send before our next WINDOW_ADJUST.
+    private(set) var remaining: UInt32
+    /// Bytes delivered to the caller and not yet reported as consumed.
+    private(set) var unconsumed: UInt32 = 0
+    /// Bytes consumed since the last WINDOW_ADJUST.
+    private(set) var consumedSinceAdjustment: UInt32 = 0
+
+    init(policy: SSHChannelWindowPolicy) {
+        self.policy = policy
+        remaining = policy.windowSize
+    }
+
+    /// Accounts for `count` bytes of data from the peer. Beyond our window or our maximum packet size is a
+    /// protocol error (OpenSSH allows 10% over the window; we allow nothing: our peers must not need it).
+    /// `delivered` is false for data the caller will never see (after it closed the channel).
+    mutating func receive(_ count: Int, channel: UInt32, delivered: Bool) throws {
+        guard count <= Int(policy.maximumPacketSize) else {
+            throw SSHProtocolError(.channelPacketTooLarge(channel: channel, bytes: count, maximum: policy.maximumPacketSize))
+        }
+        guard count <= Int(remaining) else {
+            throw SSHProtocolError(.channelWindowExceeded(channel: channel, bytes: count, window: remaining))
+        }
+        remaining -= UInt32(count)
+        if delivered { unconsumed += UInt32(count) }
+    }
+
+    /// The caller consumed `count` delivered bytes; returns the WINDOW_ADJUST to send now, if the policy says so.
+    mutating func consume(_ count: Int) throws -> UInt32? {
+        guard count >= 0, count <= Int(unconsumed) else {
+            throw SSHProtocolError(.invalidState("consumed \(count) bytes, but only \(unconsumed) were delivered and not yet consumed"))
+        }
+        unconsumed -= UInt32(count)
+        consumedSinceAdjustment += UInt32(count)
+        guard let adjustment = policy.windowAdjustment(consumedSinceLastAdjustment: consumedSinceAdjustment) else { return nil }
+        consumedSinceAdjustment -= adjustment
+        remaining += adjustment
+        return adjustment
+    }
+}
