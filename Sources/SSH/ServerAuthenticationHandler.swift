@@ -1,0 +1,184 @@
+// Drives the server side of user authentication (SSHProtocol.SSHServerAuthentication) on a connection: each
+// request goes to the authenticator (deny by default), one at a time, and every failure leaves only after the
+// same fixed delay, counted from when its request arrived — unknown users, wrong passwords and refused keys all
+// look alike from outside. After success, connection-layer messages flow on up the pipeline.
+import NIOCore
+import SSHKeys
+import SSHProtocol
+
+/// Fired up the pipeline (as a user inbound event) when a user has authenticated.
+public struct SSHUserAuthenticatedEvent: Sendable {
+    public var user: String
+    public var sessionIdentifier: [UInt8]
+}
+
+final class ServerAuthenticationHandler: ChannelDuplexHandler {
+    typealias InboundIn = SSHTransportEvent
+    typealias InboundOut = SSHTransportEvent
+    typealias OutboundIn = SSHTransportCommand
+    typealias OutboundOut = SSHTransportCommand
+
+    private let authenticator: any SSHServerAuthenticator
+    private let configuration: SSHServerAuthentication.Configuration
+    private let failureDelay: TimeAmount
+    private var machine: SSHServerAuthentication?
+    private var sessionIdentifier: [UInt8] = []
+    private var remainingMethods: [String]
+    /// Requests wait here while one is being decided or its failure is being held back.
+    private var queue: [ByteBuffer] = []
+    private var busy = false
+    private var closed = false
+
+    init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount) {
+        self.authenticator = authenticator
+        self.configuration = configuration
+        self.failureDelay = failureDelay
+        remainingMethods = authenticator.offeredMethods
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let event = unwrapInboundIn(data)
+        if machine?.isAuthenticated == true {
+            context.fireChannelRead(data)
+            return
+        }
+        switch event {
+        case .keyExchangeCompleted(let algorithms, let isInitial):
+            if isInitial {
+                sessionIdentifier = algorithms.sessionIdentifier
+                machine = SSHServerAuthentication(sessionIdentifier: algorithms.sessionIdentifier, configuration: configuration)
+            }
+            context.fireChannelRead(data)
+        case .message(let payload):
+            guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self), (50...79).contains(number) else {
+                disconnect(context: context, SSHProtocolError(.protocolViolation("a connection message before authentication")))
+                return
+            }
+            queue.append(payload)
+            processNext(context: context)
+        default:
+            context.fireChannelRead(data)
+        }
+    }
+
+    private func processNext(context: ChannelHandlerContext) {
+        guard !busy, !closed, !queue.isEmpty, var machine else { return }
+        let payload = queue.removeFirst()
+        let received = NIODeadline.now()
+        let request: SSHServerAuthentication.Request?
+        do {
+            request = try machine.receive(payload, methodsThatCanContinue: remainingMethods)
+        } catch let error as SSHProtocolError {
+            self.machine = machine
+            disconnect(context: context, error)
+            return
+        } catch {
+            self.machine = machine
+            disconnect(context: context, SSHProtocolError(.protocolViolation("\(error)")))
+            return
+        }
+        self.machine = machine
+        guard let request else {
+            emit(context: context, received: received)
+            return
+        }
+        busy = true
+        let attempt: SSHAuthenticationAttempt
+        switch request {
+        case .none(let user): attempt = .none(user: user)
+        case .publicKeyQuery(let user, let key, _): attempt = .publicKey(user: user, key: key, isQuery: true)
+        case .publicKey(let user, let key, _): attempt = .publicKey(user: user, key: key, isQuery: false)
+        case .password(let user, let password, let newPassword):
+            // We do not change passwords; a change attempt is a plain failure.
+            attempt = newPassword == nil ? .password(user: user, password: password) : .none(user: user)
+        case .keyboardInteractive(let user, _): attempt = .keyboardInteractive(user: user, responses: nil)
+        case .keyboardInteractiveResponses(let user, let responses): attempt = .keyboardInteractive(user: user, responses: responses)
+        }
+        let promise = context.eventLoop.makePromise(of: SSHAuthenticationDecision.self)
+        let authenticator = self.authenticator
+        promise.completeWithTask { await authenticator.decide(attempt) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { decision in
+            let (handler, context) = bound.value
+            handler.apply(decision, to: attempt, context: context, received: received)
+        }
+    }
+
+    private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext, received: NIODeadline) {
+        guard var machine, !closed else { return }
+        do {
+            switch (decision, attempt) {
+            case (.accept, .publicKey(_, _, true)):
+                try machine.acceptPublicKeyQuery()
+            case (.accept, _):
+                // Accepting "none" too is the policy's choice (an account that needs no authentication).
+                try machine.accept()
+            case (.partialSuccess(let remaining), _):
+                remainingMethods = remaining
+                try machine.reject(methodsThatCanContinue: remaining, partialSuccess: true)
+            case (.ask(let questions), .keyboardInteractive):
+                try machine.sendInfoRequest(questions)
+            case (.reject, _), (.ask, _):
+                try machine.reject(methodsThatCanContinue: remainingMethods)
+            }
+        } catch let error as SSHProtocolError {
+            self.machine = machine
+            emit(context: context, received: received)
+            disconnect(context: context, error)
+            return
+        } catch {
+            self.machine = machine
+            disconnect(context: context, SSHProtocolError(.protocolViolation("\(error)")))
+            return
+        }
+        self.machine = machine
+        emit(context: context, received: received)
+        if machine.isAuthenticated {
+            context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier))
+        }
+    }
+
+    /// Sends what the state machine produced; failures wait until `received + failureDelay`.
+    private func emit(context: ChannelHandlerContext, received: NIODeadline) {
+        guard var machine else { return }
+        let outputs = machine.takeOutputs()
+        self.machine = machine
+        var delayed: [ByteBuffer] = []
+        for output in outputs {
+            switch output {
+            case .send(let payload):
+                if delayed.isEmpty { context.write(wrapOutboundOut(.message(payload)), promise: nil) } else { delayed.append(payload) }
+            case .sendAfterFailureDelay(let payload):
+                delayed.append(payload)
+            }
+        }
+        context.flush()
+        guard !delayed.isEmpty else {
+            busy = false
+            processNext(context: context)
+            return
+        }
+        busy = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(deadline: received + failureDelay) {
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            for payload in delayed { context.write(handler.wrapOutboundOut(.message(payload)), promise: nil) }
+            context.flush()
+            handler.busy = false
+            handler.processNext(context: context)
+        }
+    }
+
+    private func disconnect(context: ChannelHandlerContext, _ error: SSHProtocolError) {
+        guard !closed else { return }
+        closed = true
+        context.writeAndFlush(wrapOutboundOut(.disconnect(error.disconnectReason, error.description)), promise: nil)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        context.fireChannelInactive()
+    }
+}
