@@ -45,5 +45,9 @@ let package = Package(
             .product(name: "SSHKeys", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        fuzzTarget("FuzzConnection", [
+            .product(name: "SSHProtocol", package: "shh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
     ]
 )

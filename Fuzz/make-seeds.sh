@@ -2,12 +2,12 @@
 # Regenerates Fuzz/Seeds/: a few fixture files from Tests/Fixtures/keys, their decoded bodies/blobs (so the
 # raw-bytes parsers start from real structure), keys encrypted with passphrase "x" and 1 bcrypt round (the
 # passphrase FuzzPrivateKey tries, cheap enough per execution), hand-made SSHWire inputs, and client byte streams
-# for FuzzServerTransport in its input format. Needs ssh-keygen, openssl and python3. The seeds are committed; run this only to refresh them.
+# for FuzzServerTransport and FuzzConnection in their input formats. Needs ssh-keygen, openssl and python3. The seeds are committed; run this only to refresh them.
 set -euo pipefail
 cd "$(dirname "$0")"
 keys=../Tests/Fixtures/keys
 rm -rf Seeds
-mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport
+mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport Seeds/FuzzConnection
 
 body() { sed -e '/^-----/d' "$1" | base64 -d; }     # the bytes inside the armour
 blob() { awk '{ print $2 }' "$1" | base64 -d; }      # the key blob of a .pub line
@@ -154,5 +154,54 @@ seeds.update({
 })
 for name, data in seeds.items():
     open(f"Seeds/FuzzServerTransport/{name}", "wb").write(data)
+PY
+# FuzzConnection: a header byte (window | small limits << 2 | answer at once << 3 | accept pattern << 4), then records
+# (kind, UInt16 n, n bytes): kind 0 a client message payload, 1-12 a server caller action. See the header comment of
+# Sources/FuzzConnection. The server numbers its channels from 0 in the order they are opened.
+python3 - <<'PY'
+import struct
+def u32(n): return struct.pack(">I", n)
+def s(b): return u32(len(b)) + (b.encode() if isinstance(b, str) else b)
+def msg(payload): return bytes([0]) + struct.pack(">H", len(payload)) + payload
+def act(kind, *args): return bytes([kind]) + struct.pack(">H", len(args)) + bytes(args)
+def open_(kind, sender, window=2 << 20, packet=32768, extra=b""): return msg(bytes([90]) + s(kind) + u32(sender) + u32(window) + u32(packet) + extra)
+def confirm(recipient, sender, window=2 << 20, packet=32768): return msg(bytes([91]) + u32(recipient) + u32(sender) + u32(window) + u32(packet))
+def request(channel, name, want, data=b""): return msg(bytes([98]) + u32(channel) + s(name) + bytes([want]) + data)
+def data(channel, n): return msg(bytes([94]) + u32(channel) + s(bytes(n)))
+def stderr(channel, n): return msg(bytes([95]) + u32(channel) + u32(1) + s(bytes(n)))
+def adjust(channel, n): return msg(bytes([93]) + u32(channel) + u32(n))
+def eof(channel): return msg(bytes([96]) + u32(channel))
+def close(channel): return msg(bytes([97]) + u32(channel))
+def success(channel): return msg(bytes([99]) + u32(channel))
+def glob(name, want, data=b""): return msg(bytes([80]) + s(name) + bytes([want]) + data)
+def header(window=0, small=False, at_once=True, pattern=0xF): return bytes([window | small << 2 | at_once << 3 | pattern << 4])
+pty = s("xterm") + u32(80) + u32(24) + u32(640) + u32(480) + s(bytes([53, 0, 0, 0, 1, 0]))
+seeds = {
+    "session-exec": header() + open_("session", 0) + request(0, "pty-req", 1, pty) + request(0, "env", 0, s("LANG") + s("C"))
+        + request(0, "exec", 1, s("uptime")) + data(0, 100) + eof(0) + act(1, 0, 0, 200) + act(2, 0, 0, 10) + act(3, 0)
+        + act(7, 0, 0, 0) + act(4, 0, 0) + close(0),
+    "session-shell-signals": header() + open_("session", 5) + request(0, "shell", 1) + request(0, "window-change", 0, u32(100) + u32(50) + u32(0) + u32(0))
+        + request(0, "signal", 0, s("INT")) + request(0, "break", 1, u32(100)) + request(0, "keepalive@openssh.com", 1)
+        + request(0, "auth-agent-req@openssh.com", 1) + request(0, "eow@openssh.com", 0) + request(0, "winadj@putty.projects.tartarus.org", 1)
+        + act(1, 0, 1, 0) + close(0),
+    "small-window-overrun": header(window=1) + open_("session", 0) + data(0, 1024) + data(0, 1024) + act(5, 0, 4, 0)
+        + data(0, 1024) + data(0, 1024) + data(0, 1024),
+    "tiny-peer-window": header() + open_("session", 0, window=100, packet=10) + act(1, 0, 3, 232) + adjust(0, 50) + adjust(0, 1000)
+        + act(3, 0) + act(4, 0, 0) + adjust(0, 5000) + close(0),
+    "deferred-answers": header(at_once=False) + open_("session", 0) + open_("direct-tcpip", 1, extra=s("localhost") + u32(22) + s("127.0.0.1") + u32(4000))
+        + act(9, 0, 1) + act(9, 0, 0) + request(0, "exec", 1, s("id")) + request(0, "x11-req", 1, bytes([0]) + s("MIT-MAGIC-COOKIE-1") + s("00") + u32(0))
+        + glob("keepalive@openssh.com", 1) + act(10, 0) + stderr(0, 5),
+    "many-opens-small-limits": header(small=True, pattern=0x5) + b"".join(open_("session", n) for n in range(8))
+        + b"".join(request(0, "shell", 1) for _ in range(9)),
+    "global-requests": header() + glob("tcpip-forward", 1, s("") + u32(0)) + glob("tcpip-forward", 1, s("localhost") + u32(8080))
+        + glob("cancel-tcpip-forward", 1, s("localhost") + u32(8080)) + glob("streamlocal-forward@openssh.com", 1, s("/tmp/s"))
+        + glob("hostkeys-prove-00@openssh.com", 1, s(bytes(10)) + s(bytes(3))) + glob("unknown@example", 1, b"xyz")
+        + glob("no-more-sessions@openssh.com", 0) + open_("session", 0),
+    "our-channels": header() + act(6, 0, 0) + act(6, 0, 2) + confirm(0, 7, window=300, packet=100) + act(1, 0, 2, 0)
+        + msg(bytes([92]) + u32(1) + u32(2) + s("connect failed") + s("")) + act(8, 0, 3, 1) + msg(bytes([81]) + u32(40000))
+        + act(7, 0, 2, 1) + success(0) + adjust(0, 1000) + act(4, 0, 0) + close(0),
+}
+for name, data in seeds.items():
+    open(f"Seeds/FuzzConnection/{name}", "wb").write(data)
 PY
 chmod 644 Seeds/*/*
