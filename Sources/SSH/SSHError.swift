@@ -13,6 +13,12 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case protocolFailure(SSHProtocolError)
         /// Connecting failed (refused, unreachable, timed out).
         case connectFailed(host: String, port: Int, reason: String)
+        /// The peer refused to open a channel.
+        case channelOpenFailed(reason: String, description: String)
+        /// The channel is closed; nothing more can be sent on it.
+        case channelClosed
+        /// The peer refused a request on a channel (e.g. exec, pty-req).
+        case requestRefused(String)
     }
 
     public var kind: Kind
@@ -31,6 +37,12 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
             return error.description
         case .connectFailed(let host, let port, let reason):
             return "ssh: connect to host \(host) port \(port): \(reason)"
+        case .channelOpenFailed(let reason, let description):
+            return "channel open failed: \(reason)\(description.isEmpty ? "" : ": " + description)"
+        case .channelClosed:
+            return "the channel is closed"
+        case .requestRefused(let request):
+            return "the server refused the \(request) request"
         }
     }
 }

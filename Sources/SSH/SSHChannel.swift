@@ -1,0 +1,111 @@
+// A channel as async code sees it (RFC 4254 §5): input as an AsyncSequence, writes that wait for window.
+import NIOCore
+import SSHProtocol
+
+/// A channel's input. Reading an element hands its bytes back to the window, so the peer may send more: a reader
+/// that stops reading stops the peer once the window (2 MiB by default) is full.
+public struct SSHChannelInputSequence: AsyncSequence, Sendable {
+    public typealias Element = SSHChannelInput
+    let stream: AsyncThrowingStream<SSHChannelInput, any Error>
+    let consumed: @Sendable (Int) -> Void
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<SSHChannelInput, any Error>.AsyncIterator
+        let consumed: @Sendable (Int) -> Void
+
+        public mutating func next() async throws -> SSHChannelInput? {
+            let element = try await base.next()
+            switch element {
+            case .data(let bytes)?, .stderr(let bytes)?: consumed(bytes.readableBytes)
+            default: break
+            }
+            return element
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed) }
+}
+
+/// One open channel. Safe to use from any task; every operation runs on the connection's event loop.
+public final class SSHChannel: Sendable {
+    let id: SSHChannelID
+    let handler: NIOLoopBound<ConnectionHandler>
+    let eventLoop: any EventLoop
+    /// What the peer sends on this channel, in order.
+    public let input: SSHChannelInputSequence
+    let closedFuture: EventLoopFuture<Void>
+
+    init(id: SSHChannelID, handler: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop,
+         stream: AsyncThrowingStream<SSHChannelInput, any Error>, closed: EventLoopFuture<Void>) {
+        self.id = id
+        self.handler = handler
+        self.eventLoop = eventLoop
+        self.closedFuture = closed
+        input = SSHChannelInputSequence(stream: stream, consumed: { [handler, eventLoop] bytes in
+            eventLoop.execute { handler.value.consumed(bytes, on: id) }
+        })
+    }
+
+    /// Sends a request and waits for the reply; throws `requestRefused` when the peer says no.
+    public func request(_ request: SSHChannelRequest) async throws {
+        let reply = try await eventLoop.flatSubmit { [handler, id] in
+            do {
+                return try handler.value.sendRequest(request, wantReply: true, on: id) ?? self.eventLoop.makeSucceededFuture(true)
+            } catch {
+                return self.eventLoop.makeFailedFuture(error)
+            }
+        }.get()
+        guard reply else { throw SSHError(.requestRefused(request.name)) }
+    }
+
+    /// Sends a request that wants no reply (window-change, signal, exit-status, ...).
+    public func send(_ request: SSHChannelRequest) async throws {
+        try await eventLoop.submit { [handler, id] in _ = try handler.value.sendRequest(request, wantReply: false, on: id) }.get()
+    }
+
+    /// Writes data (stdin for a client, stdout for a server); waits while too much is queued for the peer.
+    public func write(_ data: ByteBuffer) async throws { try await write(data, stderr: false) }
+
+    /// Writes extended data (stderr, from a server).
+    public func writeStderr(_ data: ByteBuffer) async throws { try await write(data, stderr: true) }
+
+    private func write(_ data: ByteBuffer, stderr: Bool) async throws {
+        let wait = try await eventLoop.submit { [handler, id] in try handler.value.write(data, stderr: stderr, on: id) }.get()
+        try await wait?.get()
+    }
+
+    /// No more data from us (after everything written so far).
+    public func sendEOF() async throws {
+        try await eventLoop.submit { [handler, id] in try handler.value.sendEOF(on: id) }.get()
+    }
+
+    /// Closes the channel (after queued data) and waits until the peer closed it too.
+    public func close() async {
+        eventLoop.execute { [handler, id] in handler.value.close(id) }
+        try? await closedFuture.get()
+    }
+}
+
+extension SSHChannelRequest {
+    /// The request's name on the wire, for messages.
+    var name: String {
+        switch self {
+        case .pseudoTerminal: "pty-req"
+        case .x11Forwarding: "x11-req"
+        case .environment: "env"
+        case .shell: "shell"
+        case .exec: "exec"
+        case .subsystem: "subsystem"
+        case .windowChange: "window-change"
+        case .xonXoff: "xon-xoff"
+        case .signal: "signal"
+        case .exitStatus: "exit-status"
+        case .exitSignal: "exit-signal"
+        case .break: "break"
+        case .endOfWrite: "eow@openssh.com"
+        case .authAgent: "auth-agent-req@openssh.com"
+        case .keepalive: "keepalive@openssh.com"
+        case .unknown(let name, _): name
+        }
+    }
+}
