@@ -59,6 +59,7 @@ let package = Package(
                 "SSHKeys",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -126,7 +127,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py"],
+            exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py"],
             swiftSettings: strictSettings
         ),
     ]

@@ -18,12 +18,21 @@ public enum SSHChannelInput: Sendable, Equatable {
     case request(SSHChannelRequest)
 }
 
-/// Decides channel opens and session requests on the server side (deny by default: nil means refuse).
+/// How the server side answers a request on a session.
+enum SessionRequestVerdict {
+    case refuse
+    /// Accepted and handled by the policy (pty-req, env, exec, ...).
+    case accept
+    /// Accepted and passed to the running session's input (window-change, signal, break).
+    case acceptAndDeliver
+}
+
+/// Decides channel opens and session requests on the server side (deny by default: no policy refuses all).
 protocol ServerSessionPolicy: AnyObject {
     /// A session channel opened; return false to refuse it.
     func acceptSession(_ channel: SSHChannelID, handler: ConnectionHandler) -> Bool
-    /// A request on a session; return whether it succeeds (its reply is sent for want-reply requests).
-    func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler: ConnectionHandler) -> Bool
+    /// A request on a session: refuse, accept, or accept and deliver it to the session.
+    func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler: ConnectionHandler) -> SessionRequestVerdict
 }
 
 final class ConnectionHandler: ChannelInboundHandler {
@@ -45,7 +54,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private(set) var connection: SSHConnection
     private var channels: [SSHChannelID: ChannelState] = [:]
     private var context: ChannelHandlerContext?
-    weak var serverPolicy: (any ServerSessionPolicy)?
+    /// The server's session policy (kept alive by this handler: one per connection).
+    var serverPolicy: (any ServerSessionPolicy)?
     private var failure: (any Error)?
 
     init(configuration: SSHConnectionConfiguration) {
@@ -118,9 +128,13 @@ final class ConnectionHandler: ChannelInboundHandler {
                 channels[id]?.continuation?.yield(.exitSignal(signal))
                 if wantReply { try? connection.replyToChannelRequest(on: id, success: true) }
             default:
-                let accepted = serverPolicy?.sessionRequest(request, on: id, handler: self) ?? false
-                if accepted { channels[id]?.continuation?.yield(.request(request)) }
-                if wantReply { try? connection.replyToChannelRequest(on: id, success: accepted) }
+                let verdict = serverPolicy?.sessionRequest(request, on: id, handler: self) ?? .refuse
+                if case .acceptAndDeliver = verdict { channels[id]?.continuation?.yield(.request(request)) }
+                if case .refuse = verdict {
+                    if wantReply { try? connection.replyToChannelRequest(on: id, success: false) }
+                } else if wantReply {
+                    try? connection.replyToChannelRequest(on: id, success: true)
+                }
             }
         case .channelRequestReply(let id, _, let success):
             if let state = channels[id], !state.replies.isEmpty { state.replies.removeFirst().succeed(success) }
@@ -138,6 +152,23 @@ final class ConnectionHandler: ChannelInboundHandler {
         let waiters = state.writeWaiters
         state.writeWaiters.removeAll()
         waiters.forEach { $0.succeed() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let authenticated = event as? SSHUserAuthenticatedEvent { user = authenticated.user }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The authenticated user (server side).
+    private(set) var user = ""
+
+    /// Sends a channel request that wants no reply, then the flush (server: exit-status, exit-signal).
+    func sendFinal(_ request: SSHChannelRequest?, on id: SSHChannelID) {
+        guard channels[id] != nil else { return }
+        if let request { try? connection.sendChannelRequest(request, wantReply: false, on: id) }
+        try? connection.sendEOF(on: id)
+        try? connection.close(id)
+        flushOutbound()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -32,7 +32,7 @@ struct AsyncSSHTransportTests {
         try (keys.map { "[127.0.0.1]:\(server.port) \($0.publicKey)" }.joined(separator: "\n") + "\n")
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
         for peer in Self.clientCases {
-            let result = try run("/usr/bin/env", ["python3", peerScript, "client", "\(server.port)", knownHosts, peer.kex, peer.cipher, peer.mac, peer.hostKey])
+            let result = try await runAsync("/usr/bin/env", ["python3", peerScript, "client", "\(server.port)", knownHosts, peer.kex, peer.cipher, peer.mac, peer.hostKey])
             #expect(result.stdout.hasPrefix("REACHED-AUTH"), "\(peer): \(result.stdout) \(result.stderr.suffix(2000))")
         }
         #expect(server.errors.isEmpty, "\(server.errors)")

@@ -145,25 +145,25 @@ final class AuthenticationTestServer: @unchecked Sendable {
         try "#!/bin/sh\necho sesame\n".write(toFile: askpass, atomically: true, encoding: .utf8)
         chmod(askpass, 0o755)
 
-        func ssh(_ options: [String], environment: [String: String]? = nil) throws -> String {
+        func ssh(_ options: [String], environment: [String: String]? = nil) async throws -> String {
             let base = ["-v", "-F", "/dev/null", "-p", "\(server.port)", "-o", "StrictHostKeyChecking=yes",
                         "-o", "UserKnownHostsFile=\(directory)/known_hosts", "-o", "IdentitiesOnly=yes", "-o", "GSSAPIAuthentication=no"]
-            let result = try run("/usr/bin/ssh", base + options + ["alice@127.0.0.1", "true"], environment: environment)
+            let result = try await runAsync("/usr/bin/ssh", base + options + ["alice@127.0.0.1", "true"], environment: environment)
             return withoutCarriageReturns(result.stderr)
         }
         for name in ["ed25519", "ecdsa", "rsa"] {
-            let log = try ssh(["-o", "BatchMode=yes", "-i", "\(directory)/\(name)"])
+            let log = try await ssh(["-o", "BatchMode=yes", "-i", "\(directory)/\(name)"])
             #expect(log.contains("Authenticated to 127.0.0.1"), "\(name):\n\(log.suffix(2000))")
             #expect(log.contains("no sessions on this test server"), "the session was refused as expected")
         }
-        let certified = try ssh(["-o", "BatchMode=yes", "-i", "\(directory)/certified", "-o", "CertificateFile=\(directory)/certified-cert.pub"])
+        let certified = try await ssh(["-o", "BatchMode=yes", "-i", "\(directory)/certified", "-o", "CertificateFile=\(directory)/certified-cert.pub"])
         #expect(certified.contains("Authenticated to 127.0.0.1"), "certificate:\n\(certified.suffix(2000))")
         var environment = ProcessInfo.processInfo.environment
         environment["SSH_ASKPASS"] = askpass
         environment["SSH_ASKPASS_REQUIRE"] = "force"
         environment["DISPLAY"] = ":0"
         for method in ["password", "keyboard-interactive"] {
-            let log = try ssh(["-o", "PreferredAuthentications=\(method)", "-o", "PubkeyAuthentication=no"], environment: environment)
+            let log = try await ssh(["-o", "PreferredAuthentications=\(method)", "-o", "PubkeyAuthentication=no"], environment: environment)
             #expect(log.contains("Authenticated to 127.0.0.1"), "\(method):\n\(log.suffix(2000))")
             #expect(log.contains("using \"\(method)\""), "\(method)")
         }

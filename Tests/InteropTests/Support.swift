@@ -101,3 +101,13 @@ func readText(_ path: String) throws -> String {
 func withoutCarriageReturns(_ text: String) -> String {
     text.replacingOccurrences(of: "\r\n", with: "\n")
 }
+
+/// `run` on a dispatch thread: async tests must not block the cooperative thread pool (two threads on this
+/// machine) while an in-process server they talk to needs it, or both wait for each other.
+func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) async throws -> ProcessResult {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try run(executable, arguments, stdin: stdin, environment: environment) })
+        }
+    }
+}

@@ -15,8 +15,15 @@ struct OpenSSHInstallation: Sendable, CustomStringConvertible {
     var description: String { chrootRoot == nil ? "OpenSSH (system)" : "OpenSSH 10 (Debian 13 root)" }
 
     /// ssh with the given arguments, in the installation's root.
-    func ssh(_ arguments: [String]) throws -> ProcessResult {
-        chrootRoot == nil ? try run("/usr/bin/ssh", arguments) : try run("/usr/sbin/chroot", [chrootRoot ?? "", "/usr/bin/ssh"] + arguments)
+    func ssh(_ arguments: [String], stdin: [UInt8] = []) throws -> ProcessResult {
+        chrootRoot == nil ? try run("/usr/bin/ssh", arguments, stdin: stdin)
+            : try run("/usr/sbin/chroot", [chrootRoot ?? "", "/usr/bin/ssh"] + arguments, stdin: stdin)
+    }
+
+    /// `ssh` off the cooperative thread pool, for tests whose server runs in this process.
+    func sshAsync(_ arguments: [String], stdin: [UInt8] = []) async throws -> ProcessResult {
+        chrootRoot == nil ? try await runAsync("/usr/bin/ssh", arguments, stdin: stdin)
+            : try await runAsync("/usr/sbin/chroot", [chrootRoot ?? "", "/usr/bin/ssh"] + arguments, stdin: stdin)
     }
 
     static let system = OpenSSHInstallation(chrootRoot: nil)
@@ -132,7 +139,7 @@ struct TransportInteropTests {
             if algorithms.ciphers.count == 1 { options += ["-o", "Ciphers=\(algorithms.ciphers[0].rawValue)"] }
             if algorithms.macs.count == 1 { options += ["-o", "MACs=\(algorithms.macs[0].rawValue)"] }
             if algorithms.hostKey.count == 1 { options += ["-o", "HostKeyAlgorithms=\(algorithms.hostKey[0].name)"] }
-            let result = try installation.ssh(options + ["root@127.0.0.1", "true"])
+            let result = try await installation.sshAsync(options + ["root@127.0.0.1", "true"])
             let log = withoutCarriageReturns(result.stderr)
             #expect(log.contains("Authentications that can continue: publickey,password"), "\(installation) \(label):\n\(log.suffix(3000))")
             if algorithms.keyExchange.count == 1 { #expect(log.contains("kex: algorithm: \(algorithms.keyExchange[0].rawValue)"), "\(label)") }

@@ -59,5 +59,10 @@ else:
     # A long-lived server must not hold descriptors it inherited by accident (other tests' pipes, which
     # their readers wait to see closed): keep only stdin, stdout and stderr.
     import os
+    import signal
     os.closerange(3, 65536)
+    # The test runner's threads block signals and children inherit that mask: without this, the test's SIGTERM
+    # would never arrive and the server would outlive the test.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     asyncio.run(run_server(*sys.argv[2:5]))

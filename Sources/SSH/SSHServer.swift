@@ -1,0 +1,223 @@
+// The async server: a ServiceLifecycle Service that accepts connections, runs the transport, authentication
+// (deny by default) and the connection protocol, and hands each session (exec, shell, subsystem) to a handler.
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SSHKeys
+import SSHProtocol
+
+/// What a session asked to run.
+public enum SSHSessionCommand: Sendable, Equatable {
+    /// exec: the command as sent (bytes: the client's locale need not be UTF-8).
+    case exec([UInt8])
+    case shell
+    case subsystem(String)
+}
+
+/// How a session ended, reported to the client as exit-status or exit-signal.
+public enum SSHSessionExit: Sendable, Equatable {
+    case status(Int32)
+    case signal(SSHExitSignal)
+}
+
+/// One session, from its exec/shell/subsystem request to its end.
+public struct SSHServerSession: Sendable {
+    public let user: String
+    public let command: SSHSessionCommand
+    /// Variables the client sent with env requests that the configuration accepts (sshd's AcceptEnv).
+    public let environment: [String: [UInt8]]
+    /// The terminal the client asked for with pty-req, if any.
+    public let terminal: SSHPseudoTerminalRequest?
+    /// stdin and window-change/signal/break requests in; stdout and stderr out.
+    public let channel: SSHChannel
+}
+
+/// Runs sessions. There is no default: a server without one refuses every session.
+public protocol SSHSessionHandler: Sendable {
+    func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit
+}
+
+public final class SSHServer: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var hostKeys: [SSHServerHostKey]
+        public var algorithms: SSHAlgorithms
+        public var rekeyLimits: SSHRekeyLimits
+        public var authentication: SSHServerAuthentication.Configuration
+        /// Every authentication failure is answered this long after its request arrived, whatever the cause.
+        public var authenticationFailureDelay: TimeAmount
+        public var connection: SSHConnectionConfiguration
+        /// Environment variable names a client may set (sshd's AcceptEnv; none by default). "*" suffix globs.
+        public var acceptedEnvironment: [String]
+
+        public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
+                    rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(), authentication: SSHServerAuthentication.Configuration = .init(),
+                    authenticationFailureDelay: TimeAmount = .milliseconds(100),
+                    connection: SSHConnectionConfiguration = SSHConnectionConfiguration(role: .server), acceptedEnvironment: [String] = []) {
+            self.host = host
+            self.port = port
+            self.hostKeys = hostKeys
+            self.algorithms = algorithms
+            self.rekeyLimits = rekeyLimits
+            self.authentication = authentication
+            self.authenticationFailureDelay = authenticationFailureDelay
+            self.connection = connection
+            self.acceptedEnvironment = acceptedEnvironment
+        }
+    }
+
+    public let configuration: Configuration
+    private let authenticator: any SSHServerAuthenticator
+    private let sessionHandler: (any SSHSessionHandler)?
+    private let group: any EventLoopGroup
+    private let bound: EventLoopPromise<Int>
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    public init(configuration: Configuration, authenticator: any SSHServerAuthenticator = DenyAllAuthenticator(),
+                sessionHandler: (any SSHSessionHandler)? = nil, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.authenticator = authenticator
+        self.sessionHandler = sessionHandler
+        group = eventLoopGroup
+        bound = eventLoopGroup.any().makePromise(of: Int.self)
+    }
+
+    /// The port the server listens on, once `run()` has bound it (useful with port 0).
+    public var listeningPort: Int {
+        get async throws { try await bound.futureResult.get() }
+    }
+
+    /// Serves until cancelled or told to shut down gracefully; then stops accepting and waits for the open
+    /// connections to end.
+    public func run() async throws {
+        let configuration = self.configuration
+        let transport = SSHTransportConfiguration(role: .server(hostKeys: configuration.hostKeys), algorithms: configuration.algorithms,
+                                                  rekeyLimits: configuration.rekeyLimits)
+        let authenticator = self.authenticator
+        let sessionHandler = self.sessionHandler
+        let connections = self.connections
+        let listener: any Channel
+        do {
+            listener = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.addHandler(SSHTransportHandler(server: transport))
+                        try child.pipeline.syncOperations.addHandler(ServerAuthenticationHandler(
+                            authenticator: authenticator, configuration: configuration.authentication,
+                            failureDelay: configuration.authenticationFailureDelay))
+                        let connection = ConnectionHandler(configuration: configuration.connection)
+                        if let sessionHandler {
+                            connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
+                                                                        eventLoop: child.eventLoop)
+                        }
+                        try child.pipeline.syncOperations.addHandler(connection)
+                        let key = ObjectIdentifier(child)
+                        connections.withLockedValue { $0[key] = child }
+                        child.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: key) } }
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            bound.fail(error)
+            throw error
+        }
+        bound.succeed(listener.localAddress?.port ?? configuration.port)
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await listener.closeFuture.get()
+            } onCancel: {
+                listener.close(promise: nil)
+            }
+        } onGracefulShutdown: {
+            listener.close(promise: nil)
+        }
+        // Let the connections that are open finish (graceful), unless we are cancelled.
+        let open = connections.withLockedValue { Array($0.values) }
+        for channel in open {
+            if Task.isCancelled { channel.close(promise: nil) }
+            try? await channel.closeFuture.get()
+        }
+    }
+}
+
+/// The per-connection session policy: accepts session channels, records pty-req and accepted env, and starts the
+/// handler on exec/shell/subsystem; when it returns, sends exit-status or exit-signal, EOF and CLOSE.
+final class SessionController: ServerSessionPolicy {
+    private struct Pending {
+        var stream: AsyncThrowingStream<SSHChannelInput, any Error>
+        var closed: EventLoopFuture<Void>
+        var environment: [String: [UInt8]] = [:]
+        var terminal: SSHPseudoTerminalRequest?
+        var started = false
+    }
+
+    private let handler: any SSHSessionHandler
+    private let acceptedEnvironment: [String]
+    private let eventLoop: any EventLoop
+    private var sessions: [SSHChannelID: Pending] = [:]
+
+    init(handler: any SSHSessionHandler, acceptedEnvironment: [String], eventLoop: any EventLoop) {
+        self.handler = handler
+        self.acceptedEnvironment = acceptedEnvironment
+        self.eventLoop = eventLoop
+    }
+
+    func acceptSession(_ channel: SSHChannelID, handler connection: ConnectionHandler) -> Bool {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
+        guard let closed = connection.attach(channel, input: continuation) else { return false }
+        sessions[channel] = Pending(stream: stream, closed: closed)
+        closed.whenComplete { [weak self] _ in self?.sessions.removeValue(forKey: channel) }
+        return true
+    }
+
+    private func accepts(_ name: String) -> Bool {
+        acceptedEnvironment.contains { pattern in
+            pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
+        }
+    }
+
+    func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler connection: ConnectionHandler) -> SessionRequestVerdict {
+        guard var pending = sessions[channel] else { return .refuse }
+        switch request {
+        case .pseudoTerminal(let terminal) where !pending.started:
+            pending.terminal = terminal
+        case .environment(let name, let value) where !pending.started:
+            guard accepts(name) else { return .refuse }
+            pending.environment[name] = value
+        case .exec(let command) where !pending.started:
+            start(&pending, .exec(command), channel: channel, connection: connection)
+        case .shell where !pending.started:
+            start(&pending, .shell, channel: channel, connection: connection)
+        case .subsystem(let name) where !pending.started:
+            start(&pending, .subsystem(name), channel: channel, connection: connection)
+        case .windowChange, .signal, .break:
+            return pending.started ? .acceptAndDeliver : .refuse
+        default:
+            // x11-req, auth-agent-req and anything unknown are refused until those features exist.
+            return .refuse
+        }
+        sessions[channel] = pending
+        return .accept
+    }
+
+    private func start(_ pending: inout Pending, _ command: SSHSessionCommand, channel id: SSHChannelID, connection: ConnectionHandler) {
+        pending.started = true
+        let bound = NIOLoopBound(connection, eventLoop: eventLoop)
+        let channel = SSHChannel(id: id, handler: bound, eventLoop: eventLoop, stream: pending.stream, closed: pending.closed)
+        let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
+                                       terminal: pending.terminal, channel: channel)
+        let handler = self.handler
+        let finished = eventLoop.makePromise(of: SSHSessionExit.self)
+        finished.completeWithTask { try await handler.runSession(session) }
+        finished.futureResult.whenComplete { result in
+            switch result {
+            case .success(.status(let status)): bound.value.sendFinal(.exitStatus(UInt32(bitPattern: status)), on: id)
+            case .success(.signal(let signal)): bound.value.sendFinal(.exitSignal(signal), on: id)
+            case .failure: bound.value.sendFinal(.exitStatus(255), on: id)
+            }
+        }
+    }
+}
