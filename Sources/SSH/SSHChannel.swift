@@ -85,27 +85,3 @@ public final class SSHChannel: Sendable {
         try? await closedFuture.get()
     }
 }
-
-extension SSHChannelRequest {
-    /// The request's name on the wire, for messages.
-    var name: String {
-        switch self {
-        case .pseudoTerminal: "pty-req"
-        case .x11Forwarding: "x11-req"
-        case .environment: "env"
-        case .shell: "shell"
-        case .exec: "exec"
-        case .subsystem: "subsystem"
-        case .windowChange: "window-change"
-        case .xonXoff: "xon-xoff"
-        case .signal: "signal"
-        case .exitStatus: "exit-status"
-        case .exitSignal: "exit-signal"
-        case .break: "break"
-        case .endOfWrite: "eow@openssh.com"
-        case .authAgent: "auth-agent-req@openssh.com"
-        case .keepalive: "keepalive@openssh.com"
-        case .unknown(let name, _): name
-        }
-    }
-}

@@ -62,23 +62,14 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, !closed, !queue.isEmpty, var machine else { return }
+        guard !busy, !closed, !queue.isEmpty, machine != nil else { return }
         let payload = queue.removeFirst()
         let received = NIODeadline.now()
-        let request: SSHServerAuthentication.Request?
-        do {
-            request = try machine.receive(payload, methodsThatCanContinue: remainingMethods)
-        } catch let error as SSHProtocolError {
-            self.machine = machine
-            disconnect(context: context, error)
-            return
-        } catch {
-            self.machine = machine
-            disconnect(context: context, SSHProtocolError(.protocolViolation("\(error)")))
+        let remainingMethods = self.remainingMethods
+        guard let outcome = step(context: context, received: received, { try $0.receive(payload, methodsThatCanContinue: remainingMethods) }) else {
             return
         }
-        self.machine = machine
-        guard let request else {
+        guard let request = outcome else {
             emit(context: context, received: received)
             return
         }
@@ -104,9 +95,25 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         }
     }
 
-    private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext, received: NIODeadline) {
-        guard var machine, !closed else { return }
+    /// Runs one step on the state machine. On failure, whatever it queued is sent, then the connection ends with
+    /// the error's reason; nil is returned.
+    private func step<T>(context: ChannelHandlerContext, received: NIODeadline, _ body: (inout SSHServerAuthentication) throws -> T) -> T? {
+        guard var machine else { return nil }
         do {
+            let result = try body(&machine)
+            self.machine = machine
+            return result
+        } catch {
+            self.machine = machine
+            emit(context: context, received: received)
+            disconnect(context: context, (error as? SSHProtocolError) ?? SSHProtocolError(.protocolViolation("\(error)")))
+            return nil
+        }
+    }
+
+    private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext, received: NIODeadline) {
+        guard !closed else { return }
+        let applied: Void? = step(context: context, received: received) { machine in
             switch (decision, attempt) {
             case (.accept, .publicKey(_, _, true)):
                 try machine.acceptPublicKeyQuery()
@@ -121,19 +128,10 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
             case (.reject, _), (.ask, _):
                 try machine.reject(methodsThatCanContinue: remainingMethods)
             }
-        } catch let error as SSHProtocolError {
-            self.machine = machine
-            emit(context: context, received: received)
-            disconnect(context: context, error)
-            return
-        } catch {
-            self.machine = machine
-            disconnect(context: context, SSHProtocolError(.protocolViolation("\(error)")))
-            return
         }
-        self.machine = machine
+        guard applied != nil else { return }
         emit(context: context, received: received)
-        if machine.isAuthenticated {
+        if machine?.isAuthenticated == true {
             context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier))
         }
     }
