@@ -22,9 +22,12 @@ final class TestSSHD {
     /// read their own children's output to end-of-file are never kept waiting by it.
     /// `chrootRoot` runs the sshd of another OpenSSH installed in that directory (Scripts/openssh10-chroot.sh);
     /// /tmp is shared with it, so the temp files are the same inside and out.
+    /// `passwordAuthentication`, `keyboardInteractiveAuthentication` and `usePAM` set those keywords here, not
+    /// through `extraConfig`: for most keywords sshd keeps the first value it reads, so an appended line is ignored.
     init(
         hostKeyType: String = "ed25519", additionalHostKeyTypes: [String] = [], certifyHostKey: Bool = false,
-        chrootRoot: String? = nil, extraConfig: String = ""
+        chrootRoot: String? = nil, passwordAuthentication: Bool = false, keyboardInteractiveAuthentication: Bool = false,
+        usePAM: Bool = false, extraConfig: String = ""
     ) throws {
         guard FileManager.default.isExecutableFile(atPath: (chrootRoot ?? "") + "/usr/sbin/sshd") else {
             throw InteropError.missingProgram("sshd (apt-get install openssh-server)")
@@ -65,11 +68,11 @@ final class TestSSHD {
             ListenAddress 127.0.0.1
             \(hostKeyConfig)PidFile \(pidFile)
             StrictModes no
-            UsePAM no
+            UsePAM \(usePAM ? "yes" : "no")
             LogLevel VERBOSE
             AuthorizedKeysFile \(directory)/authorized_keys
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
+            PasswordAuthentication \(passwordAuthentication ? "yes" : "no")
+            KbdInteractiveAuthentication \(keyboardInteractiveAuthentication ? "yes" : "no")
             \(extraConfig)
 
             """
