@@ -47,6 +47,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         var opened: EventLoopPromise<Void>?
         var replies: [EventLoopPromise<Bool>] = []
         var writeWaiters: [EventLoopPromise<Void>] = []
+        /// Bytes handed to the input sequence and not read yet: at most the window we granted.
+        var unreadBytes = 0
         var closed: EventLoopPromise<Void>
         init(closed: EventLoopPromise<Void>) { self.closed = closed }
     }
@@ -106,8 +108,10 @@ final class ConnectionHandler: ChannelInboundHandler {
             state?.continuation?.finish(throwing: SSHError(.channelOpenFailed(reason: "\(reason)", description: description)))
             state?.closed.succeed()
         case .data(let id, let data):
+            channels[id]?.unreadBytes += data.readableBytes
             channels[id]?.continuation?.yield(.data(data))
         case .extendedData(let id, _, let data):
+            channels[id]?.unreadBytes += data.readableBytes
             channels[id]?.continuation?.yield(.stderr(data))
         case .eof(let id):
             channels[id]?.continuation?.yield(.eof)
@@ -255,6 +259,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         return promise.futureResult
     }
 
+    func unreadBytes(on id: SSHChannelID) -> Int { channels[id]?.unreadBytes ?? 0 }
+
     func sendEOF(on id: SSHChannelID) throws {
         _ = try state(id)
         try connection.sendEOF(on: id)
@@ -269,7 +275,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// The reader used `bytes` of the channel's input: the window may be replenished.
     func consumed(_ bytes: Int, on id: SSHChannelID) {
-        guard channels[id] != nil, bytes > 0 else { return }
+        guard let state = channels[id], bytes > 0 else { return }
+        state.unreadBytes -= bytes
         try? connection.consumed(bytes, on: id)
         flushOutbound()
     }

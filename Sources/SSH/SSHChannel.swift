@@ -74,6 +74,12 @@ public final class SSHChannel: Sendable {
         try await wait?.get()
     }
 
+    /// Bytes the peer sent that `input` has not been read for yet. The peer cannot send more than the window we
+    /// granted (2 MiB by default) before they are read, so this is what a slow reader costs in memory.
+    public var unreadInputBytes: Int {
+        get async { (try? await eventLoop.submit { [handler, id] in handler.value.unreadBytes(on: id) }.get()) ?? 0 }
+    }
+
     /// No more data from us (after everything written so far).
     public func sendEOF() async throws {
         try await eventLoop.submit { [handler, id] in try handler.value.sendEOF(on: id) }.get()
