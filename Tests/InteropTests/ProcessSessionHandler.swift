@@ -13,17 +13,17 @@ struct ProcessSessionHandler: SSHSessionHandler {
 
     func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
         let process = Process()
-        // The shell starts through a two-line Python trampoline that restores default signal handling: Process
-        // hands children the spawning thread's signal mask, and threads here block signals, so `kill -TERM $$`
-        // would otherwise do nothing. (shhd's own spawn shim resets signals itself.)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let trampoline = "import os, signal, sys\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\n"
-            + "[signal.signal(s, signal.SIG_DFL) for s in (1, 2, 3, 13, 15)]\nos.execv('/bin/sh', ['sh'] + sys.argv[1:])"
+        // Through a trampoline that restores default signals (see withDefaultSignals): otherwise `kill -TERM $$`
+        // would do nothing. (shhd's own spawn shim resets signals itself.)
+        let shellArguments: [String]
         switch session.command {
-        case .exec(let command): process.arguments = ["python3", "-c", trampoline, "-c", String(decoding: command, as: UTF8.self)]
-        case .shell: process.arguments = ["python3", "-c", trampoline]
+        case .exec(let command): shellArguments = ["-c", String(decoding: command, as: UTF8.self)]
+        case .shell: shellArguments = []
         case .subsystem: return .status(1)
         }
+        let (program, arguments) = withDefaultSignals("/bin/sh", shellArguments)
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
         let input = Pipe(), output = Pipe(), errors = Pipe()
         process.standardInput = input
         process.standardOutput = output

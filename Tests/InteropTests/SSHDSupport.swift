@@ -78,8 +78,9 @@ final class TestSSHD {
             """
         try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
         let sshdArguments = ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"]
-        let started = try chrootRoot.map { try run("/usr/sbin/chroot", [$0, "/usr/sbin/sshd"] + sshdArguments) }
-            ?? run("/usr/sbin/sshd", sshdArguments)
+        let (program, arguments) = chrootRoot.map { withDefaultSignals("/usr/sbin/chroot", [$0, "/usr/sbin/sshd"] + sshdArguments) }
+            ?? withDefaultSignals("/usr/sbin/sshd", sshdArguments)
+        let started = try run(program, arguments)
         guard started.status == 0 else { throw InteropError.missingProgram("a working sshd (\(started.stderr))") }
         try waitForBanner()
     }

@@ -111,3 +111,12 @@ func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], 
         }
     }
 }
+
+/// The program and arguments that run `executable` with default signal handling: threads in the test process
+/// block signals and children inherit that mask, so a long-lived peer (sshd and the sessions it starts) would
+/// otherwise ignore SIGTERM and friends. A two-line Python trampoline unblocks and resets them, then execs.
+func withDefaultSignals(_ executable: String, _ arguments: [String]) -> (String, [String]) {
+    let trampoline = "import os, signal, sys\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\n"
+        + "[signal.signal(s, signal.SIG_DFL) for s in (1, 2, 3, 13, 15)]\nos.execv(sys.argv[1], sys.argv[1:])"
+    return ("/usr/bin/env", ["python3", "-c", trampoline, executable] + arguments)
+}
