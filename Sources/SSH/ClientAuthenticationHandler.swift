@@ -212,16 +212,12 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        let wrapped = (error as? SSHError) ?? (error as? SSHProtocolError).map { SSHError(.protocolFailure($0)) }
-            ?? SSHError(.protocolFailure(SSHProtocolError(.protocolViolation("\(error)"))))
-        finish(.failure(wrapped))
+        finish(.failure(SSHError(wrapping: error)))
         context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let wrapped = (error as? SSHProtocolError).map { SSHError(.protocolFailure($0)) } ?? (error as? SSHError)
-            ?? SSHError(.protocolFailure(SSHProtocolError(.protocolViolation("\(error)"))))
-        finish(.failure(wrapped))
+        finish(.failure(SSHError(wrapping: error)))
         context.fireErrorCaught(error)
     }
 

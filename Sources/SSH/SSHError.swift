@@ -24,6 +24,18 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public init(_ kind: Kind) { self.kind = kind }
 
+    /// Any error from below as an SSHError: ours as they are, the protocol's as protocol failures, anything else
+    /// as a protocol violation naming it.
+    init(wrapping error: any Error) {
+        if let error = error as? SSHError {
+            self = error
+        } else if let error = error as? SSHProtocolError {
+            self.init(.protocolFailure(error))
+        } else {
+            self.init(.protocolFailure(SSHProtocolError(.protocolViolation("\(error)"))))
+        }
+    }
+
     public var description: String {
         switch kind {
         case .authenticationFailed(let user, let tried, let allowed):
