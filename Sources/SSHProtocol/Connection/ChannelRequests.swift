@@ -246,7 +246,7 @@ public enum SSHChannelRequest: Sendable, Equatable {
         case "keepalive@openssh.com":
             self = .keepalive
         default:
-            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes)!)
+            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes) ?? ByteBuffer())
         }
     }
 

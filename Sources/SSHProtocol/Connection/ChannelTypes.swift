@@ -69,7 +69,7 @@ public enum SSHChannelType: Sendable, Equatable {
         case "auth-agent@openssh.com":
             self = .authAgent
         default:
-            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes)!)
+            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes) ?? ByteBuffer())
         }
     }
 

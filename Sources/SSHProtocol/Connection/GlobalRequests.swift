@@ -75,7 +75,7 @@ public enum SSHGlobalRequest: Sendable, Equatable {
         case "hostkeys-prove-00@openssh.com":
             self = .hostKeysProve(try Self.readBlobs(&data, field: "host key"))
         default:
-            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes)!)
+            self = .unknown(name: name, data: data.readSlice(length: data.readableBytes) ?? ByteBuffer())
         }
     }
 

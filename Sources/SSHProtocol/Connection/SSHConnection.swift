@@ -101,7 +101,7 @@ public struct SSHConnection: Sendable {
                 if chunk == 0 { break }
                 let head = queue.startIndex
                 let count = min(chunk, queue[head].data.readableBytes)
-                var slice = queue[head].data.readSlice(length: count)!
+                guard var slice = queue[head].data.readSlice(length: count) else { break }
                 let type = queue[head].type
                 if queue[head].data.readableBytes == 0 { _ = queue.removeFirst() }
                 queuedBytes -= count
@@ -222,11 +222,11 @@ public struct SSHConnection: Sendable {
         case .channelOpenConfirmation(let message):
             let id = message.recipientChannel
             let channel = try channelWaitingForOpenReply(id, "CHANNEL_OPEN_CONFIRMATION")
-            channels[id]!.state = .open
-            channels[id]!.remoteID = message.senderChannel
-            channels[id]!.peerWindow = message.initialWindowSize
-            channels[id]!.peerMaximumPacket = message.maximumPacketSize
-            channels[id]!.flush(into: &outbound)
+            channels[id]?.state = .open
+            channels[id]?.remoteID = message.senderChannel
+            channels[id]?.peerWindow = message.initialWindowSize
+            channels[id]?.peerMaximumPacket = message.maximumPacketSize
+            channels[id]?.flush(into: &outbound)
             return channel.closeRequested ? nil : .channelOpened(SSHChannelID(rawValue: id))
         case .channelOpenFailure(let message):
             let id = message.recipientChannel
@@ -242,8 +242,8 @@ public struct SSHConnection: Sendable {
                 throw SSHProtocolError(.protocolViolation(
                     "channel \(id): a window adjust of \(bytes) bytes takes the window past 2^32-1 (RFC 4254 §5.2)"))
             }
-            channels[id]!.peerWindow = window
-            channels[id]!.flush(into: &outbound)
+            channels[id]?.peerWindow = window
+            channels[id]?.flush(into: &outbound)
             return channel.closeRequested ? nil : .windowAdjusted(SSHChannelID(rawValue: id))
         case .channelData(let id, let data):
             return try handleData(id, type: nil, data)
@@ -251,7 +251,7 @@ public struct SSHConnection: Sendable {
             return try handleData(id, type: type, data)
         case .channelEOF(let id):
             let channel = try establishedChannel(id, "CHANNEL_EOF")
-            channels[id]!.eofReceived = true
+            channels[id]?.eofReceived = true
             // A second EOF says nothing new; RFC 4254 does not forbid it and OpenSSH only logs it.
             return channel.eofReceived || channel.closeRequested ? nil : .eof(SSHChannelID(rawValue: id))
         case .channelClose(let id):
@@ -317,7 +317,7 @@ public struct SSHConnection: Sendable {
         guard !channel.eofReceived else {
             throw SSHProtocolError(.protocolViolation("channel \(id): data after the peer's EOF"))
         }
-        try channels[id]!.inbound.receive(data.readableBytes, channel: id, delivered: !channel.closeRequested)
+        try channels[id]?.inbound.receive(data.readableBytes, channel: id, delivered: !channel.closeRequested)
         if channel.closeRequested || data.readableBytes == 0 { return nil }
         if let type { return .extendedData(SSHChannelID(rawValue: id), type, data) }
         return .data(SSHChannelID(rawValue: id), data)
@@ -329,10 +329,10 @@ public struct SSHConnection: Sendable {
         if channel.closeRequested { return nil }  // We will not answer after our CLOSE; the peer expects none.
         if message.wantReply {
             try countUnansweredRequest()
-            channels[id]!.peerRequests.append(message.request.isUnknown ? false : nil)
+            channels[id]?.peerRequests.append(message.request.isUnknown ? false : nil)
         }
         if message.request.isUnknown {
-            channels[id]!.flushReplies(into: &outbound, unanswered: &unansweredPeerRequests)
+            channels[id]?.flushReplies(into: &outbound, unanswered: &unansweredPeerRequests)
             return nil
         }
         return .channelRequest(SSHChannelID(rawValue: id), message.request, wantReply: message.wantReply)
@@ -341,7 +341,7 @@ public struct SSHConnection: Sendable {
     private mutating func handleChannelReply(_ id: UInt32, success: Bool) throws -> SSHConnectionEvent? {
         let channel = try establishedChannel(id, success ? "CHANNEL_SUCCESS" : "CHANNEL_FAILURE")
         if channel.closeRequested { return nil }
-        guard let request = channels[id]!.ourRequests.popFirst() else {
+        guard let request = channels[id]?.ourRequests.popFirst() else {
             throw SSHProtocolError(.protocolViolation(
                 "channel \(id): \(success ? "CHANNEL_SUCCESS" : "CHANNEL_FAILURE"), but no request of ours waits for a reply"))
         }
@@ -406,10 +406,10 @@ public struct SSHConnection: Sendable {
 
     /// Accepts the peer's channel open (`.channelOpenRequest`) with our window and packet size.
     public mutating func acceptChannelOpen(_ channel: SSHChannelID) throws {
-        let id = try channelAwaitingAcceptance(channel)
-        channels[id]!.state = .open
+        let (id, remoteID) = try channelAwaitingAcceptance(channel)
+        channels[id]?.state = .open
         let confirmation = SSHChannelOpenConfirmationMessage(
-            recipientChannel: channels[id]!.remoteID, senderChannel: id,
+            recipientChannel: remoteID, senderChannel: id,
             initialWindowSize: configuration.window.windowSize, maximumPacketSize: configuration.window.maximumPacketSize)
         outbound.append(SSHConnectionMessage.channelOpenConfirmation(confirmation).payload)
     }
@@ -417,18 +417,18 @@ public struct SSHConnection: Sendable {
     /// Refuses the peer's channel open (`.channelOpenRequest`) with an RFC 4254 §5.1 reason; the number is freed.
     public mutating func rejectChannelOpen(_ channel: SSHChannelID, reason: SSHChannelOpenFailureReason = .administrativelyProhibited,
                                            description: String = "") throws {
-        let id = try channelAwaitingAcceptance(channel)
-        let remoteID = channels[id]!.remoteID
+        let (id, remoteID) = try channelAwaitingAcceptance(channel)
         remove(id)
         refuseOpen(remoteID, reason, description)
     }
 
-    private func channelAwaitingAcceptance(_ channel: SSHChannelID) throws -> UInt32 {
+    /// Our number and the peer's for a channel the peer asked to open and that waits for our answer.
+    private func channelAwaitingAcceptance(_ channel: SSHChannelID) throws -> (id: UInt32, remoteID: UInt32) {
         try requireNotFailed()
-        guard channels[channel.rawValue]?.state == .awaitingAcceptance else {
+        guard let waiting = channels[channel.rawValue], waiting.state == .awaitingAcceptance else {
             throw SSHProtocolError(.invalidState("\(channel) has no open request waiting for an answer"))
         }
-        return channel.rawValue
+        return (channel.rawValue, waiting.remoteID)
     }
 
     /// Queues channel data; it goes out in messages no larger than the peer's maximum packet, never beyond its
@@ -444,20 +444,20 @@ public struct SSHConnection: Sendable {
 
     private mutating func enqueue(_ data: ByteBuffer, type: SSHExtendedDataType?, on channel: SSHChannelID) throws {
         let id = try usableChannel(channel, for: "send data")
-        guard !channels[id]!.eofRequested else {
+        guard channels[id]?.eofRequested == false else {
             throw SSHProtocolError(.invalidState("\(channel): data after our EOF"))
         }
         guard data.readableBytes > 0 else { return }
-        channels[id]!.queue.append(QueuedData(type: type, data: data))
-        channels[id]!.queuedBytes += data.readableBytes
-        channels[id]!.flush(into: &outbound)
+        channels[id]?.queue.append(QueuedData(type: type, data: data))
+        channels[id]?.queuedBytes += data.readableBytes
+        channels[id]?.flush(into: &outbound)
     }
 
     /// Sends EOF once the queued data has gone (RFC 4254 §5.3). The peer may go on sending; a second call does nothing.
     public mutating func sendEOF(on channel: SSHChannelID) throws {
         let id = try usableChannel(channel, for: "send EOF")
-        channels[id]!.eofRequested = true
-        channels[id]!.flush(into: &outbound)
+        channels[id]?.eofRequested = true
+        channels[id]?.flush(into: &outbound)
     }
 
     /// Closes a channel: CLOSE goes out after the queued data (and EOF, if asked for), or at once with
@@ -473,24 +473,24 @@ public struct SSHConnection: Sendable {
             return
         }
         if discardingQueuedData {
-            channels[id]!.queue.removeAll()
-            channels[id]!.queuedBytes = 0
+            channels[id]?.queue.removeAll()
+            channels[id]?.queuedBytes = 0
         }
-        channels[id]!.closeRequested = true
+        channels[id]?.closeRequested = true
         // Requests we have not answered will not be: nothing may follow our CLOSE.
-        unansweredPeerRequests -= channels[id]!.peerRequests.count
-        channels[id]!.peerRequests.removeAll()
-        channels[id]!.flush(into: &outbound)
+        unansweredPeerRequests -= channels[id]?.peerRequests.count ?? 0
+        channels[id]?.peerRequests.removeAll()
+        channels[id]?.flush(into: &outbound)
     }
 
     /// Sends a channel request. With `wantReply`, the peer's answer comes as `.channelRequestReply`.
     public mutating func sendChannelRequest(_ request: SSHChannelRequest, wantReply: Bool, on channel: SSHChannelID) throws {
         let id = try usableChannel(channel, for: "send a request")
-        guard channels[id]!.state == .open else {
+        guard let remoteID = channels[id]?.remoteID, channels[id]?.state == .open else {
             throw SSHProtocolError(.invalidState("\(channel) is not confirmed yet; send requests after .channelOpened"))
         }
-        if wantReply { channels[id]!.ourRequests.append(request) }
-        let message = SSHChannelRequestMessage(recipientChannel: channels[id]!.remoteID, request: request, wantReply: wantReply)
+        if wantReply { channels[id]?.ourRequests.append(request) }
+        let message = SSHChannelRequestMessage(recipientChannel: remoteID, request: request, wantReply: wantReply)
         outbound.append(SSHConnectionMessage.channelRequest(message).payload)
     }
 
@@ -503,8 +503,8 @@ public struct SSHConnection: Sendable {
         guard let index = requests.firstIndex(where: { $0 == nil }) else {
             throw SSHProtocolError(.invalidState("\(channel) has no request waiting for a reply"))
         }
-        channels[id]!.peerRequests[index] = success
-        channels[id]!.flushReplies(into: &outbound, unanswered: &unansweredPeerRequests)
+        channels[id]?.peerRequests[index] = success
+        channels[id]?.flushReplies(into: &outbound, unanswered: &unansweredPeerRequests)
     }
 
     /// Reports that the caller has used `bytes` of the data delivered on `channel`; the window goes back to the
@@ -513,10 +513,10 @@ public struct SSHConnection: Sendable {
         try requireNotFailed()
         let id = channel.rawValue
         guard let state = channels[id]?.state, state == .open, channels[id]?.closeRequested == false else { return }
-        guard let adjustment = try channels[id]!.inbound.consume(bytes) else { return }
+        guard let adjustment = try channels[id]?.inbound.consume(bytes) else { return }
         // After the peer's EOF no data comes, so the window does not matter any more.
-        guard !channels[id]!.eofReceived else { return }
-        outbound.append(SSHConnectionMessage.channelWindowAdjust(recipientChannel: channels[id]!.remoteID, bytesToAdd: adjustment).payload)
+        guard let channel = channels[id], !channel.eofReceived else { return }
+        outbound.append(SSHConnectionMessage.channelWindowAdjust(recipientChannel: channel.remoteID, bytesToAdd: adjustment).payload)
     }
 
     /// The channel for a caller's send, EOF or request: it exists, is ours to use, and is not closing.

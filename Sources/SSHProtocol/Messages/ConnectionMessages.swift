@@ -177,7 +177,7 @@ public enum SSHConnectionMessage: Sendable, Equatable {
             let request = try SSHGlobalRequest(name: name, data: &buffer)
             return .globalRequest(SSHGlobalRequestMessage(request, wantReply: wantReply))
         case SSHMessageNumber.requestSuccess:
-            return .requestSuccess(responseData: buffer.readSlice(length: buffer.readableBytes)!)
+            return .requestSuccess(responseData: (buffer.readSlice(length: buffer.readableBytes) ?? ByteBuffer()))
         case SSHMessageNumber.requestFailure:
             return .requestFailure
         case SSHMessageNumber.channelOpen:
@@ -192,7 +192,7 @@ public enum SSHConnectionMessage: Sendable, Equatable {
             let sender = try buffer.readSSHUInt32(field: "sender channel")
             let window = try buffer.readSSHUInt32(field: "initial window size")
             let packet = try buffer.readSSHUInt32(field: "maximum packet size")
-            let extra = buffer.readSlice(length: buffer.readableBytes)!
+            let extra = (buffer.readSlice(length: buffer.readableBytes) ?? ByteBuffer())
             return .channelOpenConfirmation(SSHChannelOpenConfirmationMessage(
                 recipientChannel: recipient, senderChannel: sender, initialWindowSize: window, maximumPacketSize: packet, extraData: extra))
         case SSHMessageNumber.channelOpenFailure:
