@@ -27,6 +27,35 @@ enum SessionRequestVerdict {
     case acceptAndDeliver
 }
 
+/// Decides, on a server, what an authenticated client may do besides sessions: global requests (tcpip-forward,
+/// streamlocal-forward@openssh.com, ...) and channels of other types (direct-tcpip, ...). Both defaults refuse, so
+/// a delegate allows only what it implements (deny by default). keepalive@openssh.com, no-more-sessions@openssh.com
+/// and hostkeys-00@openssh.com are answered by the connection itself and never reach the delegate.
+public protocol SSHServerConnectionDelegate: Sendable {
+    /// Answers a global request from `user`. Requests are decided one at a time, in the order they came (the
+    /// protocol's replies carry no identifier). Default: `.failure`.
+    func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse
+    /// Decides a channel open of any type but "session" (sessions go to the session handler). Default: refused as
+    /// administratively prohibited.
+    func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision
+}
+
+extension SSHServerConnectionDelegate {
+    public func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse { .failure }
+    public func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+        .reject(.administrativelyProhibited, description: "\(type.name) channels are not allowed")
+    }
+}
+
+/// The answer to a channel open.
+public enum SSHChannelOpenDecision: Sendable {
+    /// Open the channel and serve it with `serve`; when it returns (or throws) the channel is ended with EOF and
+    /// CLOSE, after the data it wrote.
+    case accept(serve: @Sendable (SSHChannel) async throws -> Void)
+    /// Refuse with an RFC 4254 §5.1 reason and a message for the peer.
+    case reject(SSHChannelOpenFailureReason, description: String)
+}
+
 /// Decides channel opens and session requests on the server side (deny by default: no policy refuses all).
 protocol ServerSessionPolicy: AnyObject {
     /// A session channel opened; return false to refuse it.
@@ -58,7 +87,18 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// The server's session policy (kept alive by this handler: one per connection).
     var serverPolicy: (any ServerSessionPolicy)?
+    /// The server's policy for global requests and non-session channels.
+    var serverDelegate: (any SSHServerConnectionDelegate)?
     private var failure: (any Error)?
+    /// Global requests are decided one after another, so replies go out in the order the requests came.
+    private var globalRequestQueue: EventLoopFuture<Void>?
+    /// Promises for our want-reply global requests, in the order sent (nil: a keepalive nobody waits for).
+    private var ourGlobalRequests: [EventLoopPromise<SSHGlobalRequestResponse>?] = []
+    /// Graceful shutdown: no new channels, and the connection ends when its last channel does.
+    private var draining = false
+    /// Keepalives sent since the peer last said anything (ssh's ServerAliveCountMax counter).
+    private var unansweredKeepalives = 0
+    private var keepaliveTask: RepeatedTask?
 
     init(configuration: SSHConnectionConfiguration) {
         connection = SSHConnection(configuration: configuration)
@@ -75,6 +115,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             if case .peerDisconnected(let error) = unwrapInboundIn(data) { failAll(SSHError(.protocolFailure(error))) }
             return
         }
+        unansweredKeepalives = 0
         let event: SSHConnectionEvent?
         do {
             event = try connection.receive(payload)
@@ -83,7 +124,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             failAll(SSHError(.protocolFailure(error)))
             return
         } catch {
-            failAll(error)
+            failAll(SSHError(wrapping: error))
             context.close(promise: nil)
             return
         }
@@ -94,8 +135,20 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func handle(_ event: SSHConnectionEvent) {
         switch event {
         case .channelOpenRequest(let id, let type):
-            if case .session = type, let policy = serverPolicy, policy.acceptSession(id, handler: self) {
-                try? connection.acceptChannelOpen(id)
+            if draining {
+                try? connection.rejectChannelOpen(id, reason: .administrativelyProhibited, description: "the server is shutting down")
+            } else if case .session = type {
+                if let policy = serverPolicy, policy.acceptSession(id, handler: self) {
+                    try? connection.acceptChannelOpen(id)
+                } else {
+                    try? connection.deny(event)
+                }
+            } else if let delegate = serverDelegate, let context {
+                let user = self.user
+                let decision = context.eventLoop.makePromise(of: SSHChannelOpenDecision.self)
+                decision.completeWithTask { await delegate.channelOpen(type, user: user) }
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                decision.futureResult.whenSuccess { bound.value.answerChannelOpen(id, $0) }
             } else {
                 try? connection.deny(event)
             }
@@ -107,6 +160,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             state?.opened?.fail(SSHError(.channelOpenFailed(reason: "\(reason)", description: description)))
             state?.continuation?.finish(throwing: SSHError(.channelOpenFailed(reason: "\(reason)", description: description)))
             state?.closed.succeed()
+            endIfDrained()
         case .data(let id, let data):
             channels[id]?.unreadBytes += data.readableBytes
             channels[id]?.continuation?.yield(.data(data))
@@ -121,6 +175,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             state?.replies.forEach { $0.succeed(false) }
             state?.writeWaiters.forEach { $0.fail(SSHError(.channelClosed)) }
             state?.closed.succeed()
+            endIfDrained()
         case .windowAdjusted(let id):
             releaseWriters(id)
         case .channelRequest(let id, let request, let wantReply):
@@ -142,13 +197,125 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         case .channelRequestReply(let id, _, let success):
             if let state = channels[id], !state.replies.isEmpty { state.replies.removeFirst().succeed(success) }
-        case .globalRequest:
-            // Forwarding and other global requests are refused until those features exist (deny by default).
-            try? connection.deny(event)
-        case .globalRequestReply:
-            break
+        case .globalRequest(let request, let wantReply):
+            answerGlobalRequest(request, wantReply: wantReply)
+        case .globalRequestReply(_, let response):
+            if !ourGlobalRequests.isEmpty { ourGlobalRequests.removeFirst()?.succeed(response) }
         }
     }
+
+    private func answerChannelOpen(_ id: SSHChannelID, _ decision: SSHChannelOpenDecision) {
+        guard failure == nil, let context else { return }
+        switch decision {
+        case .reject(let reason, let description):
+            try? connection.rejectChannelOpen(id, reason: reason, description: description)
+        case .accept where draining:
+            try? connection.rejectChannelOpen(id, reason: .administrativelyProhibited, description: "the server is shutting down")
+        case .accept(let serve):
+            let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
+            guard let closed = attach(id, input: continuation), (try? connection.acceptChannelOpen(id)) != nil else {
+                channels.removeValue(forKey: id)
+                return
+            }
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let channel = SSHChannel(id: id, handler: bound, eventLoop: context.eventLoop, stream: stream, closed: closed)
+            let served = context.eventLoop.makePromise(of: Void.self)
+            served.completeWithTask { try await serve(channel) }
+            served.futureResult.whenComplete { _ in bound.value.sendFinal(nil, on: id) }
+        }
+        flushOutbound()
+    }
+
+    /// Answers the peer's global requests in order: the ones every connection understands at once, the rest by
+    /// the server's delegate (refused when there is none).
+    private func answerGlobalRequest(_ request: SSHGlobalRequest, wantReply: Bool) {
+        guard let context else { return }
+        let eventLoop = context.eventLoop
+        let user = self.user
+        let delegate = serverDelegate
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let previous = globalRequestQueue ?? eventLoop.makeSucceededVoidFuture()
+        let answered = previous.flatMap { () -> EventLoopFuture<SSHGlobalRequestResponse> in
+            switch request {
+            case .keepalive, .noMoreSessions, .hostKeys:
+                // Understood here: keepalives only want an answer, no-more-sessions is enforced by the connection
+                // machine, and a client has nothing to do with host keys it is told about (UpdateHostKeys is off).
+                return eventLoop.makeSucceededFuture(.success)
+            default:
+                guard let delegate else { return eventLoop.makeSucceededFuture(.failure) }
+                let decision = eventLoop.makePromise(of: SSHGlobalRequestResponse.self)
+                decision.completeWithTask { await delegate.globalRequest(request, user: user) }
+                return decision.futureResult
+            }
+        }.map { response in
+            bound.value.replyToGlobalRequest(response, wantReply: wantReply)
+        }
+        globalRequestQueue = answered
+    }
+
+    private func replyToGlobalRequest(_ response: SSHGlobalRequestResponse, wantReply: Bool) {
+        guard wantReply, failure == nil else { return }
+        // A response the request cannot have (a tcpip-forward for port 0 without the port) is refused instead.
+        if (try? connection.replyToGlobalRequest(response)) == nil { try? connection.replyToGlobalRequest(.failure) }
+        flushOutbound()
+    }
+
+    /// Sends a global request; the future has the peer's answer when `wantReply`.
+    func sendGlobalRequest(_ request: SSHGlobalRequest, wantReply: Bool) throws -> EventLoopFuture<SSHGlobalRequestResponse>? {
+        if let failure { throw failure }
+        guard let context else { throw SSHError(.connectionClosed) }
+        try connection.sendGlobalRequest(request, wantReply: wantReply)
+        flushOutbound()
+        guard wantReply else { return nil }
+        let promise = context.eventLoop.makePromise(of: SSHGlobalRequestResponse.self)
+        ourGlobalRequests.append(promise)
+        return promise.futureResult
+    }
+
+    // MARK: Keepalive and shutdown
+
+    /// Client: sends keepalive@openssh.com whenever `interval` passes without a word from the server, and ends the
+    /// connection when `maximumUnanswered` in a row got no answer (ssh's ServerAliveInterval/ServerAliveCountMax).
+    func startKeepalive(interval: TimeAmount, maximumUnanswered: Int) {
+        guard let context, keepaliveTask == nil else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keepaliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            if !bound.value.keepaliveTick(maximumUnanswered: maximumUnanswered) { task.cancel() }
+        }
+    }
+
+    /// One keepalive interval passed: give up, or send another. Returns false when the timer should stop.
+    private func keepaliveTick(maximumUnanswered: Int) -> Bool {
+        guard failure == nil, let context else { return false }
+        if unansweredKeepalives >= maximumUnanswered {
+            let error = SSHError(.peerNotResponding(unansweredKeepalives: unansweredKeepalives))
+            failAll(error)
+            context.writeAndFlush(wrapOutboundOut(.disconnect(.byApplication, error.description)), promise: nil)
+            return false
+        }
+        unansweredKeepalives += 1
+        if (try? connection.sendGlobalRequest(.keepalive, wantReply: true)) != nil {
+            ourGlobalRequests.append(nil)
+            flushOutbound()
+        }
+        return true
+    }
+
+    /// Graceful shutdown of one connection: channels already open run to their end, new ones are refused, and the
+    /// connection says goodbye once none is left (at once when none is open, or before authentication).
+    func beginGracefulShutdown() {
+        draining = true
+        endIfDrained()
+    }
+
+    private func endIfDrained() {
+        guard draining, channels.isEmpty, let context else { return }
+        draining = false
+        context.writeAndFlush(wrapOutboundOut(.disconnect(.byApplication, "the server is shutting down")), promise: nil)
+    }
+
+    /// Channels attached to async code (for tests and limits).
+    var openChannelCount: Int { channels.count }
 
     private func releaseWriters(_ id: SSHChannelID) {
         guard let state = channels[id], !state.writeWaiters.isEmpty,
@@ -176,12 +343,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        keepaliveTask?.cancel()
         failAll(SSHError(.connectionClosed))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll((error as? SSHProtocolError).map { SSHError(.protocolFailure($0)) } ?? error)
+        failAll(SSHError(wrapping: error))
         context.fireErrorCaught(error)
     }
 
@@ -197,6 +365,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             state.writeWaiters.forEach { $0.fail(error) }
             state.closed.succeed()
         }
+        let waiting = ourGlobalRequests
+        ourGlobalRequests.removeAll()
+        waiting.forEach { $0?.fail(error) }
     }
 
     private func flushOutbound() {
@@ -220,6 +391,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let failure { throw failure }
         guard let context else { throw SSHError(.connectionClosed) }
         let id = try connection.openChannel(type)
+        // A channel whose input nobody will read any more (the reading task was cancelled, or the SSHChannel was
+        // dropped) is closed, so it neither holds the peer's window nor stays open for ever.
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        input.onTermination = { termination in
+            guard case .cancelled = termination else { return }
+            eventLoop.execute { bound.value.close(id) }
+        }
         let state = ChannelState(closed: context.eventLoop.makePromise())
         let opened = context.eventLoop.makePromise(of: Void.self)
         state.opened = opened

@@ -6,17 +6,26 @@ import SSHProtocol
 
 public final class SSHClient: Sendable {
     public struct Configuration: Sendable {
+        /// Key exchange, cipher, MAC and host key algorithms to offer, in order of preference.
         public var algorithms: SSHAlgorithms
+        /// When we start a new key exchange (bytes, packets, time).
         public var rekeyLimits: SSHRekeyLimits
         /// How long connecting, the key exchange and authentication may take together (ssh's ConnectTimeout
         /// covers only the TCP part; this also bounds a server that stalls).
         public var connectTimeout: TimeAmount
+        /// Send keepalive@openssh.com after this long without a word from the server (ssh's
+        /// ServerAliveInterval); nil sends none, as ssh by default.
+        public var keepaliveInterval: TimeAmount?
+        /// End the connection when this many keepalives in a row went unanswered (ssh's ServerAliveCountMax).
+        public var keepaliveMaximumUnanswered: Int
 
         public init(algorithms: SSHAlgorithms = .defaults, rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(),
-                    connectTimeout: TimeAmount = .seconds(30)) {
+                    connectTimeout: TimeAmount = .seconds(30), keepaliveInterval: TimeAmount? = nil, keepaliveMaximumUnanswered: Int = 3) {
             self.algorithms = algorithms
             self.rekeyLimits = rekeyLimits
             self.connectTimeout = connectTimeout
+            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveMaximumUnanswered = keepaliveMaximumUnanswered
         }
     }
 
@@ -69,8 +78,19 @@ public final class SSHClient: Sendable {
         }
         defer { timeout.cancel() }
         do {
-            let negotiated = try await authenticated.futureResult.get()
-            return SSHClient(channel: channel, connection: try await connectionPromise.futureResult.get(), negotiatedAlgorithms: negotiated)
+            // Cancelling the connecting task closes the socket and ends the wait at once.
+            let negotiated = try await withTaskCancellationHandler {
+                try await authenticated.futureResult.get()
+            } onCancel: {
+                authenticated.fail(CancellationError())
+                channel.close(promise: nil)
+            }
+            let connection = try await connectionPromise.futureResult.get()
+            if let interval = configuration.keepaliveInterval {
+                let maximum = configuration.keepaliveMaximumUnanswered
+                eventLoop.execute { connection.value.startKeepalive(interval: interval, maximumUnanswered: maximum) }
+            }
+            return SSHClient(channel: channel, connection: connection, negotiatedAlgorithms: negotiated)
         } catch {
             try? await channel.close()
             throw error
@@ -87,20 +107,54 @@ public final class SSHClient: Sendable {
 
     /// Opens a session channel (RFC 4254 §6.1); send it pty-req/env/exec/shell/subsystem requests next.
     public func openSession() async throws -> SSHChannel {
+        try await openChannel(.session)
+    }
+
+    /// Opens a channel of any type (direct-tcpip for a tunnel, ...) and waits for the server to confirm it; throws
+    /// `channelOpenFailed` with the server's reason when it refuses. A channel whose `input` is abandoned (its
+    /// reading task cancelled, or the channel dropped) is closed.
+    public func openChannel(_ type: SSHChannelType) async throws -> SSHChannel {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
         let connection = self.connection
         let (id, opened, closed) = try await channel.eventLoop.submit {
-            try connection.value.openChannel(.session, input: continuation)
+            try connection.value.openChannel(type, input: continuation)
         }.get()
-        try await opened.get()
-        return SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed)
+        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed)
+        do {
+            try await withTaskCancellationHandler {
+                try await opened.get()
+            } onCancel: { [eventLoop = channel.eventLoop] in
+                eventLoop.execute { connection.value.close(id) }
+            }
+        } catch {
+            throw Task.isCancelled ? CancellationError() : error
+        }
+        return session
+    }
+
+    /// Sends a global request (RFC 4254 §4) and returns the server's answer (`.failure` when it refuses).
+    public func sendGlobalRequest(_ request: SSHGlobalRequest) async throws -> SSHGlobalRequestResponse {
+        let connection = self.connection
+        let eventLoop = channel.eventLoop
+        return try await eventLoop.flatSubmit { () -> EventLoopFuture<SSHGlobalRequestResponse> in
+            do {
+                return try connection.value.sendGlobalRequest(request, wantReply: true) ?? eventLoop.makeSucceededFuture(.failure)
+            } catch {
+                return eventLoop.makeFailedFuture(error)
+            }
+        }.get()
     }
 
     /// Runs `command` as `ssh host command` does: `stdin` is sent then closed, and stdout, stderr and the exit
     /// status or signal come back (whole; use `openSession()` to stream).
     public func execute(_ command: String, stdin: [UInt8] = []) async throws -> SSHExecutionResult {
         let session = try await openSession()
-        try await session.request(.exec(command))
+        do {
+            try await session.request(.exec(command))
+        } catch {
+            await session.close()
+            throw error
+        }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var offset = 0
@@ -124,6 +178,8 @@ public final class SSHClient: Sendable {
             // The remote side may close before reading all of stdin (like `true < bigfile`); that is not our error.
             while !group.isEmpty { _ = try? await group.next() }
             await session.close()
+            // A cancelled wait ends the input early: report the cancellation, never a truncated result.
+            try Task.checkCancellation()
             return result
         }
     }

@@ -1,4 +1,5 @@
 // The one error type of module SSH: what went wrong on a connection, in words a user can act on.
+import NIOCore
 import SSHProtocol
 
 public struct SSHError: Error, Sendable, CustomStringConvertible {
@@ -9,6 +10,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case passwordChangeRequired(prompt: String)
         /// The connection ended before the operation finished.
         case connectionClosed
+        /// The network failed under the connection (reset by the peer, broken pipe, ...).
+        case connectionLost(reason: String)
         /// The peer broke the protocol, or the transport failed (host key, key exchange, MAC...).
         case protocolFailure(SSHProtocolError)
         /// Connecting failed (refused, unreachable, timed out).
@@ -19,6 +22,9 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case channelClosed
         /// The peer refused a request on a channel (e.g. exec, pty-req).
         case requestRefused(String)
+        /// This many keepalives in a row got no answer (ServerAliveCountMax reached): the peer or the network
+        /// is gone.
+        case peerNotResponding(unansweredKeepalives: Int)
     }
 
     public var kind: Kind
@@ -31,6 +37,10 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
             self = error
         } else if let error = error as? SSHProtocolError {
             self.init(.protocolFailure(error))
+        } else if let error = error as? IOError {
+            self.init(.connectionLost(reason: error.description))
+        } else if error is ChannelError {
+            self.init(.connectionClosed)
         } else {
             self.init(.protocolFailure(SSHProtocolError(.protocolViolation("\(error)"))))
         }
@@ -45,6 +55,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
             return "the server requires a new password (\(prompt)); change it with passwd on that machine"
         case .connectionClosed:
             return "the connection closed"
+        case .connectionLost(let reason):
+            return "the connection was lost: \(reason)"
         case .protocolFailure(let error):
             return error.description
         case .connectFailed(let host, let port, let reason):
@@ -55,6 +67,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
             return "the channel is closed"
         case .requestRefused(let request):
             return "the server refused the \(request) request"
+        case .peerNotResponding(let count):
+            return "Timeout, server not responding (\(count) keepalives unanswered)"
         }
     }
 }

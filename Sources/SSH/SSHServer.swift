@@ -38,23 +38,40 @@ public protocol SSHSessionHandler: Sendable {
     func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit
 }
 
+/// An SSH server (RFC 4251–4254) as a ServiceLifecycle `Service`: run it in a `ServiceGroup`, or call `run()`.
+/// Deny by default: without an authenticator nobody logs in, without a session handler every session is refused,
+/// and without a connection delegate every global request and non-session channel is refused.
 public final class SSHServer: Service, Sendable {
     public struct Configuration: Sendable {
+        /// The address to listen on (127.0.0.1 by default: listening on every interface is a choice to make).
         public var host: String
+        /// The port to listen on; 0 picks a free one (see `listeningPort`).
         public var port: Int
+        /// The host keys, one per type; the client's preference picks which one signs.
         public var hostKeys: [SSHServerHostKey]
+        /// Key exchange, cipher, MAC and host key algorithms to offer, in order of preference.
         public var algorithms: SSHAlgorithms
+        /// When we start a new key exchange (bytes, packets, time).
         public var rekeyLimits: SSHRekeyLimits
+        /// Authentication attempts per connection and related limits.
         public var authentication: SSHServerAuthentication.Configuration
         /// Every authentication failure is answered this long after its request arrived, whatever the cause.
         public var authenticationFailureDelay: TimeAmount
+        /// A connection not authenticated this long after it was accepted is closed (sshd's LoginGraceTime).
+        public var loginGraceTime: TimeAmount
+        /// Connections open at once; beyond it new ones are closed as soon as they are accepted. nil: no limit.
+        public var maximumConnections: Int?
+        /// Session channels open at once on one connection (sshd's MaxSessions); more are refused.
+        public var maximumSessionsPerConnection: Int
+        /// Windows, channels and unanswered requests per connection.
         public var connection: SSHConnectionConfiguration
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default). "*" suffix globs.
         public var acceptedEnvironment: [String]
 
         public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
                     rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(), authentication: SSHServerAuthentication.Configuration = .init(),
-                    authenticationFailureDelay: TimeAmount = .milliseconds(100),
+                    authenticationFailureDelay: TimeAmount = .milliseconds(100), loginGraceTime: TimeAmount = .seconds(120),
+                    maximumConnections: Int? = nil, maximumSessionsPerConnection: Int = 10,
                     connection: SSHConnectionConfiguration = SSHConnectionConfiguration(role: .server), acceptedEnvironment: [String] = []) {
             self.host = host
             self.port = port
@@ -63,23 +80,39 @@ public final class SSHServer: Service, Sendable {
             self.rekeyLimits = rekeyLimits
             self.authentication = authentication
             self.authenticationFailureDelay = authenticationFailureDelay
+            self.loginGraceTime = loginGraceTime
+            self.maximumConnections = maximumConnections
+            self.maximumSessionsPerConnection = maximumSessionsPerConnection
             self.connection = connection
             self.acceptedEnvironment = acceptedEnvironment
         }
     }
 
+    /// One accepted connection, for limits and shutdown.
+    private struct OpenConnection {
+        var channel: any Channel
+        var handler: NIOLoopBound<ConnectionHandler>
+    }
+
     public let configuration: Configuration
     private let authenticator: any SSHServerAuthenticator
     private let sessionHandler: (any SSHSessionHandler)?
+    private let connectionDelegate: (any SSHServerConnectionDelegate)?
     private let group: any EventLoopGroup
     private let bound: EventLoopPromise<Int>
-    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: OpenConnection]>([:])
 
+    /// - Parameters:
+    ///   - authenticator: who may log in (default: nobody).
+    ///   - sessionHandler: runs exec, shell and subsystem sessions (default: none; sessions are refused).
+    ///   - connectionDelegate: decides global requests and channels other than sessions (default: all refused).
     public init(configuration: Configuration, authenticator: any SSHServerAuthenticator = DenyAllAuthenticator(),
-                sessionHandler: (any SSHSessionHandler)? = nil, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+                sessionHandler: (any SSHSessionHandler)? = nil, connectionDelegate: (any SSHServerConnectionDelegate)? = nil,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.authenticator = authenticator
         self.sessionHandler = sessionHandler
+        self.connectionDelegate = connectionDelegate
         group = eventLoopGroup
         bound = eventLoopGroup.any().makePromise(of: Int.self)
     }
@@ -89,14 +122,20 @@ public final class SSHServer: Service, Sendable {
         get async throws { try await bound.futureResult.get() }
     }
 
-    /// Serves until cancelled or told to shut down gracefully; then stops accepting and waits for the open
-    /// connections to end.
+    /// Connections open right now.
+    public var connectionCount: Int { connections.withLockedValue { $0.count } }
+
+    /// Serves until cancelled or told to shut down gracefully. A graceful shutdown stops accepting, refuses new
+    /// channels, lets the open ones run to their end and closes each connection when its last channel has closed
+    /// (unauthenticated and idle connections at once); `run()` returns when every connection is gone. Cancelling
+    /// closes every connection at once.
     public func run() async throws {
         let configuration = self.configuration
         let transport = SSHTransportConfiguration(role: .server(hostKeys: configuration.hostKeys), algorithms: configuration.algorithms,
                                                   rekeyLimits: configuration.rekeyLimits)
         let authenticator = self.authenticator
         let sessionHandler = self.sessionHandler
+        let connectionDelegate = self.connectionDelegate
         let connections = self.connections
         let listener: any Channel
         do {
@@ -104,6 +143,9 @@ public final class SSHServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { child in
                     child.eventLoop.makeCompletedFuture {
+                        if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
+                            throw SSHError(.connectionClosed)
+                        }
                         try child.pipeline.syncOperations.addHandler(SSHTransportHandler(server: transport))
                         try child.pipeline.syncOperations.addHandler(ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
@@ -111,12 +153,24 @@ public final class SSHServer: Service, Sendable {
                         let connection = ConnectionHandler(configuration: configuration.connection)
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
+                                                                        maximumSessions: configuration.maximumSessionsPerConnection,
                                                                         eventLoop: child.eventLoop)
                         }
+                        connection.serverDelegate = connectionDelegate
                         try child.pipeline.syncOperations.addHandler(connection)
+                        let handler = NIOLoopBound(connection, eventLoop: child.eventLoop)
+                        let graceTimer = child.eventLoop.scheduleTask(in: configuration.loginGraceTime) {
+                            guard handler.value.user.isEmpty else { return }
+                            let milliseconds = configuration.loginGraceTime.nanoseconds / 1_000_000
+                            child.writeAndFlush(SSHTransportCommand.disconnect(
+                                .byApplication, "not authenticated within the login grace time (\(milliseconds) ms)"), promise: nil)
+                        }
                         let key = ObjectIdentifier(child)
-                        connections.withLockedValue { $0[key] = child }
-                        child.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: key) } }
+                        connections.withLockedValue { $0[key] = OpenConnection(channel: child, handler: handler) }
+                        child.closeFuture.whenComplete { _ in
+                            graceTimer.cancel()
+                            _ = connections.withLockedValue { $0.removeValue(forKey: key) }
+                        }
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
@@ -134,11 +188,15 @@ public final class SSHServer: Service, Sendable {
         } onGracefulShutdown: {
             listener.close(promise: nil)
         }
-        // Let the connections that are open finish (graceful), unless we are cancelled.
+        // Let the open connections finish (graceful), unless we are cancelled.
         let open = connections.withLockedValue { Array($0.values) }
-        for channel in open {
-            if Task.isCancelled { channel.close(promise: nil) }
-            try? await channel.closeFuture.get()
+        await withTaskCancellationHandler {
+            for connection in open {
+                connection.channel.eventLoop.execute { connection.handler.value.beginGracefulShutdown() }
+            }
+            for connection in open { try? await connection.channel.closeFuture.get() }
+        } onCancel: {
+            for connection in open { connection.channel.close(promise: nil) }
         }
     }
 }
@@ -156,20 +214,25 @@ final class SessionController: ServerSessionPolicy {
 
     private let handler: any SSHSessionHandler
     private let acceptedEnvironment: [String]
+    private let maximumSessions: Int
     private let eventLoop: any EventLoop
     private var sessions: [SSHChannelID: Pending] = [:]
 
-    init(handler: any SSHSessionHandler, acceptedEnvironment: [String], eventLoop: any EventLoop) {
+    init(handler: any SSHSessionHandler, acceptedEnvironment: [String], maximumSessions: Int, eventLoop: any EventLoop) {
         self.handler = handler
         self.acceptedEnvironment = acceptedEnvironment
+        self.maximumSessions = maximumSessions
         self.eventLoop = eventLoop
     }
 
     func acceptSession(_ channel: SSHChannelID, handler connection: ConnectionHandler) -> Bool {
+        guard sessions.count < maximumSessions else { return false }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
         guard let closed = connection.attach(channel, input: continuation) else { return false }
         sessions[channel] = Pending(stream: stream, closed: closed)
-        closed.whenComplete { [weak self] _ in self?.sessions.removeValue(forKey: channel) }
+        // The future completes on this connection's event loop, where the controller lives.
+        let controller = NIOLoopBound(self, eventLoop: eventLoop)
+        closed.whenComplete { _ in controller.value.sessions.removeValue(forKey: channel) }
         return true
     }
 

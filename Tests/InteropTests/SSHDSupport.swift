@@ -95,6 +95,12 @@ final class TestSSHD {
         throw InteropError.missingProgram("a working sshd (no banner on port \(port); log: \((try? readText("\(directory)/sshd.log")) ?? ""))")
     }
 
+    /// The listening sshd's process id (per-connection processes are its descendants).
+    var listenerPID: pid_t? {
+        guard let text = try? readText(pidFile) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     func stop() {
         guard let text = try? readText(pidFile), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
         kill(pid, SIGTERM)

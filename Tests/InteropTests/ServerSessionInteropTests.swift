@@ -9,10 +9,14 @@ import SSHProtocol
 import Testing
 
 /// An SSHServer on a free port running commands with /bin/sh, for the length of `body`.
-func withTestServer<R>(authenticator: any SSHServerAuthenticator, _ body: (Int, SSHPrivateKey) async throws -> R) async throws -> R {
+func withTestServer<R>(authenticator: any SSHServerAuthenticator, connectionDelegate: (any SSHServerConnectionDelegate)? = nil,
+                       configure: (inout SSHServer.Configuration) -> Void = { _ in },
+                       _ body: (Int, SSHPrivateKey) async throws -> R) async throws -> R {
     let hostKey = try SSHPrivateKey.generate(type: .ed25519)
-    let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], authenticationFailureDelay: .milliseconds(20)),
-                           authenticator: authenticator, sessionHandler: ProcessSessionHandler())
+    var configuration = SSHServer.Configuration(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], authenticationFailureDelay: .milliseconds(20))
+    configure(&configuration)
+    let server = SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: ProcessSessionHandler(),
+                           connectionDelegate: connectionDelegate)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         defer { group.cancelAll() }

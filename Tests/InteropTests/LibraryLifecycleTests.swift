@@ -1,0 +1,279 @@
+// The library's lifecycle over real TCP: SSHServer's graceful shutdown, cancellation and per-connection limits
+// (sessions, connections, login grace time); the connection delegate for non-session channels and global requests
+// (with OpenSSH's `ssh -W` as the peer); SSHClient's keepalive against a frozen sshd; cancelling a command or a
+// connection attempt.
+import Foundation
+import NIOCore
+import NIOPosix
+@testable import SSH
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import SSHKeys
+import SSHProtocol
+import Testing
+
+/// Echoes direct-tcpip channels back and answers tcpip-forward for port 0 with a made-up port.
+private struct EchoTunnelDelegate: SSHServerConnectionDelegate {
+    func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+        guard case .directTCPIP(_, 7, _, _) = type else { return .reject(.connectFailed, description: "only the echo port here") }
+        return .accept { channel in
+            for try await input in channel.input {
+                if case .data(let bytes) = input { try await channel.write(bytes) }
+                if case .eof = input { break }
+            }
+        }
+    }
+
+    func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse {
+        if case .tcpipForward(_, 0) = request { return .boundPort(4242) }
+        return .failure
+    }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `seconds`.
+private func eventually(_ seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}
+
+/// Every process below `root` (per-connection sshd processes are children and grandchildren of the listener).
+private func descendants(of root: pid_t) -> [pid_t] {
+    var parents: [pid_t: pid_t] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = pid_t(fields[1]) { parents[pid] = parent }
+    }
+    var found: [pid_t] = [], frontier = [root]
+    while let next = frontier.popLast() {
+        let children = parents.filter { $0.value == next }.map(\.key)
+        found += children
+        frontier += children
+    }
+    return found
+}
+
+@Suite struct LibraryLifecycleTests {
+    static func connect(port: Int, key: SSHPrivateKey, hostKey: SSHPrivateKey,
+                        configuration: SSHClient.Configuration = SSHClient.Configuration()) async throws -> SSHClient {
+        try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(key)],
+                                    hostKeyValidator: PinnedHostKeys([hostKey.publicKey]), configuration: configuration)
+    }
+
+    @Test func gracefulShutdownLetsRunningSessionsFinish() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: ProcessSessionHandler())
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                let port = try await server.listeningPort
+                let busy = try await Self.connect(port: port, key: key, hostKey: hostKey)
+                let idle = try await Self.connect(port: port, key: key, hostKey: hostKey)
+                let session = try await busy.openSession()
+                try await session.request(.exec("sleep 1; echo finished"))
+                trigger.triggerGracefulShutdown()
+
+                // The idle connection is told goodbye at once; the busy one refuses new channels but keeps its session.
+                #expect(await eventually { !idle.channel.isActive })
+                #expect(await eventually { (try? await busy.openSession()) == nil })
+                await #expect(throws: SSHError.self) { _ = try await Self.connect(port: port, key: key, hostKey: hostKey) }
+                var output: [UInt8] = [], status: Int32?
+                for try await input in session.input {
+                    if case .data(let bytes) = input { output += bytes.readableBytesView }
+                    if case .exitStatus(let code) = input { status = code }
+                }
+                #expect(output == Array("finished\n".utf8) && status == 0)
+                // Its last channel closed, the busy connection ends too, and run() returns.
+                #expect(await eventually { !busy.channel.isActive })
+                try await group.next()
+                #expect(server.connectionCount == 0)
+            }
+        }
+    }
+
+    @Test func cancellingTheServerClosesEveryConnection() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: ProcessSessionHandler())
+        let running = Task { try await server.run() }
+        let client = try await Self.connect(port: try await server.listeningPort, key: key, hostKey: hostKey)
+        let command = Task { try await client.execute("sleep 20") }
+        try await Task.sleep(for: .milliseconds(200))
+        running.cancel()
+        // An error, not the result `sleep 20` would give.
+        await #expect(throws: SSHError.self) { _ = try await command.value }
+        _ = try? await running.value
+        #expect(server.connectionCount == 0)
+    }
+
+    @Test func sessionsPerConnectionAreLimited() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey]),
+                                 configure: { $0.maximumSessionsPerConnection = 2 }) { port, hostKey in
+            let client = try await Self.connect(port: port, key: key, hostKey: hostKey)
+            let first = try await client.openSession()
+            let second = try await client.openSession()
+            let error = await #expect(throws: SSHError.self) { _ = try await client.openSession() }
+            #expect(error?.description.contains("administratively prohibited") == true, "\(String(describing: error))")
+            await first.close()
+            let again = try await client.openSession()
+            try await again.request(.exec("true"))
+            try await second.request(.exec("true"))
+            await client.close()
+        }
+    }
+
+    @Test func connectionsAreLimited() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], maximumConnections: 1),
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: ProcessSessionHandler())
+        let running = Task { try await server.run() }
+        defer { running.cancel() }
+        let port = try await server.listeningPort
+        let first = try await Self.connect(port: port, key: key, hostKey: hostKey)
+        await #expect(throws: SSHError.self) { _ = try await Self.connect(port: port, key: key, hostKey: hostKey) }
+        #expect(try await first.execute("echo one").stdout == Array("one\n".utf8))
+        await first.close()
+        #expect(await eventually { server.connectionCount == 0 })
+        let second = try await Self.connect(port: port, key: key, hostKey: hostKey)
+        #expect(try await second.execute("echo two").stdout == Array("two\n".utf8))
+        await second.close()
+    }
+
+    /// A connection that never authenticates is closed after the login grace time; one that did is not.
+    @Test func loginGraceTime() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey]),
+                                 configure: { $0.loginGraceTime = .seconds(3) }) { port, hostKey in
+            let authenticated = try await Self.connect(port: port, key: key, hostKey: hostKey)
+            let outcome = try await runAsync("/usr/bin/env", ["python3", "-c", """
+                import socket, sys, time
+                s = socket.create_connection(("127.0.0.1", \(port)))
+                s.sendall(b"SSH-2.0-silent\\r\\n")
+                start = time.monotonic()
+                s.settimeout(10)
+                while s.recv(4096):
+                    pass
+                print(round(time.monotonic() - start, 1))
+                """])
+            let seconds = Double(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            #expect(seconds >= 2.5 && seconds < 30, "closed after \(seconds) s: \(outcome.stderr)")
+            #expect(try await authenticated.execute("echo alive").stdout == Array("alive\n".utf8))
+            await authenticated.close()
+        }
+    }
+
+    /// The connection delegate serves direct-tcpip channels (OpenSSH's `ssh -W` and our openChannel) and answers
+    /// global requests; without one, both are refused.
+    @Test func connectionDelegateServesTunnelsAndGlobalRequests() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
+        let key = try SSHKeyFile.loadPrivateKey(atPath: "\(directory)/id")
+        let tunnel = SSHChannelType.directTCPIP(host: "127.0.0.1", port: 7, originatorAddress: "127.0.0.1", originatorPort: 5555)
+        try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey]), connectionDelegate: EchoTunnelDelegate()) { port, hostKey in
+            let client = try await Self.connect(port: port, key: key, hostKey: hostKey)
+            let channel = try await client.openChannel(tunnel)
+            try await channel.write(ByteBuffer(string: "ping"))
+            try await channel.sendEOF()
+            var echoed = ""
+            for try await input in channel.input { if case .data(let bytes) = input { echoed += String(buffer: bytes) } }
+            #expect(echoed == "ping")
+            let refused = await #expect(throws: SSHError.self) {
+                _ = try await client.openChannel(.directTCPIP(host: "127.0.0.1", port: 80, originatorAddress: "127.0.0.1", originatorPort: 5555))
+            }
+            #expect(refused?.description.contains("only the echo port here") == true)
+            #expect(try await client.sendGlobalRequest(.tcpipForward(address: "localhost", port: 0)) == .boundPort(4242))
+            #expect(try await client.sendGlobalRequest(.tcpipForward(address: "localhost", port: 8080)) == .failure)
+            #expect(try await client.sendGlobalRequest(.keepalive) == .success)
+            await client.close()
+
+            try "[127.0.0.1]:\(port) \(hostKey.publicKey)\n".write(toFile: "\(directory)/known_hosts", atomically: true, encoding: .utf8)
+            let viaSSH = try await OpenSSHInstallation.system.sshAsync(
+                ["-F", "/dev/null", "-p", "\(port)", "-i", "\(directory)/id", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                 "-o", "UserKnownHostsFile=\(directory)/known_hosts", "-W", "127.0.0.1:7", "alice@127.0.0.1"], stdin: Array("hello through -W".utf8))
+            #expect(viaSSH.stdout == "hello through -W", "\(viaSSH.stderr)")
+        }
+        try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey])) { port, hostKey in
+            let client = try await Self.connect(port: port, key: key, hostKey: hostKey)
+            let error = await #expect(throws: SSHError.self) { _ = try await client.openChannel(tunnel) }
+            #expect(error?.description.contains("administratively prohibited") == true, "\(String(describing: error))")
+            #expect(try await client.sendGlobalRequest(.tcpipForward(address: "localhost", port: 0)) == .failure)
+            await client.close()
+        }
+    }
+
+    @Test func cancellingACommandClosesItsChannelAndKeepsTheConnection() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey])) { port, hostKey in
+            let client = try await Self.connect(port: port, key: key, hostKey: hostKey)
+            let command = Task { try await client.execute("sleep 20") }
+            try await Task.sleep(for: .milliseconds(300))
+            command.cancel()
+            // CancellationError, not a result: `sleep 20` had not finished.
+            await #expect(throws: CancellationError.self) { _ = try await command.value }
+            let connection = client.connection
+            #expect(await eventually { (try? await client.channel.eventLoop.submit { connection.value.openChannelCount }.get()) == 0 })
+            #expect(try await client.execute("echo ok").stdout == Array("ok\n".utf8))
+            await client.close()
+        }
+    }
+
+    /// A server that accepts TCP but never says a word: cancelling the connecting task ends it at once, long
+    /// before the 30 s connect timeout.
+    @Test func cancellingAConnectionAttempt() async throws {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        let port = try #require(listener.localAddress?.port)
+        let attempt = Task {
+            try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.password("x")],
+                                        hostKeyValidator: .acceptAnyHostKeyInsecurely, configuration: .init(connectTimeout: .seconds(300)))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        attempt.cancel()
+        // CancellationError, not the connect timeout's error (5 minutes away).
+        await #expect(throws: CancellationError.self) { _ = try await attempt.value }
+    }
+}
+
+@Suite("Client keepalive against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+struct ClientKeepaliveTests {
+    /// Keepalives every second: a healthy sshd answers them through a 3-second command; a frozen one (its
+    /// per-connection processes stopped) is given up after three unanswered, with a clear error.
+    @Test func keepaliveDetectsAFrozenServer() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let sshd = try TestSSHD()
+        defer { sshd.stop() }
+        try "\(key.publicKey)\n".write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
+        let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
+        let client = try await SSHClient.connect(host: "127.0.0.1", port: sshd.port, user: "root", credentials: [.privateKey(key)],
+                                                 hostKeyValidator: PinnedHostKeys([hostKey]),
+                                                 configuration: .init(keepaliveInterval: .seconds(1), keepaliveMaximumUnanswered: 3))
+        #expect(try await client.execute("sleep 3; echo awake").stdout == Array("awake\n".utf8))
+
+        let session = try await client.openSession()
+        try await session.request(.exec("sleep 60"))
+        let listener = try #require(sshd.listenerPID)
+        let frozen = descendants(of: listener)
+        #expect(!frozen.isEmpty)
+        for pid in frozen { kill(pid, SIGSTOP) }
+        defer { for pid in frozen { kill(pid, SIGCONT) } }
+        let started = Date()
+        let error = await #expect(throws: SSHError.self) { for try await _ in session.input {} }
+        let elapsed = Date().timeIntervalSince(started)
+        guard case .peerNotResponding(3)? = error?.kind else {
+            Issue.record("expected peerNotResponding(3), got \(String(describing: error))")
+            return
+        }
+        #expect(elapsed > 2.5 && elapsed < 30, "gave up after \(elapsed) s (the command would have run 60 s)")
+    }
+}
