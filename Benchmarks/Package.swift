@@ -44,5 +44,19 @@ let package = Package(
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]
         ),
+        // Not an ordo-one benchmark: a plain program that moves N bytes through an in-process client and server,
+        // run side by side with ssh→sshd by Scripts/bench-throughput-vs-openssh.sh.
+        .executableTarget(
+            name: "shh-throughput",
+            dependencies: [
+                .product(name: "SSH", package: "shh"),
+                .product(name: "SSHProtocol", package: "shh"),
+                .product(name: "SSHKeys", package: "shh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ThroughputRunner",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )
