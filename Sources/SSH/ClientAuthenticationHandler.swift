@@ -14,7 +14,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
     /// One thing to try: a credential, and for keys the algorithm and blob to offer.
     private struct Attempt {
         var credential: SSHClientCredential
-        var key: SSHAuthenticationKey?
+        var key: SSHPresentedKey?
     }
 
     private let user: String

@@ -6,7 +6,7 @@ public enum SSHClientCredential: Sendable {
     /// A private key held here, optionally with its OpenSSH user certificate (offered first, then the plain key).
     case privateKey(SSHPrivateKey, certificate: SSHCertificate? = nil)
     /// A key whose signatures come from elsewhere (ssh-agent, a hardware token): `sign(data, algorithm)`.
-    case signer(key: SSHAuthenticationKey, sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature)
+    case signer(key: SSHPresentedKey, sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature)
     case password(String)
     /// Keyboard-interactive: answer each round of questions (zero questions are answered without asking).
     case keyboardInteractive(@Sendable (KeyboardInteractiveRequest) async throws -> [String])

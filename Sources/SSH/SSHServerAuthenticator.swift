@@ -6,7 +6,7 @@ import SSHProtocol
 public enum SSHAuthenticationAttempt: Sendable, Equatable {
     case none(user: String)
     /// `isQuery`: the client only asks whether the key would do; otherwise it proved it holds the key.
-    case publicKey(user: String, key: SSHAuthenticationKey, isQuery: Bool)
+    case publicKey(user: String, key: SSHPresentedKey, isQuery: Bool)
     case password(user: String, password: String)
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)

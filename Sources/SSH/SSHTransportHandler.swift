@@ -10,13 +10,13 @@ import SSHProtocol
 /// client: there is no default that accepts everything.
 public protocol SSHHostKeyValidator: Sendable {
     /// Succeed `validationComplete` to go on, fail it to refuse the server. Called once per connection.
-    func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>)
+    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>)
 }
 
 /// Accepts any host key: only for tests and throwaway tools, as its name says.
 public struct AcceptAnyHostKeyInsecurely: SSHHostKeyValidator {
     public init() {}
-    public func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+    public func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
         validationComplete.succeed()
     }
 }
@@ -30,7 +30,7 @@ extension SSHHostKeyValidator where Self == AcceptAnyHostKeyInsecurely {
 public struct PinnedHostKeys: SSHHostKeyValidator {
     public var keys: Set<SSHPublicKey>
     public init(_ keys: Set<SSHPublicKey>) { self.keys = keys }
-    public func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+    public func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
         if keys.contains(hostKey.publicKey) {
             validationComplete.succeed()
         } else {
@@ -143,7 +143,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         }
     }
 
-    private func validateHostKey(_ hostKey: SSHPresentedHostKey, context: ChannelHandlerContext) {
+    private func validateHostKey(_ hostKey: SSHPresentedKey, context: ChannelHandlerContext) {
         guard let hostKeyValidator else { return }
         validatingHostKey = true
         // Nothing more is read while the validator decides (it may ask a person), so a server cannot make us

@@ -11,7 +11,7 @@ import SSHWire
 
 struct TransportProbeResult: Sendable {
     var algorithms: SSHNegotiatedAlgorithms
-    var hostKey: SSHPresentedHostKey
+    var hostKey: SSHPresentedKey
     var authenticationMethods: [String]
     var serverSignatureAlgorithms: [String]?
     /// Key exchanges completed on the connection (2 when the probe rekeyed).
@@ -22,12 +22,12 @@ struct TransportProbeResult: Sendable {
 private final class RecordingValidator: SSHHostKeyValidator, @unchecked Sendable {
     let inner: any SSHHostKeyValidator
     private let lock = NSLock()
-    private var _seen: SSHPresentedHostKey?
-    var seen: SSHPresentedHostKey? { lock.withLock { _seen } }
+    private var _seen: SSHPresentedKey?
+    var seen: SSHPresentedKey? { lock.withLock { _seen } }
 
     init(_ inner: any SSHHostKeyValidator) { self.inner = inner }
 
-    func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
         lock.withLock { _seen = hostKey }
         inner.validateHostKey(hostKey, validationComplete: validationComplete)
     }

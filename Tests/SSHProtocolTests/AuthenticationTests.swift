@@ -90,7 +90,7 @@ struct AuthenticationPair {
         }
     }
 
-    private func isAuthorized(_ key: SSHAuthenticationKey) -> Bool {
+    private func isAuthorized(_ key: SSHPresentedKey) -> Bool {
         switch key {
         case .key(let key): return policy.authorizedKeys.contains(key)
         case .certificate(let certificate):
@@ -143,7 +143,7 @@ struct AuthenticationPair {
     }
 
     @Test func serverSignatureAlgorithmsChooseTheRSAHash() throws {
-        let key = SSHAuthenticationKey.key(try #require(Self.keys[.rsa]).publicKey)
+        let key = SSHPresentedKey.key(try #require(Self.keys[.rsa]).publicKey)
         #expect(publicKeyAlgorithms(for: key, serverSignatureAlgorithms: ["ssh-ed25519", "rsa-sha2-256"]).map(\.name) == ["rsa-sha2-256"])
         #expect(publicKeyAlgorithms(for: key, serverSignatureAlgorithms: nil).map(\.name) == ["rsa-sha2-512", "rsa-sha2-256"])
     }

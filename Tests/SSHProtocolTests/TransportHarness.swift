@@ -33,7 +33,7 @@ enum TestHostKeys {
 struct SideLog {
     var messages: [[UInt8]] = []
     var events: [String] = []
-    var hostKeys: [SSHPresentedHostKey] = []
+    var hostKeys: [SSHPresentedKey] = []
     var completedExchanges = 0
     var serviceAccepted: String?
     var extensionInfo: ExtensionInfo?

@@ -11,7 +11,7 @@ import Testing
 /// Holds the promise so a test decides when (and how) validation completes.
 private final class DeferredValidator: SSHHostKeyValidator, @unchecked Sendable {
     var pending: EventLoopPromise<Void>?
-    func validateHostKey(_ hostKey: SSHPresentedHostKey, validationComplete: EventLoopPromise<Void>) {
+    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
         pending = validationComplete
     }
 }

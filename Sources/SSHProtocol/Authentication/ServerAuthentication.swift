@@ -25,9 +25,9 @@ public struct SSHServerAuthentication {
     public enum Request: Sendable, Equatable {
         case none(user: String)
         /// Would this key be accepted? Answer `acceptPublicKeyQuery()` or `reject(...)`.
-        case publicKeyQuery(user: String, key: SSHAuthenticationKey, algorithm: SSHHostKeyAlgorithm)
+        case publicKeyQuery(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm)
         /// The client proved it holds this key (signature verified); is the key authorized for `user`?
-        case publicKey(user: String, key: SSHAuthenticationKey, algorithm: SSHHostKeyAlgorithm)
+        case publicKey(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm)
         case password(user: String, password: String, newPassword: String?)
         /// Start keyboard-interactive: `sendInfoRequest(_:)` or `reject(...)`.
         case keyboardInteractive(user: String, submethods: String)
@@ -43,7 +43,7 @@ public struct SSHServerAuthentication {
 
     private enum State: Equatable {
         case awaitingRequest
-        case awaitingDecision(method: String, isQuery: Bool, key: SSHAuthenticationKey?, algorithm: SSHHostKeyAlgorithm?)
+        case awaitingDecision(method: String, isQuery: Bool, key: SSHPresentedKey?, algorithm: SSHHostKeyAlgorithm?)
         case awaitingInfoResponse
         case authenticated
     }
@@ -120,7 +120,7 @@ public struct SSHServerAuthentication {
         case .publicKey(let algorithmName, let blob, let signature):
             guard let algorithm = SSHHostKeyAlgorithm(name: algorithmName),
                   configuration.acceptedPublicKeyAlgorithms.contains(algorithm),
-                  let key = try? SSHAuthenticationKey(blob: blob, algorithm: algorithm),
+                  let key = try? SSHPresentedKey(blob: blob, algorithm: algorithm),
                   key.publicKey.type == algorithm.keyType
             else {
                 try refuse(method: "publickey", methodsThatCanContinue: methodsThatCanContinue)

@@ -374,11 +374,9 @@ public struct SSHTransport {
         let serverPublic = try buffer.readSSHStringBytes(field: "server ephemeral public value")
         let signatureBlob = try buffer.readSSHStringBytes(field: "exchange hash signature")
 
-        let presented: SSHPresentedHostKey
+        let presented: SSHPresentedKey
         do {
-            presented = algorithms.hostKey.isCertificate
-                ? .certificate(try SSHCertificate(wireBlob: hostKeyBlob))
-                : .key(try SSHPublicKey(wireBlob: hostKeyBlob))
+            presented = try SSHPresentedKey(blob: hostKeyBlob, algorithm: algorithms.hostKey)
         } catch {
             throw SSHProtocolError(.keyExchangeFailed("the server's host key cannot be read: \(error)"))
         }

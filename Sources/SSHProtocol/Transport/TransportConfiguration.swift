@@ -13,20 +13,6 @@ public struct SSHServerHostKey: Sendable {
     }
 }
 
-/// The host key a server presented, for the client's validator.
-public enum SSHPresentedHostKey: Sendable, Hashable {
-    case key(SSHPublicKey)
-    case certificate(SSHCertificate)
-
-    /// The key that signed the exchange (the certificate's subject key for certificates).
-    public var publicKey: SSHPublicKey {
-        switch self {
-        case .key(let key): key
-        case .certificate(let certificate): certificate.key
-        }
-    }
-}
-
 /// When we start a new key exchange ourselves (OpenSSH's RekeyLimit). The time limit is kept by the caller
 /// (the state machine has no clock): it calls `SSHTransport.startKeyExchange()` when it expires.
 public struct SSHRekeyLimits: Sendable, Hashable {
@@ -92,7 +78,7 @@ public struct SSHTransportConfiguration: Sendable {
 public enum SSHTransportEvent: Sendable {
     /// Client only: the server proved it holds this key; call `acceptHostKey()` or `rejectHostKey(_:)` before
     /// anything else happens. Asked in the first key exchange only; later ones must present the same key.
-    case hostKeyToValidate(SSHPresentedHostKey)
+    case hostKeyToValidate(SSHPresentedKey)
     /// A key exchange finished; the new keys are in use in both directions.
     case keyExchangeCompleted(SSHNegotiatedAlgorithms, isInitial: Bool)
     /// The peer's SSH_MSG_EXT_INFO (RFC 8308).

@@ -1,12 +1,14 @@
-// The key a client authenticates with, as the server sees it: a plain public key or an OpenSSH user certificate
-// (RFC 4252 §7; OpenSSH PROTOCOL.certkeys).
+// A public key as one side presents it to the other: a plain key or an OpenSSH certificate (PROTOCOL.certkeys) —
+// the server's host key in the key exchange (RFC 4253 §8) and the client's key in publickey authentication
+// (RFC 4252 §7).
 import SSHKeys
 
-public enum SSHAuthenticationKey: Sendable, Hashable {
+/// A key presented for verification: a plain public key, or an OpenSSH certificate whose subject key signs.
+public enum SSHPresentedKey: Sendable, Hashable {
     case key(SSHPublicKey)
     case certificate(SSHCertificate)
 
-    /// The key that made the signature (the certificate's subject key for certificates).
+    /// The key that signs (the certificate's subject key for certificates).
     public var publicKey: SSHPublicKey {
         switch self {
         case .key(let key): key
@@ -30,7 +32,7 @@ public enum SSHAuthenticationKey: Sendable, Hashable {
 /// The public key algorithm names a key can be used with, best first, given what the server said it verifies
 /// (server-sig-algs, RFC 8308 §3.1). RSA keys prefer rsa-sha2-512, then rsa-sha2-256; without server-sig-algs,
 /// rsa-sha2-256 is assumed understood (as OpenSSH does only with ext-info: we never fall back to SHA-1).
-public func publicKeyAlgorithms(for key: SSHAuthenticationKey, serverSignatureAlgorithms: [String]?) -> [SSHHostKeyAlgorithm] {
+public func publicKeyAlgorithms(for key: SSHPresentedKey, serverSignatureAlgorithms: [String]?) -> [SSHHostKeyAlgorithm] {
     let isCertificate: Bool
     if case .certificate = key { isCertificate = true } else { isCertificate = false }
     let candidates = SSHHostKeyAlgorithm.algorithms(for: key.publicKey.type, certificate: isCertificate)
