@@ -14,7 +14,7 @@
 import Benchmark
 import NIOCore
 import SSHKeys
-import SSHProtocol
+@_spi(Testing) import SSHProtocol
 
 /// The size of the higher-layer payload in each packet, message number included: OpenSSH's 32 KiB channel packet.
 let payloadByteCount = 32 * 1024
@@ -43,31 +43,6 @@ func makeHostKey() throws -> SSHServerHostKey {
     SSHServerHostKey(privateKey: try SSHPrivateKey.generate(type: .ed25519, comment: "bench host key"))
 }
 
-/// Runs a handshake between two fresh transports in memory; the client accepts the host key it is shown.
-func handshake(_ client: inout SSHTransport, _ server: inout SSHTransport) throws {
-    try client.start()
-    try server.start()
-    for _ in 0..<64 {
-        var moved = false
-        if let bytes = client.takeOutbound() {
-            moved = true
-            server.receive(bytes)
-            while try server.nextEvent() != nil {}
-        }
-        if let bytes = server.takeOutbound() {
-            moved = true
-            client.receive(bytes)
-            while let event = try client.nextEvent() {
-                if case .hostKeyToValidate = event { try client.acceptHostKey() }
-            }
-        }
-        if !moved { break }
-    }
-    guard client.completedKeyExchanges == 1, server.completedKeyExchanges == 1 else {
-        throw BenchmarkFailure(description: "the in-memory handshake did not complete")
-    }
-}
-
 /// An established pair, mutated by every iteration (SSHTransport is a value type, so it lives in a box).
 final class EstablishedPair: @unchecked Sendable {
     var client: SSHTransport
@@ -81,7 +56,7 @@ final class EstablishedPair: @unchecked Sendable {
             role: .client, algorithms: algorithms, rekeyLimits: noRekeying))
         server = SSHTransport(configuration: SSHTransportConfiguration(
             role: .server(hostKeys: [try makeHostKey()]), algorithms: algorithms, rekeyLimits: noRekeying))
-        try handshake(&client, &server)
+        try SSHTransport.handshakeInMemory(client: &client, server: &server)
         guard server.negotiatedAlgorithms?.cipherClientToServer == cipher,
               server.negotiatedAlgorithms?.macClientToServer == mac
         else { throw BenchmarkFailure(description: "negotiated \(String(describing: server.negotiatedAlgorithms))") }
@@ -150,7 +125,7 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 var client = SSHTransport(configuration: fixture.client)
                 var server = SSHTransport(configuration: fixture.server)
-                try handshake(&client, &server)
+                try SSHTransport.handshakeInMemory(client: &client, server: &server)
                 guard server.negotiatedAlgorithms?.keyExchange == kex else {
                     throw BenchmarkFailure(description: "negotiated \(String(describing: server.negotiatedAlgorithms))")
                 }
