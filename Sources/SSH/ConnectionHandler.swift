@@ -41,7 +41,9 @@ public protocol SSHServerConnectionDelegate: Sendable {
 }
 
 extension SSHServerConnectionDelegate {
+    /// Refuses.
     public func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse { .failure }
+    /// Refuses as administratively prohibited.
     public func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
         .reject(.administrativelyProhibited, description: "\(type.name) channels are not allowed")
     }

@@ -9,10 +9,12 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
     let stream: AsyncThrowingStream<SSHChannelInput, any Error>
     let consumed: @Sendable (Int) -> Void
 
+    /// Iterates the input; each element read gives its bytes back to the window.
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<SSHChannelInput, any Error>.AsyncIterator
         let consumed: @Sendable (Int) -> Void
 
+        /// The next input, nil once the channel has closed; throws when the connection failed.
         public mutating func next() async throws -> SSHChannelInput? {
             let element = try await base.next()
             switch element {
@@ -23,6 +25,7 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
         }
     }
 
+    /// Only one iterator should read a channel: what one reads, the other does not see.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed) }
 }
 

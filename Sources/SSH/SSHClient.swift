@@ -4,7 +4,10 @@ import NIOPosix
 import SSHKeys
 import SSHProtocol
 
+/// An SSH client connection (RFC 4251–4254): connected, host key checked and authenticated by `connect`, then
+/// commands, sessions and other channels on it. Safe to share between tasks; `close()` ends it.
 public final class SSHClient: Sendable {
+    /// How the client connects: algorithms, rekey limits, timeouts and keepalives.
     public struct Configuration: Sendable {
         /// Key exchange, cipher, MAC and host key algorithms to offer, in order of preference.
         public var algorithms: SSHAlgorithms
@@ -19,6 +22,7 @@ public final class SSHClient: Sendable {
         /// End the connection when this many keepalives in a row went unanswered (ssh's ServerAliveCountMax).
         public var keepaliveMaximumUnanswered: Int
 
+        /// The defaults are OpenSSH's: modern algorithms, rekey after 1 GiB or an hour, no keepalives.
         public init(algorithms: SSHAlgorithms = .defaults, rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(),
                     connectTimeout: TimeAmount = .seconds(30), keepaliveInterval: TimeAmount? = nil, keepaliveMaximumUnanswered: Int = 3) {
             self.algorithms = algorithms
@@ -187,7 +191,9 @@ public final class SSHClient: Sendable {
 
 /// What a command run with `SSHClient.execute(_:stdin:)` produced.
 public struct SSHExecutionResult: Sendable, Equatable {
+    /// Everything the command wrote to its standard output.
     public var stdout: [UInt8] = []
+    /// Everything the command wrote to its standard error (extended data type 1).
     public var stderr: [UInt8] = []
     /// The exit status, when the command exited normally.
     public var exitStatus: Int32?

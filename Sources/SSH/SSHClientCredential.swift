@@ -2,6 +2,8 @@
 import SSHKeys
 import SSHProtocol
 
+/// One way to prove who the user is; `SSHClient.connect` tries them in order, skipping those the server does not
+/// allow.
 public enum SSHClientCredential: Sendable {
     /// A private key held here, optionally with its OpenSSH user certificate (offered first, then the plain key).
     case privateKey(SSHPrivateKey, certificate: SSHCertificate? = nil)

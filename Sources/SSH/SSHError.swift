@@ -2,7 +2,9 @@
 import NIOCore
 import SSHProtocol
 
+/// Why an operation of module SSH failed: `kind` to match on, `description` to show the user.
 public struct SSHError: Error, Sendable, CustomStringConvertible {
+    /// The failures, each with what the user needs to act on it.
     public enum Kind: Sendable {
         /// No credential was accepted. `allowed` is what the server said can continue.
         case authenticationFailed(user: String, tried: [String], allowed: [String])
@@ -27,7 +29,9 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case peerNotResponding(unansweredKeepalives: Int)
     }
 
+    /// What failed.
     public var kind: Kind
+    /// An error of this kind.
     public init(_ kind: Kind) { self.kind = kind }
 
     /// Any error from below as an SSHError: ours as they are, the protocol's as protocol failures, anything else

@@ -23,7 +23,9 @@ public enum SSHSessionExit: Sendable, Equatable {
 
 /// One session, from its exec/shell/subsystem request to its end.
 public struct SSHServerSession: Sendable {
+    /// The authenticated user name.
     public let user: String
+    /// What the client asked to run.
     public let command: SSHSessionCommand
     /// Variables the client sent with env requests that the configuration accepts (sshd's AcceptEnv).
     public let environment: [String: [UInt8]]
@@ -42,6 +44,7 @@ public protocol SSHSessionHandler: Sendable {
 /// Deny by default: without an authenticator nobody logs in, without a session handler every session is refused,
 /// and without a connection delegate every global request and non-session channel is refused.
 public final class SSHServer: Service, Sendable {
+    /// What the server listens on, its host keys, algorithms and limits.
     public struct Configuration: Sendable {
         /// The address to listen on (127.0.0.1 by default: listening on every interface is a choice to make).
         public var host: String
@@ -68,6 +71,7 @@ public final class SSHServer: Service, Sendable {
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default). "*" suffix globs.
         public var acceptedEnvironment: [String]
 
+        /// Listens on 127.0.0.1:22 by default with sshd's limits (MaxAuthTries 6, MaxSessions 10, LoginGraceTime 120 s).
         public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
                     rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(), authentication: SSHServerAuthentication.Configuration = .init(),
                     authenticationFailureDelay: TimeAmount = .milliseconds(100), loginGraceTime: TimeAmount = .seconds(120),
@@ -94,6 +98,7 @@ public final class SSHServer: Service, Sendable {
         var handler: NIOLoopBound<ConnectionHandler>
     }
 
+    /// The configuration the server was made with.
     public let configuration: Configuration
     private let authenticator: any SSHServerAuthenticator
     private let sessionHandler: (any SSHSessionHandler)?

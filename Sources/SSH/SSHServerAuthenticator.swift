@@ -11,6 +11,7 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)
 
+    /// The user name the client asked to log in as.
     public var user: String {
         switch self {
         case .none(let user), .publicKey(let user, _, _), .password(let user, _), .keyboardInteractive(let user, _): user
@@ -18,6 +19,7 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     }
 }
 
+/// What an `SSHServerAuthenticator` says to one attempt.
 public enum SSHAuthenticationDecision: Sendable, Equatable {
     case accept
     case reject
@@ -27,6 +29,8 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
     case ask(KeyboardInteractiveRequest)
 }
 
+/// Decides who may log in (RFC 4252). Public key signatures are verified before `decide` is asked; the
+/// authenticator only says whether that key (or password, ...) lets the user in.
 public protocol SSHServerAuthenticator: Sendable {
     /// The methods offered in every failure reply; the same for every user, known or not, so the answer does not
     /// tell which users exist.
@@ -36,7 +40,10 @@ public protocol SSHServerAuthenticator: Sendable {
 
 /// Lets nobody in: the default.
 public struct DenyAllAuthenticator: SSHServerAuthenticator {
+    /// The policy that lets nobody in.
     public init() {}
+    /// Offers publickey, so clients get an ordinary "permission denied".
     public var offeredMethods: [String] { ["publickey"] }
+    /// Rejects every attempt.
     public func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision { .reject }
 }

@@ -8,7 +8,9 @@ import SSHProtocol
 
 /// Fired up the pipeline (as a user inbound event) when a user has authenticated.
 public struct SSHUserAuthenticatedEvent: Sendable {
+    /// The user who logged in.
     public var user: String
+    /// The connection's session identifier (the first exchange hash, RFC 4253 §7.2).
     public var sessionIdentifier: [UInt8]
 }
 

@@ -16,6 +16,7 @@ public enum SSHPresentedKey: Sendable, Hashable {
         }
     }
 
+    /// The key or certificate as sent on the wire.
     public var wireBlob: [UInt8] {
         switch self {
         case .key(let key): key.wireBlob

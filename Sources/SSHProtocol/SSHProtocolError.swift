@@ -42,6 +42,7 @@ public enum SSHDisconnectReason: UInt32, Sendable, Hashable, CustomStringConvert
 
 /// Why an SSH connection ended or could not go on. `description` is the sentence to show a user.
 public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
     public enum Kind: Sendable, Equatable {
         /// The peer's identification line was missing, malformed or not SSH 2.0.
         case badIdentification(String)
@@ -79,8 +80,10 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         case tooManyPendingRequests(limit: Int)
     }
 
+    /// What went wrong.
     public var kind: Kind
 
+    /// An error of this kind.
     public init(_ kind: Kind) { self.kind = kind }
 
     /// The reason code sent to the peer in SSH_MSG_DISCONNECT for this failure.

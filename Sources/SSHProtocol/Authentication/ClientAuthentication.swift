@@ -5,7 +5,10 @@ import NIOCore
 import SSHKeys
 import SSHWire
 
+/// The client side of user authentication (RFC 4252, RFC 4256), without I/O: try methods, feed the server's
+/// replies to it, send what `takeOutbound()` returns.
 public struct SSHClientAuthentication {
+    /// What a server reply means for the caller.
     public enum Event: Sendable, Equatable {
         /// A text the server wants shown before authentication (RFC 4252 §5.4).
         case banner(String)
@@ -36,18 +39,22 @@ public struct SSHClientAuthentication {
         case succeeded
     }
 
+    /// The user to log in as.
     public let user: String
+    /// The service to start after authentication ("ssh-connection").
     public let service: String
     private let sessionIdentifier: [UInt8]
     private var state: State = .idle
     private var outbound: [ByteBuffer] = []
 
+    /// Authentication for `user` on the connection whose session identifier is given (signatures cover it).
     public init(user: String, sessionIdentifier: [UInt8], service: String = "ssh-connection") {
         self.user = user
         self.sessionIdentifier = sessionIdentifier
         self.service = service
     }
 
+    /// Whether the server said USERAUTH_SUCCESS.
     public var isAuthenticated: Bool { state == .succeeded }
 
     /// Messages for the transport to send, in order.
@@ -103,6 +110,7 @@ public struct SSHClientAuthentication {
         state = .idle
     }
 
+    /// Sends a "password" request.
     public mutating func tryPassword(_ password: String) throws {
         try requireIdle("password")
         send(.password(password, newPassword: nil))
@@ -116,6 +124,7 @@ public struct SSHClientAuthentication {
         state = .awaitingPassword(password: new)
     }
 
+    /// Starts "keyboard-interactive" (RFC 4256); the questions come as an event.
     public mutating func tryKeyboardInteractive(submethods: String = "") throws {
         try requireIdle("keyboard-interactive")
         send(.keyboardInteractive(submethods: submethods))

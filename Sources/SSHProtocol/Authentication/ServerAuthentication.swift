@@ -8,13 +8,17 @@ import NIOCore
 import SSHKeys
 import SSHWire
 
+/// The server side of user authentication (RFC 4252, RFC 4256), without I/O: it parses requests, verifies
+/// publickey signatures against the session identifier, counts failures, and asks the caller to decide.
 public struct SSHServerAuthentication {
+    /// Attempts allowed and public key algorithms accepted.
     public struct Configuration: Sendable {
         /// Failed attempts before the connection is closed (sshd's MaxAuthTries). "none" does not count.
         public var maximumAttempts: Int
         /// Public key algorithms accepted (sshd's PubkeyAcceptedAlgorithms); SHA-1 RSA is never among them.
         public var acceptedPublicKeyAlgorithms: [SSHHostKeyAlgorithm]
 
+        /// sshd's defaults: 6 attempts (MaxAuthTries), the default public key algorithms.
         public init(maximumAttempts: Int = 6, acceptedPublicKeyAlgorithms: [SSHHostKeyAlgorithm] = SSHHostKeyAlgorithm.defaults) {
             self.maximumAttempts = maximumAttempts
             self.acceptedPublicKeyAlgorithms = acceptedPublicKeyAlgorithms
@@ -48,22 +52,27 @@ public struct SSHServerAuthentication {
         case authenticated
     }
 
+    /// The limits in force.
     public let configuration: Configuration
     private let sessionIdentifier: [UInt8]
     private var state: State = .awaitingRequest
     private var outputs: [Output] = []
+    /// Failed attempts so far ("none" probes and key queries do not count).
     public private(set) var failedAttempts = 0
     /// The user and service of the first request; later requests may not change them (as OpenSSH).
     public private(set) var user: String?
     private var service: String?
 
+    /// Authentication for the connection with this session identifier.
     public init(sessionIdentifier: [UInt8], configuration: Configuration = Configuration()) {
         self.sessionIdentifier = sessionIdentifier
         self.configuration = configuration
     }
 
+    /// Whether a user has been accepted.
     public var isAuthenticated: Bool { state == .authenticated }
 
+    /// What to send, in order (failures marked to be held for the failure delay).
     public mutating func takeOutputs() -> [Output] {
         defer { outputs.removeAll() }
         return outputs

@@ -1,6 +1,7 @@
 // Settings, channel identifiers and events of the connection-protocol state machine (SSHConnection, RFC 4254).
 import NIOCore
 
+/// Settings of one side of the connection protocol.
 public struct SSHConnectionConfiguration: Sendable, Hashable {
     /// Which end of the connection we are; it decides which channel types the peer may open (RFC 4254 §6.1:
     /// a client refuses "session" from a server; a server refuses "forwarded-tcpip", "x11", ... from a client).
@@ -11,6 +12,7 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
         var peer: Role { self == .client ? .server : .client }
     }
 
+    /// Which end we are.
     public var role: Role
     /// Our receive window and maximum packet size per channel, and the WINDOW_ADJUST policy.
     public var window: SSHChannelWindowPolicy
@@ -23,6 +25,7 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     /// requests faster than we answer would otherwise grow the queue without bound. Default 256.
     public var maximumUnansweredRequests: Int
 
+    /// OpenSSH-like defaults: 2 MiB windows, 32 KiB packets, 64 channels, 256 unanswered requests.
     public init(role: Role, window: SSHChannelWindowPolicy = SSHChannelWindowPolicy(), maximumChannels: Int = 64,
                 maximumUnansweredRequests: Int = 256) {
         self.role = role

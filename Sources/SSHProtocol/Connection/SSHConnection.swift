@@ -18,7 +18,11 @@
 import NIOCore
 import SSHWire
 
+/// The connection protocol (RFC 4254) for one side, without I/O: feed the peer's connection-layer payloads to
+/// `receive(_:)`, act on the events, call the operations (open, send, close, requests) and send what
+/// `takeOutbound()` returns through the transport. Violations throw `SSHProtocolError` and fail the connection.
 public struct SSHConnection: Sendable {
+    /// Our role, windows and limits.
     public let configuration: SSHConnectionConfiguration
     /// Why the connection failed, once `receive(_:)` has thrown.
     public private(set) var failure: SSHProtocolError?
@@ -38,6 +42,7 @@ public struct SSHConnection: Sendable {
     public private(set) var unansweredPeerRequests = 0
     private var peerSentNoMoreSessions = false
 
+    /// A connection with no channels yet.
     public init(configuration: SSHConnectionConfiguration) {
         self.init(configuration: configuration, firstChannelID: 0)
     }

@@ -8,9 +8,15 @@ import NIOCore
 import SSHKeys
 import SSHWire
 
+/// The SSH transport layer (RFC 4253) for one side, without I/O: version exchange, key exchange, packet
+/// protection, strict KEX and rekeying. Bytes in with `receive(_:)`, events out of `nextEvent()`, bytes to send from
+/// `takeOutbound()`. Failures throw `SSHProtocolError` after queueing the DISCONNECT to send.
 public struct SSHTransport {
+    /// Role, algorithms and rekey limits.
     public let configuration: SSHTransportConfiguration
+    /// The identification line we send, without CR LF ("SSH-2.0-shh_…").
     public let ourIdentification: String
+    /// The peer's identification line, once received.
     public private(set) var peerIdentification: String?
     /// H of the first key exchange (RFC 4253 §7.2), nil until it is done.
     public private(set) var sessionIdentifier: [UInt8]?
@@ -60,6 +66,7 @@ public struct SSHTransport {
     /// True from the peer's first NEWKEYS until its next message: where a client may put EXT_INFO.
     private var firstMessageAfterPeerNewKeys = false
 
+    /// A transport that has not started; call `start()`.
     public init(configuration: SSHTransportConfiguration) {
         self.configuration = configuration
         ourIdentification = ShhVersion.identification
@@ -71,6 +78,7 @@ public struct SSHTransport {
 
     /// True while a key exchange is running; higher-layer messages sent now wait for its end.
     public var isKeyExchangeInProgress: Bool { keyExchange != nil }
+    /// Whether the transport has failed or disconnected; nothing more is sent or accepted.
     public var isClosed: Bool { phase == .closed }
 
     /// server-sig-algs from the server's EXT_INFO (client side), if it sent one.
