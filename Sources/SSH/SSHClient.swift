@@ -130,6 +130,8 @@ public final class SSHClient: Sendable {
             } onCancel: { [eventLoop = channel.eventLoop] in
                 eventLoop.execute { connection.value.close(id) }
             }
+            // Confirmed, but the caller is gone (the close from onCancel is on its way).
+            try Task.checkCancellation()
         } catch {
             throw Task.isCancelled ? CancellationError() : error
         }
@@ -152,6 +154,17 @@ public final class SSHClient: Sendable {
     /// Runs `command` as `ssh host command` does: `stdin` is sent then closed, and stdout, stderr and the exit
     /// status or signal come back (whole; use `openSession()` to stream).
     public func execute(_ command: String, stdin: [UInt8] = []) async throws -> SSHExecutionResult {
+        do {
+            return try await run(command, stdin: stdin)
+        } catch {
+            // Whatever a cancelled task ran into on the way out (a channel it closed itself), the cause is the
+            // cancellation.
+            if Task.isCancelled { throw CancellationError() }
+            throw error
+        }
+    }
+
+    private func run(_ command: String, stdin: [UInt8]) async throws -> SSHExecutionResult {
         let session = try await openSession()
         do {
             try await session.request(.exec(command))
