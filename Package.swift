@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SSHKeys", targets: ["SSHKeys"]),
         .library(name: "SSHProtocol", targets: ["SSHProtocol"]),
         .library(name: "SSH", targets: ["SSH"]),
+        .library(name: "SSHServerHost", targets: ["SSHServerHost"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
         .executable(name: "shh-keygen", targets: ["shh-keygen"]),
@@ -61,6 +62,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(name: "CSSHHost"),
+        .target(
+            name: "SSHServerHost",
+            dependencies: [
+                "CSSHHost",
+                "SSH",
+                "SSHProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -120,6 +133,7 @@ let package = Package(
             name: "InteropTests",
             dependencies: [
                 "SSH",
+                "SSHServerHost",
                 "SSHProtocol",
                 "SSHKeys",
                 "SSHKeygenCommand",

@@ -316,6 +316,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.disconnect(.byApplication, "the server is shutting down")), promise: nil)
     }
 
+    /// The connection's addresses (server side: for the session's environment).
+    var remoteAddress: SocketAddress? { context?.channel.remoteAddress }
+    var localAddress: SocketAddress? { context?.channel.localAddress }
+
     /// Channels attached to async code (for tests and limits).
     var openChannelCount: Int { channels.count }
 

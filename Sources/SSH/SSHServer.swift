@@ -29,15 +29,30 @@ public struct SSHServerSession: Sendable {
     public let command: SSHSessionCommand
     /// Variables the client sent with env requests that the configuration accepts (sshd's AcceptEnv).
     public let environment: [String: [UInt8]]
-    /// The terminal the client asked for with pty-req, if any.
+    /// The terminal the client asked for with pty-req, if any (only when the handler supports terminals).
     public let terminal: SSHPseudoTerminalRequest?
+    /// Where the client connects from, and the address it connected to (for SSH_CLIENT and SSH_CONNECTION).
+    public let remoteAddress: SocketAddress?
+    public let localAddress: SocketAddress?
     /// stdin and window-change/signal/break requests in; stdout and stderr out.
     public let channel: SSHChannel
 }
 
 /// Runs sessions. There is no default: a server without one refuses every session.
 public protocol SSHSessionHandler: Sendable {
+    /// Runs the session to its end; the result goes to the client as exit-status or exit-signal (a thrown error
+    /// as exit status 255), followed by EOF and CLOSE.
     func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit
+    /// Whether pty-req is accepted (and the terminal passed in `SSHServerSession.terminal`). Default false: the
+    /// request is refused, so clients know they have no terminal.
+    var supportsTerminals: Bool { get }
+    /// Whether a subsystem request for `name` starts a session. Default false: refused.
+    func acceptsSubsystem(_ name: String) -> Bool
+}
+
+extension SSHSessionHandler {
+    public var supportsTerminals: Bool { false }
+    public func acceptsSubsystem(_ name: String) -> Bool { false }
 }
 
 /// An SSH server (RFC 4251–4254) as a ServiceLifecycle `Service`: run it in a `ServiceGroup`, or call `run()`.
@@ -250,7 +265,7 @@ final class SessionController: ServerSessionPolicy {
     func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler connection: ConnectionHandler) -> SessionRequestVerdict {
         guard var pending = sessions[channel] else { return .refuse }
         switch request {
-        case .pseudoTerminal(let terminal) where !pending.started:
+        case .pseudoTerminal(let terminal) where !pending.started && handler.supportsTerminals:
             pending.terminal = terminal
         case .environment(let name, let value) where !pending.started:
             guard accepts(name) else { return .refuse }
@@ -259,7 +274,7 @@ final class SessionController: ServerSessionPolicy {
             start(&pending, .exec(command), channel: channel, connection: connection)
         case .shell where !pending.started:
             start(&pending, .shell, channel: channel, connection: connection)
-        case .subsystem(let name) where !pending.started:
+        case .subsystem(let name) where !pending.started && handler.acceptsSubsystem(name):
             start(&pending, .subsystem(name), channel: channel, connection: connection)
         case .windowChange, .signal, .break:
             return pending.started ? .acceptAndDeliver : .refuse
@@ -276,7 +291,8 @@ final class SessionController: ServerSessionPolicy {
         let bound = NIOLoopBound(connection, eventLoop: eventLoop)
         let channel = SSHChannel(id: id, handler: bound, eventLoop: eventLoop, stream: pending.stream, closed: pending.closed)
         let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
-                                       terminal: pending.terminal, channel: channel)
+                                       terminal: pending.terminal, remoteAddress: connection.remoteAddress,
+                                       localAddress: connection.localAddress, channel: channel)
         let handler = self.handler
         let finished = eventLoop.makePromise(of: SSHSessionExit.self)
         finished.completeWithTask { try await handler.runSession(session) }

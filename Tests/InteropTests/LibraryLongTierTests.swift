@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import SSH
 import SSHKeys
+import SSHServerHost
 import SSHProtocol
 import Testing
 
@@ -14,7 +15,7 @@ struct LibraryLongTierTests {
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let limits = SSHRekeyLimits(bytes: 1 << 20)
         let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], rekeyLimits: limits),
-                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: ProcessSessionHandler())
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             defer { group.cancelAll() }
@@ -40,7 +41,7 @@ struct LibraryLongTierTests {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
-                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: ProcessSessionHandler())
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             defer { group.cancelAll() }

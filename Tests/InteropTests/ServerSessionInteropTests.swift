@@ -5,6 +5,7 @@ import Foundation
 import ServiceLifecycle
 import SSH
 import SSHKeys
+import SSHServerHost
 import SSHProtocol
 import Testing
 
@@ -15,7 +16,7 @@ func withTestServer<R>(authenticator: any SSHServerAuthenticator, connectionDele
     let hostKey = try SSHPrivateKey.generate(type: .ed25519)
     var configuration = SSHServer.Configuration(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], authenticationFailureDelay: .milliseconds(20))
     configure(&configuration)
-    let server = SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: ProcessSessionHandler(),
+    let server = SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"),
                            connectionDelegate: connectionDelegate)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
