@@ -91,9 +91,13 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         let authenticator = self.authenticator
         promise.completeWithTask { await authenticator.decide(attempt) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        // "none" is a probe for the method list, the same for every user: answered at once, as sshd does. Every
+        // other failure is held (see failureDeadline).
+        let holdFailures: Bool
+        if case .none = request { holdFailures = false } else { holdFailures = true }
         promise.futureResult.whenSuccess { decision in
             let (handler, context) = bound.value
-            handler.apply(decision, to: attempt, context: context, received: received)
+            handler.apply(decision, to: attempt, context: context, received: received, holdFailures: holdFailures)
         }
     }
 
@@ -113,7 +117,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         }
     }
 
-    private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext, received: NIODeadline) {
+    private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext,
+                       received: NIODeadline, holdFailures: Bool) {
         guard !closed else { return }
         let applied: Void? = step(context: context, received: received) { machine in
             switch (decision, attempt) {
@@ -132,14 +137,24 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
             }
         }
         guard applied != nil else { return }
-        emit(context: context, received: received)
+        emit(context: context, received: received, holdFailures: holdFailures)
         if machine?.isAuthenticated == true {
             context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier))
         }
     }
 
-    /// Sends what the state machine produced; failures wait until `received + failureDelay`.
-    private func emit(context: ChannelHandlerContext, received: NIODeadline) {
+    /// When a failure answering a request that arrived at `received` may leave: `failureDelay` after it, doubled
+    /// until that is still ahead (sshd's ensure_minimum_time_since), so a decision that took longer is not told
+    /// apart by a finer clock than the delay's.
+    private func failureDeadline(received: NIODeadline) -> NIODeadline {
+        let now = NIODeadline.now()
+        var delay = failureDelay
+        while received + delay < now, delay.nanoseconds > 0, delay < .seconds(5) { delay = delay + delay }
+        return received + delay
+    }
+
+    /// Sends what the state machine produced; failures wait for `failureDeadline` unless `holdFailures` is false.
+    private func emit(context: ChannelHandlerContext, received: NIODeadline, holdFailures: Bool = true) {
         guard var machine else { return }
         let outputs = machine.takeOutputs()
         self.machine = machine
@@ -149,7 +164,11 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
             case .send(let payload):
                 if delayed.isEmpty { context.write(wrapOutboundOut(.message(payload)), promise: nil) } else { delayed.append(payload) }
             case .sendAfterFailureDelay(let payload):
-                delayed.append(payload)
+                if holdFailures || !delayed.isEmpty {
+                    delayed.append(payload)
+                } else {
+                    context.write(wrapOutboundOut(.message(payload)), promise: nil)
+                }
             }
         }
         context.flush()
@@ -160,10 +179,11 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         }
         busy = true
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(deadline: received + failureDelay) {
+        let held = delayed
+        context.eventLoop.scheduleTask(deadline: failureDeadline(received: received)) {
             let (handler, context) = bound.value
             guard !handler.closed else { return }
-            for payload in delayed { context.write(handler.wrapOutboundOut(.message(payload)), promise: nil) }
+            for payload in held { context.write(handler.wrapOutboundOut(.message(payload)), promise: nil) }
             context.flush()
             handler.busy = false
             handler.processNext(context: context)
