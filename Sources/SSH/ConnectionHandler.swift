@@ -220,7 +220,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let channel = SSHChannel(id: id, handler: bound, eventLoop: context.eventLoop, stream: stream, closed: closed)
+            let channel = SSHChannel(id: id, handler: bound, eventLoop: context.eventLoop, stream: stream, closed: closed,
+                                     windowSize: connection.configuration.window.windowSize)
             let served = context.eventLoop.makePromise(of: Void.self)
             served.completeWithTask { try await serve(channel) }
             served.futureResult.whenComplete { _ in bound.value.sendFinal(nil, on: id) }
@@ -393,7 +394,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Opens a channel; the future completes when the peer confirms it.
-    func openChannel(_ type: SSHChannelType, input: AsyncThrowingStream<SSHChannelInput, any Error>.Continuation) throws -> (SSHChannelID, EventLoopFuture<Void>, EventLoopFuture<Void>) {
+    func openChannel(_ type: SSHChannelType, input: AsyncThrowingStream<SSHChannelInput, any Error>.Continuation)
+        throws -> (id: SSHChannelID, opened: EventLoopFuture<Void>, closed: EventLoopFuture<Void>, windowSize: UInt32) {
         if let failure { throw failure }
         guard let context else { throw SSHError(.connectionClosed) }
         let id = try connection.openChannel(type)
@@ -411,7 +413,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         state.continuation = input
         channels[id] = state
         flushOutbound()
-        return (id, opened.futureResult, state.closed.futureResult)
+        return (id, opened.futureResult, state.closed.futureResult, connection.configuration.window.windowSize)
     }
 
     /// Server side: attaches a peer-opened channel to async code.

@@ -8,25 +8,39 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
     public typealias Element = SSHChannelInput
     let stream: AsyncThrowingStream<SSHChannelInput, any Error>
     let consumed: @Sendable (Int) -> Void
+    /// Read bytes are reported to the connection in batches of at least this many (an eighth of the window): one
+    /// hop to the event loop per batch instead of one per packet. Below half the window the peer can never stall
+    /// on bytes read but not yet reported.
+    let reportThreshold: Int
 
     /// Iterates the input; each element read gives its bytes back to the window.
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<SSHChannelInput, any Error>.AsyncIterator
         let consumed: @Sendable (Int) -> Void
+        let reportThreshold: Int
+        var unreported = 0
 
         /// The next input, nil once the channel has closed; throws when the connection failed.
         public mutating func next() async throws -> SSHChannelInput? {
             let element = try await base.next()
             switch element {
-            case .data(let bytes)?, .stderr(let bytes)?: consumed(bytes.readableBytes)
-            default: break
+            case .data(let bytes)?, .stderr(let bytes)?:
+                unreported += bytes.readableBytes
+                if unreported >= reportThreshold {
+                    consumed(unreported)
+                    unreported = 0
+                }
+            default:
+                break
             }
             return element
         }
     }
 
     /// Only one iterator should read a channel: what one reads, the other does not see.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed) }
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed, reportThreshold: reportThreshold)
+    }
 }
 
 /// One open channel. Safe to use from any task; every operation runs on the connection's event loop.
@@ -39,14 +53,14 @@ public final class SSHChannel: Sendable {
     let closedFuture: EventLoopFuture<Void>
 
     init(id: SSHChannelID, handler: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop,
-         stream: AsyncThrowingStream<SSHChannelInput, any Error>, closed: EventLoopFuture<Void>) {
+         stream: AsyncThrowingStream<SSHChannelInput, any Error>, closed: EventLoopFuture<Void>, windowSize: UInt32) {
         self.id = id
         self.handler = handler
         self.eventLoop = eventLoop
         self.closedFuture = closed
         input = SSHChannelInputSequence(stream: stream, consumed: { [handler, eventLoop] bytes in
             eventLoop.execute { handler.value.consumed(bytes, on: id) }
-        })
+        }, reportThreshold: max(1, Int(windowSize / 8)))
     }
 
     /// Sends a request and waits for the reply; throws `requestRefused` when the peer says no.

@@ -120,10 +120,10 @@ public final class SSHClient: Sendable {
     public func openChannel(_ type: SSHChannelType) async throws -> SSHChannel {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
         let connection = self.connection
-        let (id, opened, closed) = try await channel.eventLoop.submit {
+        let (id, opened, closed, windowSize) = try await channel.eventLoop.submit {
             try connection.value.openChannel(type, input: continuation)
         }.get()
-        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed)
+        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed, windowSize: windowSize)
         do {
             try await withTaskCancellationHandler {
                 try await opened.get()

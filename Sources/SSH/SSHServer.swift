@@ -292,7 +292,8 @@ final class SessionController: ServerSessionPolicy {
     private func start(_ pending: inout Pending, _ command: SSHSessionCommand, channel id: SSHChannelID, connection: ConnectionHandler) {
         pending.started = true
         let bound = NIOLoopBound(connection, eventLoop: eventLoop)
-        let channel = SSHChannel(id: id, handler: bound, eventLoop: eventLoop, stream: pending.stream, closed: pending.closed)
+        let channel = SSHChannel(id: id, handler: bound, eventLoop: eventLoop, stream: pending.stream, closed: pending.closed,
+                                 windowSize: connection.connection.configuration.window.windowSize)
         let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
                                        terminal: pending.terminal, remoteAddress: connection.remoteAddress,
                                        localAddress: connection.localAddress, channel: channel)
