@@ -58,5 +58,19 @@ let package = Package(
             path: "Benchmarks/ThroughputRunner",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The side-by-side harness against OpenSSH (`shh-bench run`), with its own server and client agents.
+        .executableTarget(
+            name: "shh-bench",
+            dependencies: [
+                .product(name: "SSH", package: "shh"),
+                .product(name: "SSHProtocol", package: "shh"),
+                .product(name: "SSHKeys", package: "shh"),
+                .product(name: "SSHServerHost", package: "shh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/Harness",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -1,0 +1,386 @@
+// The orchestrator of `shh-bench run`: sets up both servers, runs every measurement interleaved, prints the tables
+// and writes the JSON.
+import Foundation
+
+/// One row of a result table: a measurement per pairing, with the ratio to ssh→sshd.
+struct ResultRow: Codable {
+    var section: String
+    var label: String
+    var unit: String
+    /// Median per pairing name.
+    var medians: [String: Double]
+    /// Median / ssh→sshd's median (for "lower is better" rows, the ratio of costs).
+    var ratios: [String: Double]
+}
+
+struct Report: Codable {
+    var date: String
+    var machine: String
+    var openssh: String
+    var mode: String
+    var rows: [ResultRow]
+    var ceilings: [String: Double]
+}
+
+final class Harness {
+    let full: Bool
+    let jsonPath: String?
+    let bytes: Int
+    let runs: Int
+    let ciphers: [(name: String, mac: String?)]
+    let execRuns: Int
+    let loadConnections: Int
+    let idleConnections: Int
+
+    let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+        : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+    var work = ""
+    var user = ""
+    var sshdPort = 0, ourPort = 0
+    var sshdPID: pid_t = 0
+    var ourServer: Process?
+    var rows: [ResultRow] = []
+
+    static let sshdBaseline = "ssh→sshd"
+    static let sshdAgain = "ssh→sshd again"
+    static let clientPairings = ["ssh→sshd", "ssh→sshd again", "lib→sshd", "ssh→lib", "lib→lib"]
+
+    init(options: [String: String]) {
+        full = options["full"] == "yes"
+        jsonPath = options["json"]
+        bytes = full ? 1 << 30 : 256 << 20
+        runs = full ? 5 : 3
+        ciphers = full
+            ? [("aes128-gcm@openssh.com", nil), ("aes256-gcm@openssh.com", nil), ("chacha20-poly1305@openssh.com", nil),
+               ("aes128-ctr", "hmac-sha2-256-etm@openssh.com")]
+            : [("aes128-gcm@openssh.com", nil), ("chacha20-poly1305@openssh.com", nil)]
+        execRuns = full ? 30 : 10
+        loadConnections = full ? 400 : 100
+        idleConnections = full ? 100 : 50
+    }
+
+    func run() async throws {
+        try setUp()
+        defer { tearDown() }
+        log("sshd on port \(sshdPort) (pid \(sshdPID)), library server on port \(ourPort), sessions as \(user)")
+        try throughput()
+        try execLatency()
+        try connectionCost()
+        try idleMemory()
+        let ceilings = try measureCeilings()
+        printReport(ceilings: ceilings)
+        if let jsonPath {
+            let report = Report(date: ISO8601DateFormatter().string(from: Date()), machine: machineDescription(),
+                                openssh: (try? capture("/usr/bin/ssh", ["-V"])) ?? "", mode: full ? "full" : "quick", rows: rows, ceilings: ceilings)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: jsonPath))
+            log("wrote \(jsonPath)")
+        }
+    }
+
+    // MARK: Setup
+
+    func setUp() throws {
+        work = NSTemporaryDirectory() + "shh-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let keygen = "/usr/bin/ssh-keygen"
+        for name in ["sshd_host", "lib_host", "id"] {
+            try timedRun(keygen, ["-q", "-t", "ed25519", "-N", "", "-f", "\(work)/\(name)"])
+        }
+        try FileManager.default.copyItem(atPath: "\(work)/id.pub", toPath: "\(work)/authorized_keys")
+        chmod("\(work)/authorized_keys", 0o644)
+
+        if getuid() == 0 {
+            user = "shh-bench"
+            if getpwnam(user) == nil {
+                log("creating the account \(user) (shell /bin/sh) for benchmark sessions")
+                try timedRun("/usr/sbin/useradd", ["--system", "--create-home", "--home-dir", "/var/lib/shh-bench", "--shell", "/bin/sh", user])
+            }
+            // useradd locks the password ("!"), and sshd without PAM refuses locked accounts even for keys: "*" is
+            // "no password" without the lock.
+            try timedRun("/usr/sbin/usermod", ["-p", "*", user])
+            guard let account = getpwnam(user) else { throw HarnessFailure(description: "no account \(user)") }
+            chown("\(work)/lib_host", account.pointee.pw_uid, account.pointee.pw_gid)
+            // Where the server (running as that account) writes its port.
+            try FileManager.default.createDirectory(atPath: "\(work)/lib", withIntermediateDirectories: true)
+            chown("\(work)/lib", account.pointee.pw_uid, account.pointee.pw_gid)
+        } else {
+            try FileManager.default.createDirectory(atPath: "\(work)/lib", withIntermediateDirectories: true)
+            user = String(cString: getpwuid(getuid()).pointee.pw_name)
+        }
+
+        // sshd
+        sshdPort = try freePort()
+        var config = """
+            Port \(sshdPort)
+            ListenAddress 127.0.0.1
+            HostKey \(work)/sshd_host
+            PidFile \(work)/sshd.pid
+            AuthorizedKeysFile \(work)/authorized_keys
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            LogLevel ERROR
+            MaxStartups 100:30:200
+            Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
+            MACs hmac-sha2-256-etm@openssh.com
+
+            """
+        if (try? timedRun("/usr/sbin/sshd", ["-t", "-f", "/dev/null", "-o", "PerSourcePenalties=no"])) != nil { config += "PerSourcePenalties no\n" }
+        try config.write(toFile: "\(work)/sshd_config", atomically: true, encoding: .utf8)
+        try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        try timedRun("/usr/sbin/sshd", ["-f", "\(work)/sshd_config", "-E", "\(work)/sshd.log"])
+        sshdPID = try waitFor("sshd's pid file") { (try? String(contentsOfFile: "\(self.work)/sshd.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+
+        // Our server, as the benchmark account when we are root (setpriv execs in place: its pid is the server's).
+        let server = Process()
+        let serverArguments = ["server", "--host-key", "\(work)/lib_host", "--authorized-keys", "\(work)/authorized_keys", "--port-file", "\(work)/lib/port"]
+        if getuid() == 0 {
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            server.arguments = ["--reuid=\(user)", "--regid=\(user)", "--init-groups", me] + serverArguments
+        } else {
+            server.executableURL = URL(fileURLWithPath: me)
+            server.arguments = serverArguments
+        }
+        server.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try server.run()
+        ourServer = server
+        ourPort = try waitFor("the library server's port") { (try? String(contentsOfFile: "\(self.work)/lib/port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+        let knownHosts = "[127.0.0.1]:\(sshdPort) \(try String(contentsOfFile: "\(work)/sshd_host.pub", encoding: .utf8))"
+            + "[127.0.0.1]:\(ourPort) \(try String(contentsOfFile: "\(work)/lib_host.pub", encoding: .utf8))"
+        try knownHosts.write(toFile: "\(work)/known_hosts", atomically: true, encoding: .utf8)
+    }
+
+    func tearDown() {
+        if sshdPID > 0 { kill(sshdPID, SIGTERM) }
+        ourServer?.terminate()
+        ourServer?.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw HarnessFailure(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func waitFor<T>(_ what: String, _ probe: () -> T?) throws -> T {
+        for _ in 0..<200 {
+            if let value = probe() { return value }
+            usleep(50_000)
+        }
+        throw HarnessFailure(description: "timed out waiting for \(what)")
+    }
+
+    // MARK: Clients
+
+    func port(_ pairing: String) -> Int { pairing.hasSuffix("sshd") || pairing.hasSuffix("again") ? sshdPort : ourPort }
+    func hostKeyFile(_ pairing: String) -> String { port(pairing) == sshdPort ? "\(work)/sshd_host.pub" : "\(work)/lib_host.pub" }
+
+    func sshArguments(port: Int, cipher: String? = nil, mac: String? = nil, kex: String? = nil) -> [String] {
+        var arguments = ["-F", "/dev/null", "-p", "\(port)", "-i", "\(work)/id", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                         "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(work)/known_hosts", "-o", "LogLevel=ERROR"]
+        if let cipher { arguments += ["-c", cipher] }
+        if let mac { arguments += ["-m", mac] }
+        if let kex { arguments += ["-o", "KexAlgorithms=\(kex)"] }
+        return arguments + ["\(user)@127.0.0.1"]
+    }
+
+    func libArguments(_ subcommand: String, port: Int, hostKey: String, cipher: String? = nil, mac: String? = nil, kex: String? = nil) -> [String] {
+        var arguments = [subcommand, "--port", "\(port)", "--user", user, "--identity", "\(work)/id", "--host-key-pub", hostKey]
+        if let cipher { arguments += ["--cipher", cipher] }
+        if let mac { arguments += ["--mac", mac] }
+        if let kex { arguments += ["--kex", kex] }
+        return arguments
+    }
+
+    /// Runs `command` through the pairing's client, with `upload` zero bytes on stdin; returns the wall time.
+    func timeCommand(_ pairing: String, _ command: String, upload: Int = 0, cipher: String? = nil, mac: String? = nil, kex: String? = nil) throws -> Double {
+        let port = port(pairing)
+        if pairing.hasPrefix("ssh") {
+            let ssh = ["/usr/bin/ssh"] + sshArguments(port: port, cipher: cipher, mac: mac, kex: kex) + [command]
+            if upload > 0 {
+                let line = "head -c \(upload) /dev/zero | " + ssh.map { "'\($0)'" }.joined(separator: " ")
+                return try timedRun("/bin/sh", ["-c", line])
+            }
+            return try timedRun(ssh[0], Array(ssh.dropFirst()))
+        }
+        var arguments = libArguments("client", port: port, hostKey: hostKeyFile(pairing), cipher: cipher, mac: mac, kex: kex) + ["--command", command]
+        if upload > 0 { arguments += ["--upload", "\(upload)"] }
+        return try timedRun(me, arguments)
+    }
+
+    // MARK: Measurements
+
+    func throughput() throws {
+        for (cipher, mac) in ciphers {
+            log("throughput: \(cipher)")
+            // The fixed cost of each pairing (connect, authenticate, start the command), subtracted below.
+            var fixed: [String: Double] = [:]
+            for pairing in Self.clientPairings {
+                fixed[pairing] = median(try (0..<3).map { _ in try timeCommand(pairing, "head -c 0 /dev/zero", cipher: cipher, mac: mac) })
+            }
+            for direction in ["down", "up"] {
+                var samples: [String: [Double]] = [:]
+                for _ in 0..<runs {
+                    for pairing in Self.clientPairings {
+                        let elapsed = direction == "down"
+                            ? try timeCommand(pairing, "head -c \(bytes) /dev/zero", cipher: cipher, mac: mac)
+                            : try timeCommand(pairing, "cat > /dev/null", upload: bytes, cipher: cipher, mac: mac)
+                        samples[pairing, default: []].append(Double(bytes) / max(elapsed - (fixed[pairing] ?? 0), 1e-3) / 1e6)
+                    }
+                    let inProcess = try capture(URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("shh-throughput").path,
+                                                [cipher, direction, "\(bytes)"] + (mac.map { [$0] } ?? []))
+                    if let rate = inProcess.split(separator: " ").last.flatMap({ Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                        samples["in-process", default: []].append(rate)
+                    }
+                }
+                addRow(section: "throughput", label: "\(cipher)\(mac.map { " + " + $0 } ?? "") \(direction)", unit: "MB/s", samples: samples)
+            }
+        }
+    }
+
+    func execLatency() throws {
+        for kex in ["curve25519-sha256", nil] {
+            log("exec latency: \(kex ?? "default KEX")")
+            var samples: [String: [Double]] = [:]
+            for _ in 0..<execRuns {
+                for pairing in Self.clientPairings {
+                    samples[pairing, default: []].append(try timeCommand(pairing, "true", kex: kex) * 1000)
+                }
+            }
+            addRow(section: "exec latency", label: "true, \(kex ?? "default KEX")", unit: "ms", samples: samples)
+        }
+    }
+
+    /// Server CPU per connection (login + `true`) and connections per second, with our load driver against both.
+    func connectionCost() throws {
+        log("connection cost: \(loadConnections) logins running `true`, 4 at a time, per server and round")
+        var cpu: [String: [Double]] = [:], rate: [String: [Double]] = [:]
+        for _ in 0..<2 {
+            for (name, port, hostKey, pid) in [("sshd", sshdPort, "\(work)/sshd_host.pub", sshdPID),
+                                               ("lib server", ourPort, "\(work)/lib_host.pub", ourServer?.processIdentifier ?? 0)] {
+                let before = ProcessTree.cpuSeconds(root: pid)
+                let output = try capture(me, libArguments("load", port: port, hostKey: hostKey, kex: "curve25519-sha256")
+                                            + ["--connections", "\(loadConnections)", "--concurrency", "4"])
+                usleep(500_000)  // let the server reap what it started
+                let after = ProcessTree.cpuSeconds(root: pid)
+                let fields = output.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                guard fields.count == 2 else { throw HarnessFailure(description: "load driver said: \(output)") }
+                cpu[name, default: []].append((after - before) / Double(loadConnections) * 1000)
+                rate[name, default: []].append(fields[0] / fields[1])
+            }
+        }
+        addRow(section: "server", label: "CPU per connection (login + true, curve25519)", unit: "ms", samples: cpu, baseline: "sshd")
+        addRow(section: "server", label: "connections per second (same driver, 4 at a time)", unit: "conn/s", samples: rate, baseline: "sshd")
+    }
+
+    /// Anonymous PSS of each server's process tree per idle authenticated connection, without a session and with an idle shell.
+    func idleMemory() throws {
+        for shell in [false, true] {
+            log("idle memory: \(idleConnections) connections\(shell ? " with an idle shell each" : "")")
+            var perConnection: [String: [Double]] = [:]
+            for (name, port, hostKey, pid) in [("sshd", sshdPort, "\(work)/sshd_host.pub", sshdPID),
+                                               ("lib server", ourPort, "\(work)/lib_host.pub", ourServer?.processIdentifier ?? 0)] {
+                // Warm up first (a hold of the same size, closed again), so the baseline already contains what the
+                // server keeps once it has served that many connections (allocator arenas, caches).
+                try hold(port: port, hostKey: hostKey, shell: shell) {}
+                usleep(500_000)
+                let before = ProcessTree.anonymousPSSKiB(root: pid)
+                var during = before
+                try hold(port: port, hostKey: hostKey, shell: shell) { during = ProcessTree.anonymousPSSKiB(root: pid) }
+                perConnection[name] = [Double(during - before) / Double(idleConnections)]
+                usleep(500_000)
+            }
+            addRow(section: "server", label: "anonymous PSS per idle connection\(shell ? " with an idle shell" : "")", unit: "KiB", samples: perConnection, baseline: "sshd")
+        }
+    }
+
+    /// Opens `idleConnections` idle connections through the holder agent, runs `whileHeld`, and closes them.
+    func hold(port: Int, hostKey: String, shell: Bool, whileHeld: () -> Void) throws {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: me)
+        holder.arguments = libArguments("hold", port: port, hostKey: hostKey, kex: "curve25519-sha256")
+            + ["--connections", "\(idleConnections)", "--shell", shell ? "yes" : "no"]
+        let input = Pipe(), output = Pipe()
+        holder.standardInput = input
+        holder.standardOutput = output
+        try holder.run()
+        let ready = output.fileHandleForReading.availableData
+        guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else {
+            throw HarnessFailure(description: "the connection holder did not get ready")
+        }
+        whileHeld()
+        try input.fileHandleForWriting.close()
+        holder.waitUntilExit()
+    }
+
+    func measureCeilings() throws -> [String: Double] {
+        log("ceilings: openssl speed, loopback TCP")
+        var ceilings: [String: Double] = [:]
+        for algorithm in ["aes-128-gcm", "aes-256-gcm", "chacha20-poly1305", "aes-128-ctr"] {
+            if let rate = Ceilings.openssl(algorithm) { ceilings["openssl \(algorithm) MB/s"] = rate }
+        }
+        ceilings["loopback TCP MB/s"] = try Ceilings.loopbackTCP(bytes: bytes)
+        return ceilings
+    }
+
+    func addRow(section: String, label: String, unit: String, samples: [String: [Double]], baseline: String = Harness.sshdBaseline) {
+        let medians = samples.mapValues(median)
+        let base = medians[baseline] ?? .nan
+        rows.append(ResultRow(section: section, label: label, unit: unit, medians: medians, ratios: medians.mapValues { $0 / base }))
+    }
+
+    // MARK: Output
+
+    func printReport(ceilings: [String: Double]) {
+        print("\nshh-bench \(full ? "full" : "quick") — \(machineDescription()); \((try? capture("/usr/bin/ssh", ["-V"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")")
+        print("(transfers of \(bytes >> 20) MiB, medians of \(runs) runs; exec latency over \(execRuns) runs; ratio = value / the baseline's)")
+        for section in ["throughput", "exec latency", "server"] {
+            let sectionRows = rows.filter { $0.section == section }
+            guard let first = sectionRows.first else { continue }
+            let columns = first.medians.keys.sorted { order($0) < order($1) }
+            print("\n" + section)
+            print(pad("", 48) + columns.map { pad($0, 22) }.joined())
+            for row in sectionRows {
+                let cells = columns.map { column -> String in
+                    let value = row.medians[column] ?? .nan
+                    let ratio = row.ratios[column] ?? .nan
+                    return pad(String(format: "%.1f %@ (%.2f×)", value, row.unit, ratio), 22)
+                }
+                print(pad(row.label, 48) + cells.joined())
+            }
+        }
+        print("\nceilings")
+        for (name, value) in ceilings.sorted(by: { $0.key < $1.key }) { print(pad(name, 48) + String(format: "%.0f", value)) }
+    }
+
+    func order(_ column: String) -> Int {
+        ["ssh→sshd", "ssh→sshd again", "sshd", "lib→sshd", "ssh→lib", "lib→lib", "lib server", "in-process"].firstIndex(of: column) ?? 99
+    }
+
+    func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+
+    func machineDescription() -> String {
+        let model = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(model)"
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("shh-bench: \(message)\n".utf8))
+}
