@@ -134,7 +134,23 @@ final class Harness {
         try timedRun("/usr/sbin/sshd", ["-f", "\(work)/sshd_config", "-E", "\(work)/sshd.log"])
         sshdPID = try waitFor("sshd's pid file") { (try? String(contentsOfFile: "\(self.work)/sshd.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
 
-        // Our server, as the benchmark account when we are root (setpriv execs in place: its pid is the server's).
+        (ourServer, ourPort) = try startLibraryServer()
+        try rememberHostKey(port: sshdPort, publicKeyFile: "\(work)/sshd_host.pub")
+        try rememberHostKey(port: ourPort)
+    }
+
+    /// Adds a server's key to the known_hosts file ssh and our client check against.
+    func rememberHostKey(port: Int, publicKeyFile: String? = nil) throws {
+        let line = "[127.0.0.1]:\(port) \(try String(contentsOfFile: publicKeyFile ?? "\(work)/lib_host.pub", encoding: .utf8))"
+        let path = "\(work)/known_hosts"
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        try (existing + line).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts an SSHServer process, as the benchmark account when we are root (setpriv execs in place: its pid is
+    /// the server's), and returns it with its port.
+    func startLibraryServer() throws -> (Process, Int) {
+        try? FileManager.default.removeItem(atPath: "\(work)/lib/port")
         let server = Process()
         let serverArguments = ["server", "--host-key", "\(work)/lib_host", "--authorized-keys", "\(work)/authorized_keys", "--port-file", "\(work)/lib/port"]
         if getuid() == 0 {
@@ -146,11 +162,10 @@ final class Harness {
         }
         server.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         try server.run()
-        ourServer = server
-        ourPort = try waitFor("the library server's port") { (try? String(contentsOfFile: "\(self.work)/lib/port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
-        let knownHosts = "[127.0.0.1]:\(sshdPort) \(try String(contentsOfFile: "\(work)/sshd_host.pub", encoding: .utf8))"
-            + "[127.0.0.1]:\(ourPort) \(try String(contentsOfFile: "\(work)/lib_host.pub", encoding: .utf8))"
-        try knownHosts.write(toFile: "\(work)/known_hosts", atomically: true, encoding: .utf8)
+        let port = try waitFor("the library server's port") {
+            (try? String(contentsOfFile: "\(self.work)/lib/port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        return (server, port)
     }
 
     func tearDown() {
@@ -290,12 +305,21 @@ final class Harness {
         for shell in [false, true] {
             log("idle memory: \(idleConnections) connections\(shell ? " with an idle shell each" : "")")
             var perConnection: [String: [Double]] = [:]
+            // A fresh library server for each measurement: a long-running one reuses memory freed by the earlier
+            // phases (glibc keeps it), which would hide what connections cost. Its host key is the same, so
+            // known_hosts stays right; its port is new.
+            let (fresh, freshPort) = try startLibraryServer()
+            defer {
+                fresh.terminate()
+                fresh.waitUntilExit()
+            }
+            try rememberHostKey(port: freshPort)
             for (name, port, hostKey, pid) in [("sshd", sshdPort, "\(work)/sshd_host.pub", sshdPID),
-                                               ("lib server", ourPort, "\(work)/lib_host.pub", ourServer?.processIdentifier ?? 0)] {
-                // Warm up first (a hold of the same size, closed again), so the baseline already contains what the
-                // server keeps once it has served that many connections (allocator arenas, caches).
-                try hold(port: port, hostKey: hostKey, shell: shell) {}
-                usleep(500_000)
+                                               ("lib server", freshPort, "\(work)/lib_host.pub", fresh.processIdentifier)] {
+                // One connection first, so one-time costs (the first session's buffers, lazily made tables) are in
+                // the baseline.
+                _ = try capture(me, libArguments("client", port: port, hostKey: hostKey, kex: "curve25519-sha256") + ["--command", "true"])
+                usleep(300_000)
                 let before = ProcessTree.anonymousPSSKiB(root: pid)
                 var during = before
                 try hold(port: port, hostKey: hostKey, shell: shell) { during = ProcessTree.anonymousPSSKiB(root: pid) }
