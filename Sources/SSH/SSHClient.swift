@@ -76,7 +76,13 @@ public final class SSHClient: Sendable {
             connectionPromise.fail(error)
             throw SSHError(.connectFailed(host: host, port: port, reason: "\(error)"))
         }
+        // The timeout and the end of authentication both happen on the connection's event loop, so the timeout
+        // can tell whether it is still needed: it must never close a connection that authenticated just before it
+        // fired, while the connecting task had not yet been scheduled to see it.
+        let authenticationEnded = NIOLoopBoundBox(false, eventLoop: eventLoop)
+        authenticated.futureResult.whenComplete { _ in authenticationEnded.value = true }
         let timeout = eventLoop.scheduleTask(in: configuration.connectTimeout) {
+            guard !authenticationEnded.value else { return }
             authenticated.fail(SSHError(.connectFailed(host: host, port: port, reason: "timed out during the SSH handshake")))
             channel.close(promise: nil)
         }
