@@ -79,7 +79,7 @@ public final class SSHClient: Sendable {
         // The timeout and the end of authentication both happen on the connection's event loop, so the timeout
         // can tell whether it is still needed: it must never close a connection that authenticated just before it
         // fired, while the connecting task had not yet been scheduled to see it.
-        let authenticationEnded = NIOLoopBoundBox(false, eventLoop: eventLoop)
+        let authenticationEnded = NIOLoopBoundBox.makeBoxSendingValue(false, as: Bool.self, eventLoop: eventLoop)
         authenticated.futureResult.whenComplete { _ in authenticationEnded.value = true }
         let timeout = eventLoop.scheduleTask(in: configuration.connectTimeout) {
             guard !authenticationEnded.value else { return }

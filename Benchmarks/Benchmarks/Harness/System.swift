@@ -59,6 +59,19 @@ func unblockSignalsForChildren() {
     pthread_sigmask(SIG_SETMASK, &none, nil)
 }
 
+/// Binds `fd` to 127.0.0.1 on a port the kernel picks; returns the bound address.
+func bindLoopback(_ fd: CInt) throws -> (sockaddr_in, socklen_t) {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw HarnessFailure(description: "cannot bind to 127.0.0.1: errno \(errno)") }
+    return (address, length)
+}
+
 /// Runs a program to its end with stdout to /dev/null (stdin from /dev/null unless given); returns its wall time.
 @discardableResult
 func timedRun(_ path: String, _ arguments: [String], stdinFile: String = "/dev/null") throws -> Double {
@@ -117,19 +130,8 @@ enum Ceilings {
     static func loopbackTCP(bytes: Int) throws -> Double {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                guard bind(listener, $0, length) == 0, listen(listener, 1) == 0, getsockname(listener, $0, &length) == 0 else {
-                    throw HarnessFailure(description: "loopback listener: errno \(errno)")
-                }
-            }
-        }
-        let bound = address
-        let boundLength = length
+        let (bound, boundLength) = try bindLoopback(listener)
+        guard listen(listener, 1) == 0 else { throw HarnessFailure(description: "loopback listener: errno \(errno)") }
         let sender = Thread {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var target = bound
