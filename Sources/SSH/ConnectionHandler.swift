@@ -191,12 +191,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 if wantReply { try? connection.replyToChannelRequest(on: id, success: true) }
             default:
                 let verdict = serverPolicy?.sessionRequest(request, on: id, handler: self) ?? .refuse
-                if case .acceptAndDeliver = verdict { deliver(.request(request), on: id) }
-                if case .refuse = verdict {
-                    if wantReply { try? connection.replyToChannelRequest(on: id, success: false) }
-                } else if wantReply {
-                    try? connection.replyToChannelRequest(on: id, success: true)
-                }
+                if verdict == .acceptAndDeliver { deliver(.request(request), on: id) }
+                if wantReply { try? connection.replyToChannelRequest(on: id, success: verdict != .refuse) }
             }
         case .channelRequestReply(let id, _, let success):
             if let state = channels[id], !state.replies.isEmpty { state.replies.removeFirst().succeed(success) }
@@ -376,17 +372,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.execute { bound.value.deliverPendingInput() }
         }
-        if case .data(let more) = input, let last = pendingInput.last, last.id == id, case .data(var merged) = last.input {
-            pendingInput.removeLast()
-            merged.writeImmutableBuffer(more)
-            pendingInput.append((id, .data(merged)))
-        } else if case .stderr(let more) = input, let last = pendingInput.last, last.id == id, case .stderr(var merged) = last.input {
-            pendingInput.removeLast()
-            merged.writeImmutableBuffer(more)
-            pendingInput.append((id, .stderr(merged)))
-        } else {
-            pendingInput.append((id, input))
+        // Merge into the previous element when both are data (or both stderr) of this channel. The previous one is
+        // taken out of the array first, so its buffer is not shared and grows in place.
+        if pendingInput.last?.id == id {
+            switch (pendingInput.removeLast().input, input) {
+            case (.data(var bytes), .data(let more)):
+                bytes.writeImmutableBuffer(more)
+                pendingInput.append((id, .data(bytes)))
+                return
+            case (.stderr(var bytes), .stderr(let more)):
+                bytes.writeImmutableBuffer(more)
+                pendingInput.append((id, .stderr(bytes)))
+                return
+            case (let earlier, _):
+                pendingInput.append((id, earlier))
+            }
         }
+        pendingInput.append((id, input))
     }
 
     private func deliverPendingInput() {
