@@ -57,10 +57,9 @@ enum ChildProcess {
 
     /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value").
     static func spawn(path: String, arguments: [String], environment: [String]) throws -> SpawnedChild {
-        var stdinPipe: [CInt] = [-1, -1], stdoutPipe: [CInt] = [-1, -1], stderrPipe: [CInt] = [-1, -1]
         var opened: [CInt] = []
         func closeAll() { for fd in opened { close(fd) } }
-        for index in 0..<3 {
+        func makePipe() throws -> [CInt] {
             var ends: [CInt] = [-1, -1]
             guard shh_pipe_cloexec(&ends) == 0 else {
                 let code = errno
@@ -68,12 +67,9 @@ enum ChildProcess {
                 throw SSHServerHostError(.systemCall("pipe2", errno: code))
             }
             opened += ends
-            switch index {
-            case 0: stdinPipe = ends
-            case 1: stdoutPipe = ends
-            default: stderrPipe = ends
-            }
+            return ends
         }
+        let stdinPipe = try makePipe(), stdoutPipe = try makePipe(), stderrPipe = try makePipe()
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
