@@ -174,6 +174,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .closed(let id):
             deliverPendingInput()
             let state = channels.removeValue(forKey: id)
+            // Closed before it was confirmed (its opener gave up): the open never completes.
+            state?.opened?.fail(SSHError(.channelClosed))
             state?.continuation?.finish()
             state?.replies.forEach { $0.succeed(false) }
             state?.writeWaiters.forEach { $0.fail(SSHError(.channelClosed)) }
@@ -500,7 +502,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func close(_ id: SSHChannelID) {
-        guard channels[id] != nil else { return }
+        guard let state = channels[id] else { return }
+        // An opener that closes before the confirmation stops waiting for it now; the connection sends CLOSE
+        // when the confirmation comes (a channel cannot be closed before it has a peer identifier).
+        state.opened?.fail(SSHError(.channelClosed))
+        state.opened = nil
         try? connection.close(id)
         flushOutbound()
     }

@@ -59,7 +59,8 @@ private func descendants(of root: pid_t) -> [pid_t] {
     return found
 }
 
-@Suite struct LibraryLifecycleTests {
+// A time limit per test: a hang becomes a failure naming the test instead of a stalled CI run.
+@Suite(.timeLimit(.minutes(3))) struct LibraryLifecycleTests {
     static func connect(port: Int, key: SSHPrivateKey, hostKey: SSHPrivateKey,
                         configuration: SSHClient.Configuration = SSHClient.Configuration()) async throws -> SSHClient {
         try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(key)],
@@ -225,15 +226,25 @@ private func descendants(of root: pid_t) -> [pid_t] {
         }
     }
 
-    @Test func cancellingACommandClosesItsChannelAndKeepsTheConnection() async throws {
+    /// Cancelled at every stage (before the open is confirmed, during the exec request,
+    /// while the command runs), `execute` ends at once with CancellationError. A cancel that came before the
+    /// server's confirmation once left the open waiting forever (two CI runs hung on it).
+    @Test(arguments: [0, 100, 300, 1_000, 3_000, 10_000, 300_000])
+    func cancellingACommandClosesItsChannelAndKeepsTheConnection(afterMicroseconds delay: Int) async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey])) { port, hostKey in
             let client = try await Self.connect(port: port, key: key, hostKey: hostKey)
-            let command = Task { try await client.execute("sleep 20") }
-            try await Task.sleep(for: .milliseconds(300))
+            let command = Task {
+                // 0: cancelled before `execute` begins, so its open is cancelled before the server can confirm it.
+                if delay == 0 { withUnsafeCurrentTask { $0?.cancel() } }
+                return try await client.execute("sleep 20")
+            }
+            try await Task.sleep(for: .microseconds(delay))
             command.cancel()
+            let started = Date()
             // CancellationError, not a result: `sleep 20` had not finished.
             await #expect(throws: CancellationError.self) { _ = try await command.value }
+            #expect(Date().timeIntervalSince(started) < 10, "the cancelled command took until `sleep 20` ended")
             let connection = client.connection
             #expect(await eventually { (try? await client.channel.eventLoop.submit { connection.value.openChannelCount }.get()) == 0 })
             #expect(try await client.execute("echo ok").stdout == Array("ok\n".utf8))
