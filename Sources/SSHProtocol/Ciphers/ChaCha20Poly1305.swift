@@ -23,22 +23,27 @@ struct ChaCha20Poly1305Protection: PacketProtection {
     var lengthPrefixByteCount: Int { 4 }
 
     private static func nonce(_ sequenceNumber: UInt32) -> Insecure.ChaCha20CTR.Nonce {
-        // 64-bit big-endian sequence number, after the zero high word of the 64-bit block counter.
-        // A 12-byte nonce always parses.
-        (try? Insecure.ChaCha20CTR.Nonce(data: [0, 0, 0, 0, 0, 0, 0, 0] + bigEndianBytes(sequenceNumber)))
-            ?? Insecure.ChaCha20CTR.Nonce()
+        // 64-bit big-endian sequence number, after the zero high word of the 64-bit block counter. Built on the
+        // stack (three nonces per packet); a 12-byte nonce always parses.
+        var words: (UInt64, UInt32) = (0, sequenceNumber.bigEndian)
+        let nonce = withUnsafeBytes(of: &words) { try? Insecure.ChaCha20CTR.Nonce(data: UnsafeRawBufferPointer(rebasing: $0[0..<12])) }
+        return nonce ?? Insecure.ChaCha20CTR.Nonce()
     }
 
     private static func counter(_ block: UInt32) -> Insecure.ChaCha20CTR.Counter {
         (try? Insecure.ChaCha20CTR.Counter(offset: block)) ?? Insecure.ChaCha20CTR.Counter()
     }
 
-    private func crypt<D: DataProtocol>(_ bytes: D, key: SymmetricKey, sequenceNumber: UInt32, block: UInt32) throws -> [UInt8] {
-        Array(try Insecure.ChaCha20CTR.encrypt(bytes, using: key, counter: Self.counter(block), nonce: Self.nonce(sequenceNumber)))
+    private func crypt(_ bytes: UnsafeRawBufferPointer, key: SymmetricKey, sequenceNumber: UInt32, block: UInt32) throws -> Data {
+        try Insecure.ChaCha20CTR.encrypt(bytes, using: key, counter: Self.counter(block), nonce: Self.nonce(sequenceNumber))
     }
 
-    private func polyKey(_ sequenceNumber: UInt32) throws -> [UInt8] {
-        try crypt([UInt8](repeating: 0, count: 32), key: mainKey, sequenceNumber: sequenceNumber, block: 0)
+    /// The packet's Poly1305 key: the first 32 bytes of the main key's keystream block 0.
+    private func authenticator(_ sequenceNumber: UInt32) throws -> Poly1305 {
+        let zeros: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let key = try withUnsafeBytes(of: zeros) { try crypt($0, key: mainKey, sequenceNumber: sequenceNumber, block: 0) }
+        guard let mac = key.withUnsafeBytes({ Poly1305(key: $0) }) else { throw SSHProtocolError(.invalidState("Poly1305 key")) }
+        return mac
     }
 
     func packetLength(prefix: UnsafeRawBufferPointer, sequenceNumber: UInt32) -> UInt32 {
@@ -47,6 +52,7 @@ struct ChaCha20Poly1305Protection: PacketProtection {
         return clear.withUnsafeBytes { $0.loadBigEndianUInt32(at: 0) }
     }
 
+    /// Encrypts length and body where they are, then appends the tag over both (encrypt-then-MAC).
     mutating func seal(_ buffer: inout ByteBuffer, packetStart: Int, sequenceNumber: UInt32) throws {
         let end = buffer.writerIndex
         let (encryptedLength, encryptedBody) = try buffer.withUnsafeReadableBytes { all in
@@ -56,24 +62,32 @@ struct ChaCha20Poly1305Protection: PacketProtection {
             return (try crypt(length, key: headerKey, sequenceNumber: sequenceNumber, block: 0),
                     try crypt(body, key: mainKey, sequenceNumber: sequenceNumber, block: 1))
         }
-        buffer.setBytes(encryptedLength, at: packetStart)
-        buffer.setBytes(encryptedBody, at: packetStart + 4)
-        guard var mac = Poly1305(key: try polyKey(sequenceNumber)) else { throw SSHProtocolError(.invalidState("Poly1305 key")) }
-        mac.update(encryptedLength)
-        mac.update(encryptedBody)
-        buffer.writeBytes(mac.finalize())
+        encryptedLength.withUnsafeBytes { _ = buffer.setBytes($0, at: packetStart) }
+        encryptedBody.withUnsafeBytes { _ = buffer.setBytes($0, at: packetStart + 4) }
+        var mac = try authenticator(sequenceNumber)
+        buffer.withUnsafeReadableBytes { all in
+            let base = packetStart - buffer.readerIndex
+            mac.update(UnsafeRawBufferPointer(rebasing: all[base..<(end - buffer.readerIndex)]))
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Poly1305.tagByteCount) { tag in
+            mac.finalize(into: tag)
+            return Poly1305.tagByteCount
+        }
     }
 
+    /// Checks the tag before decrypting anything (a forged packet is never decrypted).
     mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
-        let tagStart = packet.count - 16
-        guard tagStart >= 4, var mac = Poly1305(key: try polyKey(sequenceNumber)) else {
-            throw SSHProtocolError(.badMessageAuthenticationCode)
-        }
+        let tagStart = packet.count - Poly1305.tagByteCount
+        guard tagStart >= 4 else { throw SSHProtocolError(.badMessageAuthenticationCode) }
+        var mac = try authenticator(sequenceNumber)
         mac.update(UnsafeRawBufferPointer(rebasing: packet[0..<tagStart]))
-        guard constantTimeEqual(mac.finalize(), packet[tagStart...]) else {
-            throw SSHProtocolError(.badMessageAuthenticationCode)
-        }
+        var expected: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &expected) { mac.finalize(into: $0) }
+        let matches = withUnsafeBytes(of: expected) { constantTimeEqual($0, packet[tagStart...]) }
+        guard matches else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         let body = try crypt(UnsafeRawBufferPointer(rebasing: packet[4..<tagStart]), key: mainKey, sequenceNumber: sequenceNumber, block: 1)
-        return ByteBuffer(bytes: body)
+        var opened = ByteBufferAllocator().buffer(capacity: body.count)
+        body.withUnsafeBytes { _ = opened.writeBytes($0) }
+        return opened
     }
 }

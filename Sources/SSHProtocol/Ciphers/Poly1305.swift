@@ -1,32 +1,52 @@
 // Poly1305 one-time authenticator (RFC 8439 §2.5), needed for chacha20-poly1305@openssh.com: swift-crypto
 // only exposes it inside its IETF AEAD, and OpenSSH's construction keys it differently (PROTOCOL.chacha20poly1305).
-// Arithmetic modulo 2^130 - 5 in five 26-bit limbs, constant time (no branches or indexes on secret data).
+// Arithmetic modulo 2^130 - 5 in three limbs of 44, 44 and 42 bits with 128-bit products: nine multiplications
+// per 16-byte block instead of the 25 that 26-bit limbs need. Constant time: no branch or index on secret data.
 
 /// Computes Poly1305 tags. A key must never authenticate two different messages.
 public struct Poly1305: Sendable {
     public static let keyByteCount = 32
     public static let tagByteCount = 16
 
-    private var r: (UInt32, UInt32, UInt32, UInt32, UInt32)
-    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0)
-    private let pad: (UInt32, UInt32, UInt32, UInt32)
-    private var buffer = [UInt8](repeating: 0, count: 16)
-    private var buffered = 0
+    private static let mask44: UInt64 = (1 << 44) - 1
+    private static let mask42: UInt64 = (1 << 42) - 1
+
+    private let r0, r1, r2: UInt64
+    /// r1 and r2 times 20: a product of weight 2^132 = 2^130 · 4 folds back as 4 · 5.
+    private let s1, s2: UInt64
+    private var h0: UInt64 = 0, h1: UInt64 = 0, h2: UInt64 = 0
+    private let padLow, padHigh: UInt64
+    /// A partial block waiting for more input, little-endian in two words (no heap storage per tag).
+    private var pendingLow: UInt64 = 0, pendingHigh: UInt64 = 0
+    private var pendingCount = 0
 
     /// `key` is r (clamped here) followed by s, 32 bytes. Returns nil for any other length.
     public init?<Key: Collection>(key: Key) where Key.Element == UInt8 {
-        let bytes = Array(key)
-        guard bytes.count == Self.keyByteCount else { return nil }
-        let t0 = Self.littleEndian32(bytes, 0), t1 = Self.littleEndian32(bytes, 4)
-        let t2 = Self.littleEndian32(bytes, 8), t3 = Self.littleEndian32(bytes, 12)
+        guard key.count == Self.keyByteCount else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { destination in
+            for (index, byte) in key.enumerated() { destination[index] = byte }
+        }
+        self.init(rLow: UInt64(littleEndian: words.0), rHigh: UInt64(littleEndian: words.1),
+                  sLow: UInt64(littleEndian: words.2), sHigh: UInt64(littleEndian: words.3))
+    }
+
+    /// `key` must hold exactly 32 bytes.
+    public init?(key: UnsafeRawBufferPointer) {
+        guard key.count == Self.keyByteCount else { return nil }
+        self.init(rLow: key.loadLittleEndianUInt64(at: 0), rHigh: key.loadLittleEndianUInt64(at: 8),
+                  sLow: key.loadLittleEndianUInt64(at: 16), sHigh: key.loadLittleEndianUInt64(at: 24))
+    }
+
+    private init(rLow: UInt64, rHigh: UInt64, sLow: UInt64, sHigh: UInt64) {
         // Clamping (RFC 8439 §2.5.1) folded into the limb masks.
-        r = (t0 & 0x3FF_FFFF,
-             ((t0 >> 26) | (t1 << 6)) & 0x3FF_FF03,
-             ((t1 >> 20) | (t2 << 12)) & 0x3FF_C0FF,
-             ((t2 >> 14) | (t3 << 18)) & 0x3F0_3FFF,
-             (t3 >> 8) & 0x00F_FFFF)
-        pad = (Self.littleEndian32(bytes, 16), Self.littleEndian32(bytes, 20),
-               Self.littleEndian32(bytes, 24), Self.littleEndian32(bytes, 28))
+        r0 = rLow & 0xFFC_0FFF_FFFF
+        r1 = ((rLow >> 44) | (rHigh << 20)) & 0xFFF_FFC0_FFFF
+        r2 = (rHigh >> 24) & 0x00F_FFFF_FC0F
+        s1 = r1 &* 20
+        s2 = r2 &* 20
+        padLow = sLow
+        padHigh = sHigh
     }
 
     /// The tag of `message` under `key` in one call.
@@ -42,110 +62,156 @@ public struct Poly1305: Sendable {
         if done == nil { Array(message).withUnsafeBytes { update($0) } }
     }
 
-    /// Whole 16-byte blocks are read straight from `message`; only a partial block is copied aside.
+    /// Whole 16-byte blocks are read straight from `message`; only a partial block is set aside.
     public mutating func update(_ message: UnsafeRawBufferPointer) {
         var offset = 0
-        if buffered > 0 {
-            while buffered < 16 && offset < message.count {
-                buffer[buffered] = message[offset]
-                buffered += 1
+        if pendingCount > 0 {
+            while pendingCount < 16 && offset < message.count {
+                appendPending(message[offset])
                 offset += 1
             }
-            guard buffered == 16 else { return }
-            buffer.withUnsafeBytes { processBlock($0, at: 0, highBit: 1 << 24) }
-            buffered = 0
+            guard pendingCount == 16 else { return }
+            absorb(low: pendingLow, high: pendingHigh, highBit: 1 << 40)
+            (pendingLow, pendingHigh, pendingCount) = (0, 0, 0)
         }
-        while message.count - offset >= 16 {
-            processBlock(message, at: offset, highBit: 1 << 24)
-            offset += 16
+        let wholeBlocks = (message.count - offset) / 16
+        if wholeBlocks > 0 {
+            absorbBlocks(message, from: offset, count: wholeBlocks)
+            offset += wholeBlocks * 16
         }
         while offset < message.count {
-            buffer[buffered] = message[offset]
-            buffered += 1
+            appendPending(message[offset])
             offset += 1
         }
     }
 
     public mutating func finalize() -> [UInt8] {
-        if buffered > 0 {
-            // A short final block gets a 1 byte after the message, and no high bit.
-            var last = [UInt8](repeating: 0, count: 16)
-            last[0..<buffered] = buffer[0..<buffered]
-            last[buffered] = 1
-            last.withUnsafeBytes { processBlock($0, at: 0, highBit: 0) }
-        }
-        // Fully carry h.
-        var (h0, h1, h2, h3, h4) = h
-        var c = h1 >> 26; h1 &= 0x3FF_FFFF
-        h2 &+= c; c = h2 >> 26; h2 &= 0x3FF_FFFF
-        h3 &+= c; c = h3 >> 26; h3 &= 0x3FF_FFFF
-        h4 &+= c; c = h4 >> 26; h4 &= 0x3FF_FFFF
-        h0 &+= c &* 5; c = h0 >> 26; h0 &= 0x3FF_FFFF
-        h1 &+= c
-        // g = h + -p; keep g if h >= p, without branching.
-        var g0 = h0 &+ 5; c = g0 >> 26; g0 &= 0x3FF_FFFF
-        var g1 = h1 &+ c; c = g1 >> 26; g1 &= 0x3FF_FFFF
-        var g2 = h2 &+ c; c = g2 >> 26; g2 &= 0x3FF_FFFF
-        var g3 = h3 &+ c; c = g3 >> 26; g3 &= 0x3FF_FFFF
-        let g4 = h4 &+ c &- (1 << 26)
-        let useG = (g4 >> 31) &- 1  // all ones when g4 did not go negative, i.e. h >= p
-        let useH = ~useG
-        h0 = (h0 & useH) | (g0 & useG)
-        h1 = (h1 & useH) | (g1 & useG)
-        h2 = (h2 & useH) | (g2 & useG)
-        h3 = (h3 & useH) | (g3 & useG)
-        h4 = (h4 & useH) | (g4 & useG)
-        // h mod 2^128, plus s.
-        let w0 = UInt64(h0 | (h1 << 26)) + UInt64(pad.0)
-        let w1 = UInt64((h1 >> 6) | (h2 << 20)) + UInt64(pad.1) + (w0 >> 32)
-        let w2 = UInt64((h2 >> 12) | (h3 << 14)) + UInt64(pad.2) + (w1 >> 32)
-        let w3 = UInt64((h3 >> 18) | (h4 << 8)) + UInt64(pad.3) + (w2 >> 32)
-        var tag: [UInt8] = []
-        tag.reserveCapacity(16)
-        for word in [w0, w1, w2, w3] {
-            let value = UInt32(truncatingIfNeeded: word)
-            tag += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
-                    UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24)]
-        }
+        var tag = [UInt8](repeating: 0, count: Self.tagByteCount)
+        tag.withUnsafeMutableBytes { finalize(into: $0) }
         return tag
     }
 
-    /// h = (h + block) * r mod 2^130 - 5, with 64-bit products of 26-bit limbs.
-    private mutating func processBlock(_ bytes: UnsafeRawBufferPointer, at offset: Int, highBit: UInt32) {
-        let t0 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-        let t1 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-        let t2 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
-        let t3 = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-        let h0 = UInt64(h.0 &+ (t0 & 0x3FF_FFFF))
-        let h1 = UInt64(h.1 &+ (((t0 >> 26) | (t1 << 6)) & 0x3FF_FFFF))
-        let h2 = UInt64(h.2 &+ (((t1 >> 20) | (t2 << 12)) & 0x3FF_FFFF))
-        let h3 = UInt64(h.3 &+ (((t2 >> 14) | (t3 << 18)) & 0x3FF_FFFF))
-        let h4 = UInt64(h.4 &+ ((t3 >> 8) | highBit))
-        let (r0, r1, r2, r3, r4) = (UInt64(r.0), UInt64(r.1), UInt64(r.2), UInt64(r.3), UInt64(r.4))
-        let (s1, s2, s3, s4) = (r1 * 5, r2 * 5, r3 * 5, r4 * 5)
-        let d0 = h0 * r0 + h1 * s4 + h2 * s3 + h3 * s2 + h4 * s1
-        var d1 = h0 * r1 + h1 * r0 + h2 * s4 + h3 * s3 + h4 * s2
-        var d2 = h0 * r2 + h1 * r1 + h2 * r0 + h3 * s4 + h4 * s3
-        var d3 = h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * s4
-        var d4 = h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0
-        var c = d0 >> 26
-        var n0 = UInt32(truncatingIfNeeded: d0) & 0x3FF_FFFF
-        d1 += c; c = d1 >> 26
-        var n1 = UInt32(truncatingIfNeeded: d1) & 0x3FF_FFFF
-        d2 += c; c = d2 >> 26
-        let n2 = UInt32(truncatingIfNeeded: d2) & 0x3FF_FFFF
-        d3 += c; c = d3 >> 26
-        let n3 = UInt32(truncatingIfNeeded: d3) & 0x3FF_FFFF
-        d4 += c; c = d4 >> 26
-        let n4 = UInt32(truncatingIfNeeded: d4) & 0x3FF_FFFF
-        n0 &+= UInt32(truncatingIfNeeded: c) &* 5
-        let carry = n0 >> 26
-        n0 &= 0x3FF_FFFF
-        n1 &+= carry
-        h = (n0, n1, n2, n3, n4)
+    /// Writes the 16-byte tag to the start of `destination`.
+    public mutating func finalize(into destination: UnsafeMutableRawBufferPointer) {
+        precondition(destination.count >= Self.tagByteCount, "a Poly1305 tag needs 16 bytes")
+        if pendingCount > 0 {
+            // A short final block gets a 1 byte after the message, and no high bit.
+            appendPending(1)
+            absorb(low: pendingLow, high: pendingHigh, highBit: 0)
+        }
+        let (mask44, mask42) = (Self.mask44, Self.mask42)
+        // Fully carry h.
+        var c = h1 >> 44; h1 &= mask44
+        h2 &+= c; c = h2 >> 42; h2 &= mask42
+        h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
+        h1 &+= c; c = h1 >> 44; h1 &= mask44
+        h2 &+= c; c = h2 >> 42; h2 &= mask42
+        h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
+        h1 &+= c
+        // g = h + 5 - 2^130; keep g when h >= p, chosen by mask rather than by branch.
+        var g0 = h0 &+ 5; c = g0 >> 44; g0 &= mask44
+        var g1 = h1 &+ c; c = g1 >> 44; g1 &= mask44
+        let g2 = h2 &+ c &- (1 << 42)
+        let useG = (g2 >> 63) &- 1  // all ones when g2 did not go negative
+        h0 = (h0 & ~useG) | (g0 & useG)
+        h1 = (h1 & ~useG) | (g1 & useG)
+        h2 = (h2 & ~useG) | (g2 & useG)
+        // h mod 2^128, plus s.
+        h0 &+= padLow & mask44; c = h0 >> 44; h0 &= mask44
+        h1 &+= (((padLow >> 44) | (padHigh << 20)) & mask44) &+ c; c = h1 >> 44; h1 &= mask44
+        h2 &+= ((padHigh >> 24) & mask42) &+ c; h2 &= mask42
+        destination.storeBytes(of: (h0 | (h1 << 44)).littleEndian, toByteOffset: 0, as: UInt64.self)
+        destination.storeBytes(of: ((h1 >> 20) | (h2 << 24)).littleEndian, toByteOffset: 8, as: UInt64.self)
     }
 
-    private static func littleEndian32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24
+    private mutating func appendPending(_ byte: UInt8) {
+        if pendingCount < 8 {
+            pendingLow |= UInt64(byte) << (8 * pendingCount)
+        } else {
+            pendingHigh |= UInt64(byte) << (8 * (pendingCount - 8))
+        }
+        pendingCount += 1
+    }
+
+    private mutating func absorb(low: UInt64, high: UInt64, highBit: UInt64) {
+        var (a0, a1, a2) = (h0, h1, h2)
+        Self.multiply(&a0, &a1, &a2, low: low, high: high, highBit: highBit, r0: r0, r1: r1, r2: r2, s1: s1, s2: s2)
+        (h0, h1, h2) = (a0, a1, a2)
+    }
+
+    /// `count` whole blocks from `bytes[offset...]`, with the accumulator held in locals for the whole run. Blocks go
+    /// in pairs as h' = (h + m1)·r² + m2·r: the two products are independent, so the processor overlaps them, and
+    /// the carry chain (the serial part) runs once per pair.
+    private mutating func absorbBlocks(_ bytes: UnsafeRawBufferPointer, from offset: Int, count: Int) {
+        var (a0, a1, a2) = (h0, h1, h2)
+        let (r0, r1, r2, s1, s2) = (self.r0, self.r1, self.r2, self.s1, self.s2)
+        var position = offset
+        if count >= 2 {
+            var (q0, q1, q2) = (r0, r1, r2)
+            Self.multiply(&q0, &q1, &q2, low: 0, high: 0, highBit: 0, r0: r0, r1: r1, r2: r2, s1: s1, s2: s2)
+            let (t1, t2) = (q1 &* 20, q2 &* 20)
+            let (mask44, mask42) = (Self.mask44, Self.mask42)
+            for _ in 0..<(count / 2) {
+                let low1 = bytes.loadLittleEndianUInt64(at: position), high1 = bytes.loadLittleEndianUInt64(at: position + 8)
+                let low2 = bytes.loadLittleEndianUInt64(at: position + 16), high2 = bytes.loadLittleEndianUInt64(at: position + 24)
+                a0 &+= low1 & mask44
+                a1 &+= ((low1 >> 44) | (high1 << 20)) & mask44
+                a2 &+= ((high1 >> 24) & mask42) | (1 << 40)
+                let b0 = low2 & mask44
+                let b1 = ((low2 >> 44) | (high2 << 20)) & mask44
+                let b2 = ((high2 >> 24) & mask42) | (1 << 40)
+                let d0 = Self.product(a0, q0) &+ Self.product(a1, t2) &+ Self.product(a2, t1)
+                    &+ Self.product(b0, r0) &+ Self.product(b1, s2) &+ Self.product(b2, s1)
+                let d1 = Self.product(a0, q1) &+ Self.product(a1, q0) &+ Self.product(a2, t2)
+                    &+ Self.product(b0, r1) &+ Self.product(b1, r0) &+ Self.product(b2, s2)
+                let d2 = Self.product(a0, q2) &+ Self.product(a1, q1) &+ Self.product(a2, q0)
+                    &+ Self.product(b0, r2) &+ Self.product(b1, r1) &+ Self.product(b2, r0)
+                Self.carry(d0, d1, d2, into: &a0, &a1, &a2)
+                position += 32
+            }
+        }
+        if count % 2 == 1 {
+            Self.multiply(&a0, &a1, &a2, low: bytes.loadLittleEndianUInt64(at: position),
+                          high: bytes.loadLittleEndianUInt64(at: position + 8), highBit: 1 << 40,
+                          r0: r0, r1: r1, r2: r2, s1: s1, s2: s2)
+        }
+        (h0, h1, h2) = (a0, a1, a2)
+    }
+
+    /// h = (h + block) · r mod 2^130 - 5, partially reduced (limbs may exceed their width by a little).
+    @inline(__always)
+    private static func multiply(_ h0: inout UInt64, _ h1: inout UInt64, _ h2: inout UInt64, low: UInt64, high: UInt64,
+                                 highBit: UInt64, r0: UInt64, r1: UInt64, r2: UInt64, s1: UInt64, s2: UInt64) {
+        h0 &+= low & mask44
+        h1 &+= ((low >> 44) | (high << 20)) & mask44
+        h2 &+= ((high >> 24) & mask42) | highBit
+        let d0 = product(h0, r0) &+ product(h1, s2) &+ product(h2, s1)
+        let d1 = product(h0, r1) &+ product(h1, r0) &+ product(h2, s2)
+        let d2 = product(h0, r2) &+ product(h1, r1) &+ product(h2, r0)
+        carry(d0, d1, d2, into: &h0, &h1, &h2)
+    }
+
+    /// Limbs of weight 2^0, 2^44 and 2^88 back to 44/44/42 bits (the top carry folds in times 5).
+    @inline(__always)
+    private static func carry(_ d0: UInt128, _ d1: UInt128, _ d2: UInt128, into h0: inout UInt64, _ h1: inout UInt64, _ h2: inout UInt64) {
+        var d1 = d1, d2 = d2
+        var c = UInt64(truncatingIfNeeded: d0 >> 44); h0 = UInt64(truncatingIfNeeded: d0) & mask44
+        d1 &+= UInt128(c); c = UInt64(truncatingIfNeeded: d1 >> 44); h1 = UInt64(truncatingIfNeeded: d1) & mask44
+        d2 &+= UInt128(c); c = UInt64(truncatingIfNeeded: d2 >> 42); h2 = UInt64(truncatingIfNeeded: d2) & mask42
+        h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
+        h1 &+= c
+    }
+
+    @inline(__always)
+    private static func product(_ a: UInt64, _ b: UInt64) -> UInt128 {
+        let (high, low) = a.multipliedFullWidth(by: b)
+        return UInt128(high) << 64 | UInt128(low)
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    fileprivate func loadLittleEndianUInt64(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 }
