@@ -1,20 +1,17 @@
 // chacha20-poly1305@openssh.com (OpenSSH PROTOCOL.chacha20poly1305): 64 bytes of key material, K_2 (first 32)
 // for the packet and the Poly1305 key, K_1 (last 32) for the 4-byte length; the nonce is the sequence number.
-// OpenSSH uses the original ChaCha20 (64-bit counter, 64-bit nonce); with counters below 2^32 that is the
-// RFC 8439 layout with the nonce's first word zero, so swift-crypto's ChaCha20 serves.
-import Crypto
-import FoundationEssentials
-import CryptoExtras
+// OpenSSH uses the original ChaCha20 (64-bit counter, 64-bit nonce); with counters below 2^32 that is libcrypto's
+// layout (32-bit counter, 96-bit nonce) with the nonce's first word zero. Encrypted in place (LibcryptoCipher).
 import NIOCore
 
 struct ChaCha20Poly1305Protection: PacketProtection {
-    private let mainKey: SymmetricKey
-    private let headerKey: SymmetricKey
+    private let main: LibcryptoCipher
+    private let header: LibcryptoCipher
 
     init(key: [UInt8]) throws {
         guard key.count == 64 else { throw SSHProtocolError(.invalidState("chacha20-poly1305 needs 64 key bytes")) }
-        mainKey = SymmetricKey(data: key[0..<32])
-        headerKey = SymmetricKey(data: key[32..<64])
+        main = try LibcryptoCipher(.chacha20, key: Array(key[0..<32]), encrypting: true)
+        header = try LibcryptoCipher(.chacha20, key: Array(key[32..<64]), encrypting: true)
     }
 
     var blockSize: Int { 8 }
@@ -22,52 +19,45 @@ struct ChaCha20Poly1305Protection: PacketProtection {
     var lengthIsOutsideAlignment: Bool { true }
     var lengthPrefixByteCount: Int { 4 }
 
-    private static func nonce(_ sequenceNumber: UInt32) -> Insecure.ChaCha20CTR.Nonce {
-        // 64-bit big-endian sequence number, after the zero high word of the 64-bit block counter. Built on the
-        // stack (three nonces per packet); a 12-byte nonce always parses.
-        var words: (UInt64, UInt32) = (0, sequenceNumber.bigEndian)
-        let nonce = withUnsafeBytes(of: &words) { try? Insecure.ChaCha20CTR.Nonce(data: UnsafeRawBufferPointer(rebasing: $0[0..<12])) }
-        return nonce ?? Insecure.ChaCha20CTR.Nonce()
-    }
-
-    private static func counter(_ block: UInt32) -> Insecure.ChaCha20CTR.Counter {
-        (try? Insecure.ChaCha20CTR.Counter(offset: block)) ?? Insecure.ChaCha20CTR.Counter()
-    }
-
-    private func crypt(_ bytes: UnsafeRawBufferPointer, key: SymmetricKey, sequenceNumber: UInt32, block: UInt32) throws -> Data {
-        try Insecure.ChaCha20CTR.encrypt(bytes, using: key, counter: Self.counter(block), nonce: Self.nonce(sequenceNumber))
+    /// Starts `cipher` at keystream block `block` of packet `sequenceNumber`: the block counter little-endian, then
+    /// the sequence number as a 64-bit big-endian nonce.
+    private static func start(_ cipher: LibcryptoCipher, sequenceNumber: UInt32, block: UInt32) throws {
+        let iv: (UInt32, UInt32, UInt32, UInt32) = (block.littleEndian, 0, 0, sequenceNumber.bigEndian)
+        try withUnsafeBytes(of: iv) { try cipher.start(iv: $0) }
     }
 
     /// The packet's Poly1305 key: the first 32 bytes of the main key's keystream block 0.
     private func authenticator(_ sequenceNumber: UInt32) throws -> Poly1305 {
-        let zeros: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        let key = try withUnsafeBytes(of: zeros) { try crypt($0, key: mainKey, sequenceNumber: sequenceNumber, block: 0) }
-        guard let mac = key.withUnsafeBytes({ Poly1305(key: $0) }) else { throw SSHProtocolError(.invalidState("Poly1305 key")) }
+        try Self.start(main, sequenceNumber: sequenceNumber, block: 0)
+        var key: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        try withUnsafeMutableBytes(of: &key) { try main.update(UnsafeRawBufferPointer($0), into: $0) }
+        guard let mac = withUnsafeBytes(of: key, { Poly1305(key: $0) }) else { throw SSHProtocolError(.invalidState("Poly1305 key")) }
         return mac
     }
 
     func packetLength(prefix: UnsafeRawBufferPointer, sequenceNumber: UInt32) -> UInt32 {
-        guard let clear = try? crypt(UnsafeRawBufferPointer(rebasing: prefix[0..<4]), key: headerKey, sequenceNumber: sequenceNumber, block: 0)
-        else { return UInt32.max }
-        return clear.withUnsafeBytes { $0.loadBigEndianUInt32(at: 0) }
+        var length: UInt32 = 0
+        do {
+            try Self.start(header, sequenceNumber: sequenceNumber, block: 0)
+            try withUnsafeMutableBytes(of: &length) { try header.update(UnsafeRawBufferPointer(rebasing: prefix[0..<4]), into: $0) }
+        } catch {
+            return UInt32.max
+        }
+        return UInt32(bigEndian: length)
     }
 
     /// Encrypts length and body where they are, then appends the tag over both (encrypt-then-MAC).
     mutating func seal(_ buffer: inout ByteBuffer, packetStart: Int, sequenceNumber: UInt32) throws {
-        let end = buffer.writerIndex
-        let (encryptedLength, encryptedBody) = try buffer.withUnsafeReadableBytes { all in
-            let base = packetStart - buffer.readerIndex
-            let length = UnsafeRawBufferPointer(rebasing: all[base..<(base + 4)])
-            let body = UnsafeRawBufferPointer(rebasing: all[(base + 4)..<(end - buffer.readerIndex)])
-            return (try crypt(length, key: headerKey, sequenceNumber: sequenceNumber, block: 0),
-                    try crypt(body, key: mainKey, sequenceNumber: sequenceNumber, block: 1))
-        }
-        encryptedLength.withUnsafeBytes { _ = buffer.setBytes($0, at: packetStart) }
-        encryptedBody.withUnsafeBytes { _ = buffer.setBytes($0, at: packetStart + 4) }
         var mac = try authenticator(sequenceNumber)
-        buffer.withUnsafeReadableBytes { all in
-            let base = packetStart - buffer.readerIndex
-            mac.update(UnsafeRawBufferPointer(rebasing: all[base..<(end - buffer.readerIndex)]))
+        let (start, end) = (packetStart - buffer.readerIndex, buffer.writerIndex - buffer.readerIndex)
+        try buffer.withUnsafeMutableReadableBytes { all in
+            let length = UnsafeMutableRawBufferPointer(rebasing: all[start..<(start + 4)])
+            let body = UnsafeMutableRawBufferPointer(rebasing: all[(start + 4)..<end])
+            try Self.start(header, sequenceNumber: sequenceNumber, block: 0)
+            try header.update(UnsafeRawBufferPointer(length), into: length)
+            try Self.start(main, sequenceNumber: sequenceNumber, block: 1)
+            try main.update(UnsafeRawBufferPointer(body), into: body)
+            mac.update(UnsafeRawBufferPointer(rebasing: all[start..<end]))
         }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Poly1305.tagByteCount) { tag in
             mac.finalize(into: tag)
@@ -85,9 +75,13 @@ struct ChaCha20Poly1305Protection: PacketProtection {
         withUnsafeMutableBytes(of: &expected) { mac.finalize(into: $0) }
         let matches = withUnsafeBytes(of: expected) { constantTimeEqual($0, packet[tagStart...]) }
         guard matches else { throw SSHProtocolError(.badMessageAuthenticationCode) }
-        let body = try crypt(UnsafeRawBufferPointer(rebasing: packet[4..<tagStart]), key: mainKey, sequenceNumber: sequenceNumber, block: 1)
-        var opened = ByteBufferAllocator().buffer(capacity: body.count)
-        body.withUnsafeBytes { _ = opened.writeBytes($0) }
-        return opened
+        let ciphertext = UnsafeRawBufferPointer(rebasing: packet[4..<tagStart])
+        try Self.start(main, sequenceNumber: sequenceNumber, block: 1)
+        var plaintext = ByteBufferAllocator().buffer(capacity: ciphertext.count)
+        try plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: ciphertext.count) { output in
+            try main.update(ciphertext, into: output)
+            return ciphertext.count
+        }
+        return plaintext
     }
 }
