@@ -47,7 +47,8 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
 public final class SSHChannel: Sendable {
     let id: SSHChannelID
     let handler: NIOLoopBound<ConnectionHandler>
-    let eventLoop: any EventLoop
+    /// The connection's event loop: I/O that feeds this channel (a session's pipes) is cheapest on the same one.
+    public let eventLoop: any EventLoop
     /// What the peer sends on this channel, in order.
     public let input: SSHChannelInputSequence
     let closedFuture: EventLoopFuture<Void>

@@ -17,15 +17,13 @@ import SSHProtocol
 /// login shell. No terminals yet (pty-req is refused) and no subsystems (refused), so nothing is half-done.
 public struct SSHProcessSessionHandler: SSHSessionHandler {
     private let account: Account
-    private let eventLoopGroup: any EventLoopGroup
 
     /// - Parameter shell: the shell to run commands with; default the user's login shell from the password
-    ///   database (/bin/sh if it has none).
-    public init(shell: String? = nil, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    ///   database (/bin/sh if it has none). The session's pipes are served on its connection's event loop.
+    public init(shell: String? = nil) {
         var account = Account.current()
         if let shell { account.shell = shell }
         self.account = account
-        self.eventLoopGroup = eventLoopGroup
     }
 
     public func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
@@ -89,7 +87,9 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
 
     /// Copies one of the child's output pipes to the channel until EOF.
     private func forward(from descriptor: CInt, to channel: SSHChannel, stderr: Bool) async throws {
-        let pipe = try await NIOPipeBootstrap(group: eventLoopGroup)
+        // On the connection's event loop, reading up to 64 KiB (a full pipe) at a time.
+        let pipe = try await NIOPipeBootstrap(group: channel.eventLoop)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
             .takingOwnershipOfDescriptor(input: descriptor) { pipeChannel in
                 pipeChannel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: pipeChannel)
@@ -106,7 +106,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// the child's process group. Each write is awaited until it reached the pipe, so a command that does not read
     /// holds the client back through the channel's window, and EOF follows the last byte.
     private func feed(_ channel: SSHChannel, into descriptor: CInt, signalling pid: pid_t) async {
-        guard let pipe = try? await NIOPipeBootstrap(group: eventLoopGroup).takingOwnershipOfDescriptor(output: descriptor).get() else {
+        guard let pipe = try? await NIOPipeBootstrap(group: channel.eventLoop).takingOwnershipOfDescriptor(output: descriptor).get() else {
             close(descriptor)
             return
         }

@@ -193,19 +193,43 @@ public struct Poly1305: Sendable {
 
     /// Limbs of weight 2^0, 2^44 and 2^88 back to 44/44/42 bits (the top carry folds in times 5).
     @inline(__always)
-    private static func carry(_ d0: UInt128, _ d1: UInt128, _ d2: UInt128, into h0: inout UInt64, _ h1: inout UInt64, _ h2: inout UInt64) {
+    private static func carry(_ d0: Wide, _ d1: Wide, _ d2: Wide, into h0: inout UInt64, _ h1: inout UInt64, _ h2: inout UInt64) {
         var d1 = d1, d2 = d2
-        var c = UInt64(truncatingIfNeeded: d0 >> 44); h0 = UInt64(truncatingIfNeeded: d0) & mask44
-        d1 &+= UInt128(c); c = UInt64(truncatingIfNeeded: d1 >> 44); h1 = UInt64(truncatingIfNeeded: d1) & mask44
-        d2 &+= UInt128(c); c = UInt64(truncatingIfNeeded: d2 >> 42); h2 = UInt64(truncatingIfNeeded: d2) & mask42
+        var c = d0.shifted(44); h0 = d0.low & mask44
+        d1.add(c); c = d1.shifted(44); h1 = d1.low & mask44
+        d2.add(c); c = d2.shifted(42); h2 = d2.low & mask42
         h0 &+= c &* 5; c = h0 >> 44; h0 &= mask44
         h1 &+= c
     }
 
     @inline(__always)
-    private static func product(_ a: UInt64, _ b: UInt64) -> UInt128 {
+    private static func product(_ a: UInt64, _ b: UInt64) -> Wide {
         let (high, low) = a.multipliedFullWidth(by: b)
-        return UInt128(high) << 64 | UInt128(low)
+        return Wide(high: high, low: low)
+    }
+
+    /// A 128-bit sum of products in two words. Not Swift's UInt128, whose operators are calls in a debug build
+    /// (30× slower there); these are single machine operations either way.
+    private struct Wide {
+        var high: UInt64
+        var low: UInt64
+
+        @inline(__always)
+        static func &+ (a: Wide, b: Wide) -> Wide {
+            let low = a.low &+ b.low
+            return Wide(high: a.high &+ b.high &+ (low < a.low ? 1 : 0), low: low)
+        }
+
+        @inline(__always)
+        mutating func add(_ value: UInt64) {
+            let sum = low &+ value
+            high &+= sum < low ? 1 : 0
+            low = sum
+        }
+
+        /// The value shifted right by `bits` (< 64), as long as it fits in 64 bits.
+        @inline(__always)
+        func shifted(_ bits: UInt64) -> UInt64 { (low >> bits) | (high << (64 - bits)) }
     }
 }
 
