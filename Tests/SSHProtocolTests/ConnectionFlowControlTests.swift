@@ -70,6 +70,34 @@ import Testing
         #expect(adjusts >= total / (64 * 1024) && adjusts <= total / (32 * 1024))
     }
 
+    /// A reader that keeps up: the window doubles at each adjustment, up to the policy's maximum and never past it.
+    /// A fixed policy (maximum = initial) never grows; a slow reader's window never grows either (the 16 MiB test
+    /// above holds unconsumed bytes to the initial 64 KiB).
+    @Test(arguments: [512 * 1024, 64 * 1024])
+    func windowGrowsWhileTheReaderKeepsUp(maximumWindow: Int) throws {
+        let policy = SSHChannelWindowPolicy(windowSize: 64 * 1024, maximumPacketSize: 16 * 1024, maximumWindowSize: UInt32(maximumWindow))
+        var pair = Self.pair(serverWindow: policy)
+        let (clientChannel, serverChannel) = try pair.openSession()
+        let total = 8 << 20
+        let content = patternBytes(count: total, seed: 13)
+        var offset = 0
+        var largestWindow: UInt32 = 0
+        while offset < total || pair.client.queuedBytes(on: clientChannel) > 0 {
+            if offset < total {
+                try pair.client.sendData(ByteBuffer(bytes: content[offset..<(offset + 256 * 1024)]), on: clientChannel)
+                offset += 256 * 1024
+            }
+            pair.run()
+            largestWindow = max(largestWindow, pair.server.receiveWindow(on: serverChannel) ?? 0)
+            guard pair.clientLog.error == nil, pair.serverLog.error == nil else { break }
+        }
+        #expect(pair.serverLog.received[serverChannel] == content)
+        #expect(largestWindow <= UInt32(maximumWindow), "the window grew past the policy's maximum")
+        if maximumWindow > 64 * 1024 {
+            #expect(largestWindow > UInt32(maximumWindow / 2), "the window did not grow to its maximum (largest \(largestWindow))")
+        }
+    }
+
     @Test func dataIsSplitToThePeersMaximumPacket() throws {
         var pair = Self.pair(serverWindow: SSHChannelWindowPolicy(windowSize: 1 << 20, maximumPacketSize: 1000))
         let (clientChannel, serverChannel) = try pair.openSession()
