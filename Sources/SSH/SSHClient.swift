@@ -182,7 +182,7 @@ public final class SSHClient: Sendable {
             group.addTask {
                 var offset = 0
                 while offset < stdin.count {
-                    let end = min(offset + 32 * 1024, stdin.count)
+                    let end = min(offset + 128 * 1024, stdin.count)
                     try await session.write(ByteBuffer(bytes: stdin[offset..<end]))
                     offset = end
                 }

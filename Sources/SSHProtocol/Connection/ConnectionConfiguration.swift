@@ -25,7 +25,8 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     /// requests faster than we answer would otherwise grow the queue without bound. Default 256.
     public var maximumUnansweredRequests: Int
 
-    /// OpenSSH-like defaults: 2 MiB windows, 32 KiB packets, 64 channels, 256 unanswered requests.
+    /// Defaults: 2 MiB windows growing to 16 MiB while the reader keeps up, 128 KiB packets, 64 channels, 256
+    /// unanswered requests.
     public init(role: Role, window: SSHChannelWindowPolicy = SSHChannelWindowPolicy(), maximumChannels: Int = 64,
                 maximumUnansweredRequests: Int = 256) {
         self.role = role
