@@ -92,6 +92,22 @@ public final class SSHChannel: Sendable {
         try await wait?.get()
     }
 
+    /// Operations for code already running on `eventLoop` (a ChannelHandler feeding this channel), without the hop
+    /// to a task and back that the async methods take. Calling them elsewhere is a programming error.
+    public var syncOperations: SyncOperations { SyncOperations(channel: self) }
+
+    public struct SyncOperations {
+        fileprivate let channel: SSHChannel
+
+        /// Queues `data` (extended data type 1 when `stderr`) for the peer. Returns nil while the writer may go
+        /// on, or a future that completes once the queue has drained below its limit (the peer's window opened);
+        /// the writer stops producing until then.
+        public func write(_ data: ByteBuffer, stderr: Bool = false) throws -> EventLoopFuture<Void>? {
+            channel.eventLoop.preconditionInEventLoop()
+            return try channel.handler.value.write(data, stderr: stderr, on: channel.id)
+        }
+    }
+
     /// Bytes the peer sent that `input` has not been read for yet. The peer cannot send more than the window we
     /// granted (2 MiB by default) before they are read, so this is what a slow reader costs in memory.
     public var unreadInputBytes: Int {

@@ -85,21 +85,27 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         return variables.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
-    /// Copies one of the child's output pipes to the channel until EOF.
+    /// Copies one of the child's output pipes to the channel until EOF, on the connection's event loop: each read
+    /// goes straight into the channel, and reading pauses while the channel's queue is full (the client's window
+    /// is closed), so a slow client slows the command down instead of filling memory.
     private func forward(from descriptor: CInt, to channel: SSHChannel, stderr: Bool) async throws {
-        // On the connection's event loop, reading up to 64 KiB (a full pipe) at a time.
-        let pipe = try await NIOPipeBootstrap(group: channel.eventLoop)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
-            .takingOwnershipOfDescriptor(input: descriptor) { pipeChannel in
-                pipeChannel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: pipeChannel)
+        let finished = channel.eventLoop.makePromise(of: Void.self)
+        do {
+            _ = try await NIOPipeBootstrap(group: channel.eventLoop)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
+                .channelOption(.autoRead, value: true)
+                .channelInitializer { pipeChannel in
+                    pipeChannel.eventLoop.makeCompletedFuture {
+                        try pipeChannel.pipeline.syncOperations.addHandler(
+                            PipeToChannelHandler(channel: channel, stderr: stderr, finished: finished))
+                    }
                 }
-            }
-        try await pipe.executeThenClose { inbound, _ in
-            for try await bytes in inbound {
-                if stderr { try await channel.writeStderr(bytes) } else { try await channel.write(bytes) }
-            }
+                .takingOwnershipOfDescriptor(input: descriptor)
+                .get()
+        } catch {
+            finished.fail(error)
         }
+        try await finished.futureResult.get()
     }
 
     /// Copies the channel's data to the child's stdin, closing it at the client's EOF; delivers signal requests to
@@ -158,5 +164,57 @@ struct Account {
         let shell = entry.pointee.pw_shell.map { String(cString: $0) } ?? ""
         return Account(name: String(cString: entry.pointee.pw_name), uid: uid, home: String(cString: entry.pointee.pw_dir),
                        shell: shell.isEmpty ? "/bin/sh" : shell)
+    }
+}
+
+/// Moves a pipe's bytes into an SSH channel on their shared event loop; completes `finished` once, at the pipe's
+/// EOF (or when either side fails).
+private final class PipeToChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let channel: SSHChannel
+    private let stderr: Bool
+    private let finished: EventLoopPromise<Void>
+    private var ended = false
+
+    init(channel: SSHChannel, stderr: Bool, finished: EventLoopPromise<Void>) {
+        self.channel = channel
+        self.stderr = stderr
+        self.finished = finished
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        do {
+            guard let drained = try channel.syncOperations.write(unwrapInboundIn(data), stderr: stderr) else { return }
+            // The client's window is closed: read nothing more from the pipe until the queue drains (turning
+            // autoRead back on reads again).
+            context.channel.setOption(.autoRead, value: false).whenSuccess {}
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            drained.whenComplete { result in
+                let (handler, context) = bound.value
+                switch result {
+                case .success: context.channel.setOption(.autoRead, value: true).whenSuccess {}
+                case .failure(let error): handler.end(context, error)
+                }
+            }
+        } catch {
+            end(context, error)
+        }
+    }
+
+    /// The pipe's EOF closes its channel (no half-closure on a read-only pipe): all output has been queued.
+    func channelInactive(context: ChannelHandlerContext) {
+        end(context, nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        end(context, error)
+    }
+
+    private func end(_ context: ChannelHandlerContext, _ error: (any Error)?) {
+        guard !ended else { return }
+        ended = true
+        if let error { finished.fail(error) } else { finished.succeed() }
+        context.close(promise: nil)
     }
 }
