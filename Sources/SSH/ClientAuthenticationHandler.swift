@@ -78,7 +78,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
                     + [Attempt(credential: credential, key: .key(key.publicKey))]
             case .signer(let key, _):
                 return [Attempt(credential: credential, key: key)]
-            case .password, .keyboardInteractive:
+            case .password, .passwordPrompt, .keyboardInteractive:
                 return [Attempt(credential: credential, key: nil)]
             }
         }
@@ -126,6 +126,23 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
                 perform(context: context) { machine in _ = try machine.tryPublicKey(algorithm: algorithm.name, keyBlob: key.wireBlob) }
             case .password(let password):
                 perform(context: context) { try $0.tryPassword(password) }
+            case .passwordPrompt(let ask):
+                let promise = context.eventLoop.makePromise(of: String?.self)
+                promise.completeWithTask { try await ask() }
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenComplete { result in
+                    let (handler, context) = bound.value
+                    switch result {
+                    case .success(let password?):
+                        handler.perform(context: context) { try $0.tryPassword(password) }
+                        context.flush()
+                    case .success(nil):
+                        handler.tryNext(allowed: allowed, context: context)
+                    case .failure(let error):
+                        handler.fail(context: context, error)
+                    }
+                }
+                return
             case .keyboardInteractive:
                 perform(context: context) { try $0.tryKeyboardInteractive() }
             }

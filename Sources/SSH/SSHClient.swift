@@ -74,7 +74,7 @@ public final class SSHClient: Sendable {
         } catch {
             authenticated.fail(error)
             connectionPromise.fail(error)
-            throw SSHError(.connectFailed(host: host, port: port, reason: "\(error)"))
+            throw SSHError.connecting(to: host, port: port, failure: error)
         }
         // The timeout and the end of authentication both happen on the connection's event loop, so the timeout
         // can tell whether it is still needed: it must never close a connection that authenticated just before it
@@ -105,6 +105,11 @@ public final class SSHClient: Sendable {
             try? await channel.close()
             throw error
         }
+    }
+
+    /// Returns when the connection has ended, whoever ended it.
+    public func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
     }
 
     /// Says goodbye (DISCONNECT by application) and closes the connection.

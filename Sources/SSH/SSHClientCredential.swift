@@ -10,13 +10,15 @@ public enum SSHClientCredential: Sendable {
     /// A key whose signatures come from elsewhere (ssh-agent, a hardware token): `sign(data, algorithm)`.
     case signer(key: SSHPresentedKey, sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature)
     case password(String)
+    /// A password asked for only when the server offers the method (a terminal prompt); nil skips it.
+    case passwordPrompt(@Sendable () async throws -> String?)
     /// Keyboard-interactive: answer each round of questions (zero questions are answered without asking).
     case keyboardInteractive(@Sendable (KeyboardInteractiveRequest) async throws -> [String])
 
     var methodName: String {
         switch self {
         case .privateKey, .signer: "publickey"
-        case .password: "password"
+        case .password, .passwordPrompt: "password"
         case .keyboardInteractive: "keyboard-interactive"
         }
     }

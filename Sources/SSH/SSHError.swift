@@ -1,5 +1,11 @@
 // The one error type of module SSH: what went wrong on a connection, in words a user can act on.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
+import NIOPosix
 import SSHProtocol
 
 /// Why an operation of module SSH failed: `kind` to match on, `description` to show the user.
@@ -18,6 +24,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case protocolFailure(SSHProtocolError)
         /// Connecting failed (refused, unreachable, timed out).
         case connectFailed(host: String, port: Int, reason: String)
+        /// The host name does not resolve.
+        case unresolvableHost(host: String, reason: String)
         /// The peer refused to open a channel.
         case channelOpenFailed(reason: String, description: String)
         /// The channel is closed; nothing more can be sent on it.
@@ -64,7 +72,9 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         case .protocolFailure(let error):
             return error.description
         case .connectFailed(let host, let port, let reason):
-            return "ssh: connect to host \(host) port \(port): \(reason)"
+            return "connect to host \(host) port \(port): \(reason)"
+        case .unresolvableHost(let host, let reason):
+            return "Could not resolve hostname \(host): \(reason)"
         case .channelOpenFailed(let reason, let description):
             return "channel open failed: \(reason)\(description.isEmpty ? "" : ": " + description)"
         case .channelClosed:
@@ -76,3 +86,30 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension SSHError {
+    /// A failed TCP connect in ssh's words: the system's text for the last attempt ("Connection refused"), or the
+    /// resolver's for a name that does not resolve, instead of NIO's nested descriptions.
+    static func connecting(to host: String, port: Int, failure: any Error) -> SSHError {
+        if let failure = failure as? NIOConnectionError {
+            if let last = failure.connectionErrors.last {
+                return SSHError(.connectFailed(host: host, port: port, reason: systemText(last.error)))
+            }
+            if let dnsError = failure.dnsAError ?? failure.dnsAAAAError {
+                let text = (dnsError as? SocketAddressError.UnknownHost)?.errorDescription ?? "\(dnsError)"
+                return SSHError(.unresolvableHost(host: host, reason: text))
+            }
+        }
+        if case ChannelError.connectTimeout = failure {
+            return SSHError(.connectFailed(host: host, port: port, reason: "Connection timed out"))
+        }
+        return SSHError(.connectFailed(host: host, port: port, reason: systemText(failure)))
+    }
+
+    private static func systemText(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if case ChannelError.connectTimeout = error { return "Connection timed out" }
+        return "\(error)"
+    }
+}
+

@@ -13,14 +13,25 @@ public enum TerminalPrompt {
     /// Prompts on /dev/tty with echo off and reads one line. Without a terminal, it reads a line from
     /// standard input (as ssh-keygen does for RP_ALLOW_STDIN). Returns nil at end of input.
     public static func readPassphrase(prompt: String) -> String? {
+        ask(prompt, echo: false, allowStandardInput: true)
+    }
+
+    /// Asks on /dev/tty only (a client whose standard input carries data must never read answers from it):
+    /// nil when there is no terminal or at end of input.
+    public static func askOnTerminal(_ prompt: String, echo: Bool) -> String? {
+        ask(prompt, echo: echo, allowStandardInput: false)
+    }
+
+    private static func ask(_ prompt: String, echo: Bool, allowStandardInput: Bool) -> String? {
         let tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard tty >= 0 else {
+            guard allowStandardInput else { return nil }
             writeAll(STDERR_FILENO, prompt)
             return readLine(fd: STDIN_FILENO)
         }
         defer { close(tty) }
         var saved = termios()
-        let haveTermios = tcgetattr(tty, &saved) == 0
+        let haveTermios = !echo && tcgetattr(tty, &saved) == 0
         if haveTermios {
             // Ctrl-C (or any fatal signal) while echo is off must not leave the terminal silent.
             EchoRestorer.arm(fd: tty, state: saved)
@@ -35,7 +46,7 @@ public enum TerminalPrompt {
             _ = tcsetattr(tty, TCSAFLUSH, &saved)
             EchoRestorer.disarm()
         }
-        writeAll(tty, "\n")
+        if !echo { writeAll(tty, "\n") }
         return line
     }
 
