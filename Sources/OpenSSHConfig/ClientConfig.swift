@@ -1,0 +1,274 @@
+// ssh_config(5) for one connection: files and -o lines are read in order, Host and Match blocks select what applies
+// to the host being connected to, the first value obtained for a keyword wins (list keywords such as IdentityFile
+// accumulate), Include reads more files in place, and IgnoreUnknown lets named unknown keywords pass.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SSHKeys
+
+/// The options ssh_config gave one connection, by canonical lower-case keyword.
+public struct SSHClientConfig: Sendable, Equatable {
+    /// Keyword → the arguments of its first occurrence.
+    public private(set) var values: [String: [String]] = [:]
+    /// Accumulating keyword → the arguments of each occurrence, in order.
+    public private(set) var lists: [String: [[String]]] = [:]
+    /// Where each value came from ("file line N" or "command line"), for messages and -v.
+    public private(set) var origins: [String: String] = [:]
+
+    public init() {}
+
+    /// The first argument of `keyword`'s value, if set.
+    public subscript(keyword: String) -> String? { values[keyword]?.first }
+
+    public func arguments(_ keyword: String) -> [String]? { values[keyword] }
+
+    public func all(_ keyword: String) -> [[String]] { lists[keyword] ?? [] }
+
+    /// Records an occurrence; returns false when an earlier one already won.
+    @discardableResult
+    public mutating func set(_ keyword: String, _ arguments: [String], origin: String) -> Bool {
+        if ClientKeywords.accumulating.contains(keyword) {
+            lists[keyword, default: []].append(arguments)
+            return true
+        }
+        guard values[keyword] == nil else { return false }
+        values[keyword] = arguments
+        origins[keyword] = origin
+        return true
+    }
+}
+
+/// Reads ssh_config files and -o lines for one destination.
+public struct SSHClientConfigReader {
+    /// What Host and Match test against.
+    public struct Destination: Sendable {
+        /// The host as typed on the command line (Host and `Match originalhost` match it).
+        public var originalHost: String
+        /// The remote user given on the command line (-l or user@), if any.
+        public var commandLineUser: String?
+        public var localUser: String
+        public var homeDirectory: String
+
+        public init(originalHost: String, commandLineUser: String? = nil, localUser: String, homeDirectory: String) {
+            self.originalHost = originalHost
+            self.commandLineUser = commandLineUser
+            self.localUser = localUser
+            self.homeDirectory = homeDirectory
+        }
+    }
+
+    public let destination: Destination
+    public private(set) var config = SSHClientConfig()
+    /// Runs `Match exec` commands (already %-expanded): true when the command exits 0.
+    private let runCommand: (String) -> Bool
+    /// Messages ssh prints at -v (deprecated keywords, ignored unknown ones).
+    public private(set) var notes: [String] = []
+
+    public init(destination: Destination, runCommand: @escaping (String) -> Bool) {
+        self.destination = destination
+        self.runCommand = runCommand
+    }
+
+    /// One -o option ("Key=Value" or "Key Value"); these come before any file, so they win.
+    public mutating func apply(option: String) throws {
+        try applyLine(option, file: "command line", line: 0, active: true, userConfig: true, depth: 0)
+    }
+
+    /// Reads one file. `userConfig` makes relative Include paths start in ~/.ssh (else /etc/ssh). A missing file
+    /// is an error only when `required` (a file named with -F).
+    public mutating func read(path: String, userConfig: Bool, required: Bool) throws {
+        try read(path: path, userConfig: userConfig, required: required, depth: 0)
+    }
+
+    private mutating func read(path: String, userConfig: Bool, required: Bool, depth: Int) throws {
+        guard depth <= 16 else {
+            throw OpenSSHConfigError(.syntax("Include nested too deeply"), file: path, line: 0)
+        }
+        guard let text = readTextFile(path) else {
+            if required { throw OpenSSHConfigError(.unreadable("Can't open user config file: \(String(cString: strerror(errno)))"), file: path, line: 0) }
+            return
+        }
+        var active = true
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let split: (keyword: String, arguments: [String])?
+            do {
+                split = try ConfigTokenizer.split(String(rawLine))
+            } catch let error as TokenizerError {
+                throw OpenSSHConfigError(.syntax(error.message), file: path, line: lineNumber)
+            }
+            guard let (keyword, arguments) = split else { continue }
+            switch keyword.lowercased() {
+            case "host":
+                guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: "Host"), file: path, line: lineNumber) }
+                active = hostMatches(arguments)
+            case "match":
+                active = try matchMatches(arguments, file: path, line: lineNumber)
+            default:
+                try applyLine(keyword: keyword, arguments: arguments, file: path, line: lineNumber, active: active,
+                              userConfig: userConfig, depth: depth)
+            }
+        }
+    }
+
+    private mutating func applyLine(_ line: String, file: String, line number: Int, active: Bool, userConfig: Bool, depth: Int) throws {
+        let split: (keyword: String, arguments: [String])?
+        do {
+            split = try ConfigTokenizer.split(line)
+        } catch let error as TokenizerError {
+            throw OpenSSHConfigError(.syntax(error.message), file: file, line: number)
+        }
+        guard let (keyword, arguments) = split else { return }
+        if ["host", "match"].contains(keyword.lowercased()) {
+            throw OpenSSHConfigError(.syntax("\(keyword) is not allowed here"), file: file, line: number)
+        }
+        try applyLine(keyword: keyword, arguments: arguments, file: file, line: number, active: active, userConfig: userConfig, depth: depth)
+    }
+
+    private mutating func applyLine(keyword: String, arguments: [String], file: String, line: Int, active: Bool,
+                                    userConfig: Bool, depth: Int) throws {
+        let lowered = keyword.lowercased()
+        guard let canonical = ClientKeywords.canonical[lowered] else {
+            // IgnoreUnknown must come before the keywords it covers, as in ssh.
+            if let patterns = config.values["ignoreunknown"]?.joined(separator: ","),
+               OpenSSHPattern.matchList(lowered, patternList: patterns, caseInsensitive: true) == .matched {
+                notes.append("\(file) line \(line): ignoring unknown option \(keyword)")
+                return
+            }
+            throw OpenSSHConfigError(.unknownKeyword(keyword), file: file, line: line)
+        }
+        if ClientKeywords.obsolete.contains(canonical) {
+            notes.append("\(file) line \(line): Deprecated option \"\(keyword)\"")
+            return
+        }
+        guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: keyword), file: file, line: line) }
+        guard active else { return }
+        if canonical == "include" {
+            for pattern in arguments {
+                for path in includedPaths(pattern, userConfig: userConfig) {
+                    try read(path: path, userConfig: userConfig, required: false, depth: depth + 1)
+                }
+            }
+            return
+        }
+        config.set(canonical, arguments, origin: line > 0 ? "\(file) line \(line)" : file)
+    }
+
+    // MARK: Host and Match
+
+    /// A Host line applies when some pattern matches the host as typed and no negated one does.
+    private func hostMatches(_ patterns: [String]) -> Bool {
+        var matched = false
+        for pattern in patterns {
+            if pattern.hasPrefix("!") {
+                if OpenSSHPattern.matches(destination.originalHost, pattern: String(pattern.dropFirst()), caseInsensitive: true) { return false }
+            } else if OpenSSHPattern.matches(destination.originalHost, pattern: pattern, caseInsensitive: true) {
+                matched = true
+            }
+        }
+        return matched
+    }
+
+    /// Match criteria (ssh_config(5)): all, host, originalhost, user, localuser, exec, each negatable with "!"; all
+    /// must hold.
+    private func matchMatches(_ arguments: [String], file: String, line: Int) throws -> Bool {
+        guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: "Match"), file: file, line: line) }
+        var result = true
+        var index = 0
+        while index < arguments.count {
+            var criterion = arguments[index].lowercased()
+            index += 1
+            let negated = criterion.hasPrefix("!")
+            if negated { criterion.removeFirst() }
+            let holds: Bool
+            switch criterion {
+            case "all":
+                guard arguments.count == 1 || (arguments.count == 2 && negated == false && index == 1) else {
+                    throw OpenSSHConfigError(.syntax("Match all takes no other criteria"), file: file, line: line)
+                }
+                holds = true
+            case "host", "originalhost", "user", "localuser", "exec":
+                guard index < arguments.count else {
+                    throw OpenSSHConfigError(.missingArgument(keyword: "Match \(criterion)"), file: file, line: line)
+                }
+                let argument = arguments[index]
+                index += 1
+                switch criterion {
+                case "host": holds = listMatches(currentHost, argument)
+                case "originalhost": holds = listMatches(destination.originalHost, argument)
+                case "user": holds = listMatches(currentUser, argument, caseInsensitive: false)
+                case "localuser": holds = listMatches(destination.localUser, argument, caseInsensitive: false)
+                default: holds = runCommand(expandTokens(argument))
+                }
+            case "canonical", "final", "tagged", "localnetwork", "address", "localaddress", "localport", "rdomain", "version", "sessiontype", "command":
+                throw OpenSSHConfigError(.unsupported(keyword: "Match \(criterion)", reason: "shh supports Match all, host, originalhost, user, localuser and exec"), file: file, line: line)
+            default:
+                throw OpenSSHConfigError(.syntax("Unsupported Match attribute \(criterion)"), file: file, line: line)
+            }
+            if holds == negated { result = false }
+        }
+        return result
+    }
+
+    private func listMatches(_ text: String, _ patternList: String, caseInsensitive: Bool = true) -> Bool {
+        OpenSSHPattern.matchList(text, patternList: patternList, caseInsensitive: caseInsensitive) == .matched
+    }
+
+    /// The host Match host tests: HostName when a block before set it (tokens expanded), else the host as typed.
+    private var currentHost: String {
+        config["hostname"].map { PercentTokens.expandHostName($0, host: destination.originalHost) } ?? destination.originalHost
+    }
+
+    /// The remote user as far as known: User from the config, else the command line's, else the local user.
+    private var currentUser: String {
+        config["user"] ?? destination.commandLineUser ?? destination.localUser
+    }
+
+    private func expandTokens(_ text: String) -> String {
+        let tokens = PercentTokens(
+            host: currentHost, originalHost: destination.originalHost, port: config["port"] ?? "22",
+            remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory)
+        return (try? tokens.expand(text)) ?? text
+    }
+
+    // MARK: Include
+
+    /// Include paths: "~" is the home directory, relative paths start in ~/.ssh (user files) or /etc/ssh, and
+    /// glob(3) wildcards expand, sorted; patterns matching nothing are skipped.
+    private func includedPaths(_ pattern: String, userConfig: Bool) -> [String] {
+        var path = pattern
+        if path.hasPrefix("~/") { path = destination.homeDirectory + path.dropFirst() }
+        if !path.hasPrefix("/") { path = (userConfig ? destination.homeDirectory + "/.ssh/" : "/etc/ssh/") + path }
+        var matches = glob_t()
+        defer { globfree(&matches) }
+        guard glob(path, 0, nil, &matches) == 0 else { return [] }
+        var paths: [String] = []
+        for index in 0..<Int(matches.gl_pathc) {
+            if let entry = matches.gl_pathv[index] { paths.append(String(cString: entry)) }
+        }
+        return paths.sorted()
+    }
+}
+
+/// A whole file as UTF-8 text, or nil (errno says why).
+func readTextFile(_ path: String) -> String? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        if count == 0 { break }
+        bytes += chunk[0..<count]
+        guard bytes.count <= 16 << 20 else { errno = EFBIG; return nil }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -1,0 +1,69 @@
+// Splitting ssh_config/sshd_config lines the way OpenSSH does (readconf.c, argv_split): a keyword, then an optional
+// "=" (with or without spaces around it), then arguments separated by whitespace, where double or single quotes
+// group words and a backslash escapes the next character outside single quotes. "#" starts a comment only where a
+// word would start.
+
+public enum ConfigTokenizer {
+    /// The keyword and its arguments, or nil for a blank or comment line.
+    public static func split(_ line: String) throws -> (keyword: String, arguments: [String])? {
+        var characters = Substring(line)
+        characters = characters.drop { $0 == " " || $0 == "\t" }
+        while let last = characters.last, last == "\r" || last == "\n" || last == " " || last == "\t" { characters = characters.dropLast() }
+        guard let first = characters.first, first != "#" else { return nil }
+        // The keyword ends at whitespace or "=".
+        let keyword = characters.prefix { $0 != " " && $0 != "\t" && $0 != "=" }
+        var rest = characters.dropFirst(keyword.count).drop { $0 == " " || $0 == "\t" }
+        if rest.first == "=" { rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" } }
+        guard !keyword.isEmpty else { throw TokenizerError("a line starting with \"=\"") }
+        return (String(keyword), try words(rest))
+    }
+
+    /// Whitespace-separated words with quoting, as OpenSSH's argv_split.
+    public static func words(_ text: Substring) throws -> [String] {
+        var result: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var iterator = text.makeIterator()
+        while let character = iterator.next() {
+            if let open = quote {
+                if character == open {
+                    quote = nil
+                } else if character == "\\" && open == "\"" {
+                    guard let escaped = iterator.next() else { throw TokenizerError("a backslash at the end of the line") }
+                    current.append(escaped)
+                } else {
+                    current.append(character)
+                }
+                continue
+            }
+            switch character {
+            case " ", "\t":
+                if inWord { result.append(current); current = ""; inWord = false }
+            case "\"", "'":
+                quote = character
+                inWord = true
+            case "\\":
+                guard let escaped = iterator.next() else { throw TokenizerError("a backslash at the end of the line") }
+                current.append(escaped)
+                inWord = true
+            case "#" where !inWord:
+                // A comment: the rest of the line is not arguments.
+                if inWord { result.append(current) }
+                return result
+            default:
+                current.append(character)
+                inWord = true
+            }
+        }
+        if quote != nil { throw TokenizerError("an unterminated quote") }
+        if inWord { result.append(current) }
+        return result
+    }
+}
+
+/// A line the tokenizer cannot split; the reader adds file and line.
+struct TokenizerError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
