@@ -19,7 +19,10 @@ let package = Package(
         .library(name: "SSHServerHost", targets: ["SSHServerHost"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
+        .library(name: "OpenSSHConfig", targets: ["OpenSSHConfig"]),
+        .library(name: "ShhCommand", targets: ["ShhCommand"]),
         .executable(name: "shh-keygen", targets: ["shh-keygen"]),
+        .executable(name: "shh", targets: ["shh"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -97,6 +100,24 @@ let package = Package(
             dependencies: ["SSHKeygenCommand"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "OpenSSHConfig",
+            dependencies: ["SSHKeys", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShhCommand",
+            dependencies: [
+                "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "shh",
+            dependencies: ["ShhCommand"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SSHWireTests",
             dependencies: ["SSHWire", .product(name: "NIOCore", package: "swift-nio")],
@@ -133,6 +154,11 @@ let package = Package(
         .testTarget(
             name: "SSHCommandLineTests",
             dependencies: ["SSHCommandLine"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ShhCommandTests",
+            dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,336 @@
+// From command line and ssh_config to the settings of one connection: where to connect, as whom, how to check the
+// host, which identities, which algorithms. Options that would change what shh does in a way it cannot honour yet
+// are refused here, by name; options that change nothing that matters are accepted with a note at -v.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOCore
+import OpenSSHConfig
+import SSH
+import SSHKeys
+import SSHProtocol
+
+struct ClientSettings {
+    var originalHost: String
+    var hostName: String
+    var port: Int
+    var user: String
+    var localUser: String
+    var homeDirectory: String
+    var config: SSHClientConfig
+    var identityFiles: [String]
+    var certificateFiles: [String]
+    var userKnownHostsFiles: [String]
+    var globalKnownHostsFiles: [String]
+    var strictHostKeyChecking: StrictHostKeyChecking
+    var hashKnownHosts: Bool
+    var batchMode: Bool
+    var client: SSHClient.Configuration
+    var connectionAttempts: Int
+    var requestTTY: String
+    var remoteCommand: String?
+    var sendEnvironment: [(String, String)]
+    var preferredAuthentications: [String]
+    var passwordPrompts: Int
+    var knownHostsName: String
+
+    static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
+        let account = LocalAccount.current()
+        var reader = SSHClientConfigReader(
+            destination: .init(originalHost: host, commandLineUser: arguments.user, localUser: account.name, homeDirectory: account.home),
+            runCommand: { command in runShellCommand(command) })
+        for line in arguments.configLines { try reader.apply(option: line) }
+        switch arguments.configFile {
+        case "none"?: break
+        case let file?: try reader.read(path: expandTilde(file, home: account.home), userConfig: true, required: true)
+        case nil:
+            try reader.read(path: account.home + "/.ssh/config", userConfig: true, required: false)
+            try reader.read(path: "/etc/ssh/ssh_config", userConfig: false, required: false)
+        }
+        let config = reader.config
+        if let level = config["loglevel"] {
+            guard let parsed = Diagnostics.Level(logLevel: level) else { throw badValue("LogLevel", level, "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3", config) }
+            diagnostics.level = parsed
+        }
+        if arguments.verbosity > 0 {
+            diagnostics.level = max(diagnostics.level, Diagnostics.Level(rawValue: min(Diagnostics.Level.verbose.rawValue + arguments.verbosity, Diagnostics.Level.debug3.rawValue)) ?? .debug3)
+        }
+        reader.notes.forEach { diagnostics.debug($0) }
+
+        let port: Int
+        if let given = arguments.port {
+            port = given
+        } else if let text = config["port"] {
+            guard let number = Int(text), (1...65535).contains(number) else { throw badValue("Port", text, "a port number", config) }
+            port = number
+        } else {
+            port = 22
+        }
+        let user = arguments.user ?? config["user"] ?? account.name
+        let hostName = config["hostname"].map { PercentTokens.expandHostName($0, host: host) } ?? host
+        let tokens = PercentTokens(host: hostName, originalHost: host, port: String(port), remoteUser: user,
+                                   localUser: account.name, homeDirectory: account.home)
+        func expandPath(_ path: String) throws -> String {
+            do {
+                return expandTilde(try tokens.expand(path), home: account.home)
+            } catch {
+                throw ShhFailure("shh: \(path): \(error)")
+            }
+        }
+
+        try refuseWhatIsNotBuilt(config, arguments: arguments, diagnostics: diagnostics)
+
+        let identityLines = config.all("identityfile").compactMap(\.first)
+        let identityFiles = identityLines.isEmpty
+            ? ["id_rsa", "id_ecdsa", "id_ed25519"].map { account.home + "/.ssh/" + $0 }
+            : try identityLines.map(expandPath)
+        let certificateFiles = try config.all("certificatefile").compactMap(\.first).map(expandPath)
+        let userKnownHosts = try (config.arguments("userknownhostsfile") ?? ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]).map(expandPath)
+        let globalKnownHosts = try (config.arguments("globalknownhostsfile") ?? ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]).map(expandPath)
+        let strictText = config["stricthostkeychecking"] ?? "ask"
+        guard let strict = StrictHostKeyChecking(configValue: strictText) else {
+            throw badValue("StrictHostKeyChecking", strictText, "yes, accept-new, no or ask", config)
+        }
+        let batchMode = try flag(config, "batchmode", default: false)
+
+        var client = SSHClient.Configuration()
+        client.algorithms.ciphers = try algorithmList(config, "ciphers", defaults: SSHCipherAlgorithm.defaults, name: \.rawValue) { SSHCipherAlgorithm(rawValue: $0) }
+        client.algorithms.macs = try algorithmList(config, "macs", defaults: SSHMACAlgorithm.defaults, name: \.rawValue) { SSHMACAlgorithm(rawValue: $0) }
+        client.algorithms.keyExchange = try algorithmList(config, "kexalgorithms", defaults: SSHKeyExchangeAlgorithm.defaults, name: \.rawValue) { SSHKeyExchangeAlgorithm(rawValue: $0) }
+        client.algorithms.hostKey = try algorithmList(config, "hostkeyalgorithms", defaults: SSHHostKeyAlgorithm.defaults, name: \.name) { SSHHostKeyAlgorithm(name: $0) }
+        if let timeout = config["connecttimeout"], timeout.lowercased() != "none" {
+            guard let seconds = Int(timeout), seconds > 0 else { throw badValue("ConnectTimeout", timeout, "seconds", config) }
+            client.connectTimeout = .seconds(Int64(seconds))
+        }
+        if let interval = config["serveraliveinterval"] {
+            guard let seconds = Int(interval), seconds >= 0 else { throw badValue("ServerAliveInterval", interval, "seconds", config) }
+            client.keepaliveInterval = seconds > 0 ? .seconds(Int64(seconds)) : nil
+        }
+        if let count = config["serveralivecountmax"] {
+            guard let number = Int(count), number > 0 else { throw badValue("ServerAliveCountMax", count, "a positive number", config) }
+            client.keepaliveMaximumUnanswered = number
+        }
+        if let limit = config.arguments("rekeylimit") {
+            client.rekeyLimits = try rekeyLimits(limit, config: config)
+        }
+        let attemptsText = config["connectionattempts"] ?? "1"
+        guard let attempts = Int(attemptsText), attempts > 0 else { throw badValue("ConnectionAttempts", attemptsText, "a positive number", config) }
+
+        let requestTTY = (config["requesttty"] ?? "auto").lowercased()
+        guard ["auto", "yes", "no", "force"].contains(requestTTY) else { throw badValue("RequestTTY", requestTTY, "auto, yes, no or force", config) }
+
+        // SendEnv patterns (a "-pattern" removes earlier ones), then SetEnv's fixed values.
+        var patterns: [String] = []
+        for occurrence in config.all("sendenv") {
+            for pattern in occurrence {
+                if pattern.hasPrefix("-") {
+                    patterns.removeAll { OpenSSHPattern.matches($0, pattern: String(pattern.dropFirst())) }
+                } else {
+                    patterns.append(pattern)
+                }
+            }
+        }
+        var environment: [(String, String)] = []
+        for (name, value) in processEnvironment().sorted(by: { $0.0 < $1.0 }) where patterns.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
+            environment.append((name, value))
+        }
+        for assignment in config.arguments("setenv") ?? [] {
+            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+                throw badValue("SetEnv", assignment, "NAME=value", config)
+            }
+            environment.append((String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...])))
+        }
+
+        let preferred = (config["preferredauthentications"] ?? "publickey,keyboard-interactive,password")
+            .split(separator: ",").map { String($0) }
+        let prompts = Int(config["numberofpasswordprompts"] ?? "3") ?? 3
+        let alias = config["hostkeyalias"] ?? hostName
+        return ClientSettings(
+            originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
+            homeDirectory: account.home, config: config, identityFiles: identityFiles, certificateFiles: certificateFiles,
+            userKnownHostsFiles: userKnownHosts, globalKnownHostsFiles: globalKnownHosts, strictHostKeyChecking: strict,
+            hashKnownHosts: try flag(config, "hashknownhosts", default: false), batchMode: batchMode, client: client,
+            connectionAttempts: attempts, requestTTY: requestTTY,
+            remoteCommand: try config["remotecommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand(config.arguments("remotecommand")?.joined(separator: " ") ?? $0) },
+            sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
+            knownHostsName: KnownHosts.hostName(alias, port: port))
+    }
+
+    /// Options shh parses but whose effect is not built yet: each stops the run with a message naming it, so
+    /// nothing is silently half-done. Options whose effect does not matter (multiplexing, compression) pass.
+    static func refuseWhatIsNotBuilt(_ config: SSHClientConfig, arguments: ShhArguments, diagnostics: Diagnostics) throws {
+        if let feature = arguments.notYetSupported.first {
+            throw ShhFailure("shh: \(feature) is not supported yet")
+        }
+        func isOn(_ keyword: String) -> Bool {
+            guard let value = config[keyword]?.lowercased() else { return false }
+            return !["no", "false", "off", "none"].contains(value)
+        }
+        let refusals: [(String, String)] = [
+            ("forwardagent", "agent forwarding (ForwardAgent / -A) is not supported yet"),
+            ("forwardx11", "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
+            ("proxyjump", "ProxyJump (-J) is not supported yet"),
+            ("proxycommand", "ProxyCommand is not supported yet"),
+            ("pkcs11provider", "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
+            ("securitykeyprovider", "security keys (SecurityKeyProvider) are not supported"),
+            ("knownhostscommand", "KnownHostsCommand is not supported; use known_hosts files"),
+            ("tunnel", "tunnel device forwarding (Tunnel) is not supported yet"),
+            ("forkafterauthentication", "going to the background (ForkAfterAuthentication / -f) is not supported yet"),
+            ("permitlocalcommand", "LocalCommand (PermitLocalCommand) is not supported yet"),
+            ("bindaddress", "BindAddress (-b) is not supported yet"),
+            ("bindinterface", "BindInterface (-B) is not supported yet"),
+            ("canonicalizehostname", "CanonicalizeHostname is not supported yet"),
+        ]
+        for (keyword, message) in refusals where isOn(keyword) {
+            throw ShhFailure("shh: \(message) (\(config.origins[keyword] ?? "command line"))")
+        }
+        for forward in ["localforward", "remoteforward", "dynamicforward"] where !config.all(forward).isEmpty && !isOn("clearallforwardings") {
+            throw ShhFailure("shh: port forwarding (\(forward)) is not supported yet")
+        }
+        for (keyword, note) in [("compression", "compression is not supported; continuing without it"),
+                                ("controlmaster", "connection multiplexing is not supported; connecting directly"),
+                                ("controlpath", "connection multiplexing is not supported; ControlPath is unused"),
+                                ("controlpersist", "connection multiplexing is not supported; ControlPersist is unused"),
+                                ("gssapiauthentication", "GSSAPI authentication is not supported; other methods are tried")]
+        where isOn(keyword) {
+            diagnostics.debug(note)
+        }
+    }
+
+    /// ssh_config's "-o -G" output: lower-case keywords, one per line, with what shh will use.
+    func printed() -> String {
+        var lines = ["host \(originalHost)", "user \(user)", "hostname \(hostName)", "port \(port)"]
+        lines.append("stricthostkeychecking \(strictHostKeyChecking == .acceptNew ? "accept-new" : strictHostKeyChecking.rawValue)")
+        lines.append("batchmode \(batchMode ? "yes" : "no")")
+        lines.append("hashknownhosts \(hashKnownHosts ? "yes" : "no")")
+        lines.append("requesttty \(requestTTY)")
+        lines.append("ciphers \(client.algorithms.ciphers.map(\.rawValue).joined(separator: ","))")
+        lines.append("macs \(client.algorithms.macs.map(\.rawValue).joined(separator: ","))")
+        lines.append("kexalgorithms \(client.algorithms.keyExchange.map(\.rawValue).joined(separator: ","))")
+        lines.append("hostkeyalgorithms \(client.algorithms.hostKey.map(\.name).joined(separator: ","))")
+        lines.append("userknownhostsfile \(userKnownHostsFiles.joined(separator: " "))")
+        lines.append("globalknownhostsfile \(globalKnownHostsFiles.joined(separator: " "))")
+        lines.append("connectionattempts \(connectionAttempts)")
+        lines += identityFiles.map { "identityfile \($0)" }
+        lines += certificateFiles.map { "certificatefile \($0)" }
+        if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
+        let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
+        for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
+            lines.append("\(keyword) \(arguments.joined(separator: " "))")
+        }
+        for keyword in ["sendenv", "localforward", "remoteforward", "dynamicforward"] {
+            for arguments in config.all(keyword) { lines.append("\(keyword) \(arguments.joined(separator: " "))") }
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+}
+
+/// An algorithm list as ssh_config writes it: a replacement, or "+alg" appended to, "-pattern" removed from, "^alg"
+/// put in front of the defaults. Unknown names are errors, as in ssh.
+func algorithmList<Algorithm: Equatable>(_ config: SSHClientConfig, _ keyword: String, defaults: [Algorithm],
+                                         name: (Algorithm) -> String, parse: (String) -> Algorithm?) throws -> [Algorithm] {
+    guard let text = config[keyword] else { return defaults }
+    func algorithms(_ list: Substring) throws -> [Algorithm] {
+        try list.split(separator: ",").map { item in
+            guard let algorithm = parse(String(item)) else { throw badValue(keyword, String(item), "a name shh -Q lists", config) }
+            return algorithm
+        }
+    }
+    let result: [Algorithm]
+    switch text.first {
+    case "+":
+        result = defaults + (try algorithms(text.dropFirst())).filter { !defaults.contains($0) }
+    case "^":
+        let front = try algorithms(text.dropFirst())
+        result = front + defaults.filter { !front.contains($0) }
+    case "-":
+        let patterns = text.dropFirst().split(separator: ",").map(String.init)
+        result = defaults.filter { algorithm in !patterns.contains { OpenSSHPattern.matches(name(algorithm), pattern: $0) } }
+    default:
+        result = try algorithms(Substring(text))
+    }
+    guard !result.isEmpty else { throw badValue(keyword, text, "at least one algorithm", config) }
+    return result
+}
+
+func flag(_ config: SSHClientConfig, _ keyword: String, default value: Bool) throws -> Bool {
+    guard let text = config[keyword] else { return value }
+    switch text.lowercased() {
+    case "yes", "true", "on": return true
+    case "no", "false", "off": return false
+    default: throw badValue(keyword, text, "yes or no", config)
+    }
+}
+
+func badValue(_ keyword: String, _ value: String, _ expected: String, _ config: SSHClientConfig) -> ShhFailure {
+    ShhFailure("shh: \(config.origins[keyword.lowercased()] ?? "command line"): invalid \(keyword) \"\(value)\": expected \(expected)")
+}
+
+/// RekeyLimit bytes [seconds]: sizes with K/M/G, "default", "none".
+func rekeyLimits(_ arguments: [String], config: SSHClientConfig) throws -> SSHRekeyLimits {
+    var limits = SSHRekeyLimits()
+    func size(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        if let last = text.last?.uppercased().first, let unit = units[last] { return UInt64(text.dropLast()).map { $0 * unit } }
+        return UInt64(text)
+    }
+    func seconds(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        if let last = text.last?.lowercased().first, let unit = units[last] { return Int64(text.dropLast()).map { $0 * unit } }
+        return Int64(text)
+    }
+    if let bytes = arguments.first, bytes != "default" {
+        guard let value = size(bytes), value >= 16 else { throw badValue("RekeyLimit", bytes, "a size such as 1G, or default", config) }
+        limits.bytes = value
+    }
+    if arguments.count > 1, arguments[1] != "default" {
+        if arguments[1] == "none" {
+            limits.seconds = nil
+        } else {
+            guard let value = seconds(arguments[1]), value > 0 else { throw badValue("RekeyLimit", arguments[1], "a time such as 1h, none or default", config) }
+            limits.seconds = Int(value)
+        }
+    }
+    return limits
+}
+
+func expandTilde(_ path: String, home: String) -> String {
+    path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst() : path
+}
+
+/// Match exec: `/bin/sh -c command`, true when it exits 0 (its output goes where ours does).
+func runShellCommand(_ command: String) -> Bool {
+    var pid: pid_t = 0
+    let arguments = ["/bin/sh", "-c", command]
+    var argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    guard posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 else { return false }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 { guard errno == EINTR else { return false } }
+    return status & 0x7f == 0 && (status >> 8) & 0xff == 0
+}
+
+func processEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") { result[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+        pointer += 1
+    }
+    return result
+}
+
+/// The user running shh, from the password database.
+struct LocalAccount {
+    var name: String
+    var home: String
+
+    static func current() -> LocalAccount {
+        let uid = getuid()
+        guard let entry = getpwuid(uid) else { return LocalAccount(name: "\(uid)", home: processEnvironment()["HOME"] ?? "/") }
+        return LocalAccount(name: String(cString: entry.pointee.pw_name), home: String(cString: entry.pointee.pw_dir))
+    }
+}

@@ -1,0 +1,160 @@
+// The credentials ssh would offer, in its order: each identity file (with its certificate beside it, or
+// CertificateFile), keys offered by their public half and decrypted only if the server accepts one (asking for the
+// passphrase on the terminal, or through SSH_ASKPASS), then keyboard-interactive and password prompts on the
+// terminal. BatchMode never prompts.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SSH
+import SSHCommandLine
+import SSHKeys
+import SSHProtocol
+import Synchronization
+
+enum Identities {
+    static func credentials(_ settings: ClientSettings, diagnostics: Diagnostics) -> [SSHClientCredential] {
+        var byMethod: [String: [SSHClientCredential]] = [:]
+        byMethod["publickey"] = settings.identityFiles.flatMap { publicKeyCredentials(path: $0, settings: settings, diagnostics: diagnostics) }
+        if !settings.batchMode {
+            let prompt = "\(settings.user)@\(settings.hostName)'s password: "
+            byMethod["password"] = Array(repeating: SSHClientCredential.passwordPrompt {
+                TerminalPrompt.askOnTerminal(prompt, echo: false)
+            }, count: max(1, settings.passwordPrompts))
+            byMethod["keyboard-interactive"] = [SSHClientCredential.keyboardInteractive { request in
+                if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.name + "\n") }
+                if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.instruction + "\n") }
+                return try request.prompts.map { prompt in
+                    guard let answer = TerminalPrompt.askOnTerminal(prompt.prompt, echo: prompt.echo) else {
+                        throw ShhFailure("shh: no terminal to answer \"\(prompt.prompt)\"")
+                    }
+                    return answer
+                }
+            }]
+        }
+        return settings.preferredAuthentications.flatMap { byMethod[$0] ?? [] }
+    }
+
+    /// One identity file: nothing when it does not exist (the defaults are only tried when present), a message at
+    /// -v when it cannot be read.
+    private static func publicKeyCredentials(path: String, settings: ClientSettings, diagnostics: Diagnostics) -> [SSHClientCredential] {
+        guard access(path, F_OK) == 0 else {
+            diagnostics.debug("identity file \(path) not accessible: \(String(cString: strerror(errno)))")
+            return []
+        }
+        let contents: [UInt8]
+        do {
+            contents = try SSHKeyFile.readFile(atPath: path)
+        } catch {
+            diagnostics.error("Load key \"\(path)\": \(error)")
+            return []
+        }
+        let certificate = certificate(for: path, settings: settings, diagnostics: diagnostics)
+        if !SSHKeyFile.isEncryptedPrivateKey(contents) {
+            do {
+                let key = try SSHKeyFile.parsePrivateKey(contents)
+                diagnostics.debug("identity file \(path) type \(key.publicKey.type.displayName)")
+                return [.privateKey(key, certificate: certificate)]
+            } catch {
+                diagnostics.error("Load key \"\(path)\": \(error)")
+                return []
+            }
+        }
+        // Encrypted: offer the public half, decrypt when the server wants a signature.
+        guard let publicKey = SSHKeyFile.publicKeyInPrivateKeyFile(contents)
+            ?? (try? SSHKeyFile.readFile(atPath: path + ".pub")).flatMap({ try? SSHPublicKeyLine(parsing: String(decoding: $0, as: UTF8.self)).key })
+        else {
+            diagnostics.error("Load key \"\(path)\": the public key is not in the file and \(path).pub is missing")
+            return []
+        }
+        guard !settings.batchMode else {
+            diagnostics.debug("identity file \(path) is encrypted; BatchMode forbids asking for its passphrase")
+            return []
+        }
+        let unlocker = KeyUnlocker(path: path, contents: contents)
+        let sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature = { data, algorithm in
+            try unlocker.key().signature(for: data, algorithm: algorithm)
+        }
+        var credentials: [SSHClientCredential] = []
+        if let certificate { credentials.append(.signer(key: .certificate(certificate), sign: sign)) }
+        credentials.append(.signer(key: .key(publicKey), sign: sign))
+        return credentials
+    }
+
+    /// PATH-cert.pub beside the key, or the first CertificateFile for this key.
+    private static func certificate(for path: String, settings: ClientSettings, diagnostics: Diagnostics) -> SSHCertificate? {
+        for candidate in [path + "-cert.pub"] + settings.certificateFiles {
+            guard let bytes = try? SSHKeyFile.readFile(atPath: candidate),
+                  let certificate = try? SSHCertificate.parseLine(String(decoding: bytes, as: UTF8.self)).certificate
+            else { continue }
+            diagnostics.debug("certificate \(candidate) for identity \(path)")
+            return certificate
+        }
+        return nil
+    }
+}
+
+/// Decrypts an encrypted key once, asking up to three times (SSH_ASKPASS when SSH_ASKPASS_REQUIRE says so or
+/// there is no terminal, else /dev/tty).
+private final class KeyUnlocker: Sendable {
+    private let path: String
+    private let contents: [UInt8]
+    private let unlocked = Mutex<SSHPrivateKey?>(nil)
+
+    init(path: String, contents: [UInt8]) {
+        self.path = path
+        self.contents = contents
+    }
+
+    func key() throws -> SSHPrivateKey {
+        try unlocked.withLock { unlocked in
+            if let unlocked { return unlocked }
+            for _ in 0..<3 {
+                guard let passphrase = askPassphrase("Enter passphrase for key '\(path)': ") else { break }
+                if let key = try? SSHKeyFile.parsePrivateKey(contents, passphrase: passphrase) {
+                    unlocked = key
+                    return key
+                }
+                TerminalPrompt.writeAll(STDERR_FILENO, "Bad passphrase, try again for \(path)\n")
+            }
+            throw ShhFailure("shh: no passphrase for \(path)")
+        }
+    }
+}
+
+/// SSH_ASKPASS: used when SSH_ASKPASS_REQUIRE is "force", or when it is "prefer"/unset and there is no terminal
+/// (and DISPLAY or SSH_ASKPASS_REQUIRE asks for it), as ssh does.
+func askPassphrase(_ prompt: String) -> String? {
+    let environment = processEnvironment()
+    let require = environment["SSH_ASKPASS_REQUIRE"]?.lowercased()
+    let askpass = environment["SSH_ASKPASS"]
+    let hasTerminal = access("/dev/tty", R_OK | W_OK) == 0 && { let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); if fd >= 0 { close(fd) }; return fd >= 0 }()
+    let useAskpass = askpass != nil && require != "never"
+        && (require == "force" || ((require == "prefer" || environment["DISPLAY"] != nil) && (require == "prefer" || !hasTerminal)))
+    if useAskpass, let askpass { return runAskpass(askpass, prompt: prompt) }
+    return TerminalPrompt.askOnTerminal(prompt, echo: false)
+}
+
+/// Runs the askpass program with the prompt as its argument and reads one line from its output.
+private func runAskpass(_ program: String, prompt: String) -> String? {
+    var pipeEnds: [Int32] = [0, 0]
+    guard pipe(&pipeEnds) == 0 else { return nil }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
+    posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+    var argv = [strdup(program), strdup(prompt), nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawnp(&pid, program, &actions, nil, &argv, environ)
+    close(pipeEnds[1])
+    defer { close(pipeEnds[0]) }
+    guard spawned == 0 else { return nil }
+    let line = TerminalPrompt.readLine(fd: pipeEnds[0])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }
+    return line
+}

@@ -1,0 +1,160 @@
+// ssh's command line (ssh(1)): `shh [options] destination [command [argument ...]]`, where options may also follow
+// the destination up to the first word that is not an option, and the destination is [user@]host or
+// ssh://[user@]host[:port]. Flags that mean a configuration keyword become that keyword's line, applied before any
+// file, in the order given, so the command line wins as in ssh.
+import SSHCommandLine
+
+/// A parsed shh command line.
+public struct ShhArguments: Equatable, Sendable {
+    /// ssh_config lines from flags (-p, -l, -c, ...) and -o, in command-line order.
+    public var configLines: [String] = []
+    /// -F: the only config file read (no system file either), "none" for none.
+    public var configFile: String?
+    /// -v count.
+    public var verbosity = 0
+    /// -E: diagnostics go to this file instead of standard error.
+    public var logFile: String?
+    public var printConfiguration = false
+    public var printVersion = false
+    /// -Q: what to list.
+    public var query: String?
+    /// -N, -n, -s.
+    public var noCommand = false
+    public var stdinNull = false
+    public var subsystem = false
+    /// Features that parse but are not built yet: each refuses the run with its own message.
+    public var notYetSupported: [String] = []
+    /// The destination as typed: host (without user@ or the URI's parts).
+    public var host: String?
+    /// The first of -l and user@ (it beats ssh_config's User, as in ssh).
+    public var user: String?
+    /// The first of -p and the URI's port (it beats ssh_config's Port).
+    public var port: Int?
+    /// The remote command, words as given (joined with spaces as ssh does).
+    public var command: [String] = []
+
+    public init() {}
+
+    /// ssh's option string: every letter OpenSSH's ssh accepts, with its argument flag.
+    static let getopt = Getopt("1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy")
+
+    public static func parse(_ arguments: [String]) throws -> ShhArguments {
+        var parsed = ShhArguments()
+        var (options, index) = try getopt.parse(arguments)
+        try parsed.take(options)
+        if index < arguments.count {
+            try parsed.takeDestination(arguments[index])
+            index += 1
+            // Options after the destination, up to the first word that is not one (it starts the command).
+            let (more, next) = try getopt.parse(arguments, from: index)
+            try parsed.take(more)
+            index = next
+        }
+        parsed.command = Array(arguments[index...])
+        return parsed
+    }
+
+    private mutating func take(_ options: [ParsedOption]) throws {
+        for option in options {
+            let argument = option.argument ?? ""
+            switch option.letter {
+            case "1": throw CommandLineError.invalidValue("SSH protocol v.1 is no longer supported")
+            case "2": break
+            case "4": configLines.append("AddressFamily inet")
+            case "6": configLines.append("AddressFamily inet6")
+            case "A": configLines.append("ForwardAgent yes")
+            case "a": configLines.append("ForwardAgent no")
+            case "b": configLines.append("BindAddress \(quoted(argument))")
+            case "B": configLines.append("BindInterface \(quoted(argument))")
+            case "C": configLines.append("Compression yes")
+            case "c": configLines.append("Ciphers \(quoted(argument))")
+            case "D": notYetSupported.append("dynamic port forwarding (-D \(argument))")
+            case "E": logFile = argument
+            case "e": configLines.append("EscapeChar \(quoted(argument))")
+            case "F": configFile = argument
+            case "f": notYetSupported.append("going to the background after authentication (-f)")
+            case "G": printConfiguration = true
+            case "g": configLines.append("GatewayPorts yes")
+            case "I": configLines.append("PKCS11Provider \(quoted(argument))")
+            case "i": configLines.append("IdentityFile \(quoted(argument))")
+            case "J": configLines.append("ProxyJump \(quoted(argument))")
+            case "K": configLines.append("GSSAPIAuthentication yes")
+            case "k": configLines.append("GSSAPIDelegateCredentials no")
+            case "L": notYetSupported.append("local port forwarding (-L \(argument))")
+            case "l": if user == nil { user = argument }
+            case "M": configLines.append("ControlMaster yes")
+            case "m": configLines.append("MACs \(quoted(argument))")
+            case "N": noCommand = true
+            case "n": stdinNull = true
+            case "O": notYetSupported.append("control commands (-O \(argument)): shh has no connection multiplexing")
+            case "o": configLines.append(argument)
+            case "P": configLines.append("Tag \(quoted(argument))")
+            case "p":
+                guard let number = Int(argument), (1...65535).contains(number) else {
+                    throw CommandLineError.invalidValue("Bad port '\(argument)'")
+                }
+                if port == nil { port = number }
+            case "Q": query = argument
+            case "q": configLines.append("LogLevel QUIET")
+            case "R": notYetSupported.append("remote port forwarding (-R \(argument))")
+            case "S": configLines.append("ControlPath \(quoted(argument))")
+            case "s": subsystem = true
+            case "T": configLines.append("RequestTTY no")
+            case "t": configLines.append(configLines.contains("RequestTTY yes") ? "RequestTTY force" : "RequestTTY yes")
+            case "V": printVersion = true
+            case "v": verbosity += 1
+            case "W": notYetSupported.append("standard input and output forwarding (-W \(argument))")
+            case "w": notYetSupported.append("tunnel device forwarding (-w \(argument))")
+            case "X", "Y": configLines.append("ForwardX11 yes")
+            case "x": configLines.append("ForwardX11 no")
+            case "y": break  // syslog: shh's diagnostics go to standard error or -E
+            default: throw CommandLineError.unknownOption(option.letter)
+            }
+        }
+        // -tt: the first -t asked for a terminal, the second forces one.
+        if let first = configLines.firstIndex(of: "RequestTTY yes"), configLines.contains("RequestTTY force") {
+            configLines.remove(at: first)
+            if let force = configLines.firstIndex(of: "RequestTTY force") { configLines.insert(configLines.remove(at: force), at: first) }
+        }
+    }
+
+    /// [user@]host or ssh://[user@]host[:port]; the first user and port given win, as in ssh.
+    private mutating func takeDestination(_ text: String) throws {
+        var rest = Substring(text)
+        var uriPort: Int?
+        if rest.hasPrefix("ssh://") {
+            rest = rest.dropFirst("ssh://".count)
+            if rest.hasSuffix("/") { rest = rest.dropLast() }
+            if let at = rest.lastIndex(of: "@") {
+                if user == nil { user = String(rest[..<at]) }
+                rest = rest[rest.index(after: at)...]
+            }
+            if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+                let after = rest[rest.index(after: close)...]
+                if after.hasPrefix(":") {
+                    guard let number = Int(after.dropFirst()), (1...65535).contains(number) else {
+                        throw CommandLineError.invalidValue("Bad port in \(text)")
+                    }
+                    uriPort = number
+                }
+                rest = rest[rest.index(after: rest.startIndex)..<close]
+            } else if let colon = rest.lastIndex(of: ":") {
+                guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else {
+                    throw CommandLineError.invalidValue("Bad port in \(text)")
+                }
+                uriPort = number
+                rest = rest[..<colon]
+            }
+        } else if let at = rest.lastIndex(of: "@") {
+            if user == nil { user = String(rest[..<at]) }
+            rest = rest[rest.index(after: at)...]
+        }
+        guard !rest.isEmpty else { throw CommandLineError.invalidValue("No host name in \(text)") }
+        host = String(rest)
+        if let uriPort, port == nil { port = uriPort }
+    }
+
+    private func quoted(_ value: String) -> String {
+        "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+    }
+}

@@ -1,0 +1,222 @@
+// The shh command against a real sshd (OpenSSH 9.2 here, and 10 through the Debian 13 root for exec and
+// authentication): exit statuses, stdout and stderr apart, stdin streamed, arguments as typed, options after the
+// host, known_hosts decisions, ssh_config with Host, Match, Include and %-tokens, encrypted keys through
+// SSH_ASKPASS, and ssh's errors with exit 255.
+import Crypto
+import Foundation
+import SSHKeys
+import Testing
+
+var shhPath: String { "\(productsDirectory)/shh" }
+
+/// One sshd and the files a user of shh would have: a key allowed in, and a known_hosts file that knows the host.
+struct ShhFixture {
+    let sshd: TestSSHD
+    let directory: String
+    let identity: String
+    let knownHosts: String
+
+    init(_ installation: OpenSSHInstallation = .system, extraConfig: String = "") throws {
+        let extra = extraConfig + (installation.chrootRoot == nil ? "" : "\nPerSourcePenalties no")
+        sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra)
+        directory = sshd.directory
+        identity = directory + "/id_ed25519"
+        let made = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", identity])
+        guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (\(made.stderr))") }
+        try FileManager.default.copyItem(atPath: identity + ".pub", toPath: directory + "/authorized_keys")
+        knownHosts = directory + "/known_hosts"
+        try "[127.0.0.1]:\(sshd.port) \(sshd.hostKeyPublic)".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+    }
+
+    /// shh as root to this sshd with the fixture's key and known_hosts; `arguments` go after the common ones.
+    func shh(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> ProcessResult {
+        try run(shhPath, ["-F", "none", "-p", "\(sshd.port)", "-i", identity, "-o", "UserKnownHostsFile=\(knownHosts)",
+                          "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"] + arguments, stdin: stdin, environment: environment)
+    }
+}
+
+@Suite("shh against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+struct ShhClientTests {
+    @Test(arguments: installationsUnderTest)
+    func exitStatusesAndStderrApart(_ installation: OpenSSHInstallation) throws {
+        let fixture = try ShhFixture(installation)
+        defer { fixture.sshd.stop() }
+        for status in [0, 3, 255] {
+            let result = try fixture.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
+            #expect(result.status == Int32(status), "\(installation): \(result.stderr)")
+            #expect(result.stdout == "out\n")
+            #expect(result.stderr == "err\n")
+        }
+    }
+
+    @Test(arguments: installationsUnderTest)
+    func sixteenMiBEachWay(_ installation: OpenSSHInstallation) throws {
+        let fixture = try ShhFixture(installation)
+        defer { fixture.sshd.stop() }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let up = try fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout.hasPrefix(digest), "\(installation): 16 MiB up arrived as \(up.stdout)")
+        let down = try fixture.shh(["root@127.0.0.1", "head -c 16777216 /dev/zero"])
+        #expect(down.status == 0)
+        #expect(down.stdout.utf8.count == 16 << 20 && down.stdout.utf8.allSatisfy { $0 == 0 }, "\(installation): 16 MiB down")
+    }
+
+    @Test func argumentsAsTypedAndOptionsAfterTheHost() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        // ssh joins the words with spaces and the remote shell splits them again, quotes and all.
+        let result = try fixture.shh(["127.0.0.1", "-l", "root", "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "two words|ünïcödé|a\"b|")
+        let uri = try run(shhPath, ["-F", "none", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+                                    "-o", "StrictHostKeyChecking=yes", "ssh://root@127.0.0.1:\(fixture.sshd.port)", "echo", "uri"])
+        #expect(uri.stdout == "uri\n", "\(uri.stderr)")
+    }
+
+    @Test func stdinToEndOfFileAndTheEnvironment() throws {
+        let fixture = try ShhFixture(extraConfig: "AcceptEnv SHH_TEST_*")
+        defer { fixture.sshd.stop() }
+        let tarLike = try fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "root@127.0.0.1",
+                                       "cat > /dev/null; echo \"$SHH_TEST_SENT $SHH_TEST_FIXED\""],
+                                      stdin: Array("ignored".utf8), environment: ProcessInfo.processInfo.environment.merging(["SHH_TEST_SENT": "sent"]) { $1 })
+        #expect(tarLike.stdout == "sent fixed\n", "\(tarLike.stderr)")
+        // -n: stdin is /dev/null even when ours has data.
+        let null = try fixture.shh(["-n", "root@127.0.0.1", "wc -c"], stdin: Array("abc".utf8))
+        #expect(null.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
+    @Test func remoteSignalIsExit255WithAMessage() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let result = try fixture.shh(["root@127.0.0.1", "kill -TERM $$"])
+        #expect(result.status == 255)
+        #expect(result.stderr.contains("signal TERM"), "\(result.stderr)")
+    }
+
+    @Test func knownHostsAcceptNewThenStrictAndHashed() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let fresh = fixture.directory + "/fresh_known_hosts"
+        let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fresh)", "-o", "BatchMode=yes"]
+        // yes: an unknown host is refused, nothing written.
+        let strict = try run(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "true"])
+        #expect(strict.status == 255)
+        #expect(strict.stderr.contains("Host key verification failed."))
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+        // accept-new with HashKnownHosts: added (hashed), with ssh's warning; then strict checking finds it.
+        let added = try run(shhPath, common + ["-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "root@127.0.0.1", "true"])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stderr.contains("Permanently added '[127.0.0.1]:\(fixture.sshd.port)'"))
+        let line = try readText(fresh)
+        #expect(line.hasPrefix("|1|") && line.contains(fixture.sshd.hostKeyPublic.split(separator: " ")[1]))
+        let again = try run(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo known"])
+        #expect(again.stdout == "known\n", "\(again.stderr)")
+        // ask without a terminal (BatchMode): refused.
+        let other = fixture.directory + "/other_known_hosts"
+        let ask = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(other)",
+                                    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=ask", "root@127.0.0.1", "true"])
+        #expect(ask.status == 255)
+        #expect(!FileManager.default.fileExists(atPath: other))
+    }
+
+    @Test func aChangedHostKeyRunsNothing() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let impostor = try SSHPrivateKey.generate(type: .ed25519)
+        try "# a comment\n[127.0.0.1]:\(fixture.sshd.port) \(impostor.publicKey)\n".write(toFile: fixture.knownHosts, atomically: true, encoding: .utf8)
+        let marker = fixture.directory + "/marker"
+        for policy in ["yes", "no", "accept-new"] {
+            let result = try fixture.shh(["-o", "StrictHostKeyChecking=\(policy)", "root@127.0.0.1", "touch \(marker)"])
+            #expect(result.status == 255)
+            #expect(result.stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"))
+            #expect(result.stderr.contains("\(fixture.knownHosts):2"), "the warning names the known_hosts line: \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: marker), "the command ran despite a changed host key (\(policy))")
+        }
+    }
+
+    @Test func sshConfigWithHostMatchIncludeAndTokens() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let config = fixture.directory + "/config"
+        try """
+            Include \(fixture.directory)/included*.conf
+            Host web
+              HostName 127.0.0.1
+              Port \(fixture.sshd.port)
+            Match originalhost web exec "test %n = web"
+              SetEnv SHH_TEST_MATCHED=%h
+            Host *
+              User nobody
+              StrictHostKeyChecking yes
+              BatchMode yes
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        try """
+            Host web
+              User root
+              IdentityFile \(fixture.directory)/id_%k
+              IdentityFile %d/../..\(fixture.identity)
+              UserKnownHostsFile \(fixture.knownHosts)
+            """.replacingOccurrences(of: "id_%k", with: "id_missing").write(toFile: fixture.directory + "/included1.conf", atomically: true, encoding: .utf8)
+        try "AcceptEnv SHH_TEST_*\n".write(toFile: fixture.directory + "/unused", atomically: true, encoding: .utf8)
+        let result = try run(shhPath, ["-F", config, "web", "echo $USER"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "root\n")
+        let printed = try run(shhPath, ["-F", config, "-G", "web"])
+        #expect(printed.stdout.contains("hostname 127.0.0.1\n"))
+        #expect(printed.stdout.contains("port \(fixture.sshd.port)\n"))
+        #expect(printed.stdout.contains("user root\n"))
+        #expect(printed.stdout.contains("setenv SHH_TEST_MATCHED=%h"), "Match exec held: \(printed.stdout)")
+        // An unknown keyword stops shh, naming file and line.
+        try "Host *\n  Bogus yes\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try run(shhPath, ["-F", config, "web", "true"])
+        #expect(bad.status == 255)
+        #expect(bad.stderr.contains("\(config): line 2: Bad configuration option: Bogus"), "\(bad.stderr)")
+    }
+
+    @Test func encryptedKeyThroughAskpass() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let locked = fixture.directory + "/locked"
+        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "secret words", "-f", locked]).status == 0)
+        try FileManager.default.copyItem(atPath: locked + ".pub", toPath: fixture.directory + "/authorized_keys.new")
+        try FileManager.default.removeItem(atPath: fixture.directory + "/authorized_keys")
+        try FileManager.default.moveItem(atPath: fixture.directory + "/authorized_keys.new", toPath: fixture.directory + "/authorized_keys")
+        let askpass = fixture.directory + "/askpass"
+        try "#!/bin/sh\necho \"$1\" >> \(fixture.directory)/asked\necho 'secret words'\n".write(toFile: askpass, atomically: true, encoding: .utf8)
+        chmod(askpass, 0o755)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSH_ASKPASS"] = askpass
+        environment["SSH_ASKPASS_REQUIRE"] = "force"
+        let result = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", locked, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+                                       "-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo unlocked"], environment: environment)
+        #expect(result.stdout == "unlocked\n", "\(result.stderr)")
+        #expect(try readText(fixture.directory + "/asked").contains("Enter passphrase for key '\(locked)'"))
+    }
+
+    @Test func errorsReadLikeSSHAndExit255() throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let closedPort = try freeLoopbackPort()
+        let refused = try run(shhPath, ["-F", "none", "-p", "\(closedPort)", "127.0.0.1", "true"])
+        #expect(refused.status == 255)
+        #expect(refused.stderr == "shh: connect to host 127.0.0.1 port \(closedPort): Connection refused\n")
+        let stranger = try SSHPrivateKey.generate(type: .ed25519)
+        let strangerPath = fixture.directory + "/stranger"
+        try OpenSSHPrivateKeyFormat.fileText(stranger, passphrase: nil).write(toFile: strangerPath, atomically: true, encoding: .utf8)
+        chmod(strangerPath, 0o600)
+        let denied = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", strangerPath, "-o", "IdentitiesOnly=yes",
+                                       "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "-o", "BatchMode=yes", "root@127.0.0.1", "true"])
+        #expect(denied.status == 255)
+        #expect(denied.stderr.contains("root@127.0.0.1: Permission denied (publickey)."), "\(denied.stderr)")
+        let forwarding = try fixture.shh(["-L", "8080:db:5432", "root@127.0.0.1", "true"])
+        #expect(forwarding.status == 255)
+        #expect(forwarding.stderr.contains("local port forwarding (-L 8080:db:5432) is not supported yet"))
+        let version = try run(shhPath, ["-V"])
+        #expect(version.status == 0 && version.stderr.hasPrefix("shh_"))
+        let query = try run(shhPath, ["-Q", "cipher"])
+        #expect(query.stdout.contains("chacha20-poly1305@openssh.com\n"))
+    }
+}
