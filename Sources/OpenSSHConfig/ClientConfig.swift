@@ -65,6 +65,8 @@ public struct SSHClientConfigReader {
     private let runCommand: (String) -> Bool
     /// Messages ssh prints at -v (deprecated keywords, ignored unknown ones).
     public private(set) var notes: [String] = []
+    /// Whether Include reads files (off for fuzzing, where the input must be all there is).
+    public var followsIncludes = true
 
     public init(destination: Destination, runCommand: @escaping (String) -> Bool) {
         self.destination = destination
@@ -82,6 +84,11 @@ public struct SSHClientConfigReader {
         try read(path: path, userConfig: userConfig, required: required, depth: 0)
     }
 
+    /// Reads config text already in memory, named `path` in messages.
+    public mutating func read(text: String, path: String, userConfig: Bool) throws {
+        try read(text: text, path: path, userConfig: userConfig, depth: 0)
+    }
+
     private mutating func read(path: String, userConfig: Bool, required: Bool, depth: Int) throws {
         guard depth <= 16 else {
             throw OpenSSHConfigError(.syntax("Include nested too deeply"), file: path, line: 0)
@@ -90,6 +97,10 @@ public struct SSHClientConfigReader {
             if required { throw OpenSSHConfigError(.unreadable("Can't open user config file: \(String(cString: strerror(errno)))"), file: path, line: 0) }
             return
         }
+        try read(text: text, path: path, userConfig: userConfig, depth: depth)
+    }
+
+    private mutating func read(text: String, path: String, userConfig: Bool, depth: Int) throws {
         var active = true
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -147,6 +158,7 @@ public struct SSHClientConfigReader {
         guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: keyword), file: file, line: line) }
         guard active else { return }
         if canonical == "include" {
+            guard followsIncludes else { return }
             for pattern in arguments {
                 for path in includedPaths(pattern, userConfig: userConfig) {
                     try read(path: path, userConfig: userConfig, required: false, depth: depth + 1)

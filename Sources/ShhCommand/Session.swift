@@ -32,7 +32,17 @@ struct Session {
             throw ShhFailure("shh: interactive sessions with a terminal are not supported yet; give a command, or use -T for a shell without a terminal")
         }
         let client = try await connect()
-        defer { Task { await client.close() } }
+        do {
+            let status = try await run(on: client, command: command)
+            await client.close()
+            return status
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    private func run(on client: SSHClient, command: String?) async throws -> Int32 {
         if arguments.noCommand {
             // -N: keep the connection until the server ends it (forwarding will give this its purpose).
             await client.waitUntilClosed()
