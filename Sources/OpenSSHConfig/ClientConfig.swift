@@ -93,11 +93,14 @@ public struct SSHClientConfigReader {
         guard depth <= 16 else {
             throw OpenSSHConfigError(.syntax("Include nested too deeply"), file: path, line: 0)
         }
-        guard let text = readTextFile(path) else {
-            if required { throw OpenSSHConfigError(.unreadable("Can't open user config file: \(String(cString: strerror(errno)))"), file: path, line: 0) }
+        let bytes: [UInt8]
+        do {
+            bytes = try SSHKeyFile.readFile(atPath: path, maximumSize: 16 << 20)
+        } catch let error as SSHKeyError {
+            if required { throw OpenSSHConfigError(.unreadable("Can't open user config file: \(error.reason)"), file: path, line: 0) }
             return
         }
-        try read(text: text, path: path, userConfig: userConfig, depth: depth)
+        try read(text: String(decoding: bytes, as: UTF8.self), path: path, userConfig: userConfig, depth: depth)
     }
 
     private mutating func read(text: String, path: String, userConfig: Bool, depth: Int) throws {
@@ -263,24 +266,4 @@ public struct SSHClientConfigReader {
         }
         return paths.sorted()
     }
-}
-
-/// A whole file as UTF-8 text, or nil (errno says why).
-func readTextFile(_ path: String) -> String? {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return nil }
-    defer { close(descriptor) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return nil
-        }
-        if count == 0 { break }
-        bytes += chunk[0..<count]
-        guard bytes.count <= 16 << 20 else { errno = EFBIG; return nil }
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
