@@ -29,8 +29,9 @@ struct ShhFixture {
     }
 
     /// shh as root to this sshd with the fixture's key and known_hosts; `arguments` go after the common ones.
-    func shh(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> ProcessResult {
-        try run(shhPath, ["-F", "none", "-p", "\(sshd.port)", "-i", identity, "-o", "UserKnownHostsFile=\(knownHosts)",
+    /// Off the cooperative thread pool (a blocked pool thread stalls every async test in the process).
+    func shh(_ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) async throws -> ProcessResult {
+        try await runAsync(shhPath, ["-F", "none", "-p", "\(sshd.port)", "-i", identity, "-o", "UserKnownHostsFile=\(knownHosts)",
                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"] + arguments, stdin: stdin, environment: environment)
     }
 }
@@ -38,11 +39,11 @@ struct ShhFixture {
 @Suite("shh against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
 struct ShhClientTests {
     @Test(arguments: installationsUnderTest)
-    func exitStatusesAndStderrApart(_ installation: OpenSSHInstallation) throws {
+    func exitStatusesAndStderrApart(_ installation: OpenSSHInstallation) async throws {
         let fixture = try ShhFixture(installation)
         defer { fixture.sshd.stop() }
         for status in [0, 3, 255] {
-            let result = try fixture.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
+            let result = try await fixture.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
             #expect(result.status == Int32(status), "\(installation): \(result.stderr)")
             #expect(result.stdout == "out\n")
             #expect(result.stderr == "err\n")
@@ -50,86 +51,86 @@ struct ShhClientTests {
     }
 
     @Test(arguments: installationsUnderTest)
-    func sixteenMiBEachWay(_ installation: OpenSSHInstallation) throws {
+    func sixteenMiBEachWay(_ installation: OpenSSHInstallation) async throws {
         let fixture = try ShhFixture(installation)
         defer { fixture.sshd.stop() }
         var generator = SystemRandomNumberGenerator()
         let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        let up = try fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.hasPrefix(digest), "\(installation): 16 MiB up arrived as \(up.stdout)")
-        let down = try fixture.shh(["root@127.0.0.1", "head -c 16777216 /dev/zero"])
+        let down = try await fixture.shh(["root@127.0.0.1", "head -c 16777216 /dev/zero"])
         #expect(down.status == 0)
         #expect(down.stdout.utf8.count == 16 << 20 && down.stdout.utf8.allSatisfy { $0 == 0 }, "\(installation): 16 MiB down")
     }
 
-    @Test func argumentsAsTypedAndOptionsAfterTheHost() throws {
+    @Test func argumentsAsTypedAndOptionsAfterTheHost() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         // ssh joins the words with spaces and the remote shell splits them again, quotes and all.
-        let result = try fixture.shh(["127.0.0.1", "-l", "root", "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
+        let result = try await fixture.shh(["127.0.0.1", "-l", "root", "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "two words|ünïcödé|a\"b|")
-        let uri = try run(shhPath, ["-F", "none", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+        let uri = try await runAsync(shhPath, ["-F", "none", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
                                     "-o", "StrictHostKeyChecking=yes", "ssh://root@127.0.0.1:\(fixture.sshd.port)", "echo", "uri"])
         #expect(uri.stdout == "uri\n", "\(uri.stderr)")
     }
 
-    @Test func stdinToEndOfFileAndTheEnvironment() throws {
+    @Test func stdinToEndOfFileAndTheEnvironment() async throws {
         let fixture = try ShhFixture(extraConfig: "AcceptEnv SHH_TEST_*")
         defer { fixture.sshd.stop() }
-        let tarLike = try fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "root@127.0.0.1",
+        let tarLike = try await fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "root@127.0.0.1",
                                        "cat > /dev/null; echo \"$SHH_TEST_SENT $SHH_TEST_FIXED\""],
                                       stdin: Array("ignored".utf8), environment: ProcessInfo.processInfo.environment.merging(["SHH_TEST_SENT": "sent"]) { $1 })
         #expect(tarLike.stdout == "sent fixed\n", "\(tarLike.stderr)")
         // -n: stdin is /dev/null even when ours has data.
-        let null = try fixture.shh(["-n", "root@127.0.0.1", "wc -c"], stdin: Array("abc".utf8))
+        let null = try await fixture.shh(["-n", "root@127.0.0.1", "wc -c"], stdin: Array("abc".utf8))
         #expect(null.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
-    @Test func remoteSignalIsExit255WithAMessage() throws {
+    @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
-        let result = try fixture.shh(["root@127.0.0.1", "kill -TERM $$"])
+        let result = try await fixture.shh(["root@127.0.0.1", "kill -TERM $$"])
         #expect(result.status == 255)
         #expect(result.stderr.contains("signal TERM"), "\(result.stderr)")
     }
 
-    @Test func knownHostsAcceptNewThenStrictAndHashed() throws {
+    @Test func knownHostsAcceptNewThenStrictAndHashed() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let fresh = fixture.directory + "/fresh_known_hosts"
         let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fresh)", "-o", "BatchMode=yes"]
         // yes: an unknown host is refused, nothing written.
-        let strict = try run(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "true"])
+        let strict = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "true"])
         #expect(strict.status == 255)
         #expect(strict.stderr.contains("Host key verification failed."))
         #expect(!FileManager.default.fileExists(atPath: fresh))
         // accept-new with HashKnownHosts: added (hashed), with ssh's warning; then strict checking finds it.
-        let added = try run(shhPath, common + ["-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "root@127.0.0.1", "true"])
+        let added = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "root@127.0.0.1", "true"])
         #expect(added.status == 0, "\(added.stderr)")
         #expect(added.stderr.contains("Permanently added '[127.0.0.1]:\(fixture.sshd.port)'"))
         let line = try readText(fresh)
         #expect(line.hasPrefix("|1|") && line.contains(fixture.sshd.hostKeyPublic.split(separator: " ")[1]))
-        let again = try run(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo known"])
+        let again = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo known"])
         #expect(again.stdout == "known\n", "\(again.stderr)")
         // ask without a terminal (BatchMode): refused.
         let other = fixture.directory + "/other_known_hosts"
-        let ask = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(other)",
+        let ask = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(other)",
                                     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=ask", "root@127.0.0.1", "true"])
         #expect(ask.status == 255)
         #expect(!FileManager.default.fileExists(atPath: other))
     }
 
-    @Test func aChangedHostKeyRunsNothing() throws {
+    @Test func aChangedHostKeyRunsNothing() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let impostor = try SSHPrivateKey.generate(type: .ed25519)
         try "# a comment\n[127.0.0.1]:\(fixture.sshd.port) \(impostor.publicKey)\n".write(toFile: fixture.knownHosts, atomically: true, encoding: .utf8)
         let marker = fixture.directory + "/marker"
         for policy in ["yes", "no", "accept-new"] {
-            let result = try fixture.shh(["-o", "StrictHostKeyChecking=\(policy)", "root@127.0.0.1", "touch \(marker)"])
+            let result = try await fixture.shh(["-o", "StrictHostKeyChecking=\(policy)", "root@127.0.0.1", "touch \(marker)"])
             #expect(result.status == 255)
             #expect(result.stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"))
             #expect(result.stderr.contains("\(fixture.knownHosts):2"), "the warning names the known_hosts line: \(result.stderr)")
@@ -137,7 +138,7 @@ struct ShhClientTests {
         }
     }
 
-    @Test func sshConfigWithHostMatchIncludeAndTokens() throws {
+    @Test func sshConfigWithHostMatchIncludeAndTokens() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let config = fixture.directory + "/config"
@@ -161,22 +162,22 @@ struct ShhClientTests {
               UserKnownHostsFile \(fixture.knownHosts)
             """.replacingOccurrences(of: "id_%k", with: "id_missing").write(toFile: fixture.directory + "/included1.conf", atomically: true, encoding: .utf8)
         try "AcceptEnv SHH_TEST_*\n".write(toFile: fixture.directory + "/unused", atomically: true, encoding: .utf8)
-        let result = try run(shhPath, ["-F", config, "web", "echo $USER"])
+        let result = try await runAsync(shhPath, ["-F", config, "web", "echo $USER"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "root\n")
-        let printed = try run(shhPath, ["-F", config, "-G", "web"])
+        let printed = try await runAsync(shhPath, ["-F", config, "-G", "web"])
         #expect(printed.stdout.contains("hostname 127.0.0.1\n"))
         #expect(printed.stdout.contains("port \(fixture.sshd.port)\n"))
         #expect(printed.stdout.contains("user root\n"))
         #expect(printed.stdout.contains("setenv SHH_TEST_MATCHED=%h"), "Match exec held: \(printed.stdout)")
         // An unknown keyword stops shh, naming file and line.
         try "Host *\n  Bogus yes\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let bad = try run(shhPath, ["-F", config, "web", "true"])
+        let bad = try await runAsync(shhPath, ["-F", config, "web", "true"])
         #expect(bad.status == 255)
         #expect(bad.stderr.contains("\(config): line 2: Bad configuration option: Bogus"), "\(bad.stderr)")
     }
 
-    @Test func encryptedKeyThroughAskpass() throws {
+    @Test func encryptedKeyThroughAskpass() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let locked = fixture.directory + "/locked"
@@ -190,33 +191,33 @@ struct ShhClientTests {
         var environment = ProcessInfo.processInfo.environment
         environment["SSH_ASKPASS"] = askpass
         environment["SSH_ASKPASS_REQUIRE"] = "force"
-        let result = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", locked, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+        let result = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", locked, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
                                        "-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo unlocked"], environment: environment)
         #expect(result.stdout == "unlocked\n", "\(result.stderr)")
         #expect(try readText(fixture.directory + "/asked").contains("Enter passphrase for key '\(locked)'"))
     }
 
-    @Test func errorsReadLikeSSHAndExit255() throws {
+    @Test func errorsReadLikeSSHAndExit255() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let closedPort = try freeLoopbackPort()
-        let refused = try run(shhPath, ["-F", "none", "-p", "\(closedPort)", "127.0.0.1", "true"])
+        let refused = try await runAsync(shhPath, ["-F", "none", "-p", "\(closedPort)", "127.0.0.1", "true"])
         #expect(refused.status == 255)
         #expect(refused.stderr == "shh: connect to host 127.0.0.1 port \(closedPort): Connection refused\n")
         let stranger = try SSHPrivateKey.generate(type: .ed25519)
         let strangerPath = fixture.directory + "/stranger"
         try OpenSSHPrivateKeyFormat.fileText(stranger, passphrase: nil).write(toFile: strangerPath, atomically: true, encoding: .utf8)
         chmod(strangerPath, 0o600)
-        let denied = try run(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", strangerPath, "-o", "IdentitiesOnly=yes",
+        let denied = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", strangerPath, "-o", "IdentitiesOnly=yes",
                                        "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "-o", "BatchMode=yes", "root@127.0.0.1", "true"])
         #expect(denied.status == 255)
         #expect(denied.stderr.contains("root@127.0.0.1: Permission denied (publickey)."), "\(denied.stderr)")
-        let forwarding = try fixture.shh(["-L", "8080:db:5432", "root@127.0.0.1", "true"])
+        let forwarding = try await fixture.shh(["-L", "8080:db:5432", "root@127.0.0.1", "true"])
         #expect(forwarding.status == 255)
         #expect(forwarding.stderr.contains("local port forwarding (-L 8080:db:5432) is not supported yet"))
-        let version = try run(shhPath, ["-V"])
+        let version = try await runAsync(shhPath, ["-V"])
         #expect(version.status == 0 && version.stderr.hasPrefix("shh_"))
-        let query = try run(shhPath, ["-Q", "cipher"])
+        let query = try await runAsync(shhPath, ["-Q", "cipher"])
         #expect(query.stdout.contains("chacha20-poly1305@openssh.com\n"))
     }
 }
