@@ -112,7 +112,11 @@ struct Session {
         case .connectFailed, .unresolvableHost:
             return "shh: \(error)"
         case .authenticationFailed(let user, _, let allowed):
-            return "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
+            let denied = "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
+            // Keys held only by ssh-agent are not offered yet: say so rather than leave the user guessing.
+            let agentNote = processEnvironment()["SSH_AUTH_SOCK"] != nil && settings.config["identityagent"]?.lowercased() != "none"
+                ? "\nshh: keys in ssh-agent (SSH_AUTH_SOCK) are not used yet; give the key with -i" : ""
+            return denied + agentNote
         default:
             return "shh: \(error)"
         }
@@ -160,9 +164,10 @@ struct Session {
 
 /// Writes all of `bytes`, retrying after interruptions and short writes; a closed pipe ends shh like ssh.
 private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    guard let base = bytes.baseAddress else { return }
     var offset = 0
     while offset < bytes.count {
-        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        let written = write(fd, base + offset, bytes.count - offset)
         if written < 0 {
             if errno == EINTR { continue }
             return

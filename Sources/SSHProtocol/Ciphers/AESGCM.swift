@@ -43,7 +43,7 @@ struct AESGCMProtection: PacketProtection {
 
     mutating func seal(_ buffer: inout ByteBuffer, packetStart: Int, sequenceNumber: UInt32) throws {
         if sealer == nil { sealer = try LibcryptoCipher(kind, key: key, encrypting: true) }
-        guard let sealer else { return }
+        guard let sealer else { throw SSHProtocolError(.invalidState("no AES-GCM context to seal with")) }
         try withNonce { try sealer.start(iv: $0) }
         let (start, end) = (packetStart - buffer.readerIndex, buffer.writerIndex - buffer.readerIndex)
         buffer.reserveCapacity(minimumWritableBytes: 16)  // room for the tag before encrypting
