@@ -35,6 +35,9 @@ struct ClientSettings {
     var preferredAuthentications: [String]
     var passwordPrompts: Int
     var knownHostsName: String
+    /// IdentityAgent, else SSH_AUTH_SOCK; nil for none.
+    var agent: AgentClient?
+    var identitiesOnly: Bool
 
     static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
         let account = LocalAccount.current()
@@ -147,6 +150,12 @@ struct ClientSettings {
             .split(separator: ",").map { String($0) }
         let prompts = Int(config["numberofpasswordprompts"] ?? "3") ?? 3
         let alias = config["hostkeyalias"] ?? hostName
+        let agentSocket: String? = switch config["identityagent"] {
+        case nil, "SSH_AUTH_SOCK"?: processEnvironment()["SSH_AUTH_SOCK"]
+        case "none"?: nil
+        case let path? where path.hasPrefix("$"): processEnvironment()[String(path.dropFirst())]
+        case let path?: try expandPath(path)
+        }
         return ClientSettings(
             originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
             homeDirectory: account.home, config: config, identityFiles: identityFiles, certificateFiles: certificateFiles,
@@ -155,7 +164,9 @@ struct ClientSettings {
             connectionAttempts: attempts, requestTTY: requestTTY,
             remoteCommand: try config["remotecommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand(config.arguments("remotecommand")?.joined(separator: " ") ?? $0) },
             sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
-            knownHostsName: KnownHosts.hostName(alias, port: port))
+            knownHostsName: KnownHosts.hostName(alias, port: port),
+            agent: agentSocket.flatMap { $0.isEmpty ? nil : AgentClient(socketPath: $0) },
+            identitiesOnly: try flag(config, "identitiesonly", default: false))
     }
 
     /// Options shh parses but whose effect is not built yet: each stops the run with a message naming it, so

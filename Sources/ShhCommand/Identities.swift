@@ -16,7 +16,14 @@ import Synchronization
 enum Identities {
     static func credentials(_ settings: ClientSettings, diagnostics: Diagnostics) -> [SSHClientCredential] {
         var byMethod: [String: [SSHClientCredential]] = [:]
-        byMethod["publickey"] = settings.identityFiles.flatMap { publicKeyCredentials(path: $0, settings: settings, diagnostics: diagnostics) }
+        let files = settings.identityFiles.flatMap { publicKeyCredentials(path: $0, settings: settings, diagnostics: diagnostics) }
+        // The agent's keys first, as ssh; with IdentitiesOnly only those that are also identity files. A file
+        // whose key the agent holds is not offered twice.
+        var agentKeys = settings.agent?.credentials(diagnostics: diagnostics) ?? []
+        let fileKeys = Set(files.compactMap(\.presentedKey))
+        if settings.identitiesOnly { agentKeys = agentKeys.filter { $0.presentedKey.map(fileKeys.contains) ?? false } }
+        let offeredByAgent = Set(agentKeys.compactMap(\.presentedKey))
+        byMethod["publickey"] = agentKeys + files.filter { !($0.presentedKey.map(offeredByAgent.contains) ?? false) }
         if !settings.batchMode {
             let prompt = "\(settings.user)@\(settings.hostName)'s password: "
             byMethod["password"] = Array(repeating: SSHClientCredential.passwordPrompt {
@@ -157,4 +164,15 @@ private func runAskpass(_ program: String, prompt: String) -> String? {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }
     return line
+}
+
+extension SSHClientCredential {
+    /// The key a public-key credential offers (nil for passwords and prompts).
+    var presentedKey: SSHPresentedKey? {
+        switch self {
+        case .privateKey(let key, _): .key(key.publicKey)
+        case .signer(let key, _): key
+        default: nil
+        }
+    }
 }

@@ -112,11 +112,7 @@ struct Session {
         case .connectFailed, .unresolvableHost:
             return "shh: \(error)"
         case .authenticationFailed(let user, _, let allowed):
-            let denied = "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
-            // Keys held only by ssh-agent are not offered yet: say so rather than leave the user guessing.
-            let agentNote = processEnvironment()["SSH_AUTH_SOCK"] != nil && settings.config["identityagent"]?.lowercased() != "none"
-                ? "\nshh: keys in ssh-agent (SSH_AUTH_SOCK) are not used yet; give the key with -i" : ""
-            return denied + agentNote
+            return "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
         default:
             return "shh: \(error)"
         }

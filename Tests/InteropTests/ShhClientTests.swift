@@ -197,6 +197,45 @@ struct ShhClientTests {
         #expect(try readText(fixture.directory + "/asked").contains("Enter passphrase for key '\(locked)'"))
     }
 
+    /// A real ssh-agent holding ed25519 and RSA keys (ssh-add): shh signs through it (RSA with the rsa-sha2 flags),
+    /// offers nothing from it with IdentitiesOnly when the identity file is another key, and none with
+    /// IdentityAgent none.
+    @Test func keysFromARealSSHAgent() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let socket = fixture.directory + "/agent.sock"
+        // The daemon must not keep the descriptor Foundation's Process watches for our child's exit, nor the
+        // signal mask of our threads (SIGTERM would never reach it): close everything above stderr, unblock every
+        // signal, then become ssh-agent.
+        let agent = try await runAsync("/usr/bin/env", ["python3", "-c",
+            "import os, signal, sys; os.closerange(3, 65536); signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+                + "os.execv('/usr/bin/ssh-agent', ['ssh-agent', '-a', sys.argv[1], '-s'])", socket])
+        try #require(agent.status == 0, "ssh-agent: \(agent.stderr)")
+        let pidText = agent.stdout.split(separator: ";").first { $0.contains("SSH_AGENT_PID=") }?.split(separator: "=").last
+        let agentPID = pid_t(pidText.map(String.init) ?? "") ?? 0
+        defer { if agentPID > 0 { kill(agentPID, SIGTERM) } }
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSH_AUTH_SOCK"] = socket
+        for type in ["ed25519", "rsa"] {
+            let key = fixture.directory + "/agent_\(type)"
+            #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", type, "-N", "", "-f", key]).status == 0)
+            let added = try await runAsync("/usr/bin/ssh-add", ["-q", key], environment: environment)
+            #expect(added.status == 0, "ssh-add: \(added.stderr)")
+            try FileManager.default.removeItem(atPath: key)  // only the agent has it now
+            try FileManager.default.removeItem(atPath: fixture.directory + "/authorized_keys")
+            try FileManager.default.copyItem(atPath: key + ".pub", toPath: fixture.directory + "/authorized_keys")
+            let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+                          "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+            let signed = try await runAsync(shhPath, common + ["root@127.0.0.1", "echo agent \(type)"], environment: environment)
+            #expect(signed.stdout == "agent \(type)\n", "\(type) through the agent: \(signed.stderr)")
+            let only = try await runAsync(shhPath, common + ["-i", fixture.identity, "-o", "IdentitiesOnly=yes", "root@127.0.0.1", "true"],
+                                          environment: environment)
+            #expect(only.status == 255, "IdentitiesOnly offered an agent key that is not the identity file")
+            let none = try await runAsync(shhPath, common + ["-o", "IdentityAgent=none", "root@127.0.0.1", "true"], environment: environment)
+            #expect(none.status == 255)
+        }
+    }
+
     @Test func errorsReadLikeSSHAndExit255() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
