@@ -81,7 +81,7 @@ struct AESCTRHMACProtection: PacketProtection {
         }
     }
 
-    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32, into output: inout ByteBuffer) throws {
         let tagStart = packet.count - tagByteCount
         guard tagStart >= 4 else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         let receivedTag = packet[tagStart...]
@@ -90,12 +90,13 @@ struct AESCTRHMACProtection: PacketProtection {
             guard constantTimeEqual(expected, receivedTag) else { throw SSHProtocolError(.badMessageAuthenticationCode) }
             let plaintext = try crypt(UnsafeRawBufferPointer(rebasing: packet[4..<tagStart]))
             advance(by: plaintext.count / 16)
-            return ByteBuffer(bytes: plaintext)
+            plaintext.withUnsafeBytes { _ = output.writeBytes($0) }
+            return
         }
         let plaintext = Array(try crypt(UnsafeRawBufferPointer(rebasing: packet[0..<tagStart])))
         let expected = plaintext.withUnsafeBytes { authenticationCode(sequenceNumber: sequenceNumber, $0) }
         guard constantTimeEqual(expected, receivedTag) else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         advance(by: plaintext.count / 16)
-        return ByteBuffer(bytes: plaintext[4...])
+        output.writeBytes(plaintext[4...])
     }
 }

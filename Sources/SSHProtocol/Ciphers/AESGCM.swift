@@ -60,7 +60,7 @@ struct AESGCMProtection: PacketProtection {
         invocationCounter &+= 1
     }
 
-    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32, into plaintext: inout ByteBuffer) throws {
         let tagStart = packet.count - 16
         guard tagStart >= 4 else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         if opener == nil { opener = try LibcryptoCipher(kind, key: key, encrypting: false) }
@@ -68,16 +68,14 @@ struct AESGCMProtection: PacketProtection {
         try withNonce { try opener.start(iv: $0) }
         try opener.authenticate(UnsafeRawBufferPointer(rebasing: packet[0..<4]))
         let ciphertext = UnsafeRawBufferPointer(rebasing: packet[4..<tagStart])
-        var plaintext = ByteBufferAllocator().buffer(capacity: ciphertext.count)
         try plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: ciphertext.count) { output in
             try opener.update(ciphertext, into: output)
             return ciphertext.count
         }
-        // Decrypted into a buffer nobody sees unless the tag is right.
+        // Decrypted into a buffer that is never delivered unless the tag is right.
         guard opener.finishOpening(tag: UnsafeRawBufferPointer(rebasing: packet[tagStart...])) else {
             throw SSHProtocolError(.badMessageAuthenticationCode)
         }
         invocationCounter &+= 1
-        return plaintext
     }
 }

@@ -66,7 +66,7 @@ struct ChaCha20Poly1305Protection: PacketProtection {
     }
 
     /// Checks the tag before decrypting anything (a forged packet is never decrypted).
-    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32, into plaintext: inout ByteBuffer) throws {
         let tagStart = packet.count - Poly1305.tagByteCount
         guard tagStart >= 4 else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         var mac = try authenticator(sequenceNumber)
@@ -77,11 +77,9 @@ struct ChaCha20Poly1305Protection: PacketProtection {
         guard matches else { throw SSHProtocolError(.badMessageAuthenticationCode) }
         let ciphertext = UnsafeRawBufferPointer(rebasing: packet[4..<tagStart])
         try Self.start(main, sequenceNumber: sequenceNumber, block: 1)
-        var plaintext = ByteBufferAllocator().buffer(capacity: ciphertext.count)
         try plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: ciphertext.count) { output in
             try main.update(ciphertext, into: output)
             return ciphertext.count
         }
-        return plaintext
     }
 }

@@ -24,9 +24,19 @@ protocol PacketProtection: Sendable {
     /// and appends the tag.
     mutating func seal(_ buffer: inout ByteBuffer, packetStart: Int, sequenceNumber: UInt32) throws
 
-    /// Checks and decrypts one whole packet (packet_length through tag). Returns padding_length ‖ payload ‖
-    /// padding. Throws `badMessageAuthenticationCode` without decrypting anything it would return if the tag is wrong.
-    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer
+    /// Checks and decrypts one whole packet (packet_length through tag), appending padding_length ‖ payload ‖
+    /// padding to `output` (the caller reuses one buffer for every packet, so opening allocates nothing once warm).
+    /// Throws `badMessageAuthenticationCode` if the tag is wrong; whatever it wrote then is never delivered.
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32, into output: inout ByteBuffer) throws
+}
+
+extension PacketProtection {
+    /// `open(_:sequenceNumber:into:)` into a new buffer.
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
+        var output = ByteBuffer()
+        try open(packet, sequenceNumber: sequenceNumber, into: &output)
+        return output
+    }
 }
 
 /// Before the first NEWKEYS: no encryption, no MAC.
@@ -42,8 +52,8 @@ struct PlaintextProtection: PacketProtection {
 
     mutating func seal(_ buffer: inout ByteBuffer, packetStart: Int, sequenceNumber: UInt32) throws {}
 
-    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32) throws -> ByteBuffer {
-        ByteBuffer(bytes: packet[4...])
+    mutating func open(_ packet: UnsafeRawBufferPointer, sequenceNumber: UInt32, into output: inout ByteBuffer) throws {
+        output.writeBytes(UnsafeRawBufferPointer(rebasing: packet[4...]))
     }
 }
 

@@ -23,6 +23,8 @@ struct PacketSealer {
     var wrapped = false
 
     mutating func seal(payload: ByteBuffer, into output: inout ByteBuffer) throws {
+        // Everything before was handed out (takeOutbound): start over in the same storage if nobody holds it.
+        if output.readableBytes == 0 && output.writerIndex > 0 { output.clear() }
         let blockSize = protection.blockSize
         let payloadLength = payload.readableBytes
         let alignedLength = (protection.lengthIsOutsideAlignment ? 0 : 4) + 1 + payloadLength
@@ -71,6 +73,9 @@ struct PacketOpener {
     var keysInUse = false
     /// packet_length of the packet being received, once its prefix has been read.
     private var pendingLength: UInt32?
+    /// Where packets are opened. Reused while the previous payload has been let go (its storage is then unique
+    /// again); a payload still held elsewhere makes `clear()` start fresh storage, so nobody's bytes change.
+    private var plaintextStorage = ByteBuffer()
 
     /// Takes one packet's payload from `input`, or returns nil if more bytes are needed.
     mutating func openPacket(from input: inout ByteBuffer) throws -> ByteBuffer? {
@@ -90,9 +95,11 @@ struct PacketOpener {
         let total = 4 + Int(length) + tagLength
         guard input.readableBytes >= total else { return nil }
         let sequence = sequenceNumber
-        var plaintext = try input.withUnsafeReadableBytes { bytes in
-            try protection.open(UnsafeRawBufferPointer(rebasing: bytes[0..<total]), sequenceNumber: sequence)
+        plaintextStorage.clear()
+        try input.withUnsafeReadableBytes { bytes in
+            try protection.open(UnsafeRawBufferPointer(rebasing: bytes[0..<total]), sequenceNumber: sequence, into: &plaintextStorage)
         }
+        var plaintext = plaintextStorage
         input.moveReaderIndex(forwardBy: total)
         pendingLength = nil
         sequenceNumber &+= 1

@@ -105,8 +105,10 @@ public struct SSHTransport {
     public mutating func takeOutbound() -> ByteBuffer? {
         guard outbound.readableBytes > 0 else { return nil }
         let bytes = outbound
-        outbound = ByteBuffer()
-        outbound.reserveCapacity(bytes.capacity)
+        // The storage stays ours: once the caller has written `bytes` and let it go, the next flight is framed in
+        // it again without allocating (PacketSealer clears it); while the caller still holds it, the next write
+        // starts fresh storage instead (copy on write), so the bytes handed out never change.
+        outbound.moveReaderIndex(forwardBy: outbound.readableBytes)
         return bytes
     }
 
