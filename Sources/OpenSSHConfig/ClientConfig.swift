@@ -254,8 +254,7 @@ public struct SSHClientConfigReader {
     /// Include paths: "~" is the home directory, relative paths start in ~/.ssh (user files) or /etc/ssh, and
     /// glob(3) wildcards expand, sorted; patterns matching nothing are skipped.
     private func includedPaths(_ pattern: String, userConfig: Bool) -> [String] {
-        var path = pattern
-        if path.hasPrefix("~/") { path = destination.homeDirectory + path.dropFirst() }
+        var path = expandTilde(pattern, home: destination.homeDirectory)
         if !path.hasPrefix("/") { path = (userConfig ? destination.homeDirectory + "/.ssh/" : "/etc/ssh/") + path }
         var matches = glob_t()
         defer { globfree(&matches) }

@@ -82,3 +82,8 @@ public struct PercentTokens: Sendable {
         return result
     }
 }
+
+/// "~" and "~/..." as the home directory, as ssh_config paths allow; anything else unchanged.
+public func expandTilde(_ path: String, home: String) -> String {
+    path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst() : path
+}

@@ -100,9 +100,6 @@ extension SSHError {
                 return SSHError(.unresolvableHost(host: host, reason: text))
             }
         }
-        if case ChannelError.connectTimeout = failure {
-            return SSHError(.connectFailed(host: host, port: port, reason: "Connection timed out"))
-        }
         return SSHError(.connectFailed(host: host, port: port, reason: systemText(failure)))
     }
 

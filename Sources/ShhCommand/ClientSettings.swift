@@ -66,7 +66,7 @@ struct ClientSettings {
         if let given = arguments.port {
             port = given
         } else if let text = config["port"] {
-            guard let number = Int(text), (1...65535).contains(number) else { throw badValue("Port", text, "a port number", config) }
+            guard let number = ShhArguments.port(text) else { throw badValue("Port", text, "a port number", config) }
             port = number
         } else {
             port = 22
@@ -307,17 +307,17 @@ func rekeyLimits(_ arguments: [String], config: SSHClientConfig) throws -> SSHRe
     return limits
 }
 
-func expandTilde(_ path: String, home: String) -> String {
-    path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst() : path
-}
-
 /// Match exec: `/bin/sh -c command`, true when it exits 0 (its output goes where ours does).
 func runShellCommand(_ command: String) -> Bool {
-    var pid: pid_t = 0
-    let arguments = ["/bin/sh", "-c", command]
-    var argv = arguments.map { strdup($0) } + [nil]
+    runToSuccess("/bin/sh", ["-c", command], fileActions: nil)
+}
+
+/// Spawns `program` (searched in PATH) with `arguments` and waits: true when it exited with status 0.
+func runToSuccess(_ program: String, _ arguments: [String], fileActions: UnsafePointer<posix_spawn_file_actions_t>?) -> Bool {
+    var argv = ([program] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    guard posix_spawn(&pid, "/bin/sh", nil, nil, &argv, environ) == 0 else { return false }
+    var pid: pid_t = 0
+    guard posix_spawnp(&pid, program, fileActions, nil, &argv, environ) == 0 else { return false }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 { guard errno == EINTR else { return false } }
     return status & 0x7f == 0 && (status >> 8) & 0xff == 0

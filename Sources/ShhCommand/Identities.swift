@@ -147,23 +147,17 @@ func askPassphrase(_ prompt: String) -> String? {
 private func runAskpass(_ program: String, prompt: String) -> String? {
     var pipeEnds: [Int32] = [0, 0]
     guard pipe(&pipeEnds) == 0 else { return nil }
+    defer { close(pipeEnds[0]) }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
     posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-    var argv = [strdup(program), strdup(prompt), nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, program, &actions, nil, &argv, environ)
+    // The answer is read after the program exits: a line is far below a pipe's capacity.
+    let succeeded = runToSuccess(program, [prompt], fileActions: &actions)
     close(pipeEnds[1])
-    defer { close(pipeEnds[0]) }
-    guard spawned == 0 else { return nil }
-    let line = TerminalPrompt.readLine(fd: pipeEnds[0])
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else { return nil }
-    return line
+    guard succeeded else { return nil }
+    return TerminalPrompt.readLine(fd: pipeEnds[0])
 }
 
 extension SSHClientCredential {

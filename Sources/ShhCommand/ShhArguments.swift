@@ -90,9 +90,7 @@ public struct ShhArguments: Equatable, Sendable {
             case "o": configLines.append(argument)
             case "P": configLines.append("Tag \(quoted(argument))")
             case "p":
-                guard let number = Int(argument), (1...65535).contains(number) else {
-                    throw CommandLineError.invalidValue("Bad port '\(argument)'")
-                }
+                guard let number = Self.port(argument) else { throw CommandLineError.invalidValue("Bad port '\(argument)'") }
                 if port == nil { port = number }
             case "Q": query = argument
             case "q": configLines.append("LogLevel QUIET")
@@ -132,14 +130,14 @@ public struct ShhArguments: Equatable, Sendable {
             if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
                 let after = rest[rest.index(after: close)...]
                 if after.hasPrefix(":") {
-                    guard let number = Int(after.dropFirst()), (1...65535).contains(number) else {
+                    guard let number = Self.port(after.dropFirst()) else {
                         throw CommandLineError.invalidValue("Bad port in \(text)")
                     }
                     uriPort = number
                 }
                 rest = rest[rest.index(after: rest.startIndex)..<close]
             } else if let colon = rest.lastIndex(of: ":") {
-                guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else {
+                guard let number = Self.port(rest[rest.index(after: colon)...]) else {
                     throw CommandLineError.invalidValue("Bad port in \(text)")
                 }
                 uriPort = number
@@ -152,6 +150,11 @@ public struct ShhArguments: Equatable, Sendable {
         guard !rest.isEmpty else { throw CommandLineError.invalidValue("No host name in \(text)") }
         host = String(rest)
         if let uriPort, port == nil { port = uriPort }
+    }
+
+    /// A TCP port number, 1 to 65535.
+    static func port<Text: StringProtocol>(_ text: Text) -> Int? {
+        Int(text).flatMap { (1...65535).contains($0) ? $0 : nil }
     }
 
     private func quoted(_ value: String) -> String {
