@@ -166,6 +166,7 @@ let package = Package(
             dependencies: [
                 "SSH",
                 "SSHServerHost",
+                "CSSHHost",
                 "SSHProtocol",
                 "SSHKeys",
                 "SSHKeygenCommand",

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include "CSSHHost.h"
 
@@ -24,4 +25,17 @@ int shh_posix_spawn_setsid_flag(void) {
 #else
     return 0;
 #endif
+}
+
+int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (grantpt(fd) != 0 || unlockpt(fd) != 0 || ptsname_r(fd, path, path_size) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    *controller = fd;
+    return 0;
 }

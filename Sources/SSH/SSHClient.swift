@@ -112,6 +112,12 @@ public final class SSHClient: Sendable {
         try? await channel.closeFuture.get()
     }
 
+    /// Starts a new key exchange now (ssh's ~R escape), whatever the rekey limits say; channels carry on once it
+    /// completes. Does nothing while one is already running.
+    public func rekey() {
+        channel.writeAndFlush(SSHTransportCommand.startKeyExchange, promise: nil)
+    }
+
     /// Says goodbye (DISCONNECT by application) and closes the connection.
     public func close() async {
         channel.writeAndFlush(SSHTransportCommand.disconnect(.byApplication, "disconnected by user"), promise: nil)

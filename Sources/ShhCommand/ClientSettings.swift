@@ -30,6 +30,7 @@ struct ClientSettings {
     var client: SSHClient.Configuration
     var connectionAttempts: Int
     var requestTTY: String
+    var escapeCharacter: EscapeCharacter
     var remoteCommand: String?
     var sendEnvironment: [(String, String)]
     var preferredAuthentications: [String]
@@ -124,6 +125,9 @@ struct ClientSettings {
         let requestTTY = (config["requesttty"] ?? "auto").lowercased()
         guard ["auto", "yes", "no", "force"].contains(requestTTY) else { throw badValue("RequestTTY", requestTTY, "auto, yes, no or force", config) }
 
+        let escapeText = config["escapechar"] ?? "~"
+        guard let escapeCharacter = EscapeCharacter(escapeText) else { throw badValue("EscapeChar", escapeText, "one character, ^X or none", config) }
+
         // SendEnv patterns (a "-pattern" removes earlier ones), then SetEnv's fixed values.
         var patterns: [String] = []
         for occurrence in config.all("sendenv") {
@@ -161,7 +165,7 @@ struct ClientSettings {
             homeDirectory: account.home, config: config, identityFiles: identityFiles, certificateFiles: certificateFiles,
             userKnownHostsFiles: userKnownHosts, globalKnownHostsFiles: globalKnownHosts, strictHostKeyChecking: strict,
             hashKnownHosts: try flag(config, "hashknownhosts", default: false), batchMode: batchMode, client: client,
-            connectionAttempts: attempts, requestTTY: requestTTY,
+            connectionAttempts: attempts, requestTTY: requestTTY, escapeCharacter: escapeCharacter,
             remoteCommand: try config["remotecommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand(config.arguments("remotecommand")?.joined(separator: " ") ?? $0) },
             sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
             knownHostsName: KnownHosts.hostName(alias, port: port),

@@ -25,9 +25,25 @@ final class Diagnostics: @unchecked Sendable {
             default: return nil
             }
         }
+
+        /// The LogLevel keyword for this level.
+        var name: String {
+            switch self {
+            case .quiet: "QUIET"
+            case .fatal: "FATAL"
+            case .error: "ERROR"
+            case .info: "INFO"
+            case .verbose: "VERBOSE"
+            case .debug1: "DEBUG1"
+            case .debug2: "DEBUG2"
+            case .debug3: "DEBUG3"
+            }
+        }
     }
 
     var level: Level = .info
+    /// "\r\n" while the terminal is raw (no output processing turns "\n" into a new line there).
+    var lineEnding = "\n"
     private var descriptor: Int32 = STDERR_FILENO
 
     /// -E: append to `path` instead of standard error.
@@ -41,18 +57,18 @@ final class Diagnostics: @unchecked Sendable {
     /// A message a user must see (failures): printed at every level but QUIET.
     func error(_ message: String) {
         guard level >= .fatal else { return }
-        TerminalPrompt.writeAll(descriptor, message + "\n")
+        TerminalPrompt.writeAll(descriptor, message + lineEnding)
     }
 
     /// Warnings ssh prints at the default level (a host added to known_hosts).
     func info(_ message: String) {
         guard level >= .info else { return }
-        TerminalPrompt.writeAll(descriptor, message + "\n")
+        TerminalPrompt.writeAll(descriptor, message + lineEnding)
     }
 
     func debug(_ message: @autoclosure () -> String, level wanted: Level = .debug1) {
         guard level >= wanted else { return }
         let tag = wanted == .verbose ? "" : "debug\(wanted.rawValue - Level.verbose.rawValue): "
-        TerminalPrompt.writeAll(descriptor, tag + message() + "\n")
+        TerminalPrompt.writeAll(descriptor, tag + message() + lineEnding)
     }
 }

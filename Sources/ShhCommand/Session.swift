@@ -12,6 +12,7 @@ import SSH
 import SSHCommandLine
 import SSHKeys
 import SSHProtocol
+import Synchronization
 
 struct Session {
     let settings: ClientSettings
@@ -21,16 +22,6 @@ struct Session {
     func run() async throws -> Int32 {
         let command = arguments.command.isEmpty ? settings.remoteCommand : arguments.command.joined(separator: " ")
         if arguments.subsystem && command == nil { throw ShhFailure("shh: -s needs a subsystem name") }
-        // Terminals come with the interactive work; until then a session that would get one is refused, not
-        // silently run without one.
-        let wantsTerminal = switch settings.requestTTY {
-        case "force", "yes": true
-        case "auto": command == nil && !arguments.noCommand && isatty(STDIN_FILENO) == 1
-        default: false
-        }
-        if wantsTerminal {
-            throw ShhFailure("shh: interactive sessions with a terminal are not supported yet; give a command, or use -T for a shell without a terminal")
-        }
         let client = try await connect()
         do {
             let status = try await run(on: client, command: command)
@@ -42,6 +33,19 @@ struct Session {
         }
     }
 
+    /// Whether to ask for a pseudo-terminal, decided as ssh decides: -t (RequestTTY yes) or no command asks for
+    /// one, -T or -N never; unless forced (-tt), only when standard input is a terminal.
+    private func wantsTerminal(command: String?) -> Bool {
+        var wanted = settings.requestTTY == "yes" || settings.requestTTY == "force"
+        if command == nil { wanted = settings.requestTTY != "no" }
+        if settings.requestTTY == "no" || arguments.noCommand { wanted = false }
+        if (isatty(STDIN_FILENO) != 1 || arguments.stdinNull) && settings.requestTTY != "force" {
+            if wanted { diagnostics.info("Pseudo-terminal will not be allocated because stdin is not a terminal.") }
+            wanted = false
+        }
+        return wanted
+    }
+
     private func run(on client: SSHClient, command: String?) async throws -> Int32 {
         if arguments.noCommand {
             // -N: keep the connection until the server ends it (forwarding will give this its purpose).
@@ -49,6 +53,17 @@ struct Session {
             return 0
         }
         let session = try await client.openSession()
+        let hasTerminal = wantsTerminal(command: command)
+        if hasTerminal {
+            let terminalType = settings.sendEnvironment.last { $0.0 == "TERM" }?.1 ?? processEnvironment()["TERM"] ?? ""
+            let request = SSHPseudoTerminalRequest(terminalType: terminalType, size: LocalTerminal.size(of: STDIN_FILENO),
+                                                   modes: LocalTerminal.modes(of: STDIN_FILENO))
+            do {
+                try await session.request(.pseudoTerminal(request))
+            } catch {
+                diagnostics.error("PTY allocation request failed on channel 0")
+            }
+        }
         for (name, value) in settings.sendEnvironment {
             try await session.send(.environment(name: name, value: Array(value.utf8)))
         }
@@ -66,7 +81,25 @@ struct Session {
         } catch {
             throw ShhFailure(arguments.subsystem ? "shh: subsystem request failed on channel 0" : "shh: exec request failed on channel 0")
         }
-        return try await stream(session)
+        guard hasTerminal else { return try await stream(session, client: client, terminal: nil) }
+
+        // The terminal is raw from here to the end, whichever way the end comes.
+        let terminal = RawTerminalMode()
+        if terminal.enter() { diagnostics.lineEnding = "\r\n" }
+        let signals = SessionSignals(terminal: terminal, diagnostics: diagnostics) {
+            let size = LocalTerminal.size(of: STDIN_FILENO)
+            Task { try? await session.send(.windowChange(size)) }
+        }
+        defer {
+            signals.cancel()
+            terminal.restore()
+            diagnostics.lineEnding = "\n"
+        }
+        let status = try await stream(session, client: client, terminal: terminal)
+        terminal.restore()
+        diagnostics.lineEnding = "\n"
+        diagnostics.info("Connection to \(settings.hostName) closed.")
+        return status
     }
 
     /// Connects and authenticates, trying ConnectionAttempts times (once a second) before giving up.
@@ -119,15 +152,31 @@ struct Session {
     }
 
     /// Standard input to the channel (EOF at its end), the channel's output to our standard output and error.
-    private func stream(_ session: SSHChannel) async throws -> Int32 {
+    /// With a terminal, typed input goes through the escape filter first (unless EscapeChar is none).
+    private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?) async throws -> Int32 {
+        let disconnectedByEscape = Mutex(false)
         let stdinTask = Task {
             if arguments.stdinNull {
                 try? await session.sendEOF()
                 return
             }
+            // Escapes only on a session with a terminal, as in ssh.
+            var escapes: EscapeFilter? = nil
+            if terminal != nil, case .character(let character) = settings.escapeCharacter {
+                escapes = EscapeFilter(escapeCharacter: character)
+            }
             let input = StandardInput()
             for await chunk in input.chunks {
-                do { try await session.write(ByteBuffer(bytes: chunk)) } catch { return }
+                let actions = escapes?.feed(chunk) ?? [.send(chunk)]
+                for action in actions {
+                    if case .send(let bytes) = action {
+                        do { try await session.write(ByteBuffer(bytes: bytes)) } catch { return }
+                    } else if await perform(action, session: session, client: client, terminal: terminal) {
+                        disconnectedByEscape.withLock { $0 = true }
+                        await client.close()
+                        return
+                    }
+                }
                 input.consumed()
             }
             try? await session.sendEOF()
@@ -146,6 +195,7 @@ struct Session {
                 }
             }
         } catch {
+            if disconnectedByEscape.withLock({ $0 }) { return 255 }
             diagnostics.error("shh: \(error)")
             return 255
         }
@@ -155,6 +205,48 @@ struct Session {
             return 255
         }
         return 255
+    }
+
+    /// Carries out one escape command typed at the start of a line; true when it ends the connection (~.).
+    private func perform(_ action: EscapeFilter.Action, session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?) async -> Bool {
+        guard case .character(let escape) = settings.escapeCharacter else { return false }
+        let shown = escape < 32 ? "^" + String(UnicodeScalar(escape + 64)) : String(UnicodeScalar(escape))
+        func say(_ text: String) { TerminalPrompt.writeAll(STDERR_FILENO, text) }
+        switch action {
+        case .send:
+            return false
+        case .disconnect:
+            say("\(shown).\r\n")
+            return true
+        case .help:
+            say("\(shown)?\r\n" + EscapeFilter.help(escape: shown))
+        case .listConnections:
+            say("\(shown)#\r\nThe following connections are open:\r\n  #0 client-session (\(arguments.subsystem ? "subsystem" : settings.remoteCommand == nil && arguments.command.isEmpty ? "shell" : "exec"))\r\n")
+        case .sendBreak:
+            say("\(shown)B\r\n")
+            try? await session.send(.break(milliseconds: 1000))
+        case .rekey:
+            say("\(shown)R\r\n")
+            client.rekey()
+        case .changeVerbosity(let louder):
+            let levels: [Diagnostics.Level] = [.quiet, .fatal, .error, .info, .verbose, .debug1, .debug2, .debug3]
+            let index = levels.firstIndex(of: diagnostics.level) ?? 3
+            diagnostics.level = levels[louder ? min(index + 1, levels.count - 1) : max(index - 1, 0)]
+            say("\(shown)\(louder ? "v" : "V") [LogLevel \(diagnostics.level.name)]\r\n")
+        case .suspend:
+            say("\(shown)^Z [suspend shh]\r\n")
+            terminal?.restore()
+            kill(getpid(), SIGTSTP)
+            // Continued (fg): raw again, and the window may have changed meanwhile.
+            terminal?.enter()
+            try? await session.send(.windowChange(LocalTerminal.size(of: STDIN_FILENO)))
+        case .notAvailable("C"):
+            // OpenSSH's default since 9.2 (EnableEscapeCommandline no); shh has no command line to open yet.
+            say("commandline disabled\r\n")
+        case .notAvailable(let escapeName):
+            say("\(shown)\(escapeName) is not available in shh\r\n")
+        }
+        return false
     }
 }
 

@@ -89,6 +89,23 @@ struct ShhClientTests {
         #expect(null.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
+    @Test func terminalRequestsWithStandardInputFromAPipe() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        // -tt forces a terminal even though stdin is a pipe; what we send still arrives.
+        let forced = try await fixture.shh(["-tt", "root@127.0.0.1", "tty; head -c 6"], stdin: Array("hello\n".utf8))
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout.contains("/dev/pts/"), "\(forced.stdout)")
+        #expect(forced.stdout.contains("hello"))
+        // -t alone does not, and says so as ssh does; neither does a shell without a command.
+        let asked = try await fixture.shh(["-t", "root@127.0.0.1", "tty"])
+        #expect(asked.stdout == "not a tty\n")
+        #expect(asked.stderr.contains("Pseudo-terminal will not be allocated because stdin is not a terminal."), "\(asked.stderr)")
+        let shell = try await fixture.shh(["root@127.0.0.1"], stdin: Array("tty; exit 4\n".utf8))
+        #expect(shell.status == 4)
+        #expect(shell.stdout.contains("not a tty"), "\(shell.stdout)")
+    }
+
     @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }

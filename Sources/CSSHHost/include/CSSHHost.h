@@ -17,4 +17,8 @@ int shh_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int
 /// glibc's POSIX_SPAWN_SETSID (a GNU extension): the child starts a new session.
 int shh_posix_spawn_setsid_flag(void);
 
+/// Opens a new pseudo-terminal: `controller` gets its controlling side (close-on-exec), `path` the name of its
+/// terminal side (/dev/pts/N), which the process that should own it opens. Returns 0, or -1 with errno set.
+int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size);
+
 #endif

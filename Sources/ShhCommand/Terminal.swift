@@ -1,0 +1,266 @@
+// The local terminal an interactive session runs on: its size and modes as pty-req carries them (RFC 4254 §6.2,
+// §8), raw mode while the session runs (restored on every way out: the session's end, an error, a terminating
+// signal, ~^Z), and SIGWINCH turned into window-change (§6.7).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Dispatch
+import SSHProtocol
+import Synchronization
+
+enum LocalTerminal {
+    /// The size of the terminal on `descriptor`, zeros when it is not one (ssh sends zeros too).
+    static func size(of descriptor: Int32) -> SSHTerminalSize {
+        var window = winsize()
+        guard ioctl(descriptor, UInt(TIOCGWINSZ), &window) == 0 else { return SSHTerminalSize(columns: 0, rows: 0) }
+        return SSHTerminalSize(columns: UInt32(window.ws_col), rows: UInt32(window.ws_row),
+                               pixelWidth: UInt32(window.ws_xpixel), pixelHeight: UInt32(window.ws_ypixel))
+    }
+
+    /// The terminal's modes in pty-req's encoding, so the remote terminal starts as the local one is (its erase
+    /// and interrupt characters, echo, UTF-8 input); only the end marker when `descriptor` is not a terminal.
+    static func modes(of descriptor: Int32) -> SSHTerminalModes {
+        var settings = termios()
+        guard tcgetattr(descriptor, &settings) == 0 else { return .none }
+        var modes: [SSHTerminalModes.Mode] = [
+            .init(opcode: SSHTerminalModes.inputSpeed, value: baud(cfgetispeed(&settings))),
+            .init(opcode: SSHTerminalModes.outputSpeed, value: baud(cfgetospeed(&settings))),
+        ]
+        withUnsafeBytes(of: settings.c_cc) { characters in
+            for (opcode, index) in specialCharacters where Int(index) < characters.count {
+                let character = characters[Int(index)]
+                // _POSIX_VDISABLE (0 on Linux) travels as 255, as OpenSSH sends it.
+                modes.append(.init(opcode: opcode, value: character == 0 ? 255 : UInt32(character)))
+            }
+        }
+        for (opcode, flag) in inputFlags { modes.append(.init(opcode: opcode, value: settings.c_iflag & flag != 0 ? 1 : 0)) }
+        for (opcode, flag) in localFlags { modes.append(.init(opcode: opcode, value: settings.c_lflag & flag != 0 ? 1 : 0)) }
+        for (opcode, flag) in outputFlags { modes.append(.init(opcode: opcode, value: settings.c_oflag & flag != 0 ? 1 : 0)) }
+        let characterSize = settings.c_cflag & tcflag_t(CSIZE)
+        modes.append(.init(opcode: 90, value: characterSize == tcflag_t(CS7) ? 1 : 0))  // CS7
+        modes.append(.init(opcode: 91, value: characterSize == tcflag_t(CS8) ? 1 : 0))  // CS8
+        modes.append(.init(opcode: 92, value: settings.c_cflag & tcflag_t(PARENB) != 0 ? 1 : 0))
+        modes.append(.init(opcode: 93, value: settings.c_cflag & tcflag_t(PARODD) != 0 ? 1 : 0))
+        return SSHTerminalModes(modes)
+    }
+
+    // RFC 4254 §8 opcodes and the local termios names they stand for (those Linux has).
+    private static let specialCharacters: [(UInt8, Int32)] = [
+        (1, VINTR), (2, VQUIT), (3, VERASE), (4, VKILL), (5, VEOF), (6, VEOL), (7, VEOL2), (8, VSTART), (9, VSTOP),
+        (10, VSUSP), (12, VREPRINT), (13, VWERASE), (14, VLNEXT), (18, VDISCARD),
+    ]
+    private static let inputFlags: [(UInt8, tcflag_t)] = [
+        (30, tcflag_t(IGNPAR)), (31, tcflag_t(PARMRK)), (32, tcflag_t(INPCK)), (33, tcflag_t(ISTRIP)),
+        (34, tcflag_t(INLCR)), (35, tcflag_t(IGNCR)), (36, tcflag_t(ICRNL)), (37, tcflag_t(IUCLC)),
+        (38, tcflag_t(IXON)), (39, tcflag_t(IXANY)), (40, tcflag_t(IXOFF)), (41, tcflag_t(IMAXBEL)),
+        (42, tcflag_t(IUTF8)),
+    ]
+    private static let localFlags: [(UInt8, tcflag_t)] = [
+        (50, tcflag_t(ISIG)), (51, tcflag_t(ICANON)), (52, tcflag_t(XCASE)), (53, tcflag_t(ECHO)),
+        (54, tcflag_t(ECHOE)), (55, tcflag_t(ECHOK)), (56, tcflag_t(ECHONL)), (57, tcflag_t(NOFLSH)),
+        (58, tcflag_t(TOSTOP)), (59, tcflag_t(IEXTEN)), (60, tcflag_t(ECHOCTL)), (61, tcflag_t(ECHOKE)),
+        (62, tcflag_t(PENDIN)),
+    ]
+    private static let outputFlags: [(UInt8, tcflag_t)] = [
+        (70, tcflag_t(OPOST)), (71, tcflag_t(OLCUC)), (72, tcflag_t(ONLCR)), (73, tcflag_t(OCRNL)),
+        (74, tcflag_t(ONOCR)), (75, tcflag_t(ONLRET)),
+    ]
+
+    /// A termios speed constant as bits per second (what pty-req carries).
+    private static func baud(_ speed: speed_t) -> UInt32 {
+        let table: [(speed_t, UInt32)] = [
+            (speed_t(B0), 0), (speed_t(B50), 50), (speed_t(B75), 75), (speed_t(B110), 110), (speed_t(B134), 134),
+            (speed_t(B150), 150), (speed_t(B200), 200), (speed_t(B300), 300), (speed_t(B600), 600),
+            (speed_t(B1200), 1200), (speed_t(B1800), 1800), (speed_t(B2400), 2400), (speed_t(B4800), 4800),
+            (speed_t(B9600), 9600), (speed_t(B19200), 19200), (speed_t(B38400), 38400), (speed_t(B57600), 57600),
+            (speed_t(B115200), 115200), (speed_t(B230400), 230400),
+        ]
+        return table.first { $0.0 == speed }?.1 ?? 38400
+    }
+}
+
+/// Raw mode on standard input's terminal for the length of an interactive session. The saved settings are put
+/// back exactly once, by whichever way out comes first; `restore` is safe to call from any thread.
+final class RawTerminalMode: Sendable {
+    private let saved = Mutex<termios?>(nil)
+    private let descriptor: Int32
+
+    init(descriptor: Int32 = STDIN_FILENO) { self.descriptor = descriptor }
+
+    var isActive: Bool { saved.withLock { $0 != nil } }
+
+    /// Enters raw mode as ssh does: no echo, no line editing, no signals from keys (^C travels to the remote
+    /// side), no CR/NL translation or flow control on input, no output processing. False when not a terminal.
+    @discardableResult
+    func enter() -> Bool {
+        var original = termios()
+        guard tcgetattr(descriptor, &original) == 0 else { return false }
+        var raw = original
+        raw.c_iflag |= tcflag_t(IGNPAR)
+        raw.c_iflag &= ~tcflag_t(ISTRIP | INLCR | IGNCR | ICRNL | IXON | IXANY | IXOFF | IUCLC)
+        raw.c_lflag &= ~tcflag_t(ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHONL | IEXTEN)
+        raw.c_oflag &= ~tcflag_t(OPOST)
+        withUnsafeMutableBytes(of: &raw.c_cc) { characters in
+            characters[Int(VMIN)] = 1
+            characters[Int(VTIME)] = 0
+        }
+        guard tcsetattr(descriptor, TCSADRAIN, &raw) == 0 else { return false }
+        saved.withLock { $0 = original }
+        return true
+    }
+
+    /// Puts the terminal back as it was; does nothing when raw mode is not on.
+    func restore() {
+        saved.withLock { original in
+            guard var settings = original else { return }
+            _ = tcsetattr(descriptor, TCSADRAIN, &settings)
+            original = nil
+        }
+    }
+}
+
+/// Signals during a session, handled on a dispatch queue instead of in a signal handler: SIGHUP, SIGINT, SIGQUIT
+/// and SIGTERM end shh as ssh ends (terminal restored, exit 255); SIGWINCH reports the new window size.
+final class SessionSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(terminal: RawTerminalMode, diagnostics: Diagnostics, windowChanged: (@Sendable () -> Void)?) {
+        let queue = DispatchQueue(label: "shh.signals")
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGHUP, SIGINT, SIGQUIT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                terminal.restore()
+                diagnostics.debug("Killed by signal \(number).", level: .verbose)
+                exit(255)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        if let windowChanged {
+            let source = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: queue)
+            source.setEventHandler(handler: windowChanged)
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    /// Stops watching and gives the signals their default meaning back.
+    func cancel() {
+        for source in sources { source.cancel() }
+        for number in [SIGHUP, SIGINT, SIGQUIT, SIGTERM] { signal(number, SIG_DFL) }
+    }
+}
+
+/// The escape character at the start of a line (ssh's ~ sequences, RFC-less but universal): typed input in,
+/// what to send and what to do out. `~.` disconnects, `~?` lists the escapes, `~~` sends one `~`, `~#` lists the
+/// channels, `~B` sends a break, `~^Z` suspends; any other character after the escape is sent with it.
+struct EscapeFilter {
+    enum Action: Equatable {
+        case send([UInt8])
+        case disconnect
+        case help
+        case listConnections
+        case sendBreak
+        case suspend
+        case rekey
+        case changeVerbosity(louder: Bool)
+        /// An escape shh knows but does not offer (~C, ~&), named so the user is told.
+        case notAvailable(String)
+    }
+
+    let escapeCharacter: UInt8
+    private var lastWasNewline = true
+    private var escapePending = false
+    private var disconnected = false
+
+    init(escapeCharacter: UInt8) { self.escapeCharacter = escapeCharacter }
+
+    /// Splits typed bytes into data to send and escape commands, in order. Nothing after `.disconnect` is returned,
+    /// in this call or any later one.
+    mutating func feed(_ bytes: some Sequence<UInt8>) -> [Action] {
+        guard !disconnected else { return [] }
+        var actions: [Action] = []
+        var pending: [UInt8] = []
+        func flush() {
+            if !pending.isEmpty { actions.append(.send(pending)) }
+            pending = []
+        }
+        for byte in bytes {
+            if escapePending {
+                escapePending = false
+                let command: Action? = switch byte {
+                case UInt8(ascii: "."): .disconnect
+                case UInt8(ascii: "?"): .help
+                case UInt8(ascii: "#"): .listConnections
+                case UInt8(ascii: "B"): .sendBreak
+                case UInt8(ascii: "R"): .rekey
+                case UInt8(ascii: "V"): .changeVerbosity(louder: false)
+                case UInt8(ascii: "v"): .changeVerbosity(louder: true)
+                case 0x1A: .suspend
+                case UInt8(ascii: "C"): .notAvailable("C")
+                case UInt8(ascii: "&"): .notAvailable("&")
+                default: nil
+                }
+                if let command {
+                    flush()
+                    actions.append(command)
+                    if command == .disconnect {
+                        disconnected = true
+                        return actions
+                    }
+                    continue
+                }
+                // `~~` sends one escape character; `~x` sends both.
+                if byte != escapeCharacter { pending.append(escapeCharacter) }
+            } else if lastWasNewline && byte == escapeCharacter {
+                escapePending = true
+                continue
+            }
+            lastWasNewline = byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+            pending.append(byte)
+        }
+        flush()
+        return actions
+    }
+
+    /// `~?`'s text, with the escape character shh uses.
+    static func help(escape e: String) -> String {
+        """
+            Supported escape sequences:\r
+             \(e).   - terminate connection\r
+             \(e)B   - send a BREAK to the remote system\r
+             \(e)R   - request rekey\r
+             \(e)V/v - decrease/increase verbosity (LogLevel)\r
+             \(e)^Z  - suspend shh\r
+             \(e)#   - list open channels\r
+             \(e)?   - this message\r
+             \(e)\(e)   - send the escape character by typing it twice\r
+            (Note that escapes are only recognized immediately after newline.)\r
+
+            """
+    }
+}
+
+/// EscapeChar / -e: "none", one character, or "^X" for a control character.
+enum EscapeCharacter: Equatable {
+    case none
+    case character(UInt8)
+
+    init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        if text.lowercased() == "none" {
+            self = .none
+        } else if bytes.count == 1 {
+            self = .character(bytes[0])
+        } else if bytes.count == 2, bytes[0] == UInt8(ascii: "^") {
+            self = .character(bytes[1] & 31)
+        } else {
+            return nil
+        }
+    }
+}

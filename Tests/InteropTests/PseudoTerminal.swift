@@ -1,0 +1,139 @@
+// A program run the way a user at a terminal runs it: in its own session, with a fresh pseudo-terminal as its
+// standard input, output and error and as its controlling terminal (so /dev/tty works). The test plays the user:
+// it types, reads what the screen got, resizes the window and checks the terminal's modes afterwards.
+import CSSHHost
+import Foundation
+import Synchronization
+
+final class PseudoTerminalProcess: Sendable {
+    let pid: pid_t
+    private let controller: Int32
+    /// Shared with the reading and reaping threads.
+    private final class Shared: Sendable {
+        let screen = Mutex<[UInt8]>([])
+        let exitStatus = Mutex<Int32?>(nil)
+    }
+    private let shared = Shared()
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String], rows: UInt16 = 24, columns: UInt16 = 80,
+         eraseCharacter: UInt8? = nil) throws {
+        var controller: Int32 = -1
+        var pathBytes = [CChar](repeating: 0, count: 128)
+        guard shh_open_pseudo_terminal(&controller, &pathBytes, pathBytes.count) == 0 else {
+            throw InteropError.missingProgram("a pseudo-terminal (\(String(cString: strerror(errno))))")
+        }
+        let terminalPath = String(cString: pathBytes)
+        var window = winsize(ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(controller, UInt(TIOCSWINSZ), &window)
+        if let eraseCharacter {
+            var settings = termios()
+            _ = tcgetattr(controller, &settings)
+            withUnsafeMutableBytes(of: &settings.c_cc) { $0[Int(VERASE)] = eraseCharacter }
+            _ = tcsetattr(controller, TCSANOW, &settings)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Opened after setsid (glibc starts the session before the file actions), so it becomes the controlling
+        // terminal of the new session.
+        posix_spawn_file_actions_addopen(&actions, 0, terminalPath, O_RDWR, 0)
+        posix_spawn_file_actions_adddup2(&actions, 0, 1)
+        posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaultSignals = sigset_t()
+        sigfillset(&defaultSignals)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            close(controller)
+            throw InteropError.missingProgram("\(executable) (\(String(cString: strerror(spawned))))")
+        }
+        self.pid = pid
+        self.controller = controller
+
+        // The screen: everything the program writes, read until the terminal side is closed by everyone (EIO).
+        let shared = self.shared
+        let reading = controller
+        let child = pid
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(reading, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                shared.screen.withLock { $0 += buffer[0..<count] }
+            }
+        }
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            // WIFEXITED / WEXITSTATUS, and 128 + signal for a signal, as a shell reports it.
+            let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            shared.exitStatus.withLock { $0 = code }
+        }
+    }
+
+    deinit {
+        if shared.exitStatus.withLock({ $0 }) == nil { kill(pid, SIGKILL) }
+        close(controller)
+    }
+
+    /// What the program has written so far, as text.
+    var text: String { String(decoding: shared.screen.withLock { $0 }, as: UTF8.self) }
+
+    /// Types `text` (use "\r" for Return, as a terminal sends it).
+    func type(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { _ = write(controller, $0.baseAddress, $0.count) }
+    }
+
+    /// Resizes the window; the kernel sends SIGWINCH to the terminal's foreground process group.
+    func resize(rows: UInt16, columns: UInt16) {
+        var window = winsize(ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(controller, UInt(TIOCSWINSZ), &window)
+    }
+
+    /// The terminal's current modes (the controller side reports the terminal side's).
+    var modes: termios {
+        var settings = termios()
+        _ = tcgetattr(controller, &settings)
+        return settings
+    }
+
+    /// Waits until the screen shows `expected` (after `from` bytes, if given); false at the deadline.
+    func waitFor(_ expected: String, after offset: Int = 0, seconds: Double = 20) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let shown = shared.screen.withLock { String(decoding: $0.dropFirst(offset), as: UTF8.self) }
+            if shown.contains(expected) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Bytes on the screen so far (to wait for what comes after them).
+    var screenCount: Int { shared.screen.withLock { $0.count } }
+
+    /// Waits for the program to exit and returns its status; nil at the deadline.
+    func waitForExit(seconds: Double = 30) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let status = shared.exitStatus.withLock({ $0 }) { return status }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+}
