@@ -245,6 +245,41 @@ struct ShhToolsInteropTests {
         #expect(calls.contains("root@127.0.0.1 git-receive-pack '\(bare)'"), "\(calls)")
     }
 
+    /// rsync -a up and back down over shh (it runs `shh -p PORT -l root 127.0.0.1 rsync --server ...`): nested
+    /// directories, an empty one, modes, times, a symlink and 1 MiB of random bytes arrive as they were. rsync hands
+    /// its ssh a non-blocking stdout (ssh copes by polling), so the way down also checks that shh waits when its
+    /// stdout is full (EAGAIN) instead of dropping the bytes.
+    @Test func rsyncTreeUpAndBack() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let wrapper = try shhWrapper(fixture)
+        let tree = fixture.directory + "/tree", remote = fixture.directory + "/remote", back = fixture.directory + "/back"
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: tree + "/a/b/c", withIntermediateDirectories: true)
+        try manager.createDirectory(atPath: tree + "/empty", withIntermediateDirectories: true)
+        try "top\n".write(toFile: tree + "/top.txt", atomically: true, encoding: .utf8)
+        try "deep\n".write(toFile: tree + "/a/b/c/deep.txt", atomically: true, encoding: .utf8)
+        try Data(randomBytes(1 << 20)).write(to: URL(fileURLWithPath: tree + "/a/random.bin"))
+        try manager.createSymbolicLink(atPath: tree + "/a/link", withDestinationPath: "b/c/deep.txt")
+        chmod(tree + "/top.txt", 0o640)
+        let touched = try run("/usr/bin/touch", ["-d", "2001-02-03 04:05:06", tree + "/top.txt", tree + "/a/random.bin"])
+        try #require(touched.status == 0)
+        let original = try treeListing(tree)
+        try #require(original.contains("l 777 a/link b/c/deep.txt") && original.contains("2001-02-03 04:05:06"), "\(original)")
+
+        let rsh = "\(wrapper) -p \(fixture.sshd.port)"
+        let up = try await tool("rsync", ["-a", "-e", rsh, tree + "/", "root@127.0.0.1:\(remote)/"])
+        #expect(up.status == 0, "rsync up: \(up.stderr)")
+        #expect(try treeListing(remote) == original)
+        let down = try await tool("rsync", ["-a", "-e", rsh, "root@127.0.0.1:\(remote)/", back + "/"])
+        #expect(down.status == 0, "rsync down: \(down.stderr)")
+        #expect(try treeListing(back) == original)
+
+        let calls = try readText(wrapper + ".log")
+        #expect(calls.contains("-l root 127.0.0.1 rsync --server "), "\(calls)")
+        #expect(calls.contains("rsync --server --sender "), "\(calls)")
+    }
+
     /// OpenSSH's sftp with shh as its ssh (-S): it asks for the sftp subsystem with -s and options of its own.
     @Test func sftpBatchPutListGet() async throws {
         let fixture = try ShhFixture(extraConfig: "Subsystem sftp internal-sftp")
