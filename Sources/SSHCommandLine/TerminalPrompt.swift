@@ -69,15 +69,30 @@ public enum TerminalPrompt {
     /// Writes all of `text` to `fd`, retrying short writes.
     public static func writeAll(_ fd: Int32, _ text: String) {
         let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { _ = writeAll(fd, $0) }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying after interruptions and short writes and waiting while a
+    /// non-blocking descriptor is full (programs such as rsync hand us non-blocking pipes). False when the
+    /// descriptor refuses (EPIPE: the reader is gone), with errno set.
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
         var offset = 0
         while offset < bytes.count {
-            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if result < 0 {
+            let written = write(fd, base + offset, bytes.count - offset)
+            if written < 0 {
                 if errno == EINTR { continue }
-                return
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&ready, 1, -1)
+                    continue
+                }
+                return false
             }
-            offset += result
+            offset += written
         }
+        return true
     }
 }
 

@@ -22,7 +22,8 @@ struct Session {
     func run() async throws -> Int32 {
         let command = arguments.command.isEmpty ? settings.remoteCommand : arguments.command.joined(separator: " ")
         if arguments.subsystem && command == nil { throw ShhFailure("shh: -s needs a subsystem name") }
-        let client = try await connect()
+        let (client, proxy) = try await connect()
+        defer { proxy?.hangUp() }
         do {
             let status = try await run(on: client, command: command)
             await client.close()
@@ -102,8 +103,9 @@ struct Session {
         return status
     }
 
-    /// Connects and authenticates, trying ConnectionAttempts times (once a second) before giving up.
-    private func connect() async throws -> SSHClient {
+    /// Connects (through ProxyCommand when set) and authenticates, trying ConnectionAttempts times (once a
+    /// second) before giving up.
+    private func connect() async throws -> (SSHClient, ProxyCommandProcess?) {
         let validator = KnownHostsVerifier(
             knownHostsName: settings.knownHostsName, host: settings.hostName, userFiles: settings.userKnownHostsFiles,
             globalFiles: settings.globalKnownHostsFiles, policy: settings.strictHostKeyChecking,
@@ -112,19 +114,34 @@ struct Session {
         diagnostics.debug("Connecting to \(settings.hostName) port \(settings.port) as \(settings.user).")
         var attempt = 1
         while true {
+            let onBanner: @Sendable (String) -> Void = { [diagnostics] banner in
+                diagnostics.info(banner.hasSuffix("\n") ? String(banner.dropLast()) : banner)
+            }
+            var proxy: ProxyCommandProcess?
             do {
-                let client = try await SSHClient.connect(
-                    host: settings.hostName, port: settings.port, user: settings.user, credentials: credentials,
-                    hostKeyValidator: validator, configuration: settings.client,
-                    onBanner: { [diagnostics] banner in diagnostics.info(banner.hasSuffix("\n") ? String(banner.dropLast()) : banner) })
+                let client: SSHClient
+                if let command = settings.proxyCommand {
+                    diagnostics.debug("Executing proxy command: exec \(command)")
+                    let started = try ProxyCommandProcess.start(command)
+                    proxy = started
+                    client = try await SSHClient.connect(
+                        readingFrom: started.fromProxy, writingTo: started.toProxy, host: settings.hostName, port: settings.port,
+                        user: settings.user, credentials: credentials, hostKeyValidator: validator,
+                        configuration: settings.client, onBanner: onBanner)
+                } else {
+                    client = try await SSHClient.connect(
+                        host: settings.hostName, port: settings.port, user: settings.user, credentials: credentials,
+                        hostKeyValidator: validator, configuration: settings.client, onBanner: onBanner)
+                }
                 let negotiated = client.negotiatedAlgorithms
                 diagnostics.debug("kex: algorithm: \(negotiated.keyExchange.rawValue)")
                 diagnostics.debug("kex: host key algorithm: \(negotiated.hostKey.name)")
                 diagnostics.debug("kex: server->client cipher: \(negotiated.cipherServerToClient.rawValue)")
                 diagnostics.debug("kex: client->server cipher: \(negotiated.cipherClientToServer.rawValue)")
                 diagnostics.debug("Authenticated to \(settings.hostName) ([\(settings.hostName)]:\(settings.port)).")
-                return client
+                return (client, proxy)
             } catch let error as SSHError {
+                proxy?.hangUp()
                 if validator.refused.withLock({ $0 }) { throw HostKeyVerificationFailed() }
                 if case .connectFailed = error.kind, attempt < settings.connectionAttempts {
                     attempt += 1
@@ -133,6 +150,7 @@ struct Session {
                 }
                 throw ShhFailure(message(for: error))
             } catch {
+                proxy?.hangUp()
                 if error is HostKeyVerificationFailed { throw error }
                 throw ShhFailure("shh: \(error)")
             }
@@ -187,8 +205,15 @@ struct Session {
         do {
             for try await input in session.input {
                 switch input {
-                case .data(let bytes): bytes.withUnsafeReadableBytes { writeAll(STDOUT_FILENO, $0) }
-                case .stderr(let bytes): bytes.withUnsafeReadableBytes { writeAll(STDERR_FILENO, $0) }
+                case .data(let bytes):
+                    guard bytes.withUnsafeReadableBytes({ TerminalPrompt.writeAll(STDOUT_FILENO, $0) }) else {
+                        // Our reader is gone (`shh host yes | head -1`): close the channel so the remote command
+                        // stops too, instead of draining its output forever. 255, as ssh.
+                        diagnostics.debug("shh: standard output: \(String(cString: strerror(errno))); closing the session")
+                        await session.close()
+                        return 255
+                    }
+                case .stderr(let bytes): bytes.withUnsafeReadableBytes { _ = TerminalPrompt.writeAll(STDERR_FILENO, $0) }
                 case .exitStatus(let status): exitStatus = status
                 case .exitSignal(let signal): exitSignal = signal
                 case .eof, .request: break
@@ -250,20 +275,6 @@ struct Session {
     }
 }
 
-/// Writes all of `bytes`, retrying after interruptions and short writes; a closed pipe ends shh like ssh.
-private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
-    guard let base = bytes.baseAddress else { return }
-    var offset = 0
-    while offset < bytes.count {
-        let written = write(fd, base + offset, bytes.count - offset)
-        if written < 0 {
-            if errno == EINTR { continue }
-            return
-        }
-        offset += written
-    }
-}
-
 /// Standard input read on its own dispatch thread (a blocking read must not hold one of the few cooperative
 /// threads), at most `inFlight` chunks ahead of the channel: the reader waits for the writer, so a slow server
 /// slows the reading instead of filling memory.
@@ -282,6 +293,13 @@ final class StandardInput: Sendable {
                 permits.wait()
                 let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR {
+                    permits.signal()
+                    continue
+                }
+                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    // A non-blocking standard input: wait for data instead of taking "nothing yet" for its end.
+                    var ready = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&ready, 1, -1)
                     permits.signal()
                     continue
                 }
