@@ -108,7 +108,7 @@ let package = Package(
         .target(
             name: "ShhCommand",
             dependencies: [
-                "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol",
+                "CSSHHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

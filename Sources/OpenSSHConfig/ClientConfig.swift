@@ -114,7 +114,8 @@ public struct SSHClientConfigReader {
             } catch let error as TokenizerError {
                 throw OpenSSHConfigError(.syntax(error.message), file: path, line: lineNumber)
             }
-            guard let (keyword, arguments) = split else { continue }
+            guard let (keyword, words) = split else { continue }
+            let arguments = ClientKeywords.takesRestOfLine.contains(keyword.lowercased()) ? [ConfigTokenizer.restOfLine(String(rawLine))] : words
             switch keyword.lowercased() {
             case "host":
                 guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: "Host"), file: path, line: lineNumber) }
@@ -135,7 +136,8 @@ public struct SSHClientConfigReader {
         } catch let error as TokenizerError {
             throw OpenSSHConfigError(.syntax(error.message), file: file, line: number)
         }
-        guard let (keyword, arguments) = split else { return }
+        guard let (keyword, words) = split else { return }
+        let arguments = ClientKeywords.takesRestOfLine.contains(keyword.lowercased()) ? [ConfigTokenizer.restOfLine(line)] : words
         if ["host", "match"].contains(keyword.lowercased()) {
             throw OpenSSHConfigError(.syntax("\(keyword) is not allowed here"), file: file, line: number)
         }

@@ -11,6 +11,9 @@ public enum ClientKeywords {
         return table
     }()
 
+    /// Keywords whose value is the rest of the line as written (a shell command), not words.
+    public static let takesRestOfLine: Set<String> = ["proxycommand", "remotecommand", "localcommand", "knownhostscommand"]
+
     /// Keywords whose every occurrence adds to a list instead of the first one winning.
     public static let accumulating: Set<String> = [
         "identityfile", "certificatefile", "localforward", "remoteforward", "dynamicforward", "sendenv",

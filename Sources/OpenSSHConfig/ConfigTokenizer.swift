@@ -18,6 +18,17 @@ public enum ConfigTokenizer {
         return (String(keyword), try words(rest))
     }
 
+    /// The text after the keyword (and its "="), untouched: ProxyCommand, RemoteCommand, LocalCommand and
+    /// KnownHostsCommand take it whole, quotes included, as a command for the shell (readconf.c's parse_command).
+    public static func restOfLine(_ line: String) -> String {
+        var characters = Substring(line).drop { $0 == " " || $0 == "\t" }
+        while let last = characters.last, last == "\r" || last == "\n" || last == " " || last == "\t" { characters = characters.dropLast() }
+        let keyword = characters.prefix { $0 != " " && $0 != "\t" && $0 != "=" }
+        var rest = characters.dropFirst(keyword.count).drop { $0 == " " || $0 == "\t" }
+        if rest.first == "=" { rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" } }
+        return String(rest)
+    }
+
     /// Whitespace-separated words with quoting, as OpenSSH's argv_split.
     public static func words(_ text: Substring) throws -> [String] {
         var result: [String] = []

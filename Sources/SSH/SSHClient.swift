@@ -52,25 +52,56 @@ public final class SSHClient: Sendable {
         onBanner: (@Sendable (String) -> Void)? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SSHClient {
-        let eventLoop = eventLoopGroup.next()
+        try await establish(host: host, port: port, user: user, credentials: credentials, hostKeyValidator: hostKeyValidator,
+                            configuration: configuration, onBanner: onBanner, eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
+            try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(configuration.connectTimeout)
+                .channelInitializer(initializer)
+                .connect(host: host, port: port).get()
+        }
+    }
+
+    /// Runs SSH over descriptors that already lead to the server, such as a ProxyCommand's standard output
+    /// (`input`) and standard input (`output`), or one socket given twice. The client owns them from here and
+    /// closes them with the connection. `host` and `port` name the server in messages only.
+    public static func connect(
+        readingFrom input: CInt, writingTo output: CInt, host: String, port: Int = 22, user: String,
+        credentials: [SSHClientCredential], hostKeyValidator: any SSHHostKeyValidator,
+        configuration: Configuration = Configuration(), onBanner: (@Sendable (String) -> Void)? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> SSHClient {
+        try await establish(host: host, port: port, user: user, credentials: credentials, hostKeyValidator: hostKeyValidator,
+                            configuration: configuration, onBanner: onBanner, eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
+            let bootstrap = NIOPipeBootstrap(group: eventLoop).channelInitializer(initializer)
+            return try await (input == output
+                ? bootstrap.takingOwnershipOfDescriptor(inputOutput: input)
+                : bootstrap.takingOwnershipOfDescriptors(input: input, output: output)).get()
+        }
+    }
+
+    /// The SSH pipeline on a channel `makeChannel` opens, then the handshake and authentication under the
+    /// connect timeout.
+    private static func establish(
+        host: String, port: Int, user: String, credentials: [SSHClientCredential],
+        hostKeyValidator: any SSHHostKeyValidator, configuration: Configuration,
+        onBanner: (@Sendable (String) -> Void)?, eventLoop: any EventLoop,
+        makeChannel: (any EventLoop, @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) async throws -> any Channel
+    ) async throws -> SSHClient {
         let authenticated = eventLoop.makePromise(of: SSHNegotiatedAlgorithms.self)
         let transport = SSHTransportConfiguration(role: .client, algorithms: configuration.algorithms, rekeyLimits: configuration.rekeyLimits)
         let channel: any Channel
         let connectionPromise = eventLoop.makePromise(of: NIOLoopBound<ConnectionHandler>.self)
         do {
-            channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(configuration.connectTimeout)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: hostKeyValidator))
-                        try channel.pipeline.syncOperations.addHandler(
-                            ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner))
-                        let connection = ConnectionHandler(configuration: SSHConnectionConfiguration(role: .client))
-                        try channel.pipeline.syncOperations.addHandler(connection)
-                        connectionPromise.succeed(NIOLoopBound(connection, eventLoop: channel.eventLoop))
-                    }
+            channel = try await makeChannel(eventLoop) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: hostKeyValidator))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner))
+                    let connection = ConnectionHandler(configuration: SSHConnectionConfiguration(role: .client))
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                    connectionPromise.succeed(NIOLoopBound(connection, eventLoop: channel.eventLoop))
                 }
-                .connect(host: host, port: port).get()
+            }
         } catch {
             authenticated.fail(error)
             connectionPromise.fail(error)

@@ -32,6 +32,8 @@ struct ClientSettings {
     var requestTTY: String
     var escapeCharacter: EscapeCharacter
     var remoteCommand: String?
+    /// ProxyCommand with its %-tokens expanded: run by the shell, its standard input and output carry SSH.
+    var proxyCommand: String?
     var sendEnvironment: [(String, String)]
     var preferredAuthentications: [String]
     var passwordPrompts: Int
@@ -153,7 +155,6 @@ struct ClientSettings {
         let preferred = (config["preferredauthentications"] ?? "publickey,keyboard-interactive,password")
             .split(separator: ",").map { String($0) }
         let prompts = Int(config["numberofpasswordprompts"] ?? "3") ?? 3
-        let alias = config["hostkeyalias"] ?? hostName
         let agentSocket: String? = switch config["identityagent"] {
         case nil, "SSH_AUTH_SOCK"?: processEnvironment()["SSH_AUTH_SOCK"]
         case "none"?: nil
@@ -167,8 +168,10 @@ struct ClientSettings {
             hashKnownHosts: try flag(config, "hashknownhosts", default: false), batchMode: batchMode, client: client,
             connectionAttempts: attempts, requestTTY: requestTTY, escapeCharacter: escapeCharacter,
             remoteCommand: try config["remotecommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand(config.arguments("remotecommand")?.joined(separator: " ") ?? $0) },
+            proxyCommand: try config["proxycommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand($0) },
             sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
-            knownHostsName: KnownHosts.hostName(alias, port: port),
+            // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
+            knownHostsName: config["hostkeyalias"] ?? KnownHosts.hostName(hostName, port: port),
             agent: agentSocket.flatMap { $0.isEmpty ? nil : AgentClient(socketPath: $0) },
             identitiesOnly: try flag(config, "identitiesonly", default: false))
     }
@@ -187,7 +190,7 @@ struct ClientSettings {
             ("forwardagent", "agent forwarding (ForwardAgent / -A) is not supported yet"),
             ("forwardx11", "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
             ("proxyjump", "ProxyJump (-J) is not supported yet"),
-            ("proxycommand", "ProxyCommand is not supported yet"),
+            ("proxyusefdpass", "ProxyUseFdpass is not supported; a ProxyCommand's standard input and output are used"),
             ("pkcs11provider", "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
             ("securitykeyprovider", "security keys (SecurityKeyProvider) are not supported"),
             ("knownhostscommand", "KnownHostsCommand is not supported; use known_hosts files"),
@@ -231,6 +234,7 @@ struct ClientSettings {
         lines += identityFiles.map { "identityfile \($0)" }
         lines += certificateFiles.map { "certificatefile \($0)" }
         if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
+        if let proxyCommand { lines.append("proxycommand \(proxyCommand)") }
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
             lines.append("\(keyword) \(arguments.joined(separator: " "))")

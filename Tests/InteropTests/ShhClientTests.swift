@@ -106,6 +106,45 @@ struct ShhClientTests {
         #expect(shell.stdout.contains("not a tty"), "\(shell.stdout)")
     }
 
+    @Test func proxyCommandCarriesTheConnection() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let relay = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("tcp_relay.py").path
+        let log = fixture.directory + "/relay.log"
+        // HostName and Port reach the command as %h and %p; the line is kept whole, quotes included, for the shell.
+        let config = fixture.directory + "/proxy_config"
+        try """
+            Host viaproxy
+                HostName 127.0.0.1
+                Port \(fixture.sshd.port)
+                ProxyCommand python3 \(relay) %h %p "\(log)"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try await runAsync(shhPath, ["-F", config, "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+                                                  "-o", "HostKeyAlias=[127.0.0.1]:\(fixture.sshd.port)", "-o", "BatchMode=yes",
+                                                  "root@viaproxy", "echo", "through-the-proxy"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "through-the-proxy\n")
+        #expect(result.stderr.contains("relay: connecting to 127.0.0.1 port \(fixture.sshd.port)"), "the proxy's stderr is ours: \(result.stderr)")
+        let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(logged == "127.0.0.1 \(fixture.sshd.port) \(log)\n", "the relay was not used as configured: \(logged)")
+
+        // A proxy that dies at once is a failed connection: one message, exit 255, nothing run.
+        let failed = try await runAsync(shhPath, ["-F", "none", "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
+                                                  "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "root@127.0.0.1", "echo", "ran"])
+        #expect(failed.status == 255)
+        #expect(failed.stdout.isEmpty)
+        #expect(failed.stderr.hasPrefix("shh: ") && failed.stderr.split(separator: "\n").count == 1, "\(failed.stderr)")
+    }
+
+    @Test func aClosedOutputEndsTheRemoteCommand() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        // `shh host yes | head -1`: once head is gone, shh must not drain yes forever.
+        let script = "\(shhPath) -F none -p \(fixture.sshd.port) -i \(fixture.identity) -o UserKnownHostsFile=\(fixture.knownHosts) -o BatchMode=yes root@127.0.0.1 yes | head -1; echo \"status ${PIPESTATUS[0]}\""
+        let result = try await runAsync("/usr/bin/timeout", ["30", "/bin/bash", "-c", script])
+        #expect(result.stdout == "y\nstatus 255\n", "\(result.stdout) \(result.stderr)")
+    }
+
     @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
