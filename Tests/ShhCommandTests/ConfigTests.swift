@@ -36,6 +36,19 @@ private func read(_ home: String, host: String, user: String? = nil, options: [S
         #expect(split.arguments == arguments)
     }
 
+    @Test func commandKeywordsKeepTheRestOfTheLineAsWritten() throws {
+        // ProxyCommand and RemoteCommand go to a shell: quotes and spacing must reach it untouched (readconf.c).
+        try withFiles([".ssh/config": "Host *\n  ProxyCommand=nc -X connect -x \"proxy:8080\"  %h %p\n  RemoteCommand echo 'a  b'\n"]) { home in
+            let config = try read(home, host: "h").config
+            #expect(config.arguments("proxycommand") == ["nc -X connect -x \"proxy:8080\"  %h %p"])
+            #expect(config.arguments("remotecommand") == ["echo 'a  b'"])
+        }
+        var reader = SSHClientConfigReader(destination: .init(originalHost: "h", localUser: "alice", homeDirectory: "/nonexistent"),
+                                           runCommand: { _ in false })
+        try reader.apply(option: "ProxyCommand ssh -W '%h:%p' jump")
+        #expect(reader.config.arguments("proxycommand") == ["ssh -W '%h:%p' jump"])
+    }
+
     @Test func blankAndCommentLinesAreNothing() throws {
         #expect(try ConfigTokenizer.split("") == nil)
         #expect(try ConfigTokenizer.split("   # Host *") == nil)
