@@ -65,6 +65,25 @@ struct ShhClientTests {
         #expect(down.stdout.utf8.count == 16 << 20 && down.stdout.utf8.allSatisfy { $0 == 0 }, "\(installation): 16 MiB down")
     }
 
+    @Test(.enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 for the 100 MiB transfers"), arguments: installationsUnderTest)
+    func hundredMiBEachWay(_ installation: OpenSSHInstallation) async throws {
+        let fixture = try ShhFixture(installation)
+        defer { fixture.sshd.stop() }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<(100 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(up.stdout.hasPrefix(digest), "\(installation): 100 MiB up arrived as \(up.stdout)")
+        // Down: random bytes whose digest the remote side prints on stderr, hashed here as they arrive.
+        let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
+                      "-o", "BatchMode=yes", "root@127.0.0.1"].joined(separator: " ")
+        let down = try await runAsync("/bin/bash", ["-c", "\(shhPath) \(common) 'head -c 104857600 /dev/urandom | tee >(sha256sum >&2)' | sha256sum"])
+        #expect(down.status == 0, "\(down.stderr)")
+        let sent = down.stderr.prefix(64), received = down.stdout.prefix(64)
+        #expect(sent.count == 64 && sent == received, "\(installation): 100 MiB down: sent \(down.stderr), received \(down.stdout)")
+    }
+
     @Test func argumentsAsTypedAndOptionsAfterTheHost() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
