@@ -66,6 +66,7 @@ let package = Package(
                 .product(name: "SSHProtocol", package: "shh"),
                 .product(name: "SSHKeys", package: "shh"),
                 .product(name: "SSHServerHost", package: "shh"),
+                .product(name: "ShhCommand", package: "shh"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -106,6 +106,12 @@ public final class SSHChannel: Sendable {
             channel.eventLoop.preconditionInEventLoop()
             return try channel.handler.value.write(data, stderr: stderr, on: channel.id)
         }
+
+        /// No more data from us (after everything queued so far).
+        public func sendEOF() throws {
+            channel.eventLoop.preconditionInEventLoop()
+            try channel.handler.value.sendEOF(on: channel.id)
+        }
     }
 
     /// Bytes the peer sent that `input` has not been read for yet. The peer cannot send more than the window we

@@ -173,19 +173,24 @@ struct Session {
     /// With a terminal, typed input goes through the escape filter first (unless EscapeChar is none).
     private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?) async throws -> Int32 {
         let disconnectedByEscape = Mutex(false)
-        let stdinTask = Task {
+        // Escapes only on a session with a terminal, as in ssh.
+        var escapeFilter: EscapeFilter? = nil
+        if terminal != nil, case .character(let character) = settings.escapeCharacter {
+            escapeFilter = EscapeFilter(escapeCharacter: character)
+        }
+        if escapeFilter == nil && !arguments.stdinNull {
+            // Plain data: straight from the reading thread to the channel's event loop, no task in between.
+            StandardInput.pump(into: session)
+        }
+        let stdinTask = Task { [escapeFilter] in
             if arguments.stdinNull {
                 try? await session.sendEOF()
                 return
             }
-            // Escapes only on a session with a terminal, as in ssh.
-            var escapes: EscapeFilter? = nil
-            if terminal != nil, case .character(let character) = settings.escapeCharacter {
-                escapes = EscapeFilter(escapeCharacter: character)
-            }
+            guard var escapes = escapeFilter else { return }
             let input = StandardInput()
             for await chunk in input.chunks {
-                let actions = escapes?.feed(chunk) ?? [.send(chunk)]
+                let actions = escapes.feed(chunk)
                 for action in actions {
                     if case .send(let bytes) = action {
                         do { try await session.write(ByteBuffer(bytes: bytes)) } catch { return }
@@ -272,6 +277,58 @@ struct Session {
             say("\(shown)\(escapeName) is not available in shh\r\n")
         }
         return false
+    }
+}
+
+extension StandardInput {
+    /// Reads standard input on its own thread straight into buffers that go to `session` on its event loop, at
+    /// most four 64 KiB chunks ahead of what the channel has taken (the reader waits for the channel's window, so
+    /// a slow server slows the reading instead of filling memory), then sends EOF. No task sits between the read
+    /// and the channel: for bulk uploads that hop cost a third of the throughput.
+    static func pump(into session: SSHChannel) {
+        let permits = DispatchSemaphore(value: 0)
+        for _ in 0..<4 { permits.signal() }
+        let failed = Atomic(false)
+        let eventLoop = session.eventLoop
+        DispatchQueue(label: "shh.stdin").async {
+            let allocator = ByteBufferAllocator()
+            let chunkSize = 64 * 1024
+            while true {
+                permits.wait()
+                if failed.load(ordering: .relaxed) { return }
+                var buffer = allocator.buffer(capacity: chunkSize)
+                var count = 0
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: chunkSize) { free in
+                    count = read(STDIN_FILENO, free.baseAddress, free.count)
+                    return max(count, 0)
+                }
+                if count < 0 && errno == EINTR {
+                    permits.signal()
+                    continue
+                }
+                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    var ready = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+                    _ = poll(&ready, 1, -1)
+                    permits.signal()
+                    continue
+                }
+                guard count > 0 else { break }
+                eventLoop.execute {
+                    do {
+                        if let drained = try session.syncOperations.write(buffer) {
+                            drained.whenComplete { _ in permits.signal() }
+                        } else {
+                            permits.signal()
+                        }
+                    } catch {
+                        // The channel is gone (closed, or the connection lost): stop reading.
+                        failed.store(true, ordering: .relaxed)
+                        permits.signal()
+                    }
+                }
+            }
+            eventLoop.execute { try? session.syncOperations.sendEOF() }
+        }
     }
 }
 

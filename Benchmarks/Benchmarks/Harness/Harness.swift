@@ -43,7 +43,7 @@ final class Harness {
 
     static let sshdBaseline = "ssh→sshd"
     static let sshdAgain = "ssh→sshd again"
-    static let clientPairings = ["ssh→sshd", "ssh→sshd again", "lib→sshd", "ssh→lib", "lib→lib"]
+    static let clientPairings = ["ssh→sshd", "ssh→sshd again", "shh→sshd", "lib→sshd", "ssh→lib", "shh→lib", "lib→lib"]
 
     init(options: [String: String]) {
         full = options["full"] == "yes"
@@ -214,8 +214,10 @@ final class Harness {
     /// Runs `command` through the pairing's client, with `upload` zero bytes on stdin; returns the wall time.
     func timeCommand(_ pairing: String, _ command: String, upload: Int = 0, cipher: String? = nil, mac: String? = nil, kex: String? = nil) throws -> Double {
         let port = port(pairing)
-        if pairing.hasPrefix("ssh") {
-            let ssh = ["/usr/bin/ssh"] + sshArguments(port: port, cipher: cipher, mac: mac, kex: kex) + [command]
+        if pairing.hasPrefix("ssh") || pairing.hasPrefix("shh") {
+            // shh takes ssh's command line unchanged.
+            let program = pairing.hasPrefix("ssh") ? ["/usr/bin/ssh"] : [me, "shh"]
+            let ssh = program + sshArguments(port: port, cipher: cipher, mac: mac, kex: kex) + [command]
             if upload > 0 {
                 let line = "head -c \(upload) /dev/zero | " + ssh.map { "'\($0)'" }.joined(separator: " ")
                 return try timedRun("/bin/sh", ["-c", line])
@@ -382,7 +384,7 @@ final class Harness {
     }
 
     func order(_ column: String) -> Int {
-        ["ssh→sshd", "ssh→sshd again", "sshd", "lib→sshd", "ssh→lib", "lib→lib", "lib server", "in-process"].firstIndex(of: column) ?? 99
+        ["ssh→sshd", "ssh→sshd again", "sshd", "shh→sshd", "lib→sshd", "ssh→lib", "shh→lib", "lib→lib", "lib server", "in-process"].firstIndex(of: column) ?? 99
     }
 
     func pad(_ text: String, _ width: Int) -> String {

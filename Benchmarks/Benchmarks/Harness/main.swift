@@ -11,12 +11,14 @@
 //   • this machine's ceilings: openssl speed per cipher, raw loopback TCP.
 // Quick mode (default) takes under two minutes; --full moves 1 GiB per transfer and repeats more.
 //
-// Pairings: ssh→sshd; lib→sshd (SSHClient in its own process, standing in for shh); ssh→lib and lib→lib (an
+// Pairings: ssh→sshd; shh→sshd (the shh command: `shh-bench shh ...` runs ShhCommand, the code of the shh
+// executable, with ssh's own arguments); lib→sshd (a bare SSHClient process); ssh→lib, shh→lib and lib→lib (an
 // SSHServer process running sessions with SSHProcessSessionHandler, standing in for shhd); in-process (client and
 // server in one process, shh-throughput). As root, sessions on both servers run as the account "shh-bench" (created
 // if missing, shell /bin/sh), so no shell start-up file weighs on either side. The other subcommands are the
 // harness's own agents (see Agents.swift).
 import Foundation
+import ShhCommand
 
 func parseOptions(_ arguments: ArraySlice<String>) -> [String: String] {
     var options: [String: String] = [:]
@@ -42,6 +44,7 @@ do {
     case "client": exit(try await runClient(options))
     case "load": try await runLoad(options)
     case "hold": try await runHold(options)
+    case "shh": exit(await Shh.run(Array(arguments.dropFirst(2))))
     default:
         FileHandle.standardError.write(Data("usage: shh-bench run [--full] [--json FILE]\n".utf8))
         exit(2)
