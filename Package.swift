@@ -23,11 +23,14 @@ let package = Package(
         .library(name: "ShhCommand", targets: ["ShhCommand"]),
         .executable(name: "shh-keygen", targets: ["shh-keygen"]),
         .executable(name: "shh", targets: ["shh"]),
+        .library(name: "ShhdCommand", targets: ["ShhdCommand"]),
+        .executable(name: "shhd", targets: ["shhd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -102,7 +105,22 @@ let package = Package(
         ),
         .target(
             name: "OpenSSHConfig",
-            dependencies: ["SSHKeys", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SSHKeys", "SSHProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ShhdCommand",
+            dependencies: [
+                "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol", "SSHServerHost",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "shhd",
+            dependencies: ["ShhdCommand"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -176,7 +194,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
-            exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py"],
+            exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py", "asyncssh_shh_server.py",
+                      "answer_on_terminal.py", "tcp_relay.py"],
             swiftSettings: strictSettings
         ),
     ]

@@ -258,13 +258,6 @@ public struct SSHClientConfigReader {
     private func includedPaths(_ pattern: String, userConfig: Bool) -> [String] {
         var path = expandTilde(pattern, home: destination.homeDirectory)
         if !path.hasPrefix("/") { path = (userConfig ? destination.homeDirectory + "/.ssh/" : "/etc/ssh/") + path }
-        var matches = glob_t()
-        defer { globfree(&matches) }
-        guard glob(path, 0, nil, &matches) == 0 else { return [] }
-        var paths: [String] = []
-        for index in 0..<Int(matches.gl_pathc) {
-            if let entry = matches.gl_pathv[index] { paths.append(String(cString: entry)) }
-        }
-        return paths.sorted()
+        return globPaths(path)
     }
 }

@@ -4,7 +4,7 @@ public struct OpenSSHConfigError: Error, Equatable, Sendable, CustomStringConver
     public enum Kind: Equatable, Sendable {
         /// A keyword neither we nor OpenSSH know (and IgnoreUnknown does not cover).
         case unknownKeyword(String)
-        /// A keyword OpenSSH knows that this version of shh does not honour, with why.
+        /// A keyword OpenSSH knows that this version of shh or shhd does not honour (the reason says so).
         case unsupported(keyword: String, reason: String)
         /// A value that does not parse, with what was expected.
         case badValue(keyword: String, value: String, expected: String)
@@ -28,7 +28,7 @@ public struct OpenSSHConfigError: Error, Equatable, Sendable, CustomStringConver
         let place = line > 0 ? "\(file): line \(line)" : file
         switch kind {
         case .unknownKeyword(let keyword): return "\(place): Bad configuration option: \(keyword)"
-        case .unsupported(let keyword, let reason): return "\(place): \(keyword) is not supported by shh: \(reason)"
+        case .unsupported(let keyword, let reason): return "\(place): \(keyword): \(reason)"
         case .badValue(let keyword, let value, let expected): return "\(place): invalid \(keyword) value \"\(value)\": expected \(expected)"
         case .missingArgument(let keyword): return "\(place): \(keyword): missing argument"
         case .syntax(let message): return "\(place): \(message)"

@@ -5,6 +5,15 @@ import NIOCore
 import SSHKeys
 import SSHProtocol
 
+/// What authentication is doing, for a client that shows it (ssh -v): the methods the server lets us continue
+/// with, each credential tried, a key the server accepts (before the signature), and the method that succeeded.
+public enum SSHClientAuthenticationProgress: Sendable, Equatable {
+    case methodsThatCanContinue([String], partialSuccess: Bool)
+    case trying(method: String, key: SSHPresentedKey?)
+    case keyAccepted(SSHPresentedKey)
+    case succeeded(method: String)
+}
+
 final class ClientAuthenticationHandler: ChannelDuplexHandler {
     typealias InboundIn = SSHTransportEvent
     typealias InboundOut = SSHTransportEvent
@@ -21,6 +30,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
     private let credentials: [SSHClientCredential]
     private let authenticated: EventLoopPromise<SSHNegotiatedAlgorithms>
     private let onBanner: (@Sendable (String) -> Void)?
+    private let onProgress: (@Sendable (SSHClientAuthenticationProgress) -> Void)?
     private var authentication: SSHClientAuthentication?
     private var negotiated: SSHNegotiatedAlgorithms?
     private var serverSignatureAlgorithms: [String]?
@@ -30,11 +40,12 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
     private var done = false
 
     init(user: String, credentials: [SSHClientCredential], authenticated: EventLoopPromise<SSHNegotiatedAlgorithms>,
-         onBanner: (@Sendable (String) -> Void)?) {
+         onBanner: (@Sendable (String) -> Void)?, onProgress: (@Sendable (SSHClientAuthenticationProgress) -> Void)? = nil) {
         self.user = user
         self.credentials = credentials
         self.authenticated = authenticated
         self.onBanner = onBanner
+        self.onProgress = onProgress
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -99,15 +110,19 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
         switch event {
         case .banner(let text):
             onBanner?(text)
-        case .chooseNextMethod(let methods, _):
+        case .chooseNextMethod(let methods, let partialSuccess):
+            // The first answer is to the "none" probe; it lists what the server will take.
+            onProgress?(.methodsThatCanContinue(methods, partialSuccess: partialSuccess))
             tryNext(allowed: methods, context: context)
         case .signatureNeeded(let algorithm, _, let data):
+            if let key = current?.key { onProgress?(.keyAccepted(key)) }
             sign(data, algorithm: algorithm, context: context)
         case .passwordChangeRequested(let prompt):
             fail(context: context, SSHError(.passwordChangeRequired(prompt: prompt)))
         case .keyboardInteractive(let request):
             answer(request, context: context)
         case .succeeded:
+            if let method = current?.credential.methodName { onProgress?(.succeeded(method: method)) }
             if let negotiated { finish(.success(negotiated)) }
         }
     }
@@ -118,6 +133,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
             guard allowed.contains(attempt.credential.methodName) else { continue }
             current = attempt
             tried.append(attempt.credential.methodName)
+            onProgress?(.trying(method: attempt.credential.methodName, key: attempt.key))
             switch attempt.credential {
             case .privateKey, .signer:
                 guard let key = attempt.key,

@@ -50,10 +50,12 @@ public final class SSHClient: Sendable {
         host: String, port: Int = 22, user: String, credentials: [SSHClientCredential],
         hostKeyValidator: any SSHHostKeyValidator, configuration: Configuration = Configuration(),
         onBanner: (@Sendable (String) -> Void)? = nil,
+        onAuthenticationProgress: (@Sendable (SSHClientAuthenticationProgress) -> Void)? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SSHClient {
         try await establish(host: host, port: port, user: user, credentials: credentials, hostKeyValidator: hostKeyValidator,
-                            configuration: configuration, onBanner: onBanner, eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
+                            configuration: configuration, onBanner: onBanner, onProgress: onAuthenticationProgress,
+                            eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
             try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(configuration.connectTimeout)
                 .channelInitializer(initializer)
@@ -68,10 +70,12 @@ public final class SSHClient: Sendable {
         readingFrom input: CInt, writingTo output: CInt, host: String, port: Int = 22, user: String,
         credentials: [SSHClientCredential], hostKeyValidator: any SSHHostKeyValidator,
         configuration: Configuration = Configuration(), onBanner: (@Sendable (String) -> Void)? = nil,
+        onAuthenticationProgress: (@Sendable (SSHClientAuthenticationProgress) -> Void)? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SSHClient {
         try await establish(host: host, port: port, user: user, credentials: credentials, hostKeyValidator: hostKeyValidator,
-                            configuration: configuration, onBanner: onBanner, eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
+                            configuration: configuration, onBanner: onBanner, onProgress: onAuthenticationProgress,
+                            eventLoop: eventLoopGroup.next()) { eventLoop, initializer in
             let bootstrap = NIOPipeBootstrap(group: eventLoop).channelInitializer(initializer)
             return try await (input == output
                 ? bootstrap.takingOwnershipOfDescriptor(inputOutput: input)
@@ -84,7 +88,8 @@ public final class SSHClient: Sendable {
     private static func establish(
         host: String, port: Int, user: String, credentials: [SSHClientCredential],
         hostKeyValidator: any SSHHostKeyValidator, configuration: Configuration,
-        onBanner: (@Sendable (String) -> Void)?, eventLoop: any EventLoop,
+        onBanner: (@Sendable (String) -> Void)?, onProgress: (@Sendable (SSHClientAuthenticationProgress) -> Void)?,
+        eventLoop: any EventLoop,
         makeChannel: (any EventLoop, @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) async throws -> any Channel
     ) async throws -> SSHClient {
         let authenticated = eventLoop.makePromise(of: SSHNegotiatedAlgorithms.self)
@@ -96,7 +101,8 @@ public final class SSHClient: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: hostKeyValidator))
                     try channel.pipeline.syncOperations.addHandler(
-                        ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner))
+                        ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner,
+                                                    onProgress: onProgress))
                     let connection = ConnectionHandler(configuration: SSHConnectionConfiguration(role: .client))
                     try channel.pipeline.syncOperations.addHandler(connection)
                     connectionPromise.succeed(NIOLoopBound(connection, eventLoop: channel.eventLoop))

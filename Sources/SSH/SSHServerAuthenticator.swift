@@ -1,6 +1,18 @@
 // The server's authentication policy: deny unless an authenticator says otherwise (ARCHITECTURE convention 4).
+import NIOCore
 import SSHKeys
 import SSHProtocol
+
+/// The connection an authentication attempt arrives on (for from= options, Match Address and logs).
+public struct SSHServerConnectionInfo: Sendable, Equatable {
+    public var remoteAddress: SocketAddress?
+    public var localAddress: SocketAddress?
+
+    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil) {
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
+    }
+}
 
 /// One authentication attempt, as the policy sees it (RFC 4252, 4256).
 public enum SSHAuthenticationAttempt: Sendable, Equatable {
@@ -36,6 +48,14 @@ public protocol SSHServerAuthenticator: Sendable {
     /// tell which users exist.
     var offeredMethods: [String] { get }
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision
+    /// The same, knowing the connection; by default the connection is not looked at.
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
+}
+
+extension SSHServerAuthenticator {
+    public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+        await decide(attempt)
+    }
 }
 
 /// Lets nobody in: the default.

@@ -89,7 +89,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         }
         let promise = context.eventLoop.makePromise(of: SSHAuthenticationDecision.self)
         let authenticator = self.authenticator
-        promise.completeWithTask { await authenticator.decide(attempt) }
+        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress)
+        promise.completeWithTask { await authenticator.decide(attempt, on: connection) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // "none" is a probe for the method list, the same for every user: answered at once, as sshd does. Every
         // other failure is held (see failureDeadline).

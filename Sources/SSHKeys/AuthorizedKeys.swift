@@ -363,6 +363,12 @@ public enum HostAddressPattern {
         }
     }
 
+    /// Whether `address` is in the list (addresses, globs and CIDR blocks, "!" negating): sshd's Match Address.
+    /// A negated entry that matches, or an invalid CIDR block, means no.
+    public static func addressMatches(_ address: String, patterns: String) -> Bool {
+        matchAddress(address, patterns: patterns) == 1
+    }
+
     /// 1 match, 0 no match, -1 negated match, -2 invalid CIDR (addr_match_list's answers).
     static func matchAddress(_ address: String, patterns: String) -> Int {
         guard let parsed = IPAddressBytes(address) else { return 0 }

@@ -16,6 +16,11 @@ public enum SSHPresentedKey: Sendable, Hashable {
         }
     }
 
+    public var isCertificate: Bool {
+        if case .certificate = self { return true }
+        return false
+    }
+
     /// The key or certificate as sent on the wire.
     public var wireBlob: [UInt8] {
         switch self {
@@ -34,9 +39,7 @@ public enum SSHPresentedKey: Sendable, Hashable {
 /// (server-sig-algs, RFC 8308 §3.1). RSA keys prefer rsa-sha2-512, then rsa-sha2-256; without server-sig-algs,
 /// rsa-sha2-256 is assumed understood (as OpenSSH does only with ext-info: we never fall back to SHA-1).
 public func publicKeyAlgorithms(for key: SSHPresentedKey, serverSignatureAlgorithms: [String]?) -> [SSHHostKeyAlgorithm] {
-    let isCertificate: Bool
-    if case .certificate = key { isCertificate = true } else { isCertificate = false }
-    let candidates = SSHHostKeyAlgorithm.algorithms(for: key.publicKey.type, certificate: isCertificate)
+    let candidates = SSHHostKeyAlgorithm.algorithms(for: key.publicKey.type, certificate: key.isCertificate)
     guard let serverSignatureAlgorithms, key.publicKey.type == .rsa else { return candidates }
     let understood = candidates.filter { serverSignatureAlgorithms.contains($0.signatureAlgorithm.rawValue) }
     return understood.isEmpty ? candidates : understood

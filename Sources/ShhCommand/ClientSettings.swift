@@ -102,10 +102,9 @@ struct ClientSettings {
         let batchMode = try flag(config, "batchmode", default: false)
 
         var client = SSHClient.Configuration()
-        client.algorithms.ciphers = try algorithmList(config, "ciphers", defaults: SSHCipherAlgorithm.defaults, name: \.rawValue) { SSHCipherAlgorithm(rawValue: $0) }
-        client.algorithms.macs = try algorithmList(config, "macs", defaults: SSHMACAlgorithm.defaults, name: \.rawValue) { SSHMACAlgorithm(rawValue: $0) }
-        client.algorithms.keyExchange = try algorithmList(config, "kexalgorithms", defaults: SSHKeyExchangeAlgorithm.defaults, name: \.rawValue) { SSHKeyExchangeAlgorithm(rawValue: $0) }
-        client.algorithms.hostKey = try algorithmList(config, "hostkeyalgorithms", defaults: SSHHostKeyAlgorithm.defaults, name: \.name) { SSHHostKeyAlgorithm(name: $0) }
+        client.algorithms = try ConfigValues.algorithms({ keyword in
+            config[keyword].map { ($0, config.origins[keyword] ?? "command line") }
+        }, over: client.algorithms)
         if let timeout = config["connecttimeout"], timeout.lowercased() != "none" {
             guard let seconds = Int(timeout), seconds > 0 else { throw badValue("ConnectTimeout", timeout, "seconds", config) }
             client.connectTimeout = .seconds(Int64(seconds))
@@ -119,7 +118,7 @@ struct ClientSettings {
             client.keepaliveMaximumUnanswered = number
         }
         if let limit = config.arguments("rekeylimit") {
-            client.rekeyLimits = try rekeyLimits(limit, config: config)
+            client.rekeyLimits = try ConfigValues.rekeyLimits(limit, origin: config.origins["rekeylimit"] ?? "command line")
         }
         let attemptsText = config["connectionattempts"] ?? "1"
         guard let attempts = Int(attemptsText), attempts > 0 else { throw badValue("ConnectionAttempts", attemptsText, "a positive number", config) }
@@ -246,34 +245,6 @@ struct ClientSettings {
     }
 }
 
-/// An algorithm list as ssh_config writes it: a replacement, or "+alg" appended to, "-pattern" removed from, "^alg"
-/// put in front of the defaults. Unknown names are errors, as in ssh.
-func algorithmList<Algorithm: Equatable>(_ config: SSHClientConfig, _ keyword: String, defaults: [Algorithm],
-                                         name: (Algorithm) -> String, parse: (String) -> Algorithm?) throws -> [Algorithm] {
-    guard let text = config[keyword] else { return defaults }
-    func algorithms(_ list: Substring) throws -> [Algorithm] {
-        try list.split(separator: ",").map { item in
-            guard let algorithm = parse(String(item)) else { throw badValue(keyword, String(item), "a name shh -Q lists", config) }
-            return algorithm
-        }
-    }
-    let result: [Algorithm]
-    switch text.first {
-    case "+":
-        result = defaults + (try algorithms(text.dropFirst())).filter { !defaults.contains($0) }
-    case "^":
-        let front = try algorithms(text.dropFirst())
-        result = front + defaults.filter { !front.contains($0) }
-    case "-":
-        let patterns = text.dropFirst().split(separator: ",").map(String.init)
-        result = defaults.filter { algorithm in !patterns.contains { OpenSSHPattern.matches(name(algorithm), pattern: $0) } }
-    default:
-        result = try algorithms(Substring(text))
-    }
-    guard !result.isEmpty else { throw badValue(keyword, text, "at least one algorithm", config) }
-    return result
-}
-
 func flag(_ config: SSHClientConfig, _ keyword: String, default value: Bool) throws -> Bool {
     guard let text = config[keyword] else { return value }
     switch text.lowercased() {
@@ -287,33 +258,6 @@ func badValue(_ keyword: String, _ value: String, _ expected: String, _ config: 
     ShhFailure("shh: \(config.origins[keyword.lowercased()] ?? "command line"): invalid \(keyword) \"\(value)\": expected \(expected)")
 }
 
-/// RekeyLimit bytes [seconds]: sizes with K/M/G, "default", "none".
-func rekeyLimits(_ arguments: [String], config: SSHClientConfig) throws -> SSHRekeyLimits {
-    var limits = SSHRekeyLimits()
-    func size(_ text: String) -> UInt64? {
-        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
-        if let last = text.last?.uppercased().first, let unit = units[last] { return UInt64(text.dropLast()).map { $0 * unit } }
-        return UInt64(text)
-    }
-    func seconds(_ text: String) -> Int64? {
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
-        if let last = text.last?.lowercased().first, let unit = units[last] { return Int64(text.dropLast()).map { $0 * unit } }
-        return Int64(text)
-    }
-    if let bytes = arguments.first, bytes != "default" {
-        guard let value = size(bytes), value >= 16 else { throw badValue("RekeyLimit", bytes, "a size such as 1G, or default", config) }
-        limits.bytes = value
-    }
-    if arguments.count > 1, arguments[1] != "default" {
-        if arguments[1] == "none" {
-            limits.seconds = nil
-        } else {
-            guard let value = seconds(arguments[1]), value > 0 else { throw badValue("RekeyLimit", arguments[1], "a time such as 1h, none or default", config) }
-            limits.seconds = Int(value)
-        }
-    }
-    return limits
-}
 
 /// Match exec: `/bin/sh -c command`, true when it exits 0 (its output goes where ours does).
 func runShellCommand(_ command: String) -> Bool {

@@ -117,6 +117,22 @@ struct Session {
             let onBanner: @Sendable (String) -> Void = { [diagnostics] banner in
                 diagnostics.info(banner.hasSuffix("\n") ? String(banner.dropLast()) : banner)
             }
+            let onProgress: @Sendable (SSHClientAuthenticationProgress) -> Void = { [diagnostics] progress in
+                switch progress {
+                case .methodsThatCanContinue(let methods, let partial):
+                    if partial { diagnostics.debug("Authenticated using a method with partial success.") }
+                    diagnostics.debug("Authentications that can continue: \(methods.joined(separator: ","))")
+                case .trying(let method, let key?):
+                    diagnostics.debug("Next authentication method: \(method)")
+                    diagnostics.debug("Offering public key: \(key.publicKey.type.displayName) \(key.publicKey.fingerprint())\(key.isCertificate ? " certificate" : "")")
+                case .trying(let method, nil):
+                    diagnostics.debug("Next authentication method: \(method)")
+                case .keyAccepted(let key):
+                    diagnostics.debug("Server accepts key: \(key.publicKey.type.displayName) \(key.publicKey.fingerprint())")
+                case .succeeded(let method):
+                    diagnostics.debug("Authentication succeeded (\(method)).")
+                }
+            }
             var proxy: ProxyCommandProcess?
             do {
                 let client: SSHClient
@@ -127,11 +143,12 @@ struct Session {
                     client = try await SSHClient.connect(
                         readingFrom: started.fromProxy, writingTo: started.toProxy, host: settings.hostName, port: settings.port,
                         user: settings.user, credentials: credentials, hostKeyValidator: validator,
-                        configuration: settings.client, onBanner: onBanner)
+                        configuration: settings.client, onBanner: onBanner, onAuthenticationProgress: onProgress)
                 } else {
                     client = try await SSHClient.connect(
                         host: settings.hostName, port: settings.port, user: settings.user, credentials: credentials,
-                        hostKeyValidator: validator, configuration: settings.client, onBanner: onBanner)
+                        hostKeyValidator: validator, configuration: settings.client, onBanner: onBanner,
+                        onAuthenticationProgress: onProgress)
                 }
                 let negotiated = client.negotiatedAlgorithms
                 diagnostics.debug("kex: algorithm: \(negotiated.keyExchange.rawValue)")

@@ -114,7 +114,7 @@ final class PseudoTerminalProcess: Sendable {
     }
 
     /// Waits until the screen shows `expected` (after `from` bytes, if given); false at the deadline.
-    func waitFor(_ expected: String, after offset: Int = 0, seconds: Double = 20) async -> Bool {
+    func waitFor(_ expected: String, after offset: Int = 0, seconds: Double = 60) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let shown = shared.screen.withLock { String(decoding: $0.dropFirst(offset), as: UTF8.self) }
@@ -128,7 +128,7 @@ final class PseudoTerminalProcess: Sendable {
     var screenCount: Int { shared.screen.withLock { $0.count } }
 
     /// Waits for the program to exit and returns its status; nil at the deadline.
-    func waitForExit(seconds: Double = 30) async -> Int32? {
+    func waitForExit(seconds: Double = 60) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let status = shared.exitStatus.withLock({ $0 }) { return status }

@@ -164,6 +164,22 @@ struct ShhClientTests {
         #expect(result.stdout == "y\nstatus 255\n", "\(result.stdout) \(result.stderr)")
     }
 
+    @Test func verboseShowsTheAlgorithmsAndEachAuthenticationStep() async throws {
+        let fixture = try ShhFixture()
+        defer { fixture.sshd.stop() }
+        let fingerprint = try SSHPublicKeyLine(parsing: String(contentsOfFile: fixture.identity + ".pub", encoding: .utf8)).key.fingerprint()
+        let result = try await fixture.shh(["-v", "-o", "KexAlgorithms=curve25519-sha256", "root@127.0.0.1", "true"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for line in ["debug1: kex: algorithm: curve25519-sha256", "debug1: kex: host key algorithm: ssh-ed25519",
+                     "debug1: Authentications that can continue: publickey",
+                     "debug1: Next authentication method: publickey",
+                     "debug1: Offering public key: ED25519 \(fingerprint)",
+                     "debug1: Server accepts key: ED25519 \(fingerprint)",
+                     "debug1: Authentication succeeded (publickey)."] {
+            #expect(result.stderr.contains(line), "missing \"\(line)\" in: \(result.stderr)")
+        }
+    }
+
     @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }

@@ -27,7 +27,7 @@ struct ShhTerminalTests {
     /// Waits for shh to put the terminal in raw mode (it has connected and started the session); typed before
     /// that, input would be edited and echoed by the local terminal.
     func waitUntilRaw(_ terminal: PseudoTerminalProcess) async -> Bool {
-        for _ in 0..<1000 {
+        for _ in 0..<3000 {
             if !isCooked(terminal) { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -102,7 +102,7 @@ struct ShhTerminalTests {
         #expect(!terminal.text.contains("~~line"), "~~ sent two escape characters: \(terminal.text)")
         // ~. ends the connection at once, even though cat would run forever: 255, as ssh.
         terminal.type("\r~.")
-        let status = await terminal.waitForExit(seconds: 15)
+        let status = await terminal.waitForExit(seconds: 60)
         #expect(status == 255, "\(terminal.text)")
         #expect(terminal.text.contains("Connection to 127.0.0.1 closed."), "\(terminal.text)")
         #expect(isCooked(terminal), "the local terminal was left raw after ~.")
@@ -115,7 +115,7 @@ struct ShhTerminalTests {
         #expect(await terminal.waitFor("started"), "\(terminal.text)")
         #expect(!isCooked(terminal), "shh should have put the terminal in raw mode")
         kill(terminal.pid, SIGTERM)
-        #expect(await terminal.waitForExit(seconds: 15) == 255, "\(terminal.text)")
+        #expect(await terminal.waitForExit(seconds: 60) == 255, "\(terminal.text)")
         #expect(isCooked(terminal), "SIGTERM left the local terminal raw")
     }
 

@@ -1,0 +1,115 @@
+// Values both ssh_config and sshd_config spell the same way: algorithm lists ("+", "-", "^" against the
+// defaults), RekeyLimit, time intervals and yes/no. Shared by shh and shhd so both read them as OpenSSH does.
+import SSHKeys
+import SSHProtocol
+
+public enum ConfigValues {
+    /// An algorithm list: a replacement, or "+alg" appended to, "-pattern" removed from, "^alg" put in front of
+    /// the defaults. Unknown names are errors, as in OpenSSH. `origin` names where the value was written.
+    public static func algorithms<Algorithm: Equatable>(
+        _ text: String, keyword: String, defaults: [Algorithm], origin: String,
+        name: (Algorithm) -> String, parse: (String) -> Algorithm?
+    ) throws -> [Algorithm] {
+        func list(_ items: Substring) throws -> [Algorithm] {
+            try items.split(separator: ",").map { item in
+                guard let algorithm = parse(String(item)) else {
+                    throw OpenSSHConfigError(.badValue(keyword: keyword, value: String(item), expected: "a supported algorithm name (-Q lists them)"), file: origin, line: 0)
+                }
+                return algorithm
+            }
+        }
+        let result: [Algorithm]
+        switch text.first {
+        case "+":
+            result = defaults + (try list(text.dropFirst())).filter { !defaults.contains($0) }
+        case "^":
+            let front = try list(text.dropFirst())
+            result = front + defaults.filter { !front.contains($0) }
+        case "-":
+            let patterns = text.dropFirst().split(separator: ",").map(String.init)
+            result = defaults.filter { algorithm in !patterns.contains { OpenSSHPattern.matches(name(algorithm), pattern: $0) } }
+        default:
+            result = try list(Substring(text))
+        }
+        guard !result.isEmpty else {
+            throw OpenSSHConfigError(.badValue(keyword: keyword, value: text, expected: "at least one algorithm"), file: origin, line: 0)
+        }
+        return result
+    }
+
+    /// The four algorithm keywords of either file over `algorithms` (values absent stay as they are).
+    public static func algorithms(_ lookup: (String) -> (value: String, origin: String)?, over defaults: SSHAlgorithms) throws -> SSHAlgorithms {
+        var result = defaults
+        if let (text, origin) = lookup("ciphers") {
+            result.ciphers = try algorithms(text, keyword: "Ciphers", defaults: defaults.ciphers, origin: origin, name: \.rawValue) { SSHCipherAlgorithm(rawValue: $0) }
+        }
+        if let (text, origin) = lookup("macs") {
+            result.macs = try algorithms(text, keyword: "MACs", defaults: defaults.macs, origin: origin, name: \.rawValue) { SSHMACAlgorithm(rawValue: $0) }
+        }
+        if let (text, origin) = lookup("kexalgorithms") {
+            result.keyExchange = try algorithms(text, keyword: "KexAlgorithms", defaults: defaults.keyExchange, origin: origin, name: \.rawValue) { SSHKeyExchangeAlgorithm(rawValue: $0) }
+        }
+        if let (text, origin) = lookup("hostkeyalgorithms") {
+            result.hostKey = try algorithms(text, keyword: "HostKeyAlgorithms", defaults: defaults.hostKey, origin: origin, name: \.name) { SSHHostKeyAlgorithm(name: $0) }
+        }
+        return result
+    }
+
+    /// RekeyLimit bytes [seconds]: sizes with K/M/G, "default", "none".
+    public static func rekeyLimits(_ arguments: [String], origin: String) throws -> SSHRekeyLimits {
+        var limits = SSHRekeyLimits()
+        func size(_ text: String) -> UInt64? {
+            let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+            if let last = text.last?.uppercased().first, let unit = units[last] { return UInt64(text.dropLast()).map { $0 * unit } }
+            return UInt64(text)
+        }
+        if let bytes = arguments.first, bytes != "default" {
+            guard let value = size(bytes), value >= 16 else {
+                throw OpenSSHConfigError(.badValue(keyword: "RekeyLimit", value: bytes, expected: "a size such as 1G, or default"), file: origin, line: 0)
+            }
+            limits.bytes = value
+        }
+        if arguments.count > 1, arguments[1] != "default" {
+            if arguments[1] == "none" {
+                limits.seconds = nil
+            } else {
+                guard let value = seconds(arguments[1]), value > 0 else {
+                    throw OpenSSHConfigError(.badValue(keyword: "RekeyLimit", value: arguments[1], expected: "a time such as 1h, none or default"), file: origin, line: 0)
+                }
+                limits.seconds = Int(value)
+            }
+        }
+        return limits
+    }
+
+    /// A time interval as OpenSSH writes it: seconds, or a sum of numbers with s, m, h, d, w ("1h30m").
+    public static func seconds(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        var total: Int64 = 0
+        var number = ""
+        for character in text.lowercased() {
+            if character.isASCII, character.isNumber {
+                number.append(character)
+            } else if let unit = units[character], let value = Int64(number) {
+                total += value * unit
+                number = ""
+            } else {
+                return nil
+            }
+        }
+        if !number.isEmpty {
+            guard let value = Int64(number) else { return nil }
+            total += value
+        }
+        return text.isEmpty ? nil : total
+    }
+
+    /// yes/no (and OpenSSH's true/false), or nil when it is neither.
+    public static func flag(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "yes", "true": true
+        case "no", "false": false
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,275 @@
+// sshd_config (sshd_config(5)) as sshd reads it: keyword and arguments per line, the first occurrence of a keyword
+// winning (Port, ListenAddress, HostKey, AcceptEnv, Allow/DenyUsers/Groups and Subsystem accumulate), Include with
+// globs (relative to /etc/ssh), and Match blocks (User, Group, Host, Address, LocalAddress, LocalPort, RDomain,
+// All, each negatable through its pattern list) that apply to a connection when all their criteria hold. The
+// whole file is checked once (unknown keywords, global keywords inside Match, bad Match criteria), then
+// `settings(for:)` picks what applies to one connection, as sshd re-reads its config per connection.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SSHKeys
+
+/// What Match blocks test: the connection and, once known, the user logging in.
+public struct SSHServerMatchContext: Sendable, Equatable {
+    public var user: String?
+    /// The user's groups (names), for Match Group.
+    public var groups: [String]
+    /// The client's host name (sshd uses reverse DNS only with UseDNS; shhd gives the address).
+    public var host: String?
+    public var address: String?
+    public var localAddress: String?
+    public var localPort: Int?
+    public var routingDomain: String?
+
+    public init(user: String? = nil, groups: [String] = [], host: String? = nil, address: String? = nil,
+                localAddress: String? = nil, localPort: Int? = nil, routingDomain: String? = nil) {
+        self.user = user
+        self.groups = groups
+        self.host = host
+        self.address = address
+        self.localAddress = localAddress
+        self.localPort = localPort
+        self.routingDomain = routingDomain
+    }
+}
+
+/// The values that apply (globally, or to one connection): canonical keyword → arguments of the occurrence that
+/// won, or every occurrence for accumulating keywords.
+public struct SSHServerConfig: Sendable, Equatable {
+    public private(set) var values: [String: [String]] = [:]
+    public private(set) var lists: [String: [[String]]] = [:]
+    /// Where each value came from ("file line N" or "command line").
+    public private(set) var origins: [String: String] = [:]
+
+    public init() {}
+
+    public subscript(keyword: String) -> String? { values[keyword]?.first }
+    public func arguments(_ keyword: String) -> [String]? { values[keyword] }
+    public func all(_ keyword: String) -> [[String]] { lists[keyword] ?? [] }
+    public func isSet(_ keyword: String) -> Bool { values[keyword] != nil || lists[keyword] != nil }
+
+    /// Puts `occurrences` in place of whatever `keyword` had (sshd's -p replacing the Port lines).
+    public mutating func replace(_ keyword: String, with occurrences: [[String]], origin: String) {
+        values[keyword] = nil
+        lists[keyword] = nil
+        origins[keyword] = nil
+        for arguments in occurrences { set(keyword, arguments, origin: origin) }
+    }
+
+    mutating func set(_ keyword: String, _ arguments: [String], origin: String) {
+        if ServerKeywords.accumulating.contains(keyword) {
+            lists[keyword, default: []].append(arguments)
+            if origins[keyword] == nil { origins[keyword] = origin }
+            return
+        }
+        guard values[keyword] == nil else { return }
+        values[keyword] = arguments
+        origins[keyword] = origin
+    }
+}
+
+/// A parsed and checked sshd_config.
+public struct SSHServerConfigFile: Sendable {
+    /// One directive where it was written.
+    public struct Directive: Sendable, Equatable {
+        /// The canonical lower-case keyword.
+        public var keyword: String
+        /// The keyword as written (for messages).
+        public var spelling: String
+        public var arguments: [String]
+        public var file: String
+        public var line: Int
+        var origin: String { line > 0 ? "\(file) line \(line)" : file }
+    }
+
+    /// A run of directives under the same condition: nil for the top level, else a Match line's criteria.
+    public struct Block: Sendable, Equatable {
+        public var criteria: [String]?
+        public var directives: [Directive]
+    }
+
+    public private(set) var blocks: [Block] = []
+    /// Deprecated keywords met, as sshd logs them ("file line N: Deprecated option X").
+    public private(set) var notes: [String] = []
+
+    /// Reads `path` (and what it includes) after the command line's `-o` options, which win as in sshd.
+    public static func read(path: String?, options: [String] = []) throws -> SSHServerConfigFile {
+        var file = SSHServerConfigFile()
+        var topLevel: [Directive] = []
+        for option in options {
+            guard let (keyword, arguments) = try split(option, file: "command line", line: 0) else { continue }
+            let directive = try file.check(keyword: keyword, arguments: arguments, file: "command line", line: 0, inMatch: false)
+            guard let directive else { continue }
+            if directive.keyword == "match" || directive.keyword == "include" {
+                throw OpenSSHConfigError(.syntax("\(keyword) is not allowed on the command line"), file: "command line", line: 0)
+            }
+            topLevel.append(directive)
+        }
+        file.blocks = [Block(criteria: nil, directives: topLevel)]
+        if let path { try file.read(path: path, depth: 0, required: true) }
+        return file
+    }
+
+    /// Reads config text already in memory, named `path` in messages.
+    public static func read(text: String, path: String) throws -> SSHServerConfigFile {
+        var file = SSHServerConfigFile()
+        file.blocks = [Block(criteria: nil, directives: [])]
+        try file.read(text: text, path: path, depth: 0)
+        return file
+    }
+
+    private mutating func read(path: String, depth: Int, required: Bool) throws {
+        guard depth <= 16 else { throw OpenSSHConfigError(.syntax("Include nested too deeply"), file: path, line: 0) }
+        let bytes: [UInt8]
+        do {
+            bytes = try SSHKeyFile.readFile(atPath: path, maximumSize: 16 << 20)
+        } catch let error as SSHKeyError {
+            if required { throw OpenSSHConfigError(.unreadable("\(error.reason)"), file: path, line: 0) }
+            return
+        }
+        try read(text: String(decoding: bytes, as: UTF8.self), path: path, depth: depth)
+    }
+
+    private mutating func read(text: String, path: String, depth: Int) throws {
+        var lineNumber = 0
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            guard let (keyword, words) = try Self.split(String(rawLine), file: path, line: lineNumber) else { continue }
+            let arguments = ServerKeywords.takesRestOfLine.contains(keyword.lowercased())
+                ? [ConfigTokenizer.restOfLine(String(rawLine))] : words
+            let inMatch = blocks.last?.criteria != nil
+            guard let directive = try check(keyword: keyword, arguments: arguments, file: path, line: lineNumber, inMatch: inMatch) else { continue }
+            switch directive.keyword {
+            case "match":
+                try Self.checkCriteria(arguments, file: path, line: lineNumber)
+                // "Match all" alone is how a file returns to unconditional directives.
+                let criteria = arguments.count == 1 && arguments[0].lowercased() == "all" ? [] : arguments
+                blocks.append(Block(criteria: criteria, directives: []))
+            case "include":
+                for pattern in arguments {
+                    let resolved = pattern.hasPrefix("/") ? pattern : "/etc/ssh/" + pattern
+                    for included in globPaths(resolved) { try read(path: included, depth: depth + 1, required: false) }
+                }
+            default:
+                blocks[blocks.count - 1].directives.append(directive)
+            }
+        }
+    }
+
+    private static func split(_ line: String, file: String, line number: Int) throws -> (String, [String])? {
+        do {
+            return try ConfigTokenizer.split(line)
+        } catch let error as TokenizerError {
+            throw OpenSSHConfigError(.syntax(error.message), file: file, line: number)
+        }
+    }
+
+    /// The directive under its canonical name, or nil for a deprecated one (noted). Throws for an unknown keyword,
+    /// a missing argument, or a global keyword inside a Match block.
+    private mutating func check(keyword: String, arguments: [String], file: String, line: Int, inMatch: Bool) throws -> Directive? {
+        let lowered = keyword.lowercased()
+        guard let canonical = ServerKeywords.canonical[lowered] else {
+            throw OpenSSHConfigError(.unknownKeyword(keyword), file: file, line: line)
+        }
+        if ServerKeywords.deprecated.contains(canonical) {
+            notes.append("\(file) line \(line): Deprecated option \(keyword)")
+            return nil
+        }
+        guard !arguments.isEmpty, !(arguments.count == 1 && arguments[0].isEmpty) else {
+            throw OpenSSHConfigError(.missingArgument(keyword: keyword), file: file, line: line)
+        }
+        if inMatch, canonical != "match", ServerKeywords.scopes[canonical] == .global {
+            throw OpenSSHConfigError(.syntax("Directive '\(keyword)' is not allowed within a Match block"), file: file, line: line)
+        }
+        return Directive(keyword: canonical, spelling: keyword, arguments: arguments, file: file, line: line)
+    }
+
+    /// Match criteria: "all" alone, or pairs of a criterion and its pattern list.
+    private static func checkCriteria(_ arguments: [String], file: String, line: Int) throws {
+        if arguments.count == 1 && arguments[0].lowercased() == "all" { return }
+        var index = 0
+        while index < arguments.count {
+            let criterion = arguments[index].lowercased()
+            guard ["user", "group", "host", "address", "localaddress", "localport", "rdomain"].contains(criterion) else {
+                let reason = criterion == "all" ? "'all' cannot be combined with other Match attributes" : "Unsupported Match attribute \(arguments[index])"
+                throw OpenSSHConfigError(.syntax(reason), file: file, line: line)
+            }
+            guard index + 1 < arguments.count else {
+                throw OpenSSHConfigError(.syntax("Missing Match criteria for \(arguments[index])"), file: file, line: line)
+            }
+            if criterion == "localport" {
+                for port in arguments[index + 1].split(separator: ",") where Int(port.hasPrefix("!") ? port.dropFirst() : port) == nil {
+                    throw OpenSSHConfigError(.badValue(keyword: "Match LocalPort", value: String(port), expected: "a port number"), file: file, line: line)
+                }
+            }
+            index += 2
+        }
+    }
+
+    /// The settings for one connection, as sshd derives them: the directives of the Match blocks that hold (the
+    /// first occurrence among them winning) override the top-level ones (the first occurrence winning). With no
+    /// context (shhd -T without a connection), no Match block applies.
+    public func settings(for context: SSHServerMatchContext?) -> SSHServerConfig {
+        var fromMatch = SSHServerConfig()
+        if let context {
+            for block in blocks {
+                guard let criteria = block.criteria, criteria.isEmpty || Self.matches(criteria, context) else { continue }
+                for directive in block.directives { fromMatch.set(directive.keyword, directive.arguments, origin: directive.origin) }
+            }
+        }
+        var config = fromMatch
+        for block in blocks where block.criteria == nil {
+            for directive in block.directives where !fromMatch.isSet(directive.keyword) {
+                config.set(directive.keyword, directive.arguments, origin: directive.origin)
+            }
+        }
+        return config
+    }
+
+    /// Every directive inside a Match block (for checks that must see them all, such as shhd -t).
+    public var matchDirectives: [Directive] { blocks.filter { $0.criteria != nil }.flatMap(\.directives) }
+
+    static func matches(_ criteria: [String], _ context: SSHServerMatchContext) -> Bool {
+        var index = 0
+        while index + 1 < criteria.count {
+            let patterns = criteria[index + 1]
+            let holds: Bool
+            switch criteria[index].lowercased() {
+            case "user": holds = context.user.map { listMatches($0, patterns, caseInsensitive: false) } ?? false
+            case "group": holds = context.groups.contains { listMatches($0, patterns, caseInsensitive: false) }
+                && !context.groups.contains { negatedMatch($0, patterns) }
+            case "host": holds = (context.host ?? context.address).map { listMatches($0, patterns, caseInsensitive: true) } ?? false
+            case "address": holds = context.address.map { HostAddressPattern.addressMatches($0, patterns: patterns) } ?? false
+            case "localaddress": holds = context.localAddress.map { HostAddressPattern.addressMatches($0, patterns: patterns) } ?? false
+            case "localport": holds = context.localPort.map { listMatches(String($0), patterns, caseInsensitive: false) } ?? false
+            case "rdomain": holds = listMatches(context.routingDomain ?? "default", patterns, caseInsensitive: false)
+            default: holds = false
+            }
+            if !holds { return false }
+            index += 2
+        }
+        return true
+    }
+
+    private static func listMatches(_ text: String, _ patterns: String, caseInsensitive: Bool) -> Bool {
+        OpenSSHPattern.matchList(text, patternList: patterns, caseInsensitive: caseInsensitive) == .matched
+    }
+
+    private static func negatedMatch(_ text: String, _ patterns: String) -> Bool {
+        OpenSSHPattern.matchList(text, patternList: patterns, caseInsensitive: false) == .negated
+    }
+}
+
+/// The paths a glob pattern names, sorted (Include).
+func globPaths(_ pattern: String) -> [String] {
+    var matches = glob_t()
+    defer { globfree(&matches) }
+    guard glob(pattern, 0, nil, &matches) == 0 else { return [] }
+    var paths: [String] = []
+    for index in 0..<Int(matches.gl_pathc) {
+        if let entry = matches.gl_pathv[index] { paths.append(String(cString: entry)) }
+    }
+    return paths.sorted()
+}

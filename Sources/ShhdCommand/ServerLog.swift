@@ -1,0 +1,56 @@
+// shhd's log: one line per event (connection, authentication result, session start and end), never a secret, to
+// standard error (or the -E file), filtered by LogLevel as sshd filters it.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SSHCommandLine
+import Synchronization
+
+final class ServerLog: Sendable {
+    enum Level: Int, Comparable, Sendable {
+        case quiet = 0, fatal, error, info, verbose, debug1, debug2, debug3
+        static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+
+        init?(name: String) {
+            switch name.uppercased() {
+            case "QUIET": self = .quiet
+            case "FATAL": self = .fatal
+            case "ERROR": self = .error
+            case "INFO": self = .info
+            case "VERBOSE": self = .verbose
+            case "DEBUG", "DEBUG1": self = .debug1
+            case "DEBUG2": self = .debug2
+            case "DEBUG3": self = .debug3
+            default: return nil
+            }
+        }
+    }
+
+    private let state = Mutex<(level: Level, descriptor: Int32)>((.info, STDERR_FILENO))
+
+    var level: Level {
+        get { state.withLock { $0.level } }
+        set { state.withLock { $0.level = newValue } }
+    }
+
+    /// -E: append to `path` instead of standard error.
+    func redirect(to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        state.withLock { $0.descriptor = fd }
+        return true
+    }
+
+    func write(_ message: String, at wanted: Level) {
+        let (level, descriptor) = state.withLock { ($0.level, $0.descriptor) }
+        guard level >= wanted else { return }
+        TerminalPrompt.writeAll(descriptor, message + "\n")
+    }
+
+    func error(_ message: String) { write(message, at: .error) }
+    func info(_ message: String) { write(message, at: .info) }
+    func verbose(_ message: String) { write(message, at: .verbose) }
+    func debug(_ message: String) { write("debug1: " + message, at: .debug1) }
+}

@@ -1,0 +1,295 @@
+// From command line and sshd_config to what shhd serves: where it listens, its host keys, algorithms and limits,
+// and who may log in. What shhd cannot honour yet is refused by name when it would change who gets in or what
+// they may do (fail closed); what only tunes behaviour shhd does not have yet is logged at start.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOCore
+import OpenSSHConfig
+import SSH
+import SSHKeys
+import SSHProtocol
+
+/// A failure of shhd itself, with the message sshd would print (exit 255).
+struct ShhdFailure: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// The account shhd runs as (and, not as root, the only one that may log in).
+struct Account: Sendable, Equatable {
+    var name: String
+    var uid: uid_t
+    var gid: gid_t
+    var home: String
+    var shell: String
+
+    init?(name: String) {
+        guard let entry = getpwnam(name) else { return nil }
+        self.init(entry.pointee)
+    }
+
+    init?(uid: uid_t) {
+        guard let entry = getpwuid(uid) else { return nil }
+        self.init(entry.pointee)
+    }
+
+    private init(_ entry: passwd) {
+        name = String(cString: entry.pw_name)
+        uid = entry.pw_uid
+        gid = entry.pw_gid
+        home = String(cString: entry.pw_dir)
+        shell = String(cString: entry.pw_shell)
+    }
+
+    /// The names of the groups the account is in (primary first), for Match Group and Allow/DenyGroups.
+    var groupNames: [String] {
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            _ = getgrouplist(name, gid, &groups, &count)
+        }
+        return groups.prefix(Int(max(count, 0))).compactMap { gid in getgrgid(gid).map { String(cString: $0.pointee.gr_name) } }
+    }
+}
+
+struct ServerSettings {
+    var file: SSHServerConfigFile
+    var global: SSHServerConfig
+    var listeners: [(host: String, port: Int)]
+    var configuration: SSHServer.Configuration
+    var pidFile: String?
+    /// Things set that shhd does not act on yet, logged at start.
+    var notes: [String]
+    var runningAccount: Account
+
+    /// shhd's own config file, read when -f does not name one. Without it shhd runs its embedded default.
+    static let defaultConfigFile = "/etc/shh/shhd_config"
+
+    static func resolve(_ arguments: ShhdArguments, log: ServerLog) throws -> ServerSettings {
+        guard let account = Account(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
+        var lines = arguments.configLines
+        let configPath: String?
+        if let given = arguments.configFile {
+            configPath = given
+        } else if access(defaultConfigFile, F_OK) == 0 {
+            configPath = defaultConfigFile
+        } else {
+            // The embedded default: loopback only, port 2222, a host key of our own, the running user's keys.
+            configPath = nil
+            let hostKey = try EmbeddedHostKey.ensure(for: account, log: log)
+            lines += ["ListenAddress 127.0.0.1", "HostKey \"\(hostKey)\""]
+            if arguments.ports.isEmpty { lines.append("Port 2222") }
+        }
+        let file = try SSHServerConfigFile.read(path: configPath, options: lines)
+        var global = file.settings(for: nil)
+        // -p replaces the config's Port lines (sshd: ports from the command line win outright).
+        if !arguments.ports.isEmpty { global.replace("port", with: arguments.ports.map { ["\($0)"] }, origin: "command line") }
+        var notes = file.notes
+        try validate(file, global: global, notes: &notes)
+
+        var configuration = SSHServer.Configuration(hostKeys: try loadHostKeys(global, log: log))
+        configuration.algorithms = try ConfigValues.algorithms({ keyword in
+            global[keyword].map { ($0, global.origins[keyword] ?? "command line") }
+        }, over: .defaults)
+        if let limit = global.arguments("rekeylimit") {
+            configuration.rekeyLimits = try ConfigValues.rekeyLimits(limit, origin: origin(global, "rekeylimit"))
+        }
+        if let tries = global["maxauthtries"] {
+            guard let number = Int(tries), number > 0 else { throw badValue(global, "MaxAuthTries", tries, "a positive number") }
+            configuration.authentication.maximumAttempts = number
+        }
+        if let sessions = global["maxsessions"] {
+            guard let number = Int(sessions), number >= 0 else { throw badValue(global, "MaxSessions", sessions, "a number") }
+            configuration.maximumSessionsPerConnection = number
+        }
+        if let grace = global["logingracetime"] {
+            guard let seconds = ConfigValues.seconds(grace) else { throw badValue(global, "LoginGraceTime", grace, "a time such as 2m") }
+            // 0 means no limit in sshd.
+            configuration.loginGraceTime = seconds == 0 ? .hours(24 * 365) : .seconds(seconds)
+        }
+        configuration.acceptedEnvironment = global.all("acceptenv").flatMap { $0 }
+        return ServerSettings(file: file, global: global, listeners: try listeners(global), configuration: configuration,
+                              pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes,
+                              runningAccount: account)
+    }
+
+    // MARK: Listening
+
+    /// ListenAddress × Port as sshd pairs them: an address with its own port keeps it; the others get every Port.
+    static func listeners(_ config: SSHServerConfig) throws -> [(host: String, port: Int)] {
+        var ports: [Int] = []
+        for arguments in config.all("port") {
+            guard let text = arguments.first, let port = Int(text), (1...65535).contains(port) else {
+                throw badValue(config, "Port", arguments.first ?? "", "a port number")
+            }
+            if !ports.contains(port) { ports.append(port) }
+        }
+        if ports.isEmpty { ports = [22] }
+        let family = (config["addressfamily"] ?? "any").lowercased()
+        guard ["any", "inet", "inet6"].contains(family) else { throw badValue(config, "AddressFamily", family, "any, inet or inet6") }
+        var result: [(host: String, port: Int)] = []
+        let addresses = config.all("listenaddress").compactMap(\.first)
+        // Without ListenAddress: every IPv4 address (and every IPv6 one for AddressFamily inet6). sshd also binds
+        // "::" beside 0.0.0.0 with IPV6_V6ONLY; until shhd sets that option, IPv6 needs an explicit ListenAddress.
+        for address in addresses.isEmpty ? (family == "inet6" ? ["::"] : ["0.0.0.0"]) : addresses {
+            if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+                let host = String(address[address.index(after: address.startIndex)..<close])
+                let rest = address[address.index(after: close)...]
+                if rest.hasPrefix(":") {
+                    guard let port = Int(rest.dropFirst()), (1...65535).contains(port) else { throw badValue(config, "ListenAddress", address, "address[:port]") }
+                    result.append((host, port))
+                } else {
+                    result += ports.map { (host, $0) }
+                }
+            } else if address.filter({ $0 == ":" }).count == 1, let colon = address.firstIndex(of: ":") {
+                guard let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+                    throw badValue(config, "ListenAddress", address, "address[:port]")
+                }
+                result.append((String(address[..<colon]), port))
+            } else {
+                result += ports.map { (address, $0) }
+            }
+        }
+        return result.filter { listener in
+            family == "any" || (family == "inet") == !listener.host.contains(":")
+        }
+    }
+
+    // MARK: Host keys
+
+    /// HostKey files (at least one must load; sshd goes on without the ones it cannot read), with the
+    /// HostCertificate that certifies each.
+    static func loadHostKeys(_ config: SSHServerConfig, log: ServerLog) throws -> [SSHServerHostKey] {
+        var keys: [SSHServerHostKey] = []
+        let paths = config.all("hostkey").compactMap(\.first)
+        for path in paths.isEmpty ? ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"] : paths {
+            do {
+                keys.append(SSHServerHostKey(privateKey: try SSHKeyFile.loadPrivateKey(atPath: path)))
+            } catch {
+                log.error("Unable to load host key \"\(path)\": \(error)")
+            }
+        }
+        for path in config.all("hostcertificate").compactMap(\.first) {
+            let certificate: SSHCertificate
+            do {
+                let text = String(decoding: try SSHKeyFile.readFile(atPath: path), as: UTF8.self)
+                certificate = try SSHCertificate.parseLine(String(text.split(separator: "\n").first ?? "")).certificate
+            } catch {
+                throw ShhdFailure("shhd: HostCertificate \(path): \(error)")
+            }
+            guard let index = keys.firstIndex(where: { $0.privateKey.publicKey == certificate.key }) else {
+                throw ShhdFailure("shhd: HostCertificate \(path) certifies none of the host keys")
+            }
+            keys[index].certificate = certificate
+        }
+        guard !keys.isEmpty else { throw ShhdFailure("shhd: no hostkeys available -- exiting.") }
+        return keys
+    }
+
+    // MARK: What is not built yet
+
+    /// Keywords whose effect shhd does not have yet and which would change who gets in or what they may run:
+    /// set to anything but their "off" value, they stop shhd with a message naming them (fail closed).
+    static let refusedUnlessOff: [(keyword: String, off: Set<String>, reason: String)] = [
+        ("usepam", ["no"], "PAM is not available in shhd yet; set UsePAM no (public key logins work without it)"),
+        ("forcecommand", ["none"], "ForceCommand is not supported yet"),
+        ("authorizedkeyscommand", ["none"], "AuthorizedKeysCommand is not supported yet"),
+        ("authorizedprincipalsfile", ["none"], "AuthorizedPrincipalsFile is not supported yet"),
+        ("authorizedprincipalscommand", ["none"], "AuthorizedPrincipalsCommand is not supported yet"),
+        ("trustedusercakeys", ["none"], "TrustedUserCAKeys is not supported yet (cert-authority lines in authorized_keys are)"),
+        ("revokedkeys", ["none"], "RevokedKeys is not supported yet"),
+        ("authenticationmethods", ["any"], "AuthenticationMethods is not supported yet"),
+        ("permituserenvironment", ["no"], "PermitUserEnvironment is not supported yet"),
+        ("setenv", [], "SetEnv is not supported yet"),
+        ("hostbasedauthentication", ["no"], "host-based authentication is not supported"),
+        ("kerberosauthentication", ["no"], "Kerberos authentication is not supported"),
+        ("gssapiauthentication", ["no"], "GSSAPI authentication is not supported"),
+        ("permitemptypasswords", ["no"], "passwords are not supported yet"),
+        ("hostkeyagent", ["none"], "HostKeyAgent is not supported yet"),
+        ("refuseconnection", ["no"], "RefuseConnection is not supported yet"),
+    ]
+
+    /// Set, but with no effect yet (logged at start); requests they would allow are refused.
+    static let notedWhenSet: [(keyword: String, note: String)] = [
+        ("passwordauthentication", "password authentication is not available yet: only publickey is offered"),
+        ("kbdinteractiveauthentication", "keyboard-interactive authentication is not available yet: only publickey is offered"),
+        ("allowtcpforwarding", "TCP forwarding is not built yet: every forwarding request is refused"),
+        ("allowstreamlocalforwarding", "stream-local forwarding is not built yet: every request is refused"),
+        ("gatewayports", "forwarding is not built yet: every forwarding request is refused"),
+        ("permitopen", "forwarding is not built yet: every forwarding request is refused"),
+        ("permitlisten", "forwarding is not built yet: every forwarding request is refused"),
+        ("allowagentforwarding", "agent forwarding is not built yet: every request is refused"),
+        ("x11forwarding", "X11 forwarding is not built: every request is refused"),
+        ("permittunnel", "tunnel forwarding is not built: every request is refused"),
+        ("subsystem", "subsystems (sftp) are not built yet: every subsystem request is refused"),
+        ("maxstartups", "MaxStartups is validated but not enforced yet"),
+        ("persourcepenalties", "PerSourcePenalties is validated but not enforced yet"),
+        ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
+        ("clientaliveinterval", "ClientAliveInterval is not enforced yet"),
+        ("permittty", "terminals are not built yet: every pty request is refused"),
+        ("banner", "Banner is not shown yet"),
+        ("printmotd", "PrintMotd: the message of the day is not printed yet"),
+        ("strictmodes", "StrictModes: file modes of authorized_keys are not checked yet"),
+        ("usedns", "UseDNS: shhd never resolves client addresses"),
+    ]
+
+    static func validate(_ file: SSHServerConfigFile, global: SSHServerConfig, notes: inout [String]) throws {
+        // Every occurrence, Match blocks included: a refused directive anywhere refuses the whole configuration.
+        let everywhere = file.blocks.flatMap(\.directives)
+        for (keyword, off, reason) in refusedUnlessOff {
+            for directive in everywhere where directive.keyword == keyword {
+                if let value = directive.arguments.first?.lowercased(), off.contains(value) { continue }
+                throw OpenSSHConfigError(.unsupported(keyword: directive.spelling, reason: reason), file: directive.file, line: directive.line)
+            }
+        }
+        for directive in everywhere where directive.keyword == "chrootdirectory" && directive.arguments.first?.lowercased() != "none" {
+            notes.append("\(directive.file) line \(directive.line): ChrootDirectory is not supported yet: logins it applies to are refused")
+        }
+        for (keyword, note) in notedWhenSet where everywhere.contains(where: { $0.keyword == keyword }) {
+            notes.append(note)
+        }
+        for directive in everywhere {
+            switch directive.keyword {
+            case "pubkeyauthentication", "passwordauthentication", "kbdinteractiveauthentication", "strictmodes", "printmotd",
+                 "x11forwarding", "allowagentforwarding", "permittty", "usedns", "tcpkeepalive", "ignorerhosts":
+                guard ConfigValues.flag(directive.arguments[0]) != nil else {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes or no"), file: directive.file, line: directive.line)
+                }
+            case "permitrootlogin":
+                guard ["yes", "no", "prohibit-password", "without-password", "forced-commands-only"].contains(directive.arguments[0].lowercased()) else {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes, prohibit-password, forced-commands-only or no"), file: directive.file, line: directive.line)
+                }
+            case "allowtcpforwarding", "allowstreamlocalforwarding":
+                guard ["yes", "no", "all", "local", "remote"].contains(directive.arguments[0].lowercased()) else {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes, no, local or remote"), file: directive.file, line: directive.line)
+                }
+            case "loglevel":
+                guard ServerLog.Level(name: directive.arguments[0]) != nil else {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3"), file: directive.file, line: directive.line)
+                }
+            case "maxauthtries", "maxsessions":
+                guard let number = Int(directive.arguments[0]), number >= 0 else {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "a number"), file: directive.file, line: directive.line)
+                }
+            case "subsystem":
+                guard directive.arguments.count >= 2 else {
+                    throw OpenSSHConfigError(.missingArgument(keyword: "\(directive.spelling) (name and command)"), file: directive.file, line: directive.line)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    static func origin(_ config: SSHServerConfig, _ keyword: String) -> String {
+        config.origins[keyword] ?? "command line"
+    }
+
+    static func badValue(_ config: SSHServerConfig, _ keyword: String, _ value: String, _ expected: String) -> OpenSSHConfigError {
+        OpenSSHConfigError(.badValue(keyword: keyword, value: value, expected: expected), file: origin(config, keyword.lowercased()), line: 0)
+    }
+}

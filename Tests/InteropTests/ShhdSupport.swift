@@ -1,0 +1,74 @@
+// shhd started by a test: our own build of the server on a free loopback port, its log in a temp directory,
+// spawned directly (its own session, no descriptors of ours beyond 0-2, default signals) and stopped by PID.
+import CSSHHost
+import Foundation
+
+var shhdPath: String { "\(productsDirectory)/shhd" }
+
+final class TestShhd {
+    let directory: String
+    let port: Int
+    let pid: pid_t
+    let log: String
+
+    /// Starts `shhd -D -e -p PORT` plus `arguments` (a config with -f, -o options...), with `environment` added
+    /// to ours; waits until the port answers "SSH-2.0-".
+    init(_ arguments: [String], directory: String, environment: [String: String] = [:]) throws {
+        self.directory = directory
+        port = try freeLoopbackPort()
+        log = directory + "/shhd-\(port).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = ([shhdPath, "-D", "-e", "-p", "\(port)"] + arguments).map { strdup($0) } + [nil]
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, shhdPath, &actions, &attributes, argv, envp)
+        guard spawned == 0 else { throw InteropError.missingProgram("shhd (\(String(cString: strerror(spawned))))") }
+        pid = child
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let banner = try? readBanner(port: port), banner.hasPrefix("SSH-2.0-") { return }
+            var status: Int32 = 0
+            if waitpid(child, &status, WNOHANG) == child {
+                throw InteropError.missingProgram("a working shhd (exited: \(logText))")
+            }
+            usleep(50_000)
+        }
+        stop()
+        throw InteropError.missingProgram("a working shhd (no banner on port \(port): \(logText))")
+    }
+
+    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then the exit status (nil if it did not exit within `seconds`; it is killed then).
+    @discardableResult
+    func stop(seconds: Double = 10) -> Int32? {
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while Date() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+        return nil
+    }
+}

@@ -1,0 +1,146 @@
+// shhd against OpenSSH's ssh and our shh: the embedded default (a generated host key whose fingerprint ssh-keygen
+// agrees with, the running user's keys), a config file with Allow/DenyUsers and Match, a key not listed refused,
+// exit statuses, stderr apart, 16 MiB each way, and -t naming file and line for broken configs.
+import Crypto
+import Foundation
+import Testing
+
+/// A key pair made by ssh-keygen, an authorized_keys holding it, and a state directory for shhd's own host key.
+struct ShhdFixture {
+    let directory: String
+    let identity: String
+    let authorizedKeys: String
+
+    init() throws {
+        directory = try makeTemporaryDirectory()
+        identity = directory + "/id_ed25519"
+        let made = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", identity])
+        guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (\(made.stderr))") }
+        authorizedKeys = directory + "/authorized_keys"
+        try FileManager.default.copyItem(atPath: identity + ".pub", toPath: authorizedKeys)
+    }
+
+    /// shhd with its embedded default (no -f), keeping its state and our keys inside the temp directory.
+    func startEmbedded(_ extra: [String] = []) throws -> TestShhd {
+        try TestShhd(["-o", "AuthorizedKeysFile \(authorizedKeys)"] + extra, directory: directory,
+                     environment: ["XDG_STATE_HOME": directory + "/state"])
+    }
+
+    var hostKeyPublic: String { directory + "/state/shhd/ssh_host_ed25519_key.pub" }
+
+    /// OpenSSH's ssh to `server` as `user`, trusting the host key shhd generated.
+    func ssh(_ server: TestShhd, _ arguments: [String], user: String = "root", stdin: [UInt8] = []) async throws -> ProcessResult {
+        let knownHosts = directory + "/known_hosts-\(server.port)"
+        let key = try String(contentsOfFile: hostKeyPublic, encoding: .utf8)
+        try "[127.0.0.1]:\(server.port) \(key)".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        return try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", identity, "-o", "IdentitiesOnly=yes",
+                                                   "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                                                   "-o", "UserKnownHostsFile=\(knownHosts)", "\(user)@127.0.0.1"] + arguments, stdin: stdin)
+    }
+}
+
+@Suite("shhd against ssh and shh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"))
+struct ShhdTests {
+    @Test func embeddedDefaultServesTheRunningUser() async throws {
+        let fixture = try ShhdFixture()
+        let server = try fixture.startEmbedded()
+        defer { server.stop() }
+        // The generated host key: announced with its fingerprint, which ssh-keygen computes the same.
+        let fingerprint = try run(try sshKeygenPath(), ["-l", "-f", fixture.hostKeyPublic]).stdout
+        let announced = try #require(server.logText.firstMatch(of: /Generated host key \S+: ED25519 (SHA256:\S+)/)?.1)
+        #expect(fingerprint.contains(String(announced)), "\(server.logText)")
+        #expect(server.logText.contains("Server listening on 127.0.0.1 port \(server.port)."), "\(server.logText)")
+
+        for status in [0, 3] {
+            let result = try await fixture.ssh(server, ["echo out; echo err >&2; exit \(status)"])
+            #expect(result.status == Int32(status), "\(result.stderr) \(server.logText)")
+            #expect(result.stdout == "out\n")
+            #expect(result.stderr == "err\n")
+        }
+        #expect(server.logText.contains("Accepted publickey for root from 127.0.0.1"), "\(server.logText)")
+        // Our own client too.
+        let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
+        let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
+                                              "-o", "UserKnownHostsFile=\(knownHosts)", "root@127.0.0.1", "echo", "from-shh"])
+        #expect(shh.stdout == "from-shh\n", "\(shh.stderr)")
+        // A restart keeps the same host key.
+        #expect(server.stop() == 0, "SIGTERM should end shhd cleanly: \(server.logText)")
+        let again = try fixture.startEmbedded()
+        defer { again.stop() }
+        #expect(!again.logText.contains("Generated host key"))
+        let second = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(again.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
+                                                         "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
+                                                         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "KnownHostsCommand=/bin/sh -c 'echo [127.0.0.1]:%p $(cat \(fixture.hostKeyPublic))'",
+                                                         "root@127.0.0.1", "true"])
+        #expect(second.status == 0, "the host key changed across a restart: \(second.stderr)")
+    }
+
+    @Test func sixteenMiBEachWay() async throws {
+        let fixture = try ShhdFixture()
+        let server = try fixture.startEmbedded()
+        defer { server.stop() }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let up = try await fixture.ssh(server, ["sha256sum"], stdin: data)
+        #expect(up.stdout.hasPrefix(digest), "\(up.stderr)")
+        let down = try await fixture.ssh(server, ["head -c 16777216 /dev/zero"])
+        #expect(down.status == 0 && down.stdout.utf8.count == 16 << 20 && down.stdout.utf8.allSatisfy { $0 == 0 })
+    }
+
+    @Test func whoMayLogIn() async throws {
+        let fixture = try ShhdFixture()
+        // A key that is not listed.
+        let stranger = fixture.directory + "/stranger"
+        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
+        let server = try fixture.startEmbedded()
+        defer { server.stop() }
+        let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", stranger, "-o", "IdentitiesOnly=yes",
+                                                          "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                          "root@127.0.0.1", "touch \(fixture.directory)/marker"])
+        #expect(refused.status == 255)
+        #expect(refused.stderr.contains("Permission denied (publickey)"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/marker"))
+        // Not the running user: refused, whoever the key belongs to.
+        let other = try await fixture.ssh(server, ["true"], user: "nobody")
+        #expect(other.status == 255)
+
+        // DenyUsers, and AllowUsers that lists someone else, each refuse root, and say why in the log.
+        for rule in ["DenyUsers root", "AllowUsers somebody"] {
+            let denied = try fixture.startEmbedded(["-o", rule])
+            defer { denied.stop() }
+            let result = try await fixture.ssh(denied, ["true"])
+            #expect(result.status == 255, "\(rule): \(result.stderr)")
+            #expect(denied.logText.contains("User root from 127.0.0.1"), "\(denied.logText)")
+        }
+    }
+
+    @Test func brokenConfigurationsNameFileAndLine() async throws {
+        let fixture = try ShhdFixture()
+        let hostKey = fixture.directory + "/host_key"
+        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]).status == 0)
+        let cases: [(String, String)] = [
+            ("HostKey \(hostKey)\nNoSuchOption yes\n", "line 2: Bad configuration option: NoSuchOption"),
+            ("HostKey \(hostKey)\nMaxAuthTries many\n", "MaxAuthTries"),
+            ("HostKey \(hostKey)\nMatch User root\n    Port 2022\n", "line 3: Directive 'Port' is not allowed within a Match block"),
+            ("HostKey \(hostKey)\nUsePAM yes\n", "line 2: UsePAM: PAM is not available in shhd yet"),
+            ("HostKey \(fixture.directory)/missing\n", "no hostkeys available"),
+        ]
+        for (index, (text, expected)) in cases.enumerated() {
+            let config = fixture.directory + "/config\(index)"
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            let result = try await runAsync(shhdPath, ["-t", "-f", config])
+            #expect(result.status == 255, "\(text)")
+            #expect(result.stderr.contains(expected) && (expected.hasPrefix("line") ? result.stderr.contains(config) : true),
+                    "\(text) → \(result.stderr)")
+        }
+        let good = fixture.directory + "/good"
+        try "HostKey \(hostKey)\nPort 2022\nListenAddress 127.0.0.1\nMatch User root\n    MaxSessions 3\n".write(toFile: good, atomically: true, encoding: .utf8)
+        let checked = try await runAsync(shhdPath, ["-t", "-f", good])
+        #expect(checked.status == 0, "\(checked.stderr)")
+        let printed = try await runAsync(shhdPath, ["-T", "-f", good, "-C", "user=root,addr=127.0.0.1"])
+        #expect(printed.stdout.contains("port 2022\n") && printed.stdout.contains("maxsessions 3\n"), "\(printed.stdout)")
+        let global = try await runAsync(shhdPath, ["-T", "-f", good])
+        #expect(global.stdout.contains("maxsessions 10\n"), "\(global.stdout)")
+    }
+}
