@@ -39,3 +39,13 @@ int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size) {
     *controller = fd;
     return 0;
 }
+
+int shh_grow_pipe(int fd, int size) {
+#ifdef F_SETPIPE_SZ
+    return fcntl(fd, F_SETPIPE_SZ, size);
+#else
+    (void)fd; (void)size;
+    errno = ENOSYS;
+    return -1;
+#endif
+}

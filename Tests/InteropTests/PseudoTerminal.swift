@@ -22,7 +22,7 @@ final class PseudoTerminalProcess: Sendable {
         guard shh_open_pseudo_terminal(&controller, &pathBytes, pathBytes.count) == 0 else {
             throw InteropError.missingProgram("a pseudo-terminal (\(String(cString: strerror(errno))))")
         }
-        let terminalPath = String(cString: pathBytes)
+        let terminalPath = String(decoding: pathBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var window = winsize(ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0)
         _ = ioctl(controller, UInt(TIOCSWINSZ), &window)
         if let eraseCharacter {

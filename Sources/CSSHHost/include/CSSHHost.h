@@ -21,4 +21,8 @@ int shh_posix_spawn_setsid_flag(void);
 /// terminal side (/dev/pts/N), which the process that should own it opens. Returns 0, or -1 with errno set.
 int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size);
 
+/// fcntl(fd, F_SETPIPE_SZ, size) (Linux): lets a pipe hold `size` bytes, so a bulk writer and reader wake each
+/// other less often. Returns the new capacity, or -1 with errno set (not a pipe, or above the system's limit).
+int shh_grow_pipe(int fd, int size);
+
 #endif
