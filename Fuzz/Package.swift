@@ -46,6 +46,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         fuzzTarget("FuzzClientConfig", [.product(name: "OpenSSHConfig", package: "shh")]),
+        fuzzTarget("FuzzServerConfig", [.product(name: "OpenSSHConfig", package: "shh")]),
         fuzzTarget("FuzzConnection", [
             .product(name: "SSHProtocol", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -93,6 +93,7 @@ public struct SSHServerConfigFile: Sendable {
     public private(set) var blocks: [Block] = []
     /// Deprecated keywords met, as sshd logs them ("file line N: Deprecated option X").
     public private(set) var notes: [String] = []
+    private var followsIncludes = true
 
     /// Reads `path` (and what it includes) after the command line's `-o` options, which win as in sshd.
     public static func read(path: String?, options: [String] = []) throws -> SSHServerConfigFile {
@@ -112,9 +113,11 @@ public struct SSHServerConfigFile: Sendable {
         return file
     }
 
-    /// Reads config text already in memory, named `path` in messages.
-    public static func read(text: String, path: String) throws -> SSHServerConfigFile {
+    /// Reads config text already in memory, named `path` in messages. `followingIncludes` false leaves Include
+    /// lines checked but unread (the fuzzer must not read the machine's files).
+    public static func read(text: String, path: String, followingIncludes: Bool = true) throws -> SSHServerConfigFile {
         var file = SSHServerConfigFile()
+        file.followsIncludes = followingIncludes
         file.blocks = [Block(criteria: nil, directives: [])]
         try file.read(text: text, path: path, depth: 0)
         return file
@@ -148,6 +151,7 @@ public struct SSHServerConfigFile: Sendable {
                 let criteria = arguments.count == 1 && arguments[0].lowercased() == "all" ? [] : arguments
                 blocks.append(Block(criteria: criteria, directives: []))
             case "include":
+                guard followsIncludes else { continue }
                 for pattern in arguments {
                     let resolved = pattern.hasPrefix("/") ? pattern : "/etc/ssh/" + pattern
                     for included in globPaths(resolved) { try read(path: included, depth: depth + 1, required: false) }
