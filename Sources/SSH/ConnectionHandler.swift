@@ -75,6 +75,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     final class ChannelState {
         var continuation: AsyncThrowingStream<SSHChannelInput, any Error>.Continuation?
+        /// Takes data and stderr on the event loop instead of the input sequence (SSHChannel.SyncOperations).
+        var dataHandler: ((SSHChannelInput) -> Void)?
         var opened: EventLoopPromise<Void>?
         var replies: [EventLoopPromise<Bool>] = []
         var writeWaiters: [EventLoopPromise<Void>] = []
@@ -397,7 +399,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard !pendingInput.isEmpty else { return }
         let pending = pendingInput
         pendingInput.removeAll(keepingCapacity: true)
-        for (id, input) in pending { channels[id]?.continuation?.yield(input) }
+        for (id, input) in pending {
+            guard let state = channels[id] else { continue }
+            switch input {
+            case .data(let bytes), .stderr(let bytes):
+                if let handler = state.dataHandler {
+                    // Taken synchronously: the bytes are read as soon as the handler returns.
+                    handler(input)
+                    consumed(bytes.readableBytes, on: id)
+                    continue
+                }
+            default:
+                break
+            }
+            state.continuation?.yield(input)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -494,6 +510,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func unreadBytes(on id: SSHChannelID) -> Int { channels[id]?.unreadBytes ?? 0 }
+
+    func setDataHandler(_ handler: ((SSHChannelInput) -> Void)?, on id: SSHChannelID) {
+        channels[id]?.dataHandler = handler
+    }
 
     func sendEOF(on id: SSHChannelID) throws {
         _ = try state(id)

@@ -107,6 +107,23 @@ public final class SSHChannel: Sendable {
             return try channel.handler.value.write(data, stderr: stderr, on: channel.id)
         }
 
+        /// Hands the channel's data and stderr to `handler` on the event loop as they arrive (merged per read
+        /// burst), instead of to `input`; everything else (EOF, requests, exit status, the end) still comes
+        /// through `input`, after the data before it has been handled. The bytes count as read when the handler
+        /// returns, so a handler that blocks holds back the window, and the peer, as a slow reader would. For a
+        /// consumer that is quick or may block its own thread anyway (a command's standard output); set it before
+        /// the request that starts output. nil goes back to `input`.
+        public func setDataHandler(_ handler: ((SSHChannelInput) -> Void)?) {
+            channel.eventLoop.preconditionInEventLoop()
+            channel.handler.value.setDataHandler(handler, on: channel.id)
+        }
+
+        /// Closes the channel (after queued data); `closedFuture`/`input` report the end.
+        public func close() {
+            channel.eventLoop.preconditionInEventLoop()
+            channel.handler.value.close(channel.id)
+        }
+
         /// No more data from us (after everything queued so far).
         public func sendEOF() throws {
             channel.eventLoop.preconditionInEventLoop()

@@ -55,6 +55,26 @@ struct Session {
             return 0
         }
         let session = try await client.openSession()
+        // Output is written where it arrives, on the connection's event loop (no task in between, as ssh writes
+        // from its one loop); a closed reader (EPIPE) closes the channel, so the remote command stops too.
+        let outputClosed = Atomic(false)
+        try await session.eventLoop.submit { [diagnostics] in
+            session.syncOperations.setDataHandler { input in
+                switch input {
+                case .data(let bytes):
+                    guard !outputClosed.load(ordering: .relaxed) else { return }
+                    if !bytes.withUnsafeReadableBytes({ TerminalPrompt.writeAll(STDOUT_FILENO, $0) }) {
+                        diagnostics.debug("shh: standard output: \(String(cString: strerror(errno))); closing the session")
+                        outputClosed.store(true, ordering: .relaxed)
+                        session.syncOperations.close()
+                    }
+                case .stderr(let bytes):
+                    bytes.withUnsafeReadableBytes { _ = TerminalPrompt.writeAll(STDERR_FILENO, $0) }
+                default:
+                    break
+                }
+            }
+        }.get()
         let hasTerminal = wantsTerminal(command: command)
         if hasTerminal {
             let terminalType = settings.sendEnvironment.last { $0.0 == "TERM" }?.1 ?? processEnvironment()["TERM"] ?? ""
@@ -83,7 +103,7 @@ struct Session {
         } catch {
             throw ShhFailure(arguments.subsystem ? "shh: subsystem request failed on channel 0" : "shh: exec request failed on channel 0")
         }
-        guard hasTerminal else { return try await stream(session, client: client, terminal: nil) }
+        guard hasTerminal else { return try await stream(session, client: client, terminal: nil, outputClosed: outputClosed) }
 
         // The terminal is raw from here to the end, whichever way the end comes.
         let terminal = RawTerminalMode()
@@ -97,7 +117,7 @@ struct Session {
             terminal.restore()
             diagnostics.lineEnding = "\n"
         }
-        let status = try await stream(session, client: client, terminal: terminal)
+        let status = try await stream(session, client: client, terminal: terminal, outputClosed: outputClosed)
         terminal.restore()
         diagnostics.lineEnding = "\n"
         diagnostics.info("Connection to \(settings.hostName) closed.")
@@ -182,6 +202,13 @@ struct Session {
             return "shh: \(error)"
         case .authenticationFailed(let user, _, let allowed):
             return "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
+        case .protocolFailure(let failure):
+            if case .noCommonAlgorithm(let category, _, let theirs) = failure.kind {
+                // ssh names ciphers and MACs without their direction.
+                let what = category.replacing(" client->server", with: "").replacing(" server->client", with: "")
+                return "Unable to negotiate with \(settings.hostName) port \(settings.port): no matching \(what) found. Their offer: \(theirs.joined(separator: ","))"
+            }
+            return "shh: \(error)"
         default:
             return "shh: \(error)"
         }
@@ -189,7 +216,7 @@ struct Session {
 
     /// Standard input to the channel (EOF at its end), the channel's output to our standard output and error.
     /// With a terminal, typed input goes through the escape filter first (unless EscapeChar is none).
-    private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?) async throws -> Int32 {
+    private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?, outputClosed: borrowing Atomic<Bool>) async throws -> Int32 {
         let disconnectedByEscape = Mutex(false)
         // Escapes only on a session with a terminal, as in ssh.
         var escapeFilter: EscapeFilter? = nil
@@ -230,25 +257,19 @@ struct Session {
         do {
             for try await input in session.input {
                 switch input {
-                case .data(let bytes):
-                    guard bytes.withUnsafeReadableBytes({ TerminalPrompt.writeAll(STDOUT_FILENO, $0) }) else {
-                        // Our reader is gone (`shh host yes | head -1`): close the channel so the remote command
-                        // stops too, instead of draining its output forever. 255, as ssh.
-                        diagnostics.debug("shh: standard output: \(String(cString: strerror(errno))); closing the session")
-                        await session.close()
-                        return 255
-                    }
-                case .stderr(let bytes): bytes.withUnsafeReadableBytes { _ = TerminalPrompt.writeAll(STDERR_FILENO, $0) }
+                case .data, .stderr: break  // written by the data handler, on the event loop
                 case .exitStatus(let status): exitStatus = status
                 case .exitSignal(let signal): exitSignal = signal
                 case .eof, .request: break
                 }
             }
         } catch {
-            if disconnectedByEscape.withLock({ $0 }) { return 255 }
+            if disconnectedByEscape.withLock({ $0 }) || outputClosed.load(ordering: .relaxed) { return 255 }
             diagnostics.error("shh: \(error)")
             return 255
         }
+        // Our reader went away (`shh host yes | head -1`): 255, as ssh, whatever the remote command made of it.
+        if outputClosed.load(ordering: .relaxed) { return 255 }
         if let exitStatus { return exitStatus }
         if let exitSignal {
             diagnostics.error("shh: remote command killed by signal \(exitSignal.signalName)\(exitSignal.coreDumped ? " (core dumped)" : "")")

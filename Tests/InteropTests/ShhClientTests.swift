@@ -180,6 +180,21 @@ struct ShhClientTests {
         }
     }
 
+    @Test(arguments: installationsUnderTest)
+    func noCommonAlgorithmIsSaidAsSshSaysIt(_ installation: OpenSSHInstallation) async throws {
+        let fixture = try ShhFixture(installation, extraConfig: "KexAlgorithms curve25519-sha256\nCiphers aes256-gcm@openssh.com")
+        defer { fixture.sshd.stop() }
+        let kex = try await fixture.shh(["-o", "KexAlgorithms=ecdh-sha2-nistp256", "root@127.0.0.1", "true"])
+        #expect(kex.status == 255)
+        // sshd's offer as it sent it, strict-KEX marker included, as ssh prints it.
+        #expect(kex.stderr.hasPrefix("Unable to negotiate with 127.0.0.1 port \(fixture.sshd.port): no matching key exchange method found. Their offer: curve25519-sha256"),
+                "\(installation): \(kex.stderr)")
+        let cipher = try await fixture.shh(["-c", "chacha20-poly1305@openssh.com", "root@127.0.0.1", "true"])
+        #expect(cipher.status == 255)
+        #expect(cipher.stderr.hasPrefix("Unable to negotiate with 127.0.0.1 port \(fixture.sshd.port): no matching cipher found. Their offer: aes256-gcm@openssh.com"),
+                "\(installation): \(cipher.stderr)")
+    }
+
     @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
