@@ -57,7 +57,7 @@ struct ClientSettings {
         }
         let config = reader.config
         if let level = config["loglevel"] {
-            guard let parsed = Diagnostics.Level(logLevel: level) else { throw badValue("LogLevel", level, "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3", config) }
+            guard let parsed = Diagnostics.Level(name: level) else { throw badValue("LogLevel", level, "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3", config) }
             diagnostics.level = parsed
         }
         if arguments.verbosity > 0 {

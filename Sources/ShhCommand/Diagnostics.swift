@@ -8,38 +8,7 @@ import Musl
 import SSHCommandLine
 
 final class Diagnostics: @unchecked Sendable {
-    enum Level: Int, Comparable {
-        case quiet = 0, fatal, error, info, verbose, debug1, debug2, debug3
-        static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
-
-        init?(logLevel: String) {
-            switch logLevel.uppercased() {
-            case "QUIET": self = .quiet
-            case "FATAL": self = .fatal
-            case "ERROR": self = .error
-            case "INFO": self = .info
-            case "VERBOSE": self = .verbose
-            case "DEBUG", "DEBUG1": self = .debug1
-            case "DEBUG2": self = .debug2
-            case "DEBUG3": self = .debug3
-            default: return nil
-            }
-        }
-
-        /// The LogLevel keyword for this level.
-        var name: String {
-            switch self {
-            case .quiet: "QUIET"
-            case .fatal: "FATAL"
-            case .error: "ERROR"
-            case .info: "INFO"
-            case .verbose: "VERBOSE"
-            case .debug1: "DEBUG1"
-            case .debug2: "DEBUG2"
-            case .debug3: "DEBUG3"
-            }
-        }
-    }
+    typealias Level = LogLevel
 
     var level: Level = .info
     /// "\r\n" while the terminal is raw (no output processing turns "\n" into a new line there).

@@ -343,18 +343,8 @@ extension StandardInput {
                 var buffer = allocator.buffer(capacity: chunkSize)
                 var count = 0
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: chunkSize) { free in
-                    count = read(STDIN_FILENO, free.baseAddress, free.count)
+                    count = readStandardInput(free)
                     return max(count, 0)
-                }
-                if count < 0 && errno == EINTR {
-                    permits.signal()
-                    continue
-                }
-                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    var ready = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&ready, 1, -1)
-                    permits.signal()
-                    continue
                 }
                 guard count > 0 else { break }
                 eventLoop.execute {
@@ -376,6 +366,22 @@ extension StandardInput {
     }
 }
 
+/// One read of standard input into `buffer`: bytes read, 0 at its end, -1 on an error. Interrupted reads are
+/// retried, and a non-blocking standard input is waited on instead of its "nothing yet" being taken for the end.
+private func readStandardInput(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+    while true {
+        let count = read(STDIN_FILENO, buffer.baseAddress, buffer.count)
+        if count >= 0 { return count }
+        switch errno {
+        case EINTR: continue
+        case EAGAIN, EWOULDBLOCK:
+            var ready = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, -1)
+        default: return -1
+        }
+    }
+}
+
 /// Standard input read on its own dispatch thread (a blocking read must not hold one of the few cooperative
 /// threads), at most `inFlight` chunks ahead of the channel: the reader waits for the writer, so a slow server
 /// slows the reading instead of filling memory.
@@ -392,18 +398,7 @@ final class StandardInput: Sendable {
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
                 permits.wait()
-                let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR {
-                    permits.signal()
-                    continue
-                }
-                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    // A non-blocking standard input: wait for data instead of taking "nothing yet" for its end.
-                    var ready = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-                    _ = poll(&ready, 1, -1)
-                    permits.signal()
-                    continue
-                }
+                let count = buffer.withUnsafeMutableBytes { readStandardInput($0) }
                 guard count > 0 else { break }
                 continuation.yield(Array(buffer[0..<count]))
             }

@@ -9,24 +9,7 @@ import SSHCommandLine
 import Synchronization
 
 final class ServerLog: Sendable {
-    enum Level: Int, Comparable, Sendable {
-        case quiet = 0, fatal, error, info, verbose, debug1, debug2, debug3
-        static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
-
-        init?(name: String) {
-            switch name.uppercased() {
-            case "QUIET": self = .quiet
-            case "FATAL": self = .fatal
-            case "ERROR": self = .error
-            case "INFO": self = .info
-            case "VERBOSE": self = .verbose
-            case "DEBUG", "DEBUG1": self = .debug1
-            case "DEBUG2": self = .debug2
-            case "DEBUG3": self = .debug3
-            default: return nil
-            }
-        }
-    }
+    typealias Level = LogLevel
 
     private let state = Mutex<(level: Level, descriptor: Int32)>((.info, STDERR_FILENO))
 

@@ -32,34 +32,18 @@ final class PseudoTerminalProcess: Sendable {
             _ = tcsetattr(controller, TCSANOW, &settings)
         }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // Opened after setsid (glibc starts the session before the file actions), so it becomes the controlling
-        // terminal of the new session.
-        posix_spawn_file_actions_addopen(&actions, 0, terminalPath, O_RDWR, 0)
-        posix_spawn_file_actions_adddup2(&actions, 0, 1)
-        posix_spawn_file_actions_adddup2(&actions, 0, 2)
-        _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else {
+        // The terminal side is opened after setsid (glibc starts the session before the file actions), so it
+        // becomes the controlling terminal of the new session.
+        let pid: pid_t
+        do {
+            pid = try spawnInNewSession(executable, arguments, environment: environment) { actions in
+                posix_spawn_file_actions_addopen(&actions, 0, terminalPath, O_RDWR, 0)
+                posix_spawn_file_actions_adddup2(&actions, 0, 1)
+                posix_spawn_file_actions_adddup2(&actions, 0, 2)
+            }
+        } catch {
             close(controller)
-            throw InteropError.missingProgram("\(executable) (\(String(cString: strerror(spawned))))")
+            throw error
         }
         self.pid = pid
         self.controller = controller

@@ -17,31 +17,14 @@ final class TestShhd {
         self.directory = directory
         port = try freeLoopbackPort()
         log = directory + "/shhd-\(port).log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        let argv = ([shhdPath, "-D", "-e", "-p", "\(port)"] + arguments).map { strdup($0) } + [nil]
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, shhdPath, &actions, &attributes, argv, envp)
-        guard spawned == 0 else { throw InteropError.missingProgram("shhd (\(String(cString: strerror(spawned))))") }
-        pid = child
+        let logPath = log
+        pid = try spawnInNewSession(shhdPath, ["-D", "-e", "-p", "\(port)"] + arguments, environment: merged) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let child = pid
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let banner = try? readBanner(port: port), banner.hasPrefix("SSH-2.0-") { return }
@@ -71,4 +54,33 @@ final class TestShhd {
         waitpid(pid, &status, 0)
         return nil
     }
+}
+
+/// Spawns `executable` in a session of its own with default signal handling and no descriptors of ours beyond
+/// what `descriptors` sets up for 0, 1 and 2 (threads in the test process block signals, and children would
+/// inherit that mask and our pipes otherwise). Returns its PID; the caller reaps it.
+func spawnInNewSession(_ executable: String, _ arguments: [String], environment: [String: String],
+                       descriptors: (inout posix_spawn_file_actions_t) -> Void) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    descriptors(&actions)
+    _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var all = sigset_t()
+    sigfillset(&all)
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for pointer in argv + envp { free(pointer) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard spawned == 0 else { throw InteropError.missingProgram("\(executable) (\(String(cString: strerror(spawned))))") }
+    return pid
 }
