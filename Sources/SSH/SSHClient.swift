@@ -13,9 +13,13 @@ public final class SSHClient: Sendable {
         public var algorithms: SSHAlgorithms
         /// When we start a new key exchange (bytes, packets, time).
         public var rekeyLimits: SSHRekeyLimits
-        /// How long connecting, the key exchange and authentication may take together (ssh's ConnectTimeout
-        /// covers only the TCP part; this also bounds a server that stalls).
+        /// How long connecting and the key exchange may take, up to the moment the server's host key is to be
+        /// checked (ssh's ConnectTimeout covers the TCP part and the banner; this also bounds a server that stalls).
         public var connectTimeout: TimeAmount
+        /// How long checking the host key and authenticating may take after that; nil for no limit, for a client
+        /// that asks a person (host key question, password, passphrase), as ssh does — the server's LoginGraceTime
+        /// still bounds it.
+        public var authenticationTimeout: TimeAmount?
         /// Send keepalive@openssh.com after this long without a word from the server (ssh's
         /// ServerAliveInterval); nil sends none, as ssh by default.
         public var keepaliveInterval: TimeAmount?
@@ -24,10 +28,12 @@ public final class SSHClient: Sendable {
 
         /// The defaults are OpenSSH's: modern algorithms, rekey after 1 GiB or an hour, no keepalives.
         public init(algorithms: SSHAlgorithms = .defaults, rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(),
-                    connectTimeout: TimeAmount = .seconds(30), keepaliveInterval: TimeAmount? = nil, keepaliveMaximumUnanswered: Int = 3) {
+                    connectTimeout: TimeAmount = .seconds(30), authenticationTimeout: TimeAmount? = .seconds(30),
+                    keepaliveInterval: TimeAmount? = nil, keepaliveMaximumUnanswered: Int = 3) {
             self.algorithms = algorithms
             self.rekeyLimits = rekeyLimits
             self.connectTimeout = connectTimeout
+            self.authenticationTimeout = authenticationTimeout
             self.keepaliveInterval = keepaliveInterval
             self.keepaliveMaximumUnanswered = keepaliveMaximumUnanswered
         }
@@ -96,10 +102,25 @@ public final class SSHClient: Sendable {
         let transport = SSHTransportConfiguration(role: .client, algorithms: configuration.algorithms, rekeyLimits: configuration.rekeyLimits)
         let channel: any Channel
         let connectionPromise = eventLoop.makePromise(of: NIOLoopBound<ConnectionHandler>.self)
+        // The timeouts and the end of authentication all happen on the connection's event loop, so a timeout can
+        // tell whether it is still needed: it must never fail a connection that authenticated just before it
+        // fired, while the connecting task had not yet been scheduled to see it.
+        let authenticationEnded = NIOLoopBoundBox.makeBoxSendingValue(false, as: Bool.self, eventLoop: eventLoop)
+        let hostKeyReached = NIOLoopBoundBox.makeBoxSendingValue(false, as: Bool.self, eventLoop: eventLoop)
+        authenticated.futureResult.whenComplete { _ in authenticationEnded.value = true }
+        // The connect timeout ends where the host key is to be checked; the authentication timeout (if any) starts.
+        let validator = HostKeyCheckMilestone(base: hostKeyValidator) {
+            hostKeyReached.value = true
+            guard let limit = configuration.authenticationTimeout else { return }
+            eventLoop.scheduleTask(in: limit) {
+                guard !authenticationEnded.value else { return }
+                authenticated.fail(SSHError(.connectFailed(host: host, port: port, reason: "timed out during authentication")))
+            }
+        }
         do {
             channel = try await makeChannel(eventLoop) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: hostKeyValidator))
+                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: validator))
                     try channel.pipeline.syncOperations.addHandler(
                         ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner,
                                                     onProgress: onProgress))
@@ -113,13 +134,8 @@ public final class SSHClient: Sendable {
             connectionPromise.fail(error)
             throw SSHError.connecting(to: host, port: port, failure: error)
         }
-        // The timeout and the end of authentication both happen on the connection's event loop, so the timeout
-        // can tell whether it is still needed: it must never close a connection that authenticated just before it
-        // fired, while the connecting task had not yet been scheduled to see it.
-        let authenticationEnded = NIOLoopBoundBox.makeBoxSendingValue(false, as: Bool.self, eventLoop: eventLoop)
-        authenticated.futureResult.whenComplete { _ in authenticationEnded.value = true }
         let timeout = eventLoop.scheduleTask(in: configuration.connectTimeout) {
-            guard !authenticationEnded.value else { return }
+            guard !authenticationEnded.value, !hostKeyReached.value else { return }
             authenticated.fail(SSHError(.connectFailed(host: host, port: port, reason: "timed out during the SSH handshake")))
             channel.close(promise: nil)
         }
@@ -266,4 +282,16 @@ public struct SSHExecutionResult: Sendable, Equatable {
     public var exitStatus: Int32?
     /// The signal that ended the command, when one did.
     public var exitSignal: SSHExitSignal?
+}
+
+/// Passes host key checks to `base`, first telling the connection that the handshake has got that far (the connect
+/// timeout ends there). Runs on the connection's event loop, as every validator call does.
+private struct HostKeyCheckMilestone: SSHHostKeyValidator {
+    let base: any SSHHostKeyValidator
+    let reached: @Sendable () -> Void
+
+    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
+        reached()
+        base.validateHostKey(hostKey, validationComplete: validationComplete)
+    }
 }

@@ -101,7 +101,8 @@ struct ClientSettings {
         }
         let batchMode = try flag(config, "batchmode", default: false)
 
-        var client = SSHClient.Configuration()
+        // ssh bounds connecting (ConnectTimeout), never the person answering the host key question or a prompt.
+        var client = SSHClient.Configuration(authenticationTimeout: nil)
         client.algorithms = try ConfigValues.algorithms({ keyword in
             config[keyword].map { ($0, config.origins[keyword] ?? "command line") }
         }, over: client.algorithms)

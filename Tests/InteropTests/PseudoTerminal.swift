@@ -99,13 +99,15 @@ final class PseudoTerminalProcess: Sendable {
 
     /// Waits until the screen shows `expected` (after `from` bytes, if given); false at the deadline.
     func waitFor(_ expected: String, after offset: Int = 0, seconds: Double = 60) async -> Bool {
+        // Checked once more after the deadline: a test process whose cooperative threads are all busy (the long
+        // tier) may resume this task only after the deadline has passed.
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        while true {
             let shown = shared.screen.withLock { String(decoding: $0.dropFirst(offset), as: UTF8.self) }
             if shown.contains(expected) { return true }
+            if Date() >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return false
     }
 
     /// Bytes on the screen so far (to wait for what comes after them).
@@ -114,10 +116,10 @@ final class PseudoTerminalProcess: Sendable {
     /// Waits for the program to exit and returns its status; nil at the deadline.
     func waitForExit(seconds: Double = 60) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        while true {
             if let status = shared.exitStatus.withLock({ $0 }) { return status }
+            if Date() >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return nil
     }
 }

@@ -1,0 +1,54 @@
+// The client's timeouts: connectTimeout bounds getting as far as the host key check; authenticationTimeout bounds
+// what comes after, unless it is nil — a person deciding about a host key (or typing a password) is not timed.
+import Foundation
+import NIOCore
+import SSH
+import SSHKeys
+import SSHProtocol
+import Testing
+
+/// Answers after `delay`, as a person reading a fingerprint would.
+struct SlowValidator: SSHHostKeyValidator {
+    let delay: TimeAmount
+    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
+        validationComplete.futureResult.eventLoop.scheduleTask(in: delay) { validationComplete.succeed() }
+    }
+}
+
+@Suite struct HandshakeTimeoutTests {
+    func withServer<R: Sendable>(_ body: @Sendable (Int, SSHPrivateKey) async throws -> R) async throws -> R {
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let userKey = try SSHPrivateKey.generate(type: .ed25519)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+                               authenticator: OneKey(key: userKey.publicKey), sessionHandler: Greeter())
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            return try await body(try await server.listeningPort, userKey)
+        }
+    }
+
+    @Test func aSlowHostKeyAnswerIsNotTimedWithoutAnAuthenticationTimeout() async throws {
+        try await withServer { port, userKey in
+            let configuration = SSHClient.Configuration(connectTimeout: .milliseconds(500), authenticationTimeout: nil)
+            let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "me", credentials: [.privateKey(userKey)],
+                                                     hostKeyValidator: SlowValidator(delay: .seconds(2)), configuration: configuration)
+            let result = try await client.execute("x")
+            #expect(result.stdout == Array("hello, me\n".utf8))
+            await client.close()
+        }
+    }
+
+    @Test func theAuthenticationTimeoutBoundsWhatComesAfterTheHostKey() async throws {
+        try await withServer { port, userKey in
+            let configuration = SSHClient.Configuration(connectTimeout: .seconds(30), authenticationTimeout: .milliseconds(300))
+            do {
+                _ = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "me", credentials: [.privateKey(userKey)],
+                                                hostKeyValidator: SlowValidator(delay: .seconds(5)), configuration: configuration)
+                Issue.record("connected although the host key answer came after the authentication timeout")
+            } catch let error as SSHError {
+                #expect("\(error)".contains("timed out during authentication"), "\(error)")
+            }
+        }
+    }
+}
