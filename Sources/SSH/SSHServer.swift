@@ -88,6 +88,8 @@ public final class SSHServer: Service, Sendable {
         public var connection: SSHConnectionConfiguration
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default). "*" suffix globs.
         public var acceptedEnvironment: [String]
+        /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
+        public var banner: String?
 
         /// Listens on 127.0.0.1:22 by default with sshd's limits (MaxAuthTries 6, MaxSessions 10, LoginGraceTime 120 s).
         public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
@@ -172,7 +174,7 @@ public final class SSHServer: Service, Sendable {
                         try child.pipeline.syncOperations.addHandler(SSHTransportHandler(server: transport))
                         try child.pipeline.syncOperations.addHandler(ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
-                            failureDelay: configuration.authenticationFailureDelay))
+                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner))
                         let connection = ConnectionHandler(configuration: configuration.connection)
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,

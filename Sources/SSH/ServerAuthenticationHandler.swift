@@ -30,11 +30,15 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private var queue: [ByteBuffer] = []
     private var busy = false
     private var closed = false
+    /// Sent once, before the answer to the client's first request (as sshd sends its Banner).
+    private var banner: String?
 
-    init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount) {
+    init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount,
+         banner: String? = nil) {
         self.authenticator = authenticator
         self.configuration = configuration
         self.failureDelay = failureDelay
+        self.banner = banner
         remainingMethods = authenticator.offeredMethods
     }
 
@@ -67,6 +71,10 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard !busy, !closed, !queue.isEmpty, machine != nil else { return }
         let payload = queue.removeFirst()
         let received = NIODeadline.now()
+        if let text = banner {
+            banner = nil
+            machine?.sendBanner(text)
+        }
         let remainingMethods = self.remainingMethods
         guard let outcome = step(context: context, received: received, { try $0.receive(payload, methodsThatCanContinue: remainingMethods) }) else {
             return

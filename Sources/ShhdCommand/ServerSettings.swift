@@ -112,6 +112,13 @@ struct ServerSettings {
             configuration.loginGraceTime = seconds == 0 ? .hours(24 * 365) : .seconds(seconds)
         }
         configuration.acceptedEnvironment = global.all("acceptenv").flatMap { $0 }
+        if let banner = global["banner"], banner.lowercased() != "none" {
+            do {
+                configuration.banner = String(decoding: try SSHKeyFile.readFile(atPath: banner, maximumSize: 64 << 10), as: UTF8.self)
+            } catch {
+                throw ShhdFailure("shhd: Banner \(banner): \(error)")
+            }
+        }
         return ServerSettings(file: file, global: global, listeners: try listeners(global), configuration: configuration,
                               pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes,
                               runningAccount: account)
@@ -231,7 +238,6 @@ struct ServerSettings {
         ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
         ("clientaliveinterval", "ClientAliveInterval is not enforced yet"),
         ("permittty", "terminals are not built yet: every pty request is refused"),
-        ("banner", "Banner is not shown yet"),
         ("printmotd", "PrintMotd: the message of the day is not printed yet"),
         ("strictmodes", "StrictModes: file modes of authorized_keys are not checked yet"),
         ("usedns", "UseDNS: shhd never resolves client addresses"),
@@ -248,6 +254,9 @@ struct ServerSettings {
         }
         for directive in everywhere where directive.keyword == "chrootdirectory" && directive.arguments.first?.lowercased() != "none" {
             notes.append("\(directive.file) line \(directive.line): ChrootDirectory is not supported yet: logins it applies to are refused")
+        }
+        for directive in file.matchDirectives where directive.keyword == "banner" {
+            notes.append("\(directive.file) line \(directive.line): Banner inside Match is not applied yet: the top-level Banner is shown to everyone")
         }
         for (keyword, note) in notedWhenSet where everywhere.contains(where: { $0.keyword == keyword }) {
             notes.append(note)

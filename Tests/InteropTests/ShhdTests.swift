@@ -75,6 +75,20 @@ struct ShhdTests {
         #expect(second.status == 0, "the host key changed across a restart: \(second.stderr)")
     }
 
+    @Test func theBannerIsShownBeforeAuthentication() async throws {
+        let fixture = try ShhdFixture()
+        let bannerFile = fixture.directory + "/banner"
+        try "Authorized use only.\nSecond line.\n".write(toFile: bannerFile, atomically: true, encoding: .utf8)
+        let server = try fixture.startEmbedded(["-o", "Banner \(bannerFile)"])
+        defer { server.stop() }
+        let result = try await fixture.ssh(server, ["echo ran"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == "Authorized use only.\nSecond line.\n", "ssh prints the banner on stderr: \(result.stderr)")
+        let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
+                                              "-o", "UserKnownHostsFile=\(fixture.directory)/known_hosts-\(server.port)", "root@127.0.0.1", "true"])
+        #expect(shh.status == 0 && shh.stderr.hasPrefix("Authorized use only.\nSecond line."), "\(shh.stderr)")
+    }
+
     @Test func sixteenMiBEachWay() async throws {
         let fixture = try ShhdFixture()
         let server = try fixture.startEmbedded()
