@@ -89,6 +89,20 @@ struct ShhdTests {
         #expect(shh.status == 0 && shh.stderr.hasPrefix("Authorized use only.\nSecond line."), "\(shh.stderr)")
     }
 
+    @Test(arguments: ["paramiko", "asyncssh", "asyncssh-mlkem"])
+    func pythonClients(_ library: String) async throws {
+        let fixture = try ShhdFixture()
+        let server = try fixture.startEmbedded()
+        defer { server.stop() }
+        let knownHosts = fixture.directory + "/known_hosts-python"
+        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_exec_client.py").path
+        let kex = library == "asyncssh-mlkem" ? "mlkem768x25519-sha256" : "-"
+        let result = try await runAsync("/usr/bin/env", ["python3", script, library == "paramiko" ? "paramiko" : "asyncssh", "\(server.port)",
+                                                         fixture.identity, knownHosts, kex, "echo hello; echo oops >&2; exit 7", "root"])
+        #expect(result.stdout == "STATUS 7\nSTDOUT hello\nSTDERR oops\n", "\(library): \(result.stdout) \(result.stderr.suffix(2000)) \(server.logText)")
+    }
+
     @Test func sixteenMiBEachWay() async throws {
         let fixture = try ShhdFixture()
         let server = try fixture.startEmbedded()
