@@ -347,9 +347,10 @@ extension StandardInput {
                     return max(count, 0)
                 }
                 guard count > 0 else { break }
+                let chunk = buffer
                 eventLoop.execute {
                     do {
-                        if let drained = try session.syncOperations.write(buffer) {
+                        if let drained = try session.syncOperations.write(chunk) {
                             drained.whenComplete { _ in permits.signal() }
                         } else {
                             permits.signal()

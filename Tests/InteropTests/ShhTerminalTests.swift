@@ -124,7 +124,7 @@ struct ShhTerminalTests {
         let fixture = try ShhFixture()
         defer { fixture.sshd.stop() }
         let knownHosts = fixture.directory + "/known_hosts_asked"
-        FileManager.default.createFile(atPath: knownHosts, contents: Data())
+        #expect(FileManager.default.createFile(atPath: knownHosts, contents: Data()))
         let terminal = try start(fixture, ["root@127.0.0.1", "echo asked-and-ran"], strictHostKeyChecking: "ask", knownHosts: knownHosts)
         #expect(await terminal.waitFor("(yes/no/[fingerprint])?"), "\(terminal.text)")
         #expect(terminal.text.contains("ED25519 key fingerprint is SHA256:"), "\(terminal.text)")
