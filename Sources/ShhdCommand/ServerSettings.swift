@@ -78,11 +78,16 @@ struct ServerSettings {
         } else if access(defaultConfigFile, F_OK) == 0 {
             configPath = defaultConfigFile
         } else {
-            // The embedded default: loopback only, port 2222, a host key of our own, the running user's keys.
+            // The embedded default: loopback only, port 2222, a host key of our own, the running user's keys —
+            // each only where -o did not say otherwise (ListenAddress, Port and HostKey add up, so a default
+            // beside the user's would be a second one).
             configPath = nil
-            let hostKey = try EmbeddedHostKey.ensure(for: account, log: log)
-            lines += ["ListenAddress 127.0.0.1", "HostKey \"\(hostKey)\""]
-            if arguments.ports.isEmpty { lines.append("Port 2222") }
+            let given = Set(lines.compactMap { (try? ConfigTokenizer.split($0))??.keyword.lowercased() })
+            if !given.contains("listenaddress") { lines.append("ListenAddress 127.0.0.1") }
+            if !given.contains("hostkey") && !given.contains("hostdsakey") {
+                lines.append("HostKey \"\(try EmbeddedHostKey.ensure(for: account, log: log))\"")
+            }
+            if arguments.ports.isEmpty && !given.contains("port") { lines.append("Port 2222") }
         }
         let file = try SSHServerConfigFile.read(path: configPath, options: lines)
         var global = file.settings(for: nil)

@@ -63,6 +63,11 @@ struct ShhdTests {
         let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
                                               "-o", "UserKnownHostsFile=\(knownHosts)", "root@127.0.0.1", "echo", "from-shh"])
         #expect(shh.stdout == "from-shh\n", "\(shh.stderr)")
+        // -o ListenAddress and Port replace the default's 127.0.0.1:2222 instead of adding to them.
+        let environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": fixture.directory + "/state"]) { $1 }
+        let printed = try await runAsync(shhdPath, ["-T", "-o", "ListenAddress 127.0.0.2", "-o", "Port 2200"], environment: environment)
+        #expect(printed.stdout.contains("listenaddress 127.0.0.2:2200\n") && !printed.stdout.contains("127.0.0.1")
+                && !printed.stdout.contains("2222"), "\(printed.stdout) \(printed.stderr)")
         // A restart keeps the same host key.
         #expect(server.stop() == 0, "SIGTERM should end shhd cleanly: \(server.logText)")
         let again = try fixture.startEmbedded()
