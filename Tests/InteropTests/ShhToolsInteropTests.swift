@@ -16,6 +16,14 @@ final class AsyncSSHShhServer {
     let knownHosts: String
     private let pid: pid_t
 
+    /// Starts it off the cooperative thread pool (waiting for its port blocks a thread; with every pool thread
+    /// blocked, other tests' async work in this process stalls).
+    static func start(password: String? = nil) async throws -> AsyncSSHShhServer {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try AsyncSSHShhServer(password: password) }) }
+        }
+    }
+
     init(password: String? = nil) throws {
         directory = try makeTemporaryDirectory()
         let hostKey = directory + "/host_ed25519"
@@ -122,7 +130,7 @@ struct ShhToolsInteropTests {
     // MARK: asyncssh as the server
 
     @Test func asyncSSHExecStatusStreamsAndStdin() async throws {
-        let server = try AsyncSSHShhServer()
+        let server = try await AsyncSSHShhServer.start()
         for status in [0, 3, 7] {
             let result = try await server.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
             #expect(result.status == Int32(status), "\(result.stderr)\n\(server.log.suffix(2000))")
@@ -139,7 +147,7 @@ struct ShhToolsInteropTests {
     }
 
     @Test func asyncSSHLetsInOnlyTheAuthorizedKey() async throws {
-        let server = try AsyncSSHShhServer()
+        let server = try await AsyncSSHShhServer.start()
         let stranger = server.directory + "/id_stranger"
         #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
         let marker = server.directory + "/marker"
@@ -154,7 +162,7 @@ struct ShhToolsInteropTests {
     }
 
     @Test func asyncSSHWithMLKEM768X25519() async throws {
-        let server = try AsyncSSHShhServer()
+        let server = try await AsyncSSHShhServer.start()
         // The other algorithm first, so the log check is seen to tell them apart.
         for kex in ["curve25519-sha256", "mlkem768x25519-sha256"] {
             let result = try await server.shh(["-v", "-o", "KexAlgorithms=\(kex)", "root@127.0.0.1", "echo negotiated"])
@@ -168,7 +176,7 @@ struct ShhToolsInteropTests {
     /// A password typed on shh's controlling terminal (answer_on_terminal.py plays the person): shh asks on the
     /// terminal, not on stdout or stderr; a wrong password is asked NumberOfPasswordPrompts times, then refused.
     @Test func asyncSSHPasswordTypedOnTheTerminal() async throws {
-        let server = try AsyncSSHShhServer(password: "open sesame")
+        let server = try await AsyncSSHShhServer.start(password: "open sesame")
         let marker = server.directory + "/marker"
         struct Outcome: Decodable { var status: Int32; var stdout: String; var stderr: String; var terminal: String; var prompts: Int }
         func typing(_ answer: String, _ arguments: [String]) async throws -> Outcome {

@@ -10,6 +10,7 @@ final class TestShhd {
     let port: Int
     let pid: pid_t
     let log: String
+    private var reaped = false
 
     /// Starts `shhd -D -e -p PORT` plus `arguments` (a config with -f, -o options...), with `environment` added
     /// to ours; waits until the port answers "SSH-2.0-".
@@ -38,6 +39,27 @@ final class TestShhd {
         throw InteropError.missingProgram("a working shhd (no banner on port \(port): \(logText))")
     }
 
+    /// Starts it off the cooperative thread pool: waiting for the banner blocks a thread, and with every pool
+    /// thread blocked, the async work of other tests in this process stalls (it once timed out a library test).
+    static func start(_ arguments: [String], directory: String, environment: [String: String] = [:]) async throws -> TestShhd {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try TestShhd(arguments, directory: directory, environment: environment) })
+            }
+        }
+    }
+
+    /// SIGTERM, reaped on a thread of its own (for `defer`, where nothing waits for the exit status).
+    func terminate() {
+        guard !reaped else { return }
+        kill(pid, SIGTERM)
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        }
+    }
+
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     /// SIGTERM, then the exit status (nil if it did not exit within `seconds`; it is killed then).
@@ -47,11 +69,15 @@ final class TestShhd {
         let deadline = Date().addingTimeInterval(seconds)
         var status: Int32 = 0
         while Date() < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
             usleep(20_000)
         }
         kill(pid, SIGKILL)
         waitpid(pid, &status, 0)
+        reaped = true
         return nil
     }
 }

@@ -21,9 +21,9 @@ struct ShhdFixture {
     }
 
     /// shhd with its embedded default (no -f), keeping its state and our keys inside the temp directory.
-    func startEmbedded(_ extra: [String] = []) throws -> TestShhd {
-        try TestShhd(["-o", "AuthorizedKeysFile \(authorizedKeys)"] + extra, directory: directory,
-                     environment: ["XDG_STATE_HOME": directory + "/state"])
+    func startEmbedded(_ extra: [String] = []) async throws -> TestShhd {
+        try await TestShhd.start(["-o", "AuthorizedKeysFile \(authorizedKeys)"] + extra, directory: directory,
+                                 environment: ["XDG_STATE_HOME": directory + "/state"])
     }
 
     var hostKeyPublic: String { directory + "/state/shhd/ssh_host_ed25519_key.pub" }
@@ -43,8 +43,8 @@ struct ShhdFixture {
 struct ShhdTests {
     @Test func embeddedDefaultServesTheRunningUser() async throws {
         let fixture = try ShhdFixture()
-        let server = try fixture.startEmbedded()
-        defer { server.stop() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
         // The generated host key: announced with its fingerprint, which ssh-keygen computes the same.
         let fingerprint = try run(try sshKeygenPath(), ["-l", "-f", fixture.hostKeyPublic]).stdout
         let announced = try #require(server.logText.firstMatch(of: /Generated host key \S+: ED25519 (SHA256:\S+)/)?.1)
@@ -70,8 +70,8 @@ struct ShhdTests {
                 && !printed.stdout.contains("2222"), "\(printed.stdout) \(printed.stderr)")
         // A restart keeps the same host key.
         #expect(server.stop() == 0, "SIGTERM should end shhd cleanly: \(server.logText)")
-        let again = try fixture.startEmbedded()
-        defer { again.stop() }
+        let again = try await fixture.startEmbedded()
+        defer { again.terminate() }
         #expect(!again.logText.contains("Generated host key"))
         let second = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(again.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
                                                          "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
@@ -84,8 +84,8 @@ struct ShhdTests {
         let fixture = try ShhdFixture()
         let bannerFile = fixture.directory + "/banner"
         try "Authorized use only.\nSecond line.\n".write(toFile: bannerFile, atomically: true, encoding: .utf8)
-        let server = try fixture.startEmbedded(["-o", "Banner \(bannerFile)"])
-        defer { server.stop() }
+        let server = try await fixture.startEmbedded(["-o", "Banner \(bannerFile)"])
+        defer { server.terminate() }
         let result = try await fixture.ssh(server, ["echo ran"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr == "Authorized use only.\nSecond line.\n", "ssh prints the banner on stderr: \(result.stderr)")
@@ -97,8 +97,8 @@ struct ShhdTests {
     @Test(arguments: ["paramiko", "asyncssh", "asyncssh-mlkem"])
     func pythonClients(_ library: String) async throws {
         let fixture = try ShhdFixture()
-        let server = try fixture.startEmbedded()
-        defer { server.stop() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
         let knownHosts = fixture.directory + "/known_hosts-python"
         try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))".write(toFile: knownHosts, atomically: true, encoding: .utf8)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_exec_client.py").path
@@ -110,8 +110,8 @@ struct ShhdTests {
 
     @Test func sixteenMiBEachWay() async throws {
         let fixture = try ShhdFixture()
-        let server = try fixture.startEmbedded()
-        defer { server.stop() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
         var generator = SystemRandomNumberGenerator()
         let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
@@ -126,8 +126,8 @@ struct ShhdTests {
         // A key that is not listed.
         let stranger = fixture.directory + "/stranger"
         #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
-        let server = try fixture.startEmbedded()
-        defer { server.stop() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
         let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", stranger, "-o", "IdentitiesOnly=yes",
                                                           "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                                                           "root@127.0.0.1", "touch \(fixture.directory)/marker"])
@@ -140,8 +140,8 @@ struct ShhdTests {
 
         // DenyUsers, and AllowUsers that lists someone else, each refuse root, and say why in the log.
         for rule in ["DenyUsers root", "AllowUsers somebody"] {
-            let denied = try fixture.startEmbedded(["-o", rule])
-            defer { denied.stop() }
+            let denied = try await fixture.startEmbedded(["-o", rule])
+            defer { denied.terminate() }
             let result = try await fixture.ssh(denied, ["true"])
             #expect(result.status == 255, "\(rule): \(result.stderr)")
             #expect(denied.logText.contains("User root from 127.0.0.1"), "\(denied.logText)")
