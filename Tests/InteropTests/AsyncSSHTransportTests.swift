@@ -48,14 +48,14 @@ struct AsyncSSHTransportTests {
         try OpenSSHPrivateKeyFormat.fileText(hostKey, passphrase: nil).write(toFile: directory + "/host_key", atomically: true, encoding: .utf8)
         let portFile = directory + "/port"
         // Backgrounded with its output in files, so our pipes reach end-of-file while it serves.
-        let started = try run("/bin/sh", ["-c", "python3 \"$0\" server \"$1\" \"$2\" \"$3\" </dev/null >\"$4\" 2>&1 & echo $!",
+        let started = try await runAsync("/bin/sh", ["-c", "python3 \"$0\" server \"$1\" \"$2\" \"$3\" </dev/null >\"$4\" 2>&1 & echo $!",
                                           peerScript, directory + "/host_key", portFile, kex, directory + "/server.log"])
         let pid = pid_t(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         defer { if pid > 0 { kill(pid, SIGTERM) } }
         var port = 0
         for _ in 0..<200 where port == 0 {
             port = Int((try? readText(portFile)) ?? "") ?? 0
-            if port == 0 { usleep(50_000) }
+            if port == 0 { try await Task.sleep(for: .milliseconds(50)) }
         }
         try #require(port > 0, "asyncssh server did not start: \((try? readText(directory + "/server.log")) ?? "")")
         let algorithm = try #require(SSHKeyExchangeAlgorithm(rawValue: kex))

@@ -13,22 +13,22 @@ private let utc = ["TZ": "UTC", "PATH": "/usr/bin:/bin"]
 @Suite("Certificates beside ssh-keygen")
 struct CertificateInteropTests {
     @Test("-L and -l print what ssh-keygen prints", arguments: ["user", "host", "expired", "future", "noprincipals", "restricted"])
-    func show(name: String) throws {
+    func show(name: String) async throws {
         let path = "\(certificateFixtures)/\(name)-cert.pub"
-        let ours = try run(shhKeygenPath, ["-L", "-f", path], environment: utc)
+        let ours = try await runAsync(shhKeygenPath, ["-L", "-f", path], environment: utc)
         #expect(ours.status == 0, "\(ours.stderr)")
         // The fixture was recorded with a relative path on its first line; the rest must be identical.
         let expected = try readText("\(certificateFixtures)/\(name).expected-L").split(separator: "\n", maxSplits: 1)
         #expect(ours.stdout.hasPrefix("\(path):\n"))
         #expect(ours.stdout.split(separator: "\n", maxSplits: 1).last == expected.last)
-        let theirs = try run(try sshKeygenPath(), ["-l", "-f", path])
-        #expect(try run(shhKeygenPath, ["-l", "-f", path]).stdout == theirs.stdout)
+        let theirs = try await runAsync(try sshKeygenPath(), ["-l", "-f", path])
+        #expect(try await runAsync(shhKeygenPath, ["-l", "-f", path]).stdout == theirs.stdout)
     }
 
     @Test("certificates we issue load in OpenSSH (which checks the CA signature) and show the same", arguments: [
         ("ed25519", SSHCertificate.Kind.user), ("rsa3072", .host), ("ecdsa521", .user),
     ])
-    func issued(caName: String, kind: SSHCertificate.Kind) throws {
+    func issued(caName: String, kind: SSHCertificate.Kind) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ca = try SSHKeyFile.loadPrivateKey(atPath: "\(fixtureDirectory)/\(caName)")
@@ -41,9 +41,9 @@ struct CertificateInteropTests {
             extensions: kind == .user ? SSHCertificate.defaultUserExtensions : [])
         let path = "\(directory)/id-cert.pub"
         try (cert.lineText + " made by shh\n").write(toFile: path, atomically: true, encoding: .utf8)
-        let theirs = try run(try sshKeygenPath(), ["-L", "-f", path], environment: utc)
+        let theirs = try await runAsync(try sshKeygenPath(), ["-L", "-f", path], environment: utc)
         #expect(theirs.status == 0, "\(theirs.stderr)")
-        let ours = try run(shhKeygenPath, ["-L", "-f", path], environment: utc)
+        let ours = try await runAsync(shhKeygenPath, ["-L", "-f", path], environment: utc)
         #expect(ours.stdout == theirs.stdout)
         #expect(theirs.stdout.contains("Serial: 1234"))
 
@@ -52,8 +52,8 @@ struct CertificateInteropTests {
         forged[forged.count / 2] ^= 0x01
         let forgedPath = "\(directory)/forged-cert.pub"
         try "\(cert.typeName) \(Data(forged).base64EncodedString())\n".write(toFile: forgedPath, atomically: true, encoding: .utf8)
-        #expect(try run(try sshKeygenPath(), ["-L", "-f", forgedPath]).status != 0)
-        #expect(try run(shhKeygenPath, ["-L", "-f", forgedPath]).status != 0 || !(try SSHCertificate.parseLine(try readText(forgedPath)).certificate.hasValidSignature))
+        #expect(try await runAsync(try sshKeygenPath(), ["-L", "-f", forgedPath]).status != 0)
+        #expect(try await runAsync(shhKeygenPath, ["-L", "-f", forgedPath]).status != 0 || !(try SSHCertificate.parseLine(try readText(forgedPath)).certificate.hasValidSignature))
     }
 
     static let signingCases: [[String]] = [
@@ -66,7 +66,7 @@ struct CertificateInteropTests {
     ]
 
     @Test("shh-keygen -s makes the certificate ssh-keygen -s makes", arguments: signingCases)
-    func sign(arguments: [String]) throws {
+    func sign(arguments: [String]) async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -74,15 +74,15 @@ struct CertificateInteropTests {
         for tool in ["ours", "theirs"] {
             try FileManager.default.copyItem(atPath: "\(directory)/ecdsa256.pub", toPath: "\(directory)/\(tool).pub")
         }
-        let ours = try run(shhKeygenPath, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/ours.pub"], environment: utc)
-        let theirs = try run(sshKeygen, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/theirs.pub"], environment: utc)
+        let ours = try await runAsync(shhKeygenPath, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/ours.pub"], environment: utc)
+        let theirs = try await runAsync(sshKeygen, ["-s", "\(directory)/ed25519"] + arguments + ["\(directory)/theirs.pub"], environment: utc)
         #expect(ours.status == 0, "\(ours.stderr)")
         #expect(theirs.status == 0, "\(theirs.stderr)")
         #expect(ours.stderr.replacingOccurrences(of: "ours-cert", with: "X")
             == withoutCarriageReturns(theirs.stderr).replacingOccurrences(of: "theirs-cert", with: "X"))
         // OpenSSH loads ours (checking its signature) and shows the same certificate.
-        let shownOurs = try run(sshKeygen, ["-L", "-f", "\(directory)/ours-cert.pub"], environment: utc)
-        let shownTheirs = try run(sshKeygen, ["-L", "-f", "\(directory)/theirs-cert.pub"], environment: utc)
+        let shownOurs = try await runAsync(sshKeygen, ["-L", "-f", "\(directory)/ours-cert.pub"], environment: utc)
+        let shownTheirs = try await runAsync(sshKeygen, ["-L", "-f", "\(directory)/theirs-cert.pub"], environment: utc)
         #expect(shownOurs.status == 0, "\(shownOurs.stderr)")
         #expect(shownOurs.stdout.split(separator: "\n").dropFirst() == shownTheirs.stdout.split(separator: "\n").dropFirst())
         // The comment of the signed key is kept, as ssh-keygen keeps it.
@@ -93,13 +93,13 @@ struct CertificateInteropTests {
         ["-V", "20300101:20200101"], ["-V", "nonsense"], ["-O", "bogus"], ["-O", "source-address=not-an-address"], ["-n", "a,,b"],
         ["-z", "x"],
     ])
-    func badSigning(extra: [String]) throws {
+    func badSigning(extra: [String]) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try copyFixtures(["ed25519", "ecdsa256"], to: directory)
         let arguments = ["-s", "\(directory)/ed25519", "-I", "id"] + extra + ["\(directory)/ecdsa256.pub"]
-        let ours = try run(shhKeygenPath, arguments)
-        let theirs = try run(try sshKeygenPath(), arguments)
+        let ours = try await runAsync(shhKeygenPath, arguments)
+        let theirs = try await runAsync(try sshKeygenPath(), arguments)
         #expect(theirs.status != 0)
         #expect(ours.status == theirs.status, "\(extra): ours \(ours.stderr) theirs \(theirs.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/ecdsa256-cert.pub"))

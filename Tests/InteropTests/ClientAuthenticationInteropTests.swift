@@ -18,7 +18,7 @@ struct ClientAuthenticationInteropTests {
         try "\(authority.publicKey)\n".write(toFile: directory + "/user_ca.pub", atomically: true, encoding: .utf8)
         var extra = "TrustedUserCAKeys \(directory)/user_ca.pub\n"
         if installation.chrootRoot != nil { extra += "PerSourcePenalties no\n" }
-        let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra)
+        let sshd = try await offThePool { [extra] in try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra) }
         defer { sshd.stop() }
         try (keys.map { "\($0.publicKey)" }.joined(separator: "\n") + "\n")
             .write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
@@ -56,7 +56,7 @@ struct ClientAuthenticationInteropTests {
     }
 
     @Test func wrongHostKeyIsRefusedBeforeAuthentication() async throws {
-        let sshd = try TestSSHD()
+        let sshd = try await offThePool { try TestSSHD() }
         defer { sshd.stop() }
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let impostor = try SSHPrivateKey.generate(type: .ed25519).publicKey

@@ -12,7 +12,7 @@ struct ClientExecuteInteropTests {
     static func connect(_ installation: OpenSSHInstallation, extraConfig: String = "") async throws -> (TestSSHD, SSHClient) {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let extra = extraConfig + (installation.chrootRoot == nil ? "" : "\nPerSourcePenalties no")
-        let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra)
+        let sshd = try await offThePool { try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra) }
         try "\(key.publicKey)\n".write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
         let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
         let client = try await SSHClient.connect(host: "127.0.0.1", port: sshd.port, user: "root", credentials: [.privateKey(key)],

@@ -161,8 +161,8 @@ struct ClientFlowInteropTests {
     @Test(arguments: installationsUnderTest)
     func passwordAuthentication(_ installation: OpenSSHInstallation) async throws {
         try await Self.withTestAccount(installation) { user, password in
-            let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, passwordAuthentication: true,
-                                    extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no")
+            let sshd = try await offThePool { try TestSSHD(chrootRoot: installation.chrootRoot, passwordAuthentication: true,
+                                    extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no") }
             defer { sshd.stop() }
             await Self.expectLogin(sshd, user: user, credential: .password(password), "\(installation) password")
             await Self.expectRefusal(sshd, user: user, credential: .password(password + "x"), method: "password",
@@ -175,8 +175,8 @@ struct ClientFlowInteropTests {
     @Test(arguments: installationsUnderTest)
     func keyboardInteractiveAuthenticationThroughPAM(_ installation: OpenSSHInstallation) async throws {
         try await Self.withTestAccount(installation) { user, password in
-            let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, keyboardInteractiveAuthentication: true, usePAM: true,
-                                    extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no")
+            let sshd = try await offThePool { try TestSSHD(chrootRoot: installation.chrootRoot, keyboardInteractiveAuthentication: true, usePAM: true,
+                                    extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no") }
             defer { sshd.stop() }
             let prompts = PromptLog()
             let answer: (String) -> SSHClientCredential = { answer in

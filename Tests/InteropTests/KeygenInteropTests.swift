@@ -13,7 +13,7 @@ private let encryptedKeys = ["ed25519-enc", "ecdsa256-enc", "ecdsa384-enc", "ecd
 @Suite("shh-keygen prints what ssh-keygen prints for OpenSSH's keys")
 struct KeygenOutputTests {
     @Test("-y, -l, -l -E md5, -lv and -lv -E md5", arguments: plainKeys + encryptedKeys)
-    func sameOutput(name: String) throws {
+    func sameOutput(name: String) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try copyFixtures([name], to: directory)
@@ -27,29 +27,29 @@ struct KeygenOutputTests {
             (["-lv", "-E", "md5", "-f", key + ".pub"], "expected-lv-md5"),
         ]
         for (arguments, expectedFile) in cases {
-            let result = try run(shhKeygenPath, arguments)
+            let result = try await runAsync(shhKeygenPath, arguments)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
             #expect(result.stdout == (try readText("\(fixtureDirectory)/\(name).\(expectedFile)")), "\(arguments)")
         }
     }
 
     @Test("a 16384-bit RSA key: -l works like ssh-keygen, -y refuses naming the size")
-    func largestRSA() throws {
+    func largestRSA() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try copyFixtures(["rsa16384"], to: directory)
         let key = "\(directory)/rsa16384"
         for (arguments, expected) in [(["-l", "-f", key], "expected-l-sha256"), (["-lv", "-f", key], "expected-lv-sha256")] {
-            let listed = try run(shhKeygenPath, arguments)
+            let listed = try await runAsync(shhKeygenPath, arguments)
             #expect(listed.stdout == (try readText("\(fixtureDirectory)/rsa16384.\(expected)")))
         }
-        let refused = try run(shhKeygenPath, ["-y", "-f", key])
+        let refused = try await runAsync(shhKeygenPath, ["-y", "-f", key])
         #expect(refused.status == 255)
         #expect(refused.stderr.contains("RSA key of 16384 bits is not supported"))
     }
 
     @Test("-l reads authorized_keys and known_hosts style lines like ssh-keygen")
-    func listFiles() throws {
+    func listFiles() async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -65,14 +65,14 @@ struct KeygenOutputTests {
             [host.example]:2222,10.0.0.1 \(ecdsa.split(separator: " ").prefix(2).joined(separator: " "))
             this line is not a key
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let theirs = try run(sshKeygen, ["-l", "-f", file])
-        let ours = try run(shhKeygenPath, ["-l", "-f", file])
+        let theirs = try await runAsync(sshKeygen, ["-l", "-f", file])
+        let ours = try await runAsync(shhKeygenPath, ["-l", "-f", file])
         #expect(theirs.status == 0)
         #expect(ours.status == theirs.status)
         #expect(ours.stdout == theirs.stdout)
         #expect(ours.stdout.split(separator: "\n").count == 3)
         // The same through standard input.
-        let fromStdin = try run(shhKeygenPath, ["-l", "-f", "-"], stdin: Array(try readText(file).utf8))
+        let fromStdin = try await runAsync(shhKeygenPath, ["-l", "-f", "-"], stdin: Array(try readText(file).utf8))
         #expect(fromStdin.stdout == theirs.stdout)
     }
 }
@@ -84,13 +84,13 @@ struct KeygenWritesTests {
         (["-t", "ecdsa", "-b", "521"], false), (["-t", "rsa", "-b", "2048"], true), (["-t", "rsa"], false),
         (["-t", "ed25519"], true),
     ])
-    func generated(arguments: [String], encrypted: Bool) throws {
+    func generated(arguments: [String], encrypted: Bool) async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let key = "\(directory)/id"
         let passphrase = encrypted ? "s3cret phrase" : ""
-        let made = try run(shhKeygenPath, arguments + ["-N", passphrase, "-C", "made by shh", "-f", key])
+        let made = try await runAsync(shhKeygenPath, arguments + ["-N", passphrase, "-C", "made by shh", "-f", key])
         #expect(made.status == 0, "\(made.stderr)")
         #expect(made.stdout.contains("Your identification has been saved in \(key)\n"))
         #expect(made.stdout.contains("The key's randomart image is:\n+-"))
@@ -100,50 +100,50 @@ struct KeygenWritesTests {
         let pubAttributes = try FileManager.default.attributesOfItem(atPath: key + ".pub")
         #expect((pubAttributes[.posixPermissions] as? Int) == 0o644)
 
-        let theirPublic = try run(sshKeygen, ["-y", "-P", passphrase, "-f", key])
+        let theirPublic = try await runAsync(sshKeygen, ["-y", "-P", passphrase, "-f", key])
         #expect(theirPublic.status == 0, "\(theirPublic.stderr)")
         let ourPublicFile = try readText(key + ".pub")
         #expect(theirPublic.stdout == ourPublicFile)
         #expect(ourPublicFile.hasSuffix(" made by shh\n"))
 
-        let theirFingerprint = try run(sshKeygen, ["-l", "-f", key + ".pub"])
-        let ourFingerprint = try run(shhKeygenPath, ["-l", "-f", key + ".pub"])
+        let theirFingerprint = try await runAsync(sshKeygen, ["-l", "-f", key + ".pub"])
+        let ourFingerprint = try await runAsync(shhKeygenPath, ["-l", "-f", key + ".pub"])
         #expect(ourFingerprint.stdout == theirFingerprint.stdout)
         #expect(made.stdout.contains(String(theirFingerprint.stdout.split(separator: " ")[1])))
         if encrypted {
-            let wrong = try run(sshKeygen, ["-y", "-P", "not it", "-f", key])
+            let wrong = try await runAsync(sshKeygen, ["-y", "-P", "not it", "-f", key])
             #expect(wrong.status != 0)
         }
     }
 
     @Test("-p changes the passphrase in a way ssh-keygen accepts, and -c the comment")
-    func passphraseAndComment() throws {
+    func passphraseAndComment() async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try copyFixtures(["ecdsa256-enc"], to: directory)
         let key = "\(directory)/ecdsa256-enc"
-        let changed = try run(shhKeygenPath, ["-p", "-P", fixturePassphrase, "-N", "new one", "-f", key])
+        let changed = try await runAsync(shhKeygenPath, ["-p", "-P", fixturePassphrase, "-N", "new one", "-f", key])
         #expect(changed.status == 0, "\(changed.stderr)")
         #expect(changed.stdout == "Key has comment 'fixture-ecdsa256-enc'\nYour identification has been saved with the new passphrase.\n")
-        #expect(try run(sshKeygen, ["-y", "-P", "new one", "-f", key]).status == 0)
-        #expect(try run(sshKeygen, ["-y", "-P", fixturePassphrase, "-f", key]).status != 0)
+        #expect(try await runAsync(sshKeygen, ["-y", "-P", "new one", "-f", key]).status == 0)
+        #expect(try await runAsync(sshKeygen, ["-y", "-P", fixturePassphrase, "-f", key]).status != 0)
 
-        let commented = try run(shhKeygenPath, ["-c", "-P", "new one", "-C", "renamed", "-f", key])
+        let commented = try await runAsync(shhKeygenPath, ["-c", "-P", "new one", "-C", "renamed", "-f", key])
         #expect(commented.status == 0, "\(commented.stderr)")
         #expect(commented.stdout == "Old comment: fixture-ecdsa256-enc\nComment 'renamed' applied\n")
-        let listed = try run(sshKeygen, ["-l", "-f", key])
+        let listed = try await runAsync(sshKeygen, ["-l", "-f", key])
         #expect(listed.stdout.contains(" renamed (ECDSA)"))
-        let theirs = try run(sshKeygen, ["-y", "-P", "new one", "-f", key])
+        let theirs = try await runAsync(sshKeygen, ["-y", "-P", "new one", "-f", key])
         #expect(theirs.stdout.hasSuffix(" renamed\n"))
 
         // Removing the passphrase leaves a key ssh-keygen reads without one.
-        #expect(try run(shhKeygenPath, ["-p", "-P", "new one", "-N", "", "-f", key]).status == 0)
-        #expect(try run(sshKeygen, ["-y", "-P", "", "-f", key]).status == 0)
+        #expect(try await runAsync(shhKeygenPath, ["-p", "-P", "new one", "-N", "", "-f", key]).status == 0)
+        #expect(try await runAsync(sshKeygen, ["-y", "-P", "", "-f", key]).status == 0)
     }
 
     @Test("SSHSIG: ssh-keygen verifies our signatures, we verify theirs", arguments: ["ed25519", "ecdsa256", "ecdsa521", "rsa3072"])
-    func signatures(name: String) throws {
+    func signatures(name: String) async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -155,37 +155,37 @@ struct KeygenWritesTests {
         let signers = "\(directory)/allowed_signers"
         try "release@example.com \(try readText(key + ".pub"))".write(toFile: signers, atomically: true, encoding: .utf8)
 
-        let signed = try run(shhKeygenPath, ["-Y", "sign", "-n", "file", "-f", key, message])
+        let signed = try await runAsync(shhKeygenPath, ["-Y", "sign", "-n", "file", "-f", key, message])
         #expect(signed.status == 0, "\(signed.stderr)")
         #expect(signed.stderr == "Signing file \(message)\nWrite signature to \(message).sig\n")
-        let theirVerdict = try run(sshKeygen, ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "file",
+        let theirVerdict = try await runAsync(sshKeygen, ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "file",
                                                "-s", message + ".sig"], stdin: content)
         #expect(theirVerdict.status == 0, "\(theirVerdict.stderr)")
-        let ourVerdict = try run(shhKeygenPath, ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "file",
+        let ourVerdict = try await runAsync(shhKeygenPath, ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "file",
                                                  "-s", message + ".sig"], stdin: content)
         #expect(ourVerdict.status == 0, "\(ourVerdict.stderr)")
         #expect(ourVerdict.stdout == theirVerdict.stdout)
 
         // Their signature of the same file, checked by us; tampered data and the wrong namespace fail for both.
         try FileManager.default.removeItem(atPath: message + ".sig")
-        #expect(try run(sshKeygen, ["-q", "-Y", "sign", "-n", "file", "-f", key, message]).status == 0)
+        #expect(try await runAsync(sshKeygen, ["-q", "-Y", "sign", "-n", "file", "-f", key, message]).status == 0)
         let verifyArguments = ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "file", "-s", message + ".sig"]
-        #expect(try run(shhKeygenPath, verifyArguments, stdin: content).status == 0)
+        #expect(try await runAsync(shhKeygenPath, verifyArguments, stdin: content).status == 0)
         for (label, arguments, data) in [
             ("tampered", verifyArguments, content + [0]),
             ("namespace", ["-Y", "verify", "-f", signers, "-I", "release@example.com", "-n", "git", "-s", message + ".sig"], content),
             ("principal", ["-Y", "verify", "-f", signers, "-I", "mallory@example.com", "-n", "file", "-s", message + ".sig"], content),
         ] {
-            let ours = try run(shhKeygenPath, arguments, stdin: data)
-            let theirs = try run(sshKeygen, arguments, stdin: data)
+            let ours = try await runAsync(shhKeygenPath, arguments, stdin: data)
+            let theirs = try await runAsync(sshKeygen, arguments, stdin: data)
             #expect(theirs.status == 255, "\(label)")
             #expect(ours.status == theirs.status, "\(label)")
             #expect(ours.stdout == "Could not verify signature.\n", "\(label)")
         }
-        let novalidate = try run(shhKeygenPath, ["-Y", "check-novalidate", "-n", "file", "-s", message + ".sig"], stdin: content)
-        let theirNovalidate = try run(sshKeygen, ["-Y", "check-novalidate", "-n", "file", "-s", message + ".sig"], stdin: content)
+        let novalidate = try await runAsync(shhKeygenPath, ["-Y", "check-novalidate", "-n", "file", "-s", message + ".sig"], stdin: content)
+        let theirNovalidate = try await runAsync(sshKeygen, ["-Y", "check-novalidate", "-n", "file", "-s", message + ".sig"], stdin: content)
         #expect(novalidate.stdout == theirNovalidate.stdout)
-        let principals = try run(shhKeygenPath, ["-Y", "find-principals", "-s", message + ".sig", "-f", signers])
+        let principals = try await runAsync(shhKeygenPath, ["-Y", "find-principals", "-s", message + ".sig", "-f", signers])
         #expect(principals.stdout == "release@example.com\n")
     }
 }
@@ -195,7 +195,7 @@ struct KeygenBadInputTests {
     @Test("broken key files: exit status equals ssh-keygen's and the message names the file", arguments: [
         "empty", "truncated", "garbled", "public-as-private", "junk", "wrong-passphrase", "directory",
     ])
-    func brokenFiles(kind: String) throws {
+    func brokenFiles(kind: String) async throws {
         let sshKeygen = try sshKeygenPath()
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -218,8 +218,8 @@ struct KeygenBadInputTests {
         default: try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
         }
         chmod(path, kind == "directory" ? 0o700 : 0o600)
-        let theirs = try run(sshKeygen, ["-y"] + passphrase + ["-f", path])
-        let ours = try run(shhKeygenPath, ["-y"] + passphrase + ["-f", path])
+        let theirs = try await runAsync(sshKeygen, ["-y"] + passphrase + ["-f", path])
+        let ours = try await runAsync(shhKeygenPath, ["-y"] + passphrase + ["-f", path])
         #expect(theirs.status != 0)
         #expect(ours.status == theirs.status, "ours: \(ours.stderr) theirs: \(theirs.stderr)")
         #expect(ours.stdout.isEmpty)
@@ -232,7 +232,7 @@ struct KeygenBadInputTests {
     }
 
     @Test("a 100 MB junk file fails fast with one message")
-    func hugeFile() throws {
+    func hugeFile() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/huge"
@@ -241,24 +241,24 @@ struct KeygenBadInputTests {
         try handle.truncate(atOffset: 100 * 1_000_000)
         try handle.close()
         let started = Date()
-        let ours = try run(shhKeygenPath, ["-y", "-f", path])
+        let ours = try await runAsync(shhKeygenPath, ["-y", "-f", path])
         #expect(ours.status == 255)
         #expect(ours.stderr == "Load key \"\(path)\": file is too large to be a key (100000000 bytes)\n")
-        let listed = try run(shhKeygenPath, ["-l", "-f", path])
+        let listed = try await runAsync(shhKeygenPath, ["-l", "-f", path])
         #expect(listed.status == 255)
         #expect(listed.stderr.split(separator: "\n").count == 1)
         #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test("a private key readable by others is refused, as OpenSSH does")
-    func permissions() throws {
+    func permissions() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try copyFixtures(["ed25519"], to: directory)
         let key = "\(directory)/ed25519"
         chmod(key, 0o644)
-        let ours = try run(shhKeygenPath, ["-y", "-f", key])
-        let theirs = try run(try sshKeygenPath(), ["-y", "-f", key])
+        let ours = try await runAsync(shhKeygenPath, ["-y", "-f", key])
+        let theirs = try await runAsync(try sshKeygenPath(), ["-y", "-f", key])
         #expect(ours.status == theirs.status)
         #expect(ours.stderr == withoutCarriageReturns(theirs.stderr))
     }
@@ -270,27 +270,27 @@ struct KeygenBadInputTests {
     ]
 
     @Test("missing files and unknown options", arguments: commandLineCases)
-    func commandLineErrors(arguments: [String], status: Int32) throws {
-        let ours = try run(shhKeygenPath, arguments)
+    func commandLineErrors(arguments: [String], status: Int32) async throws {
+        let ours = try await runAsync(shhKeygenPath, arguments)
         #expect(ours.status == status, "\(arguments): \(ours.stderr)")
         #expect(!ours.stderr.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "/tmp/never"))
     }
 
     @Test("an existing key is not overwritten unless the answer is y")
-    func overwrite() throws {
+    func overwrite() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let key = "\(directory)/id"
-        #expect(try run(shhKeygenPath, ["-q", "-N", "", "-f", key]).status == 0)
+        #expect(try await runAsync(shhKeygenPath, ["-q", "-N", "", "-f", key]).status == 0)
         let before = try readText(key)
         for answer in ["n\n", "", "no\n"] {
-            let declined = try run(shhKeygenPath, ["-N", "", "-f", key], stdin: Array(answer.utf8))
+            let declined = try await runAsync(shhKeygenPath, ["-N", "", "-f", key], stdin: Array(answer.utf8))
             #expect(declined.status == 1)
             #expect(declined.stdout.hasSuffix("\(key) already exists.\nOverwrite (y/n)? "))
             #expect(try readText(key) == before)
         }
-        let accepted = try run(shhKeygenPath, ["-q", "-N", "", "-f", key], stdin: Array("y\n".utf8))
+        let accepted = try await runAsync(shhKeygenPath, ["-q", "-N", "", "-f", key], stdin: Array("y\n".utf8))
         #expect(accepted.status == 0)
         #expect(try readText(key) != before)
     }

@@ -39,7 +39,7 @@ final class ScriptedTerminal: @unchecked Sendable {
 @Suite("shh-keygen prompts")
 struct KeygenPromptTests {
     @Test("without -N the passphrase is asked twice, again on mismatch, and protects the key")
-    func passphraseTwice() throws {
+    func passphraseTwice() async throws {
         let directory = NSTemporaryDirectory() + "shh-prompt-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -56,7 +56,7 @@ struct KeygenPromptTests {
     }
 
     @Test("without -f the default path under ~/.ssh is offered and ~/.ssh is created 0700")
-    func defaultPath() throws {
+    func defaultPath() async throws {
         let home = NSTemporaryDirectory() + "shh-home-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: home) }
@@ -74,7 +74,7 @@ struct KeygenPromptTests {
     }
 
     @Test("an encrypted key asks for its passphrase for -y; a wrong one fails with ssh-keygen's words")
-    func askForPassphrase() throws {
+    func askForPassphrase() async throws {
         let directory = NSTemporaryDirectory() + "shh-ask-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

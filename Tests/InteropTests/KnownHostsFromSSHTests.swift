@@ -8,11 +8,11 @@ import Testing
 @Suite("known_hosts written by OpenSSH's ssh", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
 struct KnownHostsFromSSHTests {
     @Test("entries ssh adds (plain and hashed, on a non-22 port) are found by KnownHosts.check", arguments: ["no", "yes"])
-    func acceptNew(hashed: String) throws {
-        let server = try TestSSHD()
+    func acceptNew(hashed: String) async throws {
+        let server = try await offThePool { try TestSSHD() }
         defer { server.stop() }
         let knownHosts = "\(server.directory)/known_hosts_\(hashed)"
-        let client = try run("/usr/bin/ssh", [
+        let client = try await runAsync("/usr/bin/ssh", [
             "-F", "/dev/null", "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=\(hashed)", "-o", "BatchMode=yes",
             "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=/dev/null", "-p", "\(server.port)", "nobody@127.0.0.1", "true",

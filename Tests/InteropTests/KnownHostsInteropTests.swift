@@ -24,14 +24,14 @@ struct KnownHostsInteropTests {
         "bastion.internal.example", "mixed.case.example", "www.example.com", "nowhere.example.org",
         "broken.example.com", "dss.example.com",
     ])
-    func find(name: String) throws {
+    func find(name: String) async throws {
         let sshKeygen = try sshKeygenPath()
         for fixture in ["valid", "hashed", "plain", "unusable"] {
             let (directory, ours, theirs) = try copies(of: fixture)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             for extra in [[], ["-l"], ["-H"], ["-q"]] {
-                let mine = try run(shhKeygenPath, ["-F", name, "-f", ours] + extra)
-                let reference = try run(sshKeygen, ["-F", name, "-f", theirs] + extra)
+                let mine = try await runAsync(shhKeygenPath, ["-F", name, "-f", ours] + extra)
+                let reference = try await runAsync(sshKeygen, ["-F", name, "-f", theirs] + extra)
                 #expect(mine.status == reference.status, "\(fixture) \(extra)")
                 if extra == ["-H"] {
                     // Fresh salts: compare the headers and that every hashed line still finds the host.
@@ -48,13 +48,13 @@ struct KnownHostsInteropTests {
         "server.example.com", "[server.example.com]:2222", "mixed.case.example", "nowhere.example.org", "db.internal.example",
         "broken.example.com", "dss.example.com",
     ])
-    func remove(name: String) throws {
+    func remove(name: String) async throws {
         let sshKeygen = try sshKeygenPath()
         for fixture in ["valid", "hashed", "unusable"] {
             let (directory, ours, theirs) = try copies(of: fixture)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let mine = try run(shhKeygenPath, ["-R", name, "-f", ours])
-            let reference = try run(sshKeygen, ["-R", name, "-f", theirs])
+            let mine = try await runAsync(shhKeygenPath, ["-R", name, "-f", ours])
+            let reference = try await runAsync(sshKeygen, ["-R", name, "-f", theirs])
             #expect(mine.status == reference.status)
             #expect(mine.stdout.replacingOccurrences(of: ours, with: "FILE")
                 == reference.stdout.replacingOccurrences(of: theirs, with: "FILE"), "\(fixture)")
@@ -69,13 +69,13 @@ struct KnownHostsInteropTests {
     }
 
     @Test("-R and -H refuse to rewrite a file with a broken line, like ssh-keygen")
-    func brokenFile() throws {
+    func brokenFile() async throws {
         let sshKeygen = try sshKeygenPath()
         let (directory, ours, theirs) = try copies(of: "plain")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for arguments in [["-R", "server.example.com"], ["-H"]] {
-            let mine = try run(shhKeygenPath, arguments + ["-f", ours])
-            let reference = try run(sshKeygen, arguments + ["-f", theirs])
+            let mine = try await runAsync(shhKeygenPath, arguments + ["-f", ours])
+            let reference = try await runAsync(sshKeygen, arguments + ["-f", theirs])
             #expect(mine.status == reference.status)
             #expect(mine.status == 1)
             #expect(mine.stderr.contains("\(ours):13: invalid line"))
@@ -84,12 +84,12 @@ struct KnownHostsInteropTests {
     }
 
     @Test("-H hashes like ssh-keygen: ssh-keygen finds every host in our hashed file")
-    func hash() throws {
+    func hash() async throws {
         let sshKeygen = try sshKeygenPath()
         let (directory, ours, theirs) = try copies(of: "unusable")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let mine = try run(shhKeygenPath, ["-H", "-f", ours])
-        let reference = try run(sshKeygen, ["-H", "-f", theirs])
+        let mine = try await runAsync(shhKeygenPath, ["-H", "-f", ours])
+        let reference = try await runAsync(sshKeygen, ["-H", "-f", theirs])
         #expect(mine.status == 0 && reference.status == 0)
         #expect(mine.stdout.replacingOccurrences(of: ours, with: "FILE") == reference.stdout.replacingOccurrences(of: theirs, with: "FILE"))
         #expect(withoutCarriageReturns(mine.stderr).replacingOccurrences(of: ours, with: "FILE")
@@ -97,8 +97,8 @@ struct KnownHostsInteropTests {
         #expect(try readText(ours).split(separator: "\n").count == (try readText(theirs)).split(separator: "\n").count)
         for name in ["server.example.com", "192.0.2.10", "[server.example.com]:2222", "mixed.case.example", "bastion.internal.example",
                      "dss.example.com"] {
-            let found = try run(sshKeygen, ["-F", name, "-f", ours])
-            let expected = try run(sshKeygen, ["-F", name, "-f", theirs])
+            let found = try await runAsync(sshKeygen, ["-F", name, "-f", ours])
+            let expected = try await runAsync(sshKeygen, ["-F", name, "-f", theirs])
             #expect(found.status == 0, "\(name)")
             #expect(found.stdout.split(separator: "\n").filter { $0.hasPrefix("#") }
                 == expected.stdout.split(separator: "\n").filter { $0.hasPrefix("#") }, "\(name)")
@@ -106,8 +106,8 @@ struct KnownHostsInteropTests {
     }
 
     @Test("a missing known_hosts file is a clear error")
-    func missing() throws {
-        let result = try run(shhKeygenPath, ["-F", "host", "-f", "/nonexistent/known_hosts"])
+    func missing() async throws {
+        let result = try await runAsync(shhKeygenPath, ["-F", "host", "-f", "/nonexistent/known_hosts"])
         #expect(result.status == 255)
         #expect(result.stderr == "Cannot stat /nonexistent/known_hosts: No such file or directory\n")
     }

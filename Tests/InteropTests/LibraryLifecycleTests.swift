@@ -191,7 +191,7 @@ private func descendants(of root: pid_t) -> [pid_t] {
     @Test func connectionDelegateServesTunnelsAndGlobalRequests() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
         let key = try SSHKeyFile.loadPrivateKey(atPath: "\(directory)/id")
         let tunnel = SSHChannelType.directTCPIP(host: "127.0.0.1", port: 7, originatorAddress: "127.0.0.1", originatorPort: 5555)
         try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey]), connectionDelegate: EchoTunnelDelegate()) { port, hostKey in
@@ -276,7 +276,7 @@ struct ClientKeepaliveTests {
     /// per-connection processes stopped) is given up after three unanswered, with a clear error.
     @Test func keepaliveDetectsAFrozenServer() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
-        let sshd = try TestSSHD()
+        let sshd = try await offThePool { try TestSSHD() }
         defer { sshd.stop() }
         try "\(key.publicKey)\n".write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
         let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key

@@ -24,6 +24,7 @@ final class TestSSHD {
     /// /tmp is shared with it, so the temp files are the same inside and out.
     /// `passwordAuthentication`, `keyboardInteractiveAuthentication` and `usePAM` set those keywords here, not
     /// through `extraConfig`: for most keywords sshd keeps the first value it reads, so an appended line is ignored.
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     init(
         hostKeyType: String = "ed25519", additionalHostKeyTypes: [String] = [], certifyHostKey: Bool = false,
         chrootRoot: String? = nil, passwordAuthentication: Bool = false, keyboardInteractiveAuthentication: Bool = false,

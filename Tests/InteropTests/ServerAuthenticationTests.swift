@@ -129,14 +129,14 @@ final class AuthenticationTestServer: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var keys: Set<SSHPublicKey> = []
         for (name, arguments) in [("ed25519", ["-t", "ed25519"]), ("ecdsa", ["-t", "ecdsa"]), ("rsa", ["-t", "rsa", "-b", "3072"])] {
-            let made = try run(try sshKeygenPath(), ["-q"] + arguments + ["-N", "", "-f", "\(directory)/\(name)"])
+            let made = try await runAsync(try sshKeygenPath(), ["-q"] + arguments + ["-N", "", "-f", "\(directory)/\(name)"])
             #expect(made.status == 0)
             keys.insert(try SSHPublicKeyLine(parsing: try readText("\(directory)/\(name).pub")).key)
         }
         // A user certificate made by ssh-keygen for a key the server does not list.
-        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/ca"])
-        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/certified"])
-        _ = try run(try sshKeygenPath(), ["-q", "-s", "\(directory)/ca", "-I", "alice", "-n", "alice", "\(directory)/certified.pub"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/ca"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/certified"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-s", "\(directory)/ca", "-I", "alice", "-n", "alice", "\(directory)/certified.pub"])
         let authority = try SSHPublicKeyLine(parsing: try readText("\(directory)/ca.pub")).key
         let server = try await AuthenticationTestServer(
             authenticator: TestAuthenticator(keys: keys, certificateAuthority: authority, password: "sesame"), failureDelay: .milliseconds(50))

@@ -58,7 +58,7 @@ private func randomBytes(_ count: Int) -> [UInt8] {
     func openSSHClientAgainstSSHServer(_ installation: OpenSSHInstallation) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
         let userKey = try SSHPublicKeyLine(parsing: try readText("\(directory)/id.pub")).key
         try await withTestServer(authenticator: TestAuthenticator(keys: [userKey])) { port, hostKey in
             try "[127.0.0.1]:\(port) \(hostKey.publicKey)\n".write(toFile: "\(directory)/known_hosts", atomically: true, encoding: .utf8)
@@ -86,7 +86,7 @@ private func randomBytes(_ count: Int) -> [UInt8] {
     func pythonClientsAgainstSSHServer(_ library: String) async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
+        _ = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/id"])
         let userKey = try SSHPublicKeyLine(parsing: try readText("\(directory)/id.pub")).key
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_exec_client.py").path
         try await withTestServer(authenticator: TestAuthenticator(keys: [userKey])) { port, hostKey in

@@ -16,6 +16,7 @@ struct ShhFixture {
     let identity: String
     let knownHosts: String
 
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     init(_ installation: OpenSSHInstallation = .system, extraConfig: String = "") throws {
         let extra = extraConfig + (installation.chrootRoot == nil ? "" : "\nPerSourcePenalties no")
         sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra)
@@ -40,7 +41,7 @@ struct ShhFixture {
 struct ShhClientTests {
     @Test(arguments: installationsUnderTest)
     func exitStatusesAndStderrApart(_ installation: OpenSSHInstallation) async throws {
-        let fixture = try ShhFixture(installation)
+        let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
         for status in [0, 3, 255] {
             let result = try await fixture.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
@@ -52,7 +53,7 @@ struct ShhClientTests {
 
     @Test(arguments: installationsUnderTest)
     func sixteenMiBEachWay(_ installation: OpenSSHInstallation) async throws {
-        let fixture = try ShhFixture(installation)
+        let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
         var generator = SystemRandomNumberGenerator()
         let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -67,7 +68,7 @@ struct ShhClientTests {
 
     @Test(.enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 for the 100 MiB transfers"), arguments: installationsUnderTest)
     func hundredMiBEachWay(_ installation: OpenSSHInstallation) async throws {
-        let fixture = try ShhFixture(installation)
+        let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
         var generator = SystemRandomNumberGenerator()
         let data = (0..<(100 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -85,7 +86,7 @@ struct ShhClientTests {
     }
 
     @Test func argumentsAsTypedAndOptionsAfterTheHost() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // ssh joins the words with spaces and the remote shell splits them again, quotes and all.
         let result = try await fixture.shh(["127.0.0.1", "-l", "root", "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
@@ -97,7 +98,7 @@ struct ShhClientTests {
     }
 
     @Test func stdinToEndOfFileAndTheEnvironment() async throws {
-        let fixture = try ShhFixture(extraConfig: "AcceptEnv SHH_TEST_*")
+        let fixture = try await offThePool { try ShhFixture(extraConfig: "AcceptEnv SHH_TEST_*") }
         defer { fixture.sshd.stop() }
         let tarLike = try await fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "root@127.0.0.1",
                                        "cat > /dev/null; echo \"$SHH_TEST_SENT $SHH_TEST_FIXED\""],
@@ -109,7 +110,7 @@ struct ShhClientTests {
     }
 
     @Test func terminalRequestsWithStandardInputFromAPipe() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // -tt forces a terminal even though stdin is a pipe; what we send still arrives.
         let forced = try await fixture.shh(["-tt", "root@127.0.0.1", "tty; head -c 6"], stdin: Array("hello\n".utf8))
@@ -126,7 +127,7 @@ struct ShhClientTests {
     }
 
     @Test func proxyCommandCarriesTheConnection() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let relay = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("tcp_relay.py").path
         let log = fixture.directory + "/relay.log"
@@ -156,7 +157,7 @@ struct ShhClientTests {
     }
 
     @Test func aClosedOutputEndsTheRemoteCommand() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // `shh host yes | head -1`: once head is gone, shh must not drain yes forever.
         let script = "\(shhPath) -F none -p \(fixture.sshd.port) -i \(fixture.identity) -o UserKnownHostsFile=\(fixture.knownHosts) -o BatchMode=yes root@127.0.0.1 yes | head -1; echo \"status ${PIPESTATUS[0]}\""
@@ -165,7 +166,7 @@ struct ShhClientTests {
     }
 
     @Test func verboseShowsTheAlgorithmsAndEachAuthenticationStep() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let fingerprint = try SSHPublicKeyLine(parsing: String(contentsOfFile: fixture.identity + ".pub", encoding: .utf8)).key.fingerprint()
         let result = try await fixture.shh(["-v", "-o", "KexAlgorithms=curve25519-sha256", "root@127.0.0.1", "true"])
@@ -182,7 +183,7 @@ struct ShhClientTests {
 
     @Test(arguments: installationsUnderTest)
     func noCommonAlgorithmIsSaidAsSshSaysIt(_ installation: OpenSSHInstallation) async throws {
-        let fixture = try ShhFixture(installation, extraConfig: "KexAlgorithms curve25519-sha256\nCiphers aes256-gcm@openssh.com")
+        let fixture = try await offThePool { try ShhFixture(installation, extraConfig: "KexAlgorithms curve25519-sha256\nCiphers aes256-gcm@openssh.com") }
         defer { fixture.sshd.stop() }
         let kex = try await fixture.shh(["-o", "KexAlgorithms=ecdh-sha2-nistp256", "root@127.0.0.1", "true"])
         #expect(kex.status == 255)
@@ -196,7 +197,7 @@ struct ShhClientTests {
     }
 
     @Test func remoteSignalIsExit255WithAMessage() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let result = try await fixture.shh(["root@127.0.0.1", "kill -TERM $$"])
         #expect(result.status == 255)
@@ -204,7 +205,7 @@ struct ShhClientTests {
     }
 
     @Test func knownHostsAcceptNewThenStrictAndHashed() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let fresh = fixture.directory + "/fresh_known_hosts"
         let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fresh)", "-o", "BatchMode=yes"]
@@ -230,7 +231,7 @@ struct ShhClientTests {
     }
 
     @Test func aChangedHostKeyRunsNothing() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let impostor = try SSHPrivateKey.generate(type: .ed25519)
         try "# a comment\n[127.0.0.1]:\(fixture.sshd.port) \(impostor.publicKey)\n".write(toFile: fixture.knownHosts, atomically: true, encoding: .utf8)
@@ -245,7 +246,7 @@ struct ShhClientTests {
     }
 
     @Test func sshConfigWithHostMatchIncludeAndTokens() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let config = fixture.directory + "/config"
         try """
@@ -284,10 +285,10 @@ struct ShhClientTests {
     }
 
     @Test func encryptedKeyThroughAskpass() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let locked = fixture.directory + "/locked"
-        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "secret words", "-f", locked]).status == 0)
+        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "secret words", "-f", locked]).status == 0)
         try FileManager.default.copyItem(atPath: locked + ".pub", toPath: fixture.directory + "/authorized_keys.new")
         try FileManager.default.removeItem(atPath: fixture.directory + "/authorized_keys")
         try FileManager.default.moveItem(atPath: fixture.directory + "/authorized_keys.new", toPath: fixture.directory + "/authorized_keys")
@@ -307,7 +308,7 @@ struct ShhClientTests {
     /// offers nothing from it with IdentitiesOnly when the identity file is another key, and none with
     /// IdentityAgent none.
     @Test func keysFromARealSSHAgent() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let socket = fixture.directory + "/agent.sock"
         // The daemon must not keep the descriptor Foundation's Process watches for our child's exit, nor the
@@ -343,7 +344,7 @@ struct ShhClientTests {
     }
 
     @Test func errorsReadLikeSSHAndExit255() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let closedPort = try freeLoopbackPort()
         let refused = try await runAsync(shhPath, ["-F", "none", "-p", "\(closedPort)", "127.0.0.1", "true"])

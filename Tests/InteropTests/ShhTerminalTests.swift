@@ -36,7 +36,7 @@ struct ShhTerminalTests {
     }
 
     @Test func forcedTerminalIsTheControllingTerminalAtOurWindowSize() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let script = "tty; stty size; echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') tpgid=$(ps -o tpgid= -p $$ | tr -d ' ')\"; echo TERM=$TERM; stty -a"
         // An unusual erase character (^H) locally: pty-req's modes must carry it to the remote terminal.
@@ -55,7 +55,7 @@ struct ShhTerminalTests {
     }
 
     @Test func interactiveShellTypedAtTheTerminal() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let terminal = try start(fixture, ["root@127.0.0.1"])
         // No command and a terminal: ssh's default is a login shell on a pseudo-terminal.
@@ -71,7 +71,7 @@ struct ShhTerminalTests {
     }
 
     @Test func aResizeReachesTheRemoteSide() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let terminal = try start(fixture, ["root@127.0.0.1"], rows: 40, columns: 100)
         #expect(await waitUntilRaw(terminal), "\(terminal.text)")
@@ -91,7 +91,7 @@ struct ShhTerminalTests {
     }
 
     @Test func escapesAtTheStartOfALine() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let terminal = try start(fixture, ["-tt", "root@127.0.0.1", "cat"])
         #expect(await waitUntilRaw(terminal), "\(terminal.text)")
@@ -110,7 +110,7 @@ struct ShhTerminalTests {
     }
 
     @Test func aTerminatingSignalRestoresTheTerminal() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let terminal = try start(fixture, ["-tt", "root@127.0.0.1", "echo started; sleep 60"])
         #expect(await terminal.waitFor("started"), "\(terminal.text)")
@@ -121,7 +121,7 @@ struct ShhTerminalTests {
     }
 
     @Test func theHostKeyQuestionIsAnsweredAtTheTerminal() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let knownHosts = fixture.directory + "/known_hosts_asked"
         #expect(FileManager.default.createFile(atPath: knownHosts, contents: Data()))

@@ -16,14 +16,12 @@ final class AsyncSSHShhServer {
     let knownHosts: String
     private let pid: pid_t
 
-    /// Starts it off the cooperative thread pool (waiting for its port blocks a thread; with every pool thread
-    /// blocked, other tests' async work in this process stalls).
+    /// Starts it off the cooperative thread pool (waiting for its port blocks a thread).
     static func start(password: String? = nil) async throws -> AsyncSSHShhServer {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try AsyncSSHShhServer(password: password) }) }
-        }
+        try await offThePool { try AsyncSSHShhServer(password: password) }
     }
 
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     init(password: String? = nil) throws {
         directory = try makeTemporaryDirectory()
         let hostKey = directory + "/host_ed25519"
@@ -149,7 +147,7 @@ struct ShhToolsInteropTests {
     @Test func asyncSSHLetsInOnlyTheAuthorizedKey() async throws {
         let server = try await AsyncSSHShhServer.start()
         let stranger = server.directory + "/id_stranger"
-        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
+        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
         let marker = server.directory + "/marker"
         let refused = try await runAsync(shhPath, server.hostOptions + ["-i", stranger, "-o", "BatchMode=yes", "root@127.0.0.1", "touch \(marker)"])
         #expect(refused.status == 255)
@@ -203,7 +201,7 @@ struct ShhToolsInteropTests {
     /// git clone and push over shh (git's "auto" ssh variant: it runs `shh -G` to learn shh takes OpenSSH's
     /// options, then -p and -o SendEnv=GIT_PROTOCOL); protocol version 2 shows GIT_PROTOCOL reached the server.
     @Test func gitCloneAndPushThroughShh() async throws {
-        let fixture = try ShhFixture(extraConfig: "AcceptEnv GIT_PROTOCOL")
+        let fixture = try await offThePool { try ShhFixture(extraConfig: "AcceptEnv GIT_PROTOCOL") }
         defer { fixture.sshd.stop() }
         let wrapper = try shhWrapper(fixture)
         let bare = fixture.directory + "/repo.git", seed = fixture.directory + "/seed", clone = fixture.directory + "/clone"
@@ -258,7 +256,7 @@ struct ShhToolsInteropTests {
     /// its ssh a non-blocking stdout (ssh copes by polling), so the way down also checks that shh waits when its
     /// stdout is full (EAGAIN) instead of dropping the bytes.
     @Test func rsyncTreeUpAndBack() async throws {
-        let fixture = try ShhFixture()
+        let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let wrapper = try shhWrapper(fixture)
         let tree = fixture.directory + "/tree", remote = fixture.directory + "/remote", back = fixture.directory + "/back"
@@ -270,7 +268,7 @@ struct ShhToolsInteropTests {
         try Data(randomBytes(1 << 20)).write(to: URL(fileURLWithPath: tree + "/a/random.bin"))
         try manager.createSymbolicLink(atPath: tree + "/a/link", withDestinationPath: "b/c/deep.txt")
         chmod(tree + "/top.txt", 0o640)
-        let touched = try run("/usr/bin/touch", ["-d", "2001-02-03 04:05:06", tree + "/top.txt", tree + "/a/random.bin"])
+        let touched = try await runAsync("/usr/bin/touch", ["-d", "2001-02-03 04:05:06", tree + "/top.txt", tree + "/a/random.bin"])
         try #require(touched.status == 0)
         let original = try treeListing(tree)
         try #require(original.contains("l 777 a/link b/c/deep.txt") && original.contains("2001-02-03 04:05:06"), "\(original)")
@@ -290,7 +288,7 @@ struct ShhToolsInteropTests {
 
     /// OpenSSH's sftp with shh as its ssh (-S): it asks for the sftp subsystem with -s and options of its own.
     @Test func sftpBatchPutListGet() async throws {
-        let fixture = try ShhFixture(extraConfig: "Subsystem sftp internal-sftp")
+        let fixture = try await offThePool { try ShhFixture(extraConfig: "Subsystem sftp internal-sftp") }
         defer { fixture.sshd.stop() }
         let wrapper = try shhWrapper(fixture)
         let local = fixture.directory + "/local.bin", uploaded = fixture.directory + "/uploaded.bin", fetched = fixture.directory + "/fetched.bin"
@@ -312,7 +310,7 @@ struct ShhToolsInteropTests {
     /// which runs `scp -t` and `scp -f` as remote commands).
     @Test(arguments: [false, true])
     func scpUpAndBack(oldProtocol: Bool) async throws {
-        let fixture = try ShhFixture(extraConfig: "Subsystem sftp internal-sftp")
+        let fixture = try await offThePool { try ShhFixture(extraConfig: "Subsystem sftp internal-sftp") }
         defer { fixture.sshd.stop() }
         let wrapper = try shhWrapper(fixture)
         let local = fixture.directory + "/local.bin", uploaded = fixture.directory + "/uploaded.bin", fetched = fixture.directory + "/fetched.bin"

@@ -5,7 +5,8 @@ import Foundation
 
 var shhdPath: String { "\(productsDirectory)/shhd" }
 
-final class TestShhd {
+/// Unchecked: a test drives its server from one task at a time.
+final class TestShhd: @unchecked Sendable {
     let directory: String
     let port: Int
     let pid: pid_t
@@ -14,6 +15,7 @@ final class TestShhd {
 
     /// Starts `shhd -D -e -p PORT` plus `arguments` (a config with -f, -o options...), with `environment` added
     /// to ours; waits until the port answers "SSH-2.0-".
+    @available(*, noasync, message: "blocks a cooperative pool thread; use TestShhd.start")
     init(_ arguments: [String], directory: String, environment: [String: String] = [:]) throws {
         self.directory = directory
         port = try freeLoopbackPort()
@@ -39,14 +41,9 @@ final class TestShhd {
         throw InteropError.missingProgram("a working shhd (no banner on port \(port): \(logText))")
     }
 
-    /// Starts it off the cooperative thread pool: waiting for the banner blocks a thread, and with every pool
-    /// thread blocked, the async work of other tests in this process stalls (it once timed out a library test).
+    /// Starts it off the cooperative thread pool (waiting for the banner blocks a thread).
     static func start(_ arguments: [String], directory: String, environment: [String: String] = [:]) async throws -> TestShhd {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try TestShhd(arguments, directory: directory, environment: environment) })
-            }
-        }
+        try await offThePool { try TestShhd(arguments, directory: directory, environment: environment) }
     }
 
     /// SIGTERM, reaped on a thread of its own (for `defer`, where nothing waits for the exit status).
@@ -60,10 +57,16 @@ final class TestShhd {
         }
     }
 
+    /// `stop` off the cooperative pool.
+    func stopped(seconds: Double = 10) async -> Int32? {
+        (try? await offThePool { [self] in stop(seconds: seconds) }) ?? nil
+    }
+
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     /// SIGTERM, then the exit status (nil if it did not exit within `seconds`; it is killed then).
     @discardableResult
+    @available(*, noasync, message: "blocks a cooperative pool thread; use await stopped()")
     func stop(seconds: Double = 10) -> Int32? {
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(seconds)

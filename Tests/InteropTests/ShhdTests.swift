@@ -11,6 +11,7 @@ struct ShhdFixture {
     let identity: String
     let authorizedKeys: String
 
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     init() throws {
         directory = try makeTemporaryDirectory()
         identity = directory + "/id_ed25519"
@@ -42,11 +43,11 @@ struct ShhdFixture {
 @Suite("shhd against ssh and shh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"))
 struct ShhdTests {
     @Test func embeddedDefaultServesTheRunningUser() async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         // The generated host key: announced with its fingerprint, which ssh-keygen computes the same.
-        let fingerprint = try run(try sshKeygenPath(), ["-l", "-f", fixture.hostKeyPublic]).stdout
+        let fingerprint = try await runAsync(try sshKeygenPath(), ["-l", "-f", fixture.hostKeyPublic]).stdout
         let announced = try #require(server.logText.firstMatch(of: /Generated host key \S+: ED25519 (SHA256:\S+)/)?.1)
         #expect(fingerprint.contains(String(announced)), "\(server.logText)")
         #expect(server.logText.contains("Server listening on 127.0.0.1 port \(server.port)."), "\(server.logText)")
@@ -69,7 +70,7 @@ struct ShhdTests {
         #expect(printed.stdout.contains("listenaddress 127.0.0.2:2200\n") && !printed.stdout.contains("127.0.0.1")
                 && !printed.stdout.contains("2222"), "\(printed.stdout) \(printed.stderr)")
         // A restart keeps the same host key.
-        #expect(server.stop() == 0, "SIGTERM should end shhd cleanly: \(server.logText)")
+        #expect(await server.stopped() == 0, "SIGTERM should end shhd cleanly: \(server.logText)")
         let again = try await fixture.startEmbedded()
         defer { again.terminate() }
         #expect(!again.logText.contains("Generated host key"))
@@ -81,7 +82,7 @@ struct ShhdTests {
     }
 
     @Test func theBannerIsShownBeforeAuthentication() async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         let bannerFile = fixture.directory + "/banner"
         try "Authorized use only.\nSecond line.\n".write(toFile: bannerFile, atomically: true, encoding: .utf8)
         let server = try await fixture.startEmbedded(["-o", "Banner \(bannerFile)"])
@@ -96,7 +97,7 @@ struct ShhdTests {
 
     @Test(arguments: ["paramiko", "asyncssh", "asyncssh-mlkem"])
     func pythonClients(_ library: String) async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         let knownHosts = fixture.directory + "/known_hosts-python"
@@ -109,7 +110,7 @@ struct ShhdTests {
     }
 
     @Test func sixteenMiBEachWay() async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         var generator = SystemRandomNumberGenerator()
@@ -122,10 +123,10 @@ struct ShhdTests {
     }
 
     @Test func whoMayLogIn() async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         // A key that is not listed.
         let stranger = fixture.directory + "/stranger"
-        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
+        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", stranger, "-o", "IdentitiesOnly=yes",
@@ -149,9 +150,9 @@ struct ShhdTests {
     }
 
     @Test func brokenConfigurationsNameFileAndLine() async throws {
-        let fixture = try ShhdFixture()
+        let fixture = try await offThePool { try ShhdFixture() }
         let hostKey = fixture.directory + "/host_key"
-        #expect(try run(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]).status == 0)
+        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]).status == 0)
         let cases: [(String, String)] = [
             ("HostKey \(hostKey)\nNoSuchOption yes\n", "line 2: Bad configuration option: NoSuchOption"),
             ("HostKey \(hostKey)\nMaxAuthTries many\n", "MaxAuthTries"),

@@ -40,6 +40,7 @@ func sshKeygenPath() throws -> String {
 /// Runs a program to completion with optional standard input, in its own session (so it has no
 /// controlling terminal and can never stop to prompt on /dev/tty).
 @discardableResult
+@available(*, noasync, message: "blocks a thread of the cooperative pool (two on CI); use runAsync")
 func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
@@ -54,9 +55,9 @@ func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], envir
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data(), errData = Data()
     group.enter()
-    DispatchQueue.global().async { outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    Thread.detachNewThread { outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async { errData = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    Thread.detachNewThread { errData = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     try input.fileHandleForWriting.write(contentsOf: stdin)
     try input.fileHandleForWriting.close()
     process.waitUntilExit()
@@ -102,14 +103,18 @@ func withoutCarriageReturns(_ text: String) -> String {
     text.replacingOccurrences(of: "\r\n", with: "\n")
 }
 
-/// `run` on a dispatch thread: async tests must not block the cooperative thread pool (two threads on this
-/// machine) while an in-process server they talk to needs it, or both wait for each other.
-func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) async throws -> ProcessResult {
+/// Runs blocking work (a process, a server's start) on a thread of its own (dispatch's pool is limited too). Async tests must not block the cooperative
+/// thread pool (two threads on this machine; Swift Testing runs synchronous tests there too): an in-process server
+/// or client they talk to needs it, and a queue of blocked threads starved an authentication past its 30 s bound.
+func offThePool<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try run(executable, arguments, stdin: stdin, environment: environment) })
-        }
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
+}
+
+/// `run` off the cooperative pool.
+func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) async throws -> ProcessResult {
+    try await offThePool { try run(executable, arguments, stdin: stdin, environment: environment) }
 }
 
 /// The program and arguments that run `executable` with default signal handling: threads in the test process

@@ -9,6 +9,7 @@ struct TerminalPromptTests {
     static let driver = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("terminal_prompt_check.py").path
 
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     func drive(_ action: String) throws -> String {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -19,16 +20,16 @@ struct TerminalPromptTests {
     }
 
     @Test("typing the passphrase: asked without echo, echo restored, key printed")
-    func typed() throws {
-        let report = try drive(fixturePassphrase)
+    func typed() async throws {
+        let report = try await offThePool { try drive(fixturePassphrase) }
         #expect(report.hasPrefix("prompted=True echo_during=False echo_after=True status=0"), "\(report)")
         #expect(report.contains("ssh-ed25519 "))
         #expect(!report.contains(fixturePassphrase))
     }
 
     @Test("Ctrl-C at the prompt: the process ends and the terminal echoes again")
-    func interrupted() throws {
-        let report = try drive("interrupt")
+    func interrupted() async throws {
+        let report = try await offThePool { try drive("interrupt") }
         #expect(report.hasPrefix("prompted=True echo_during=False echo_after=True status=-2"), "\(report)")
     }
 }

@@ -15,6 +15,7 @@ struct OpenSSHInstallation: Sendable, CustomStringConvertible {
     var description: String { chrootRoot == nil ? "OpenSSH (system)" : "OpenSSH 10 (Debian 13 root)" }
 
     /// ssh with the given arguments, in the installation's root.
+    @available(*, noasync, message: "blocks a cooperative pool thread")
     func ssh(_ arguments: [String], stdin: [UInt8] = []) throws -> ProcessResult {
         chrootRoot == nil ? try run("/usr/bin/ssh", arguments, stdin: stdin)
             : try run("/usr/sbin/chroot", [chrootRoot ?? "", "/usr/bin/ssh"] + arguments, stdin: stdin)
@@ -48,7 +49,7 @@ let installationsUnderTest: [OpenSSHInstallation] = {
 
 @Suite("Transport against OpenSSH", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
 struct TransportInteropTests {
-    @Test func openSSH10IsAvailableWhenRoot() throws {
+    @Test func openSSH10IsAvailableWhenRoot() async throws {
         if case .failure(let error) = OpenSSHInstallation.openSSH10 { Issue.record("\(error)") }
     }
 
@@ -78,10 +79,10 @@ struct TransportInteropTests {
 
     @Test(arguments: installationsUnderTest)
     func ourClientAgainstSSHD(_ installation: OpenSSHInstallation) async throws {
-        let sshd = try TestSSHD(
+        let sshd = try await offThePool { try TestSSHD(
             hostKeyType: "ed25519", additionalHostKeyTypes: ["ecdsa", "ecdsa-384", "ecdsa-521", "rsa"], certifyHostKey: true,
             chrootRoot: installation.chrootRoot, extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no"
-        )
+        ) }
         defer { sshd.stop() }
         let hostKeys = Set(try sshd.hostKeyPublicLines.values.map { try SSHPublicKeyLine(parsing: $0).key })
         let authority = try SSHPublicKeyLine(parsing: try #require(sshd.hostCertificateAuthorityLine)).key
@@ -158,7 +159,7 @@ struct TransportInteropTests {
     /// after authentication is tested with the connection layer, issue 5.)
     @Test(arguments: installationsUnderTest)
     func rekeyRefusedBySSHDBeforeAuthenticationFailsClearly(_ installation: OpenSSHInstallation) async throws {
-        let sshd = try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no")
+        let sshd = try await offThePool { try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: installation.chrootRoot == nil ? "" : "PerSourcePenalties no") }
         defer { sshd.stop() }
         let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
         do {
@@ -178,7 +179,7 @@ struct TransportInteropTests {
         let server = try await TransportTestServer(hostKeys: [SSHServerHostKey(privateKey: key)])
         var generator = SystemRandomNumberGenerator()
         let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let reply = try exchangeRaw(port: server.port, send: garbage)
+        let reply = try await offThePool { try exchangeRaw(port: server.port, send: garbage) }
         let text = String(decoding: reply.prefix(40), as: UTF8.self)
         #expect(text.hasPrefix(ShhVersion.identification + "\r\n"))
         // After the identification line: plaintext packets, our KEXINIT then DISCONNECT.

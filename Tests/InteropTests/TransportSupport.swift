@@ -212,6 +212,7 @@ private final class RefuseAuthenticationHandler: ChannelInboundHandler {
 }
 
 /// `ssh -Q <query>` of an OpenSSH installation (`prefix` runs it in the Debian 13 root).
+@available(*, noasync, message: "blocks a cooperative pool thread")
 func openSSHSupports(_ query: String, prefix: [String] = []) throws -> Set<String> {
     let (program, arguments) = prefix.isEmpty ? ("/usr/bin/ssh", ["-Q", query]) : (prefix[0], Array(prefix.dropFirst()) + ["/usr/bin/ssh", "-Q", query])
     let result = try run(program, arguments)
