@@ -77,7 +77,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .target(name: "CSSHHost"),
+        .target(name: "CSSHHost", linkerSettings: [.linkedLibrary("crypt")]),
         .target(
             name: "SSHServerHost",
             dependencies: [
@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "ShhCommand",
             dependencies: [
-                "CSSHHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol",
+                "CSSHHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol", "SSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

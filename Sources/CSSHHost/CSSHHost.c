@@ -1,8 +1,17 @@
 #define _GNU_SOURCE
+#include <crypt.h>
 #include <errno.h>
+#include <pwd.h>
+#include <shadow.h>
+#include <time.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "CSSHHost.h"
 
@@ -48,4 +57,152 @@ int shh_grow_pipe(int fd, int size) {
     errno = ENOSYS;
     return -1;
 #endif
+}
+
+// The child reports a failure before exec through a close-on-exec pipe: the step's index and errno. A successful
+// exec closes the pipe, so the parent reading end-of-file knows the program is running.
+static const char *const spawn_steps[] = {
+    "setsid", "TIOCSCTTY", "dup2", "setgroups", "setgid", "setuid", "exec",
+};
+
+enum { STEP_SETSID, STEP_CTTY, STEP_DUP2, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_EXEC };
+
+static void report_and_exit(int report_fd, int step) {
+    int message[2] = { step, errno };
+    ssize_t ignored = write(report_fd, message, sizeof message);
+    (void)ignored;
+    _exit(127);
+}
+
+/// Moves `fd` above 2 (so dup2 into 0-2 cannot clobber another of the child's sources).
+static int above_standard(int fd) {
+    return fd > 2 ? fd : fcntl(fd, F_DUPFD, 3);
+}
+
+pid_t shh_spawn_session(const struct shh_session_spawn *spawn, const char **failed_step) {
+    *failed_step = "pipe2";
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -1;
+    *failed_step = "fork";
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(report[0]);
+        close(report[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        // The child: from here on only async-signal-safe calls (the parent has other threads).
+        sigset_t none;
+        sigemptyset(&none);
+        struct sigaction default_action;
+        memset(&default_action, 0, sizeof default_action);
+        default_action.sa_handler = SIG_DFL;
+        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+            sigaction(signal_number, &default_action, NULL);  // fails harmlessly for SIGKILL, SIGSTOP and reserved ones
+        }
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (setsid() < 0) report_and_exit(report[1], STEP_SETSID);
+        int sources[3];
+        if (spawn->terminal_fd >= 0) {
+            if (ioctl(spawn->terminal_fd, TIOCSCTTY, 0) != 0) report_and_exit(report[1], STEP_CTTY);
+            sources[0] = sources[1] = sources[2] = above_standard(spawn->terminal_fd);
+        } else {
+            sources[0] = above_standard(spawn->stdin_fd);
+            sources[1] = above_standard(spawn->stdout_fd);
+            sources[2] = above_standard(spawn->stderr_fd);
+        }
+        for (int target = 0; target < 3; target++) {
+            if (sources[target] < 0 || dup2(sources[target], target) < 0) report_and_exit(report[1], STEP_DUP2);
+        }
+        // Nothing else of the server's reaches the session: other sessions' pipes, sockets, host keys.
+        int report_fd = fcntl(report[1], F_DUPFD_CLOEXEC, 3);
+        if (report_fd < 0) report_and_exit(report[1], STEP_DUP2);
+        if (report_fd > 3) close_range(3, (unsigned)report_fd - 1, 0);
+        close_range((unsigned)report_fd + 1, ~0U, 0);
+        if (spawn->change_user) {
+            if (setgroups(spawn->group_count, spawn->groups) != 0) report_and_exit(report_fd, STEP_SETGROUPS);
+            if (setgid(spawn->gid) != 0) report_and_exit(report_fd, STEP_SETGID);
+            if (setuid(spawn->uid) != 0) report_and_exit(report_fd, STEP_SETUID);
+            // Fail closed: root must not be reachable again from the session.
+            if (spawn->uid != 0 && setuid(0) == 0) { errno = EPERM; report_and_exit(report_fd, STEP_SETUID); }
+        }
+        if (spawn->directory == NULL || chdir(spawn->directory) != 0) {
+            if (chdir("/") != 0) { /* nowhere better to go */ }
+        }
+        execve(spawn->path, spawn->argv, spawn->envp);
+        report_and_exit(report_fd, STEP_EXEC);
+    }
+    close(report[1]);
+    int message[2];
+    ssize_t got;
+    do { got = read(report[0], message, sizeof message); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof message) {
+        // The child failed before exec and has exited: reap it here, nobody else knows its pid.
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        int step = message[0];
+        *failed_step = (step >= 0 && step <= STEP_EXEC) ? spawn_steps[step] : "spawn";
+        errno = message[1];
+        return -1;
+    }
+    *failed_step = NULL;
+    return pid;
+}
+
+// Passwords (sshd's auth-passwd.c and auth-shadow.c, by behaviour): the shadow entry when there is one, else the
+// password database's field; "", "*" and "!"-prefixed fields never match; crypt_r does the hashing (yescrypt,
+// SHA-512, ... whatever libxcrypt knows).
+static int stored_hash(const char *user, char *buffer, size_t size, const char **hash, long *expires_on_day) {
+    struct spwd shadow_entry, *shadow_result = NULL;
+    *expires_on_day = -1;
+    if (getspnam_r(user, &shadow_entry, buffer, size, &shadow_result) == 0 && shadow_result != NULL) {
+        *hash = shadow_result->sp_pwdp;
+        *expires_on_day = shadow_result->sp_expire;
+        return 0;
+    }
+    struct passwd password_entry, *password_result = NULL;
+    if (getpwnam_r(user, &password_entry, buffer, size, &password_result) == 0 && password_result != NULL) {
+        *hash = password_result->pw_passwd;
+        return 0;
+    }
+    return -1;
+}
+
+int shh_account_state(const char *user) {
+    char buffer[16384];
+    const char *hash = NULL;
+    long expires_on_day;
+    if (stored_hash(user, buffer, sizeof buffer, &hash, &expires_on_day) != 0) return 0;
+    if (expires_on_day > 0 && time(NULL) / 86400 >= expires_on_day) return 2;
+    if (hash != NULL && hash[0] == '!') return 1;
+    return 0;
+}
+
+int shh_check_password(const char *user, const char *password, int permit_empty) {
+    char buffer[16384];
+    const char *hash = NULL;
+    long expires_on_day;
+    // An unknown user's password is hashed all the same, so the time taken does not tell users apart.
+    int known = stored_hash(user, buffer, sizeof buffer, &hash, &expires_on_day) == 0 && hash != NULL;
+    const char *setting = known && hash[0] != '\0' && hash[0] != '*' && hash[0] != '!' && hash[0] != 'x'
+        ? hash : "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$";
+    struct crypt_data *scratch = calloc(1, sizeof *scratch);
+    if (scratch == NULL) return -1;
+    const char *computed = crypt_r(password, setting, scratch);
+    int matches = 0;
+    if (computed != NULL && computed[0] != '*' && setting == hash) {
+        size_t length = strlen(hash);
+        if (strlen(computed) == length) {
+            unsigned char difference = 0;
+            for (size_t i = 0; i < length; i++) difference |= (unsigned char)(computed[i] ^ hash[i]);
+            matches = difference == 0;
+        }
+    }
+    if (known && hash[0] == '\0' && permit_empty && password[0] == '\0') matches = 1;
+    explicit_bzero(scratch, sizeof *scratch);
+    free(scratch);
+    return matches;
 }

@@ -334,12 +334,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let authenticated = event as? SSHUserAuthenticatedEvent { user = authenticated.user }
+        if let authenticated = event as? SSHUserAuthenticatedEvent {
+            user = authenticated.user
+            grant = authenticated.grant
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
     /// The authenticated user (server side).
     private(set) var user = ""
+    /// What the login may do (server side).
+    private(set) var grant = SSHLoginGrant()
 
     /// Sends a channel request that wants no reply, then the flush (server: exit-status, exit-signal).
     func sendFinal(_ request: SSHChannelRequest?, on id: SSHChannelID) {

@@ -36,6 +36,8 @@ public struct SSHServerSession: Sendable {
     public let localAddress: SocketAddress?
     /// stdin and window-change/signal/break requests in; stdout and stderr out.
     public let channel: SSHChannel
+    /// What the login may do (a forced command, variables the server sets), as the authenticator granted it.
+    public let grant: SSHLoginGrant
 }
 
 /// Runs sessions. There is no default: a server without one refuses every session.
@@ -86,7 +88,7 @@ public final class SSHServer: Service, Sendable {
         public var maximumSessionsPerConnection: Int
         /// Windows, channels and unanswered requests per connection.
         public var connection: SSHConnectionConfiguration
-        /// Environment variable names a client may set (sshd's AcceptEnv; none by default). "*" suffix globs.
+        /// Environment variable names a client may set (sshd's AcceptEnv; none by default), patterns with * and ?.
         public var acceptedEnvironment: [String]
         /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
         public var banner: String?
@@ -261,19 +263,19 @@ final class SessionController: ServerSessionPolicy {
         return true
     }
 
-    private func accepts(_ name: String) -> Bool {
-        acceptedEnvironment.contains { pattern in
-            pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
-        }
+    private func accepts(_ name: String, grant: SSHLoginGrant) -> Bool {
+        (grant.acceptedEnvironment ?? acceptedEnvironment).contains { pattern in
+            OpenSSHPattern.matches(name, pattern: pattern)
+        } && grant.environment[name] == nil
     }
 
     func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler connection: ConnectionHandler) -> SessionRequestVerdict {
         guard var pending = sessions[channel] else { return .refuse }
         switch request {
-        case .pseudoTerminal(let terminal) where !pending.started && handler.supportsTerminals:
+        case .pseudoTerminal(let terminal) where !pending.started && handler.supportsTerminals && connection.grant.permitsTerminal:
             pending.terminal = terminal
         case .environment(let name, let value) where !pending.started:
-            guard accepts(name) else { return .refuse }
+            guard accepts(name, grant: connection.grant) else { return .refuse }
             pending.environment[name] = value
         case .exec(let command) where !pending.started:
             start(&pending, .exec(command), channel: channel, connection: connection)
@@ -298,7 +300,7 @@ final class SessionController: ServerSessionPolicy {
                                  windowSize: connection.connection.configuration.window.windowSize)
         let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
                                        terminal: pending.terminal, remoteAddress: connection.remoteAddress,
-                                       localAddress: connection.localAddress, channel: channel)
+                                       localAddress: connection.localAddress, channel: channel, grant: connection.grant)
         let handler = self.handler
         let finished = eventLoop.makePromise(of: SSHSessionExit.self)
         finished.completeWithTask { try await handler.runSession(session) }

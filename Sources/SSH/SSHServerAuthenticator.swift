@@ -23,6 +23,16 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)
 
+    /// The method's name in the protocol (RFC 4252 §5).
+    public var methodName: String {
+        switch self {
+        case .none: "none"
+        case .publicKey: "publickey"
+        case .password: "password"
+        case .keyboardInteractive: "keyboard-interactive"
+        }
+    }
+
     /// The user name the client asked to log in as.
     public var user: String {
         switch self {
@@ -31,9 +41,40 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     }
 }
 
+/// What an accepted login may do, decided by the authenticator and enforced for the whole connection: the
+/// restrictions of an authorized_keys line or certificate, and the server configuration that applies to this user
+/// (sshd's ForceCommand, PermitTTY, SetEnv, AcceptEnv inside Match). The session handler sees it in
+/// `SSHServerSession.grant`; the connection itself refuses pty-req when `permitsTerminal` is false.
+public struct SSHLoginGrant: Sendable, Equatable {
+    /// Runs instead of whatever the client asks (exec, shell or subsystem); the request's command is passed as
+    /// SSH_ORIGINAL_COMMAND (command=, a certificate's force-command, ForceCommand).
+    public var forcedCommand: String?
+    /// Whether pty-req is granted (no-pty, PermitTTY no).
+    public var permitsTerminal: Bool
+    /// Variables the server sets in every session (environment=, SetEnv); the client's env requests cannot
+    /// override them.
+    public var environment: [String: String]
+    /// Which of the client's env requests are taken (patterns, `*` and `?`); nil: the server's configured list.
+    public var acceptedEnvironment: [String]?
+    /// How the user proved who they are, for logs ("publickey", "password", ...).
+    public var method: String
+
+    public init(forcedCommand: String? = nil, permitsTerminal: Bool = true, environment: [String: String] = [:],
+                acceptedEnvironment: [String]? = nil, method: String = "") {
+        self.forcedCommand = forcedCommand
+        self.permitsTerminal = permitsTerminal
+        self.environment = environment
+        self.acceptedEnvironment = acceptedEnvironment
+        self.method = method
+    }
+}
+
 /// What an `SSHServerAuthenticator` says to one attempt.
 public enum SSHAuthenticationDecision: Sendable, Equatable {
+    /// Let the user in with no restrictions beyond the server's configuration (`grant(SSHLoginGrant())`).
     case accept
+    /// Let the user in, with what the login may do.
+    case grant(SSHLoginGrant)
     case reject
     /// This method succeeded but these must still follow (sshd's AuthenticationMethods).
     case partialSuccess(remainingMethods: [String])

@@ -12,6 +12,8 @@ public struct SSHUserAuthenticatedEvent: Sendable {
     public var user: String
     /// The connection's session identifier (the first exchange hash, RFC 4253 §7.2).
     public var sessionIdentifier: [UInt8]
+    /// What the login may do, from the authenticator's decision.
+    public var grant: SSHLoginGrant
 }
 
 final class ServerAuthenticationHandler: ChannelDuplexHandler {
@@ -131,9 +133,9 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard !closed else { return }
         let applied: Void? = step(context: context, received: received) { machine in
             switch (decision, attempt) {
-            case (.accept, .publicKey(_, _, true)):
+            case (.accept, .publicKey(_, _, true)), (.grant, .publicKey(_, _, true)):
                 try machine.acceptPublicKeyQuery()
-            case (.accept, _):
+            case (.accept, _), (.grant, _):
                 // Accepting "none" too is the policy's choice (an account that needs no authentication).
                 try machine.accept()
             case (.partialSuccess(let remaining), _):
@@ -148,7 +150,10 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard applied != nil else { return }
         emit(context: context, received: received, holdFailures: holdFailures)
         if machine?.isAuthenticated == true {
-            context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier))
+            var grant = SSHLoginGrant()
+            if case .grant(let granted) = decision { grant = granted }
+            if grant.method.isEmpty { grant.method = attempt.methodName }
+            context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier, grant: grant))
         }
     }
 

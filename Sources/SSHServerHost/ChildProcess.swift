@@ -1,11 +1,11 @@
-// Starting and reaping session processes (the POSIX side of RFC 4254 §6.5 exec/shell): posix_spawn with the
-// child in a session and process group of its own (so signals reach the whole job), every signal at its default
-// disposition and none blocked whatever the server's threads block or ignore, and stdin/stdout/stderr on pipes whose
-// other ends are close-on-exec (so no other child inherits them and keeps a session's output open).
-//
-// Without a terminal and as the server's own user: PTYs, controlling terminals and changing user need the fork-based
-// shim of shhd's issue, which slots in beside this.
+// Starting and reaping session processes (the POSIX side of RFC 4254 §6.5 exec/shell): our own fork shim
+// (CSSHHost's shh_spawn_session) puts the child in a session of its own (so signals reach the whole job), with a
+// pseudo-terminal as its controlling terminal when the client asked for one, every signal at its default
+// disposition and none blocked whatever the server's threads block or ignore, nothing of the server's open but
+// descriptors 0-2, and — when the server runs as root — the account's groups, gid and uid. posix_spawn cannot change
+// the user or make a controlling terminal, so there is one path for every session.
 import CSSHHost
+import SSHProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -41,24 +41,72 @@ public enum ChildExit: Sendable, Equatable {
     }
 }
 
-/// A running child and the parent's ends of its standard descriptors.
+/// A running child and the parent's ends of its standard descriptors. With a terminal, stdin and stdout are the
+/// pseudo-terminal's controlling side (two descriptors of it) and there is no separate stderr.
 struct SpawnedChild {
     let pid: pid_t
-    /// Write end of the child's stdin.
+    /// Where the child's input is written.
     let stdin: CInt
-    /// Read ends of the child's stdout and stderr.
+    /// Where its output (and, with a terminal, its errors too) is read.
     let stdout: CInt
-    let stderr: CInt
+    /// Where its errors are read; nil with a terminal.
+    let stderr: CInt?
+}
+
+/// A pseudo-terminal opened for a session: the controlling side stays with the server, the terminal side becomes
+/// the session's controlling terminal.
+struct PseudoTerminal {
+    let controller: CInt
+    let terminal: CInt
+    let path: String
+
+    /// Opens one with the client's modes and window size, owned by `account` (mode 0620, group tty) when the
+    /// server runs as root, as sshd's pty_setowner does.
+    static func open(request: SSHPseudoTerminalRequest, owner account: SSHSessionAccount?) throws -> PseudoTerminal {
+        var controller: CInt = -1
+        var name = [CChar](repeating: 0, count: 128)
+        guard shh_open_pseudo_terminal(&controller, &name, name.count) == 0 else {
+            throw SSHServerHostError(.systemCall("posix_openpt", errno: errno))
+        }
+        let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let terminal = Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard terminal >= 0 else {
+            let code = errno
+            close(controller)
+            throw SSHServerHostError(.systemCall("open \(path)", errno: code))
+        }
+        var settings = termios()
+        if tcgetattr(terminal, &settings) == 0 {
+            var applied = request.modes.applied(to: settings)
+            tcsetattr(terminal, TCSANOW, &applied)
+        }
+        let opened = PseudoTerminal(controller: controller, terminal: terminal, path: path)
+        opened.resize(request.size)
+        if let account, getuid() == 0 {
+            let ttyGroup = getgrnam("tty")?.pointee.gr_gid ?? account.gid
+            _ = fchown(terminal, account.uid, ttyGroup)
+            _ = fchmod(terminal, 0o620)
+        }
+        return opened
+    }
+
+    /// TIOCSWINSZ: the size the client's window has now (window-change, RFC 4254 §6.7).
+    func resize(_ size: SSHTerminalSize) {
+        var window = winsize(ws_row: UInt16(clamping: size.rows), ws_col: UInt16(clamping: size.columns),
+                             ws_xpixel: UInt16(clamping: size.pixelWidth), ws_ypixel: UInt16(clamping: size.pixelHeight))
+        _ = ioctl(controller, UInt(TIOCSWINSZ), &window)
+    }
 }
 
 enum ChildProcess {
-    /// glibc's POSIX_SPAWN_SETSID (2.26+), a GNU extension Swift does not import.
-    private static let spawnSetSID = shh_posix_spawn_setsid_flag()
-
-    /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value").
-    static func spawn(path: String, arguments: [String], environment: [String]) throws -> SpawnedChild {
+    /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value"), in
+    /// `directory`; as `account` (its groups, gid, uid) when `changeUser`; on `terminal` when given (the caller's
+    /// terminal side is closed here either way).
+    static func spawn(path: String, arguments: [String], environment: [String], directory: String,
+                      account: SSHSessionAccount?, changeUser: Bool, terminal: PseudoTerminal?) throws -> SpawnedChild {
         var opened: [CInt] = []
         func closeAll() { for fd in opened { close(fd) } }
+        defer { if let terminal { close(terminal.terminal) } }
         func makePipe() throws -> [CInt] {
             var ends: [CInt] = [-1, -1]
             guard shh_pipe_cloexec(&ends) == 0 else {
@@ -69,49 +117,51 @@ enum ChildProcess {
             opened += ends
             return ends
         }
-        let stdinPipe = try makePipe(), stdoutPipe = try makePipe(), stderrPipe = try makePipe()
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        // Descriptors other code in the process left inheritable (Foundation's pipes, say) must not reach the
-        // session: a child holding another session's pipe keeps that session from ever seeing EOF.
-        let closing = shh_spawn_file_actions_addclosefrom(&actions, 3)
-        guard closing == 0 else {
-            closeAll()
-            throw SSHServerHostError(.systemCall("posix_spawn_file_actions_addclosefrom_np", errno: closing))
+        var stdinPipe: [CInt] = [-1, -1], stdoutPipe: [CInt] = [-1, -1], stderrPipe: [CInt] = [-1, -1]
+        if terminal == nil {
+            stdinPipe = try makePipe()
+            stdoutPipe = try makePipe()
+            stderrPipe = try makePipe()
         }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | spawnSetSID))
-
-        var pid: pid_t = 0
-        let result = withCStrings(arguments) { argv in
+        let groups = changeUser ? (account?.groupIDs ?? []) : []
+        var failedStep: UnsafePointer<CChar>?
+        let pid = withCStrings(arguments) { argv in
             withCStrings(environment) { envp in
-                posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+                groups.withUnsafeBufferPointer { groupIDs in
+                    path.withCString { pathPointer in
+                        directory.withCString { directoryPointer in
+                            var spawn = shh_session_spawn(
+                                path: pathPointer, argv: argv, envp: envp,
+                                stdin_fd: stdinPipe[0], stdout_fd: stdoutPipe[1], stderr_fd: stderrPipe[1],
+                                terminal_fd: terminal?.terminal ?? -1, change_user: changeUser && account != nil ? 1 : 0,
+                                uid: account?.uid ?? 0, gid: account?.gid ?? 0, groups: groupIDs.baseAddress, group_count: groupIDs.count,
+                                directory: directoryPointer)
+                            return shh_spawn_session(&spawn, &failedStep)
+                        }
+                    }
+                }
             }
         }
-        // The child's ends are the child's now (or nobody's, if the spawn failed).
+        let code = errno
+        guard pid > 0 else {
+            closeAll()
+            if let terminal { close(terminal.controller) }
+            let step = failedStep.map { String(cString: $0) } ?? "spawn"
+            throw SSHServerHostError(.systemCall(step == "exec" ? "exec \(path)" : step, errno: code))
+        }
+        if let terminal {
+            let input = dup(terminal.controller)
+            guard input >= 0 else {
+                close(terminal.controller)
+                kill(-pid, SIGHUP)
+                throw SSHServerHostError(.systemCall("dup", errno: errno))
+            }
+            return SpawnedChild(pid: pid, stdin: input, stdout: terminal.controller, stderr: nil)
+        }
+        // The child's ends are the child's now.
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
-        guard result == 0 else {
-            close(stdinPipe[1])
-            close(stdoutPipe[0])
-            close(stderrPipe[0])
-            throw SSHServerHostError(.systemCall("posix_spawn \(path)", errno: result))
-        }
         return SpawnedChild(pid: pid, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
@@ -159,10 +209,10 @@ enum ChildProcess {
     }
 
     /// A NULL-terminated array of C strings for the length of `body`.
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
         var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         pointers.append(nil)
         defer { for pointer in pointers { free(pointer) } }
-        return body(pointers)
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -1,8 +1,9 @@
-// Runs SSH sessions (RFC 4254 §6.5) as processes of the server's own user, the way sshd does for an exec or shell
-// request without a terminal: `$SHELL -c command` for exec, a login shell for shell, a clean environment, stdin from
-// the channel, stdout as channel data and stderr as extended data, then exit-status or exit-signal. Pipes are served
-// by NIO (reads straight into ByteBuffers, writes that wait for the channel's window), so a slow client slows the
-// command down instead of filling memory.
+// Runs SSH sessions (RFC 4254 §6.5) as processes, the way sshd does: `$SHELL -c command` for exec, a login shell
+// for shell, a clean environment, a pseudo-terminal as the controlling terminal after pty-req (§6.2; window-change
+// §6.7), stdin from the channel, stdout as channel data and stderr as extended data, signals (§6.9) to the session's
+// process group, then exit-status or exit-signal (§6.10). Pipes are served by NIO (reads straight into
+// ByteBuffers, writes that wait for the channel's window), so a slow client slows the command down instead of
+// filling memory.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -13,85 +14,167 @@ import NIOPosix
 import SSH
 import SSHProtocol
 
-/// Runs every session as the user the server runs as (like sshd started by an ordinary user), with that user's
-/// login shell. No terminals yet (pty-req is refused) and no subsystems (refused), so nothing is half-done.
+/// Runs sessions as processes: either all as the account the server runs as, or each as the account the client
+/// authenticated as (which needs the server to run as root, and is what shhd does as root).
 public struct SSHProcessSessionHandler: SSHSessionHandler {
-    private let account: Account
-
-    /// - Parameter shell: the shell to run commands with; default the user's login shell from the password
-    ///   database (/bin/sh if it has none). The session's pipes are served on its connection's event loop.
-    public init(shell: String? = nil) {
-        var account = Account.current()
-        if let shell { account.shell = shell }
-        self.account = account
+    /// Whose account a session runs as.
+    public enum Accounts: Sendable {
+        /// The server's own account, whoever logged in (an embedded server, or sshd run by an ordinary user).
+        case serverAccount
+        /// The account named by the authenticated user name, its groups, gid and uid (the server must be root to
+        /// run anyone else's; a session for a user that does not exist ends with status 254).
+        case authenticatedUser
     }
 
+    private let accounts: Accounts
+    private let serverAccount: SSHSessionAccount
+    private let supportsTerminalSessions: Bool
+
+    /// - Parameters:
+    ///   - accounts: whose account sessions run as.
+    ///   - shell: the shell to run commands with instead of the account's login shell (from the password
+    ///     database; /bin/sh if it has none).
+    ///   - terminals: whether pty-req is accepted (default yes).
+    public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true) {
+        self.accounts = accounts
+        var account = SSHSessionAccount.current()
+        if let shell { account.shell = shell }
+        self.serverAccount = account
+        self.shellOverride = shell
+        self.supportsTerminalSessions = terminals
+    }
+
+    private let shellOverride: String?
+
+    public var supportsTerminals: Bool { supportsTerminalSessions }
+
     public func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
+        let account: SSHSessionAccount
+        switch accounts {
+        case .serverAccount:
+            account = serverAccount
+        case .authenticatedUser:
+            guard var found = SSHSessionAccount(named: session.user) else {
+                try await session.channel.writeStderr(ByteBuffer(string: "no account \(session.user) on this server\n"))
+                return .status(254)
+            }
+            if let shellOverride { found.shell = shellOverride }
+            account = found
+        }
+        let changeUser = account.uid != getuid() || account.gid != getgid()
+
         let shellName = account.shell.split(separator: "/").last.map(String.init) ?? "sh"
         let arguments: [String]
-        switch session.command {
-        case .exec(let command):
+        var originalCommand: String?
+        switch (session.command, session.grant.forcedCommand) {
+        case (.exec(let command), let forced?):
+            originalCommand = String(decoding: command, as: UTF8.self)
+            arguments = [shellName, "-c", forced]
+        case (_, let forced?):
+            arguments = [shellName, "-c", forced]
+        case (.exec(let command), nil):
             arguments = [shellName, "-c", String(decoding: command, as: UTF8.self)]
-        case .shell:
+        case (.shell, nil):
             arguments = ["-" + shellName]
-        case .subsystem(let name):
+        case (.subsystem(let name), nil):
             // Not reached: subsystem requests are refused (acceptsSubsystem). Fail closed all the same.
             try await session.channel.writeStderr(ByteBuffer(string: "subsystem \(name) is not available\n"))
             return .status(1)
         }
-        let child = try ChildProcess.spawn(path: account.shell, arguments: arguments, environment: environment(for: session))
+        let terminal = try session.terminal.map { try PseudoTerminal.open(request: $0, owner: account) }
+        let child: SpawnedChild
+        do {
+            child = try ChildProcess.spawn(
+                path: account.shell, arguments: arguments,
+                environment: environment(for: session, account: account, terminal: terminal, originalCommand: originalCommand),
+                directory: account.home, account: account, changeUser: changeUser, terminal: terminal)
+        } catch {
+            try? await session.channel.writeStderr(ByteBuffer(string: "\(error)\n"))
+            return .status(254)
+        }
 
-        // Each direction is its own child task. The session ends when the command has exited and its output pipes
-        // reached EOF (after anything it left running closed them too, as with sshd); then input stops.
-        enum Finished { case output, input, exit(ChildExit) }
+        // Each direction is its own child task. The session ends when the command has exited and its output
+        // reached EOF (after anything it left running closed it too, as with sshd). With a terminal, whatever is
+        // still holding it gets a short moment after the command's exit, then the terminal is hung up, as sshd
+        // does. Then input stops.
+        enum Finished { case output, input, exit(ChildExit), hangUp }
         let ended = await withTaskGroup(of: Finished.self) { group -> ChildExit in
-            group.addTask { try? await self.forward(from: child.stdout, to: session.channel, stderr: false); return .output }
-            group.addTask { try? await self.forward(from: child.stderr, to: session.channel, stderr: true); return .output }
-            group.addTask { await self.feed(session.channel, into: child.stdin, signalling: child.pid); return .input }
+            let outputs = child.stderr == nil ? 1 : 2
+            let output = OutputEnd()
+            group.addTask { try? await self.forward(from: child.stdout, to: session.channel, stderr: false, end: output); return .output }
+            if let stderr = child.stderr {
+                group.addTask { try? await self.forward(from: stderr, to: session.channel, stderr: true, end: nil); return .output }
+            }
+            group.addTask {
+                await self.feed(session.channel, into: child.stdin, signalling: child.pid, terminal: terminal, closeAtEOF: terminal == nil)
+                return .input
+            }
             group.addTask { .exit(await ChildProcess.exit(of: child.pid)) }
             var exit: ChildExit?
-            var openOutputs = 2
+            var openOutputs = outputs
             while exit == nil || openOutputs > 0, let finished = await group.next() {
                 switch finished {
                 case .output: openOutputs -= 1
-                case .input: break
-                case .exit(let status): exit = status
+                case .input where exit == nil:
+                    // The channel is gone (the client vanished or closed it) and the command still runs: hang it
+                    // up, as a terminal's hang-up would, so nothing is left behind.
+                    kill(-child.pid, SIGHUP)
+                case .input, .hangUp: break
+                case .exit(let status):
+                    exit = status
+                    if terminal != nil {
+                        group.addTask {
+                            try? await Task.sleep(for: .milliseconds(200))
+                            await output.close()
+                            return .hangUp
+                        }
+                    }
                 }
             }
             group.cancelAll()
             return exit ?? .signaled(SIGKILL)
         }
+        if terminal != nil { kill(-child.pid, SIGHUP) }
         switch ended {
         case .exited(let status): return .status(status)
         case .signaled(let signal): return .signal(SSHExitSignal(signalName: Self.signalName(signal)))
         }
     }
 
-    /// The environment sshd gives a session (without a terminal): the account's, where the connection comes from,
-    /// and the variables the client sent that the server accepts.
-    private func environment(for session: SSHServerSession) -> [String] {
+    /// The environment sshd gives a session: the account's, where the connection comes from, the terminal, the
+    /// variables the client sent that the server accepts, then what the server sets (SetEnv, environment=), which
+    /// nothing overrides.
+    private func environment(for session: SSHServerSession, account: SSHSessionAccount, terminal: PseudoTerminal?,
+                             originalCommand: String?) -> [String] {
         var variables: [String: String] = [
             "HOME": account.home, "USER": account.name, "LOGNAME": account.name, "SHELL": account.shell,
             "PATH": account.uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin:/usr/games",
+            "MAIL": "/var/mail/\(account.name)",
         ]
         if let remote = session.remoteAddress, let local = session.localAddress,
            let remoteIP = remote.ipAddress, let remotePort = remote.port, let localIP = local.ipAddress, let localPort = local.port {
             variables["SSH_CLIENT"] = "\(remoteIP) \(remotePort) \(localPort)"
             variables["SSH_CONNECTION"] = "\(remoteIP) \(remotePort) \(localIP) \(localPort)"
         }
+        if let terminal, let request = session.terminal {
+            variables["SSH_TTY"] = terminal.path
+            variables["TERM"] = request.terminalType
+        }
+        if let originalCommand { variables["SSH_ORIGINAL_COMMAND"] = originalCommand }
         for (name, value) in session.environment where variables[name] == nil {
             variables[name] = String(decoding: value, as: UTF8.self)
         }
+        for (name, value) in session.grant.environment { variables[name] = value }
         return variables.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
     /// Copies one of the child's output pipes to the channel until EOF, on the connection's event loop: each read
     /// goes straight into the channel, and reading pauses while the channel's queue is full (the client's window
     /// is closed), so a slow client slows the command down instead of filling memory.
-    private func forward(from descriptor: CInt, to channel: SSHChannel, stderr: Bool) async throws {
+    private func forward(from descriptor: CInt, to channel: SSHChannel, stderr: Bool, end: OutputEnd?) async throws {
         let finished = channel.eventLoop.makePromise(of: Void.self)
         do {
-            _ = try await NIOPipeBootstrap(group: channel.eventLoop)
+            let pipe = try await NIOPipeBootstrap(group: channel.eventLoop)
                 .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144))
                 .channelOption(.autoRead, value: true)
                 .channelInitializer { pipeChannel in
@@ -102,16 +185,19 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                 }
                 .takingOwnershipOfDescriptor(input: descriptor)
                 .get()
+            await end?.attach(pipe)
         } catch {
             finished.fail(error)
         }
         try await finished.futureResult.get()
     }
 
-    /// Copies the channel's data to the child's stdin, closing it at the client's EOF; delivers signal requests to
-    /// the child's process group. Each write is awaited until it reached the pipe, so a command that does not read
-    /// holds the client back through the channel's window, and EOF follows the last byte.
-    private func feed(_ channel: SSHChannel, into descriptor: CInt, signalling pid: pid_t) async {
+    /// Copies the channel's data to the child's stdin, closing it at the client's EOF (not a terminal's: closing
+    /// it would hang up the session; sshd leaves it open too); delivers signal requests to the child's process
+    /// group and window changes to the terminal. Each write is awaited until it reached the pipe, so a command
+    /// that does not read holds the client back through the channel's window, and EOF follows the last byte.
+    private func feed(_ channel: SSHChannel, into descriptor: CInt, signalling pid: pid_t, terminal: PseudoTerminal?,
+                      closeAtEOF: Bool) async {
         guard let pipe = try? await NIOPipeBootstrap(group: channel.eventLoop).takingOwnershipOfDescriptor(output: descriptor).get() else {
             close(descriptor)
             return
@@ -123,11 +209,13 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                 case .data(let bytes) where writable:
                     // A command that stops reading (or exits) makes writes fail; the rest of stdin is dropped, as sshd does.
                     do { try await pipe.writeAndFlush(bytes) } catch { writable = false }
-                case .eof:
+                case .eof where closeAtEOF:
                     writable = false
                     try? await pipe.close()
                 case .request(.signal(let name)):
                     if let number = Self.signalNumber(name) { kill(-pid, number) }
+                case .request(.windowChange(let size)):
+                    terminal?.resize(size)
                 default:
                     break
                 }
@@ -148,22 +236,20 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// RFC 4254 names the common signals; others travel as "NUMBER@shh" so they stay recognisable.
     static func signalName(_ number: Int32) -> String { signals.first { $0.1 == number }?.0 ?? "\(number)@shh" }
 
-    public var supportsTerminals: Bool { false }
 }
 
-/// The account the server runs as, from the password database.
-struct Account {
-    var name: String
-    var uid: uid_t
-    var home: String
-    var shell: String
+/// The output side of a terminal session, closed by the session once its command has exited and had its moment.
+private actor OutputEnd {
+    private var channel: (any Channel)?
+    private var closed = false
 
-    static func current() -> Account {
-        let uid = getuid()
-        guard let entry = getpwuid(uid) else { return Account(name: "\(uid)", uid: uid, home: "/", shell: "/bin/sh") }
-        let shell = entry.pointee.pw_shell.map { String(cString: $0) } ?? ""
-        return Account(name: String(cString: entry.pointee.pw_name), uid: uid, home: String(cString: entry.pointee.pw_dir),
-                       shell: shell.isEmpty ? "/bin/sh" : shell)
+    func attach(_ channel: any Channel) {
+        if closed { channel.close(promise: nil) } else { self.channel = channel }
+    }
+
+    func close() {
+        closed = true
+        channel?.close(promise: nil)
     }
 }
 

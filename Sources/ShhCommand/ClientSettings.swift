@@ -11,6 +11,7 @@ import OpenSSHConfig
 import SSH
 import SSHKeys
 import SSHProtocol
+import SSHServerHost
 
 struct ClientSettings {
     var originalHost: String
@@ -43,7 +44,9 @@ struct ClientSettings {
     var identitiesOnly: Bool
 
     static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
-        let account = LocalAccount.current()
+        // The user running shh, from the password database (HOME when it has no entry for our uid).
+        var account = SSHSessionAccount.current()
+        if SSHSessionAccount(uid: account.uid) == nil { account.home = processEnvironment()["HOME"] ?? "/" }
         var reader = SSHClientConfigReader(
             destination: .init(originalHost: host, commandLineUser: arguments.user, localUser: account.name, homeDirectory: account.home),
             runCommand: { command in runShellCommand(command) })
@@ -285,16 +288,4 @@ func processEnvironment() -> [String: String] {
         pointer += 1
     }
     return result
-}
-
-/// The user running shh, from the password database.
-struct LocalAccount {
-    var name: String
-    var home: String
-
-    static func current() -> LocalAccount {
-        let uid = getuid()
-        guard let entry = getpwuid(uid) else { return LocalAccount(name: "\(uid)", home: processEnvironment()["HOME"] ?? "/") }
-        return LocalAccount(name: String(cString: entry.pointee.pw_name), home: String(cString: entry.pointee.pw_dir))
-    }
 }

@@ -8,6 +8,7 @@ import Musl
 #endif
 import Dispatch
 import SSHProtocol
+import SSHServerHost
 import Synchronization
 
 enum LocalTerminal {
@@ -19,65 +20,11 @@ enum LocalTerminal {
                                pixelWidth: UInt32(window.ws_xpixel), pixelHeight: UInt32(window.ws_ypixel))
     }
 
-    /// The terminal's modes in pty-req's encoding, so the remote terminal starts as the local one is (its erase
-    /// and interrupt characters, echo, UTF-8 input); only the end marker when `descriptor` is not a terminal.
+    /// The terminal's modes in pty-req's encoding; only the end marker when `descriptor` is not a terminal.
     static func modes(of descriptor: Int32) -> SSHTerminalModes {
         var settings = termios()
         guard tcgetattr(descriptor, &settings) == 0 else { return .none }
-        var modes: [SSHTerminalModes.Mode] = [
-            .init(opcode: SSHTerminalModes.inputSpeed, value: baud(cfgetispeed(&settings))),
-            .init(opcode: SSHTerminalModes.outputSpeed, value: baud(cfgetospeed(&settings))),
-        ]
-        withUnsafeBytes(of: settings.c_cc) { characters in
-            for (opcode, index) in specialCharacters where Int(index) < characters.count {
-                let character = characters[Int(index)]
-                // _POSIX_VDISABLE (0 on Linux) travels as 255, as OpenSSH sends it.
-                modes.append(.init(opcode: opcode, value: character == 0 ? 255 : UInt32(character)))
-            }
-        }
-        for (opcode, flag) in inputFlags { modes.append(.init(opcode: opcode, value: settings.c_iflag & flag != 0 ? 1 : 0)) }
-        for (opcode, flag) in localFlags { modes.append(.init(opcode: opcode, value: settings.c_lflag & flag != 0 ? 1 : 0)) }
-        for (opcode, flag) in outputFlags { modes.append(.init(opcode: opcode, value: settings.c_oflag & flag != 0 ? 1 : 0)) }
-        let characterSize = settings.c_cflag & tcflag_t(CSIZE)
-        modes.append(.init(opcode: 90, value: characterSize == tcflag_t(CS7) ? 1 : 0))  // CS7
-        modes.append(.init(opcode: 91, value: characterSize == tcflag_t(CS8) ? 1 : 0))  // CS8
-        modes.append(.init(opcode: 92, value: settings.c_cflag & tcflag_t(PARENB) != 0 ? 1 : 0))
-        modes.append(.init(opcode: 93, value: settings.c_cflag & tcflag_t(PARODD) != 0 ? 1 : 0))
-        return SSHTerminalModes(modes)
-    }
-
-    // RFC 4254 §8 opcodes and the local termios names they stand for (those Linux has).
-    private static let specialCharacters: [(UInt8, Int32)] = [
-        (1, VINTR), (2, VQUIT), (3, VERASE), (4, VKILL), (5, VEOF), (6, VEOL), (7, VEOL2), (8, VSTART), (9, VSTOP),
-        (10, VSUSP), (12, VREPRINT), (13, VWERASE), (14, VLNEXT), (18, VDISCARD),
-    ]
-    private static let inputFlags: [(UInt8, tcflag_t)] = [
-        (30, tcflag_t(IGNPAR)), (31, tcflag_t(PARMRK)), (32, tcflag_t(INPCK)), (33, tcflag_t(ISTRIP)),
-        (34, tcflag_t(INLCR)), (35, tcflag_t(IGNCR)), (36, tcflag_t(ICRNL)), (37, tcflag_t(IUCLC)),
-        (38, tcflag_t(IXON)), (39, tcflag_t(IXANY)), (40, tcflag_t(IXOFF)), (41, tcflag_t(IMAXBEL)),
-        (42, tcflag_t(IUTF8)),
-    ]
-    private static let localFlags: [(UInt8, tcflag_t)] = [
-        (50, tcflag_t(ISIG)), (51, tcflag_t(ICANON)), (52, tcflag_t(XCASE)), (53, tcflag_t(ECHO)),
-        (54, tcflag_t(ECHOE)), (55, tcflag_t(ECHOK)), (56, tcflag_t(ECHONL)), (57, tcflag_t(NOFLSH)),
-        (58, tcflag_t(TOSTOP)), (59, tcflag_t(IEXTEN)), (60, tcflag_t(ECHOCTL)), (61, tcflag_t(ECHOKE)),
-        (62, tcflag_t(PENDIN)),
-    ]
-    private static let outputFlags: [(UInt8, tcflag_t)] = [
-        (70, tcflag_t(OPOST)), (71, tcflag_t(OLCUC)), (72, tcflag_t(ONLCR)), (73, tcflag_t(OCRNL)),
-        (74, tcflag_t(ONOCR)), (75, tcflag_t(ONLRET)),
-    ]
-
-    /// A termios speed constant as bits per second (what pty-req carries).
-    private static func baud(_ speed: speed_t) -> UInt32 {
-        let table: [(speed_t, UInt32)] = [
-            (speed_t(B0), 0), (speed_t(B50), 50), (speed_t(B75), 75), (speed_t(B110), 110), (speed_t(B134), 134),
-            (speed_t(B150), 150), (speed_t(B200), 200), (speed_t(B300), 300), (speed_t(B600), 600),
-            (speed_t(B1200), 1200), (speed_t(B1800), 1800), (speed_t(B2400), 2400), (speed_t(B4800), 4800),
-            (speed_t(B9600), 9600), (speed_t(B19200), 19200), (speed_t(B38400), 38400), (speed_t(B57600), 57600),
-            (speed_t(B115200), 115200), (speed_t(B230400), 230400),
-        ]
-        return table.first { $0.0 == speed }?.1 ?? 38400
+        return SSHTerminalModes(settings)
     }
 }
 

@@ -1,26 +1,47 @@
-// Who may log in to shhd (sshd's auth.c and auth2-pubkey.c, by behaviour): the user must exist, pass
-// Allow/DenyUsers and Allow/DenyGroups and PermitRootLogin, and present a key listed in one of its
-// AuthorizedKeysFile files (cert-authority lines for certificates), with the line's from= and expiry-time
-// holding. Settings come from the Match blocks that apply to this user and connection. Not running as root,
-// only the running user can log in (sessions run as shhd's own user). What shhd cannot enforce yet refuses the
-// login rather than half-apply it: a ChrootDirectory, a command= line, a certificate's force-command.
+// Who may log in to shhd (sshd's auth.c, auth2-pubkey.c, auth-passwd.c, by behaviour): the user must exist, not
+// be locked or expired, pass Allow/DenyUsers and Allow/DenyGroups and PermitRootLogin, and then present a key
+// listed in one of its AuthorizedKeysFile files (cert-authority lines for certificates) with the line's from= and
+// expiry-time holding, or its password (crypt(3) against /etc/shadow, only when shhd runs as root). Settings come
+// from the Match blocks that apply to this user and connection. Not running as root, only the running user can log
+// in. An accepted login carries what it may do (SSHLoginGrant): the forced command, whether it gets a terminal, the
+// variables the server sets, which the client may send.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSSHHost
+import Dispatch
 import NIOCore
 import OpenSSHConfig
 import SSH
 import SSHKeys
 import SSHProtocol
+import SSHServerHost
 
 struct ShhdAuthenticator: SSHServerAuthenticator {
     let file: SSHServerConfigFile
-    let runningAccount: Account
+    let runningAccount: SSHSessionAccount
     let log: ServerLog
+    /// The same for every user (RFC 4252 §5.1): publickey, and the password methods when shhd runs as root (only
+    /// root can read /etc/shadow) and the configuration enables them anywhere.
+    let offeredMethods: [String]
 
-    var offeredMethods: [String] { ["publickey"] }
+    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog) {
+        self.file = file
+        self.runningAccount = runningAccount
+        self.log = log
+        func enabledAnywhere(_ keyword: String) -> Bool {
+            ConfigValues.flag(global[keyword] ?? "yes") != false
+                || file.matchDirectives.contains { $0.keyword == keyword && ConfigValues.flag($0.arguments[0]) == true }
+        }
+        var methods = ["publickey"]
+        if runningAccount.uid == 0 {
+            if enabledAnywhere("passwordauthentication") { methods.append("password") }
+            if enabledAnywhere("kbdinteractiveauthentication") { methods.append("keyboard-interactive") }
+        }
+        offeredMethods = methods
+    }
 
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
         await decide(attempt, on: SSHServerConnectionInfo())
@@ -28,21 +49,30 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         let user = attempt.user
-        let key: SSHPresentedKey
-        let isQuery: Bool
         switch attempt {
-        case .publicKey(_, let presented, let query):
-            key = presented
-            isQuery = query
         case .none:
             // The client's first request: the account checks run (and are logged) here, once per connection,
             // as sshd logs them when it first looks the user up.
             _ = admission(user: user, connection: connection, log: true)
             return .reject
-        default:
-            return .reject
+        case .publicKey(_, let key, let isQuery):
+            return decidePublicKey(key, user: user, isQuery: isQuery, connection: connection)
+        case .password(_, let password):
+            return await decidePassword(password, method: "password", user: user, connection: connection)
+        case .keyboardInteractive(_, nil):
+            guard offeredMethods.contains("keyboard-interactive"),
+                  case .admitted(_, let settings, _, _) = admission(user: user, connection: connection, log: false),
+                  ConfigValues.flag(settings["kbdinteractiveauthentication"] ?? "yes") != false else { return .reject }
+            return .ask(KeyboardInteractiveRequest(prompts: [KeyboardInteractivePrompt(prompt: "Password: ", echo: false)]))
+        case .keyboardInteractive(_, let responses?):
+            guard responses.count == 1 else { return .reject }
+            return await decidePassword(responses[0], method: "keyboard-interactive", user: user, connection: connection)
         }
-        guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: false) else {
+    }
+
+    private func decidePublicKey(_ key: SSHPresentedKey, user: String, isQuery: Bool, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
+        guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: false),
+              ConfigValues.flag(settings["pubkeyauthentication"] ?? "yes") != false else {
             return .reject
         }
         let files = authorizedKeysFiles(settings, account: account)
@@ -59,19 +89,118 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             if !isQuery { log.verbose("Failed publickey for \(user) \(from): \(reasons.joined(separator: "; "))") }
             return .reject
         case .accept(let entry):
-            if let refusal = Self.unenforceable(entry, key: key, rootPolicy: account.uid == 0 ? settings["permitrootlogin"] : nil) {
-                if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal) (\(entry.path):\(entry.line))") }
+            switch grant(settings, account: account, entry: entry, key: key, method: "publickey") {
+            case .failure(let refusal):
+                if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal.message) (\(entry.path):\(entry.line))") }
                 return .reject
+            case .success(let grant):
+                if !isQuery {
+                    log.info("Accepted publickey for \(user) \(from) ssh2: \(key.publicKey.type.displayName) \(key.publicKey.fingerprint())")
+                }
+                return .grant(grant)
             }
-            if !isQuery {
-                log.info("Accepted publickey for \(user) \(from) ssh2: \(key.publicKey.type.displayName) \(key.publicKey.fingerprint())")
+        }
+    }
+
+    /// password and keyboard-interactive's one "Password:" question: crypt(3) against the shadow file, on a thread
+    /// of its own (a modern hash takes tens of milliseconds). Unknown and refused users are hashed too.
+    private func decidePassword(_ password: String, method: String, user: String, connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+        guard offeredMethods.contains(method) else { return .reject }
+        let admitted = admission(user: user, connection: connection, log: false)
+        var settings: SSHServerConfig?
+        if case .admitted(_, let matched, _, _) = admitted { settings = matched }
+        let permitEmpty = ConfigValues.flag(settings?["permitemptypasswords"] ?? "no") == true
+        let matches = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: shh_check_password(user, password, permitEmpty ? 1 : 0) == 1)
             }
-            return .accept
+        }
+        guard case .admitted(let account, let matched, _, let from) = admitted else { return .reject }
+        let keyword = method == "password" ? "passwordauthentication" : "kbdinteractiveauthentication"
+        guard ConfigValues.flag(matched[keyword] ?? "yes") != false else { return .reject }
+        guard matches else {
+            log.info("Failed \(method) for \(user) \(from) ssh2")
+            return .reject
+        }
+        if account.uid == 0, (matched["permitrootlogin"] ?? "prohibit-password").lowercased() != "yes" {
+            log.info("ROOT LOGIN REFUSED \(from): PermitRootLogin allows no passwords")
+            return .reject
+        }
+        switch grant(matched, account: account, entry: nil, key: nil, method: method) {
+        case .failure(let refusal):
+            log.info("Refused \(method) for \(user) \(from): \(refusal.message)")
+            return .reject
+        case .success(let grant):
+            log.info("Accepted \(method) for \(user) \(from) ssh2")
+            return .grant(grant)
+        }
+    }
+
+    struct Refusal: Error {
+        var message: String
+    }
+
+    /// What this login may do: sshd's ForceCommand over command= (a certificate's force-command must agree with
+    /// it), PermitTTY with no-pty/restrict and a certificate's permit-pty, SetEnv over environment= and
+    /// ~/.ssh/environment (those two only as PermitUserEnvironment allows), AcceptEnv as Match left it.
+    func grant(_ settings: SSHServerConfig, account: SSHSessionAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey?,
+               method: String) -> Result<SSHLoginGrant, Refusal> {
+        var grant = SSHLoginGrant(method: method)
+        var keyCommand = entry?.options.command
+        var certificate: SSHCertificate?
+        if case .certificate(let presented) = key { certificate = presented }
+        if let forced = certificate?.forceCommand {
+            if let keyCommand, keyCommand != forced { return .failure(Refusal(message: "the certificate's force-command and the key's command= differ")) }
+            keyCommand = forced
+        }
+        if let adminCommand = settings["forcecommand"], adminCommand.lowercased() != "none" {
+            grant.forcedCommand = settings.arguments("forcecommand")?.joined(separator: " ")
+        } else {
+            grant.forcedCommand = keyCommand
+        }
+        if account.uid == 0, (settings["permitrootlogin"] ?? "prohibit-password").lowercased() == "forced-commands-only", keyCommand == nil {
+            return .failure(Refusal(message: "PermitRootLogin forced-commands-only and the key has no command="))
+        }
+        grant.permitsTerminal = ConfigValues.flag(settings["permittty"] ?? "yes") != false
+            && (entry?.options.pty ?? true)
+            && (certificate.map { $0.extensions.contains { $0.name == "permit-pty" } } ?? true)
+        let userEnvironment = (settings.arguments("permituserenvironment") ?? ["no"]).joined(separator: " ")
+        if let allowed = Self.userEnvironmentPatterns(userEnvironment) {
+            var variables: [(String, String)] = []
+            if let text = try? SSHKeyFile.readFile(atPath: account.home + "/.ssh/environment", maximumSize: 64 << 10) {
+                for line in String(decoding: text, as: UTF8.self).split(whereSeparator: \.isNewline) {
+                    let trimmed = line.drop { $0 == " " || $0 == "\t" }
+                    guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
+                    variables.append((String(trimmed[..<equals]), String(trimmed[trimmed.index(after: equals)...])))
+                }
+            }
+            for assignment in entry?.options.environment ?? [] {
+                guard let equals = assignment.firstIndex(of: "=") else { continue }
+                variables.append((String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...])))
+            }
+            for (name, value) in variables where allowed.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
+                grant.environment[name] = value
+            }
+        }
+        for assignment in settings.arguments("setenv") ?? [] {
+            guard let equals = assignment.firstIndex(of: "=") else { continue }
+            grant.environment[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
+        }
+        grant.acceptedEnvironment = settings.all("acceptenv").flatMap { $0 }
+        return .success(grant)
+    }
+
+    /// PermitUserEnvironment: "yes" allows every name, "no" none, anything else is a pattern list of names.
+    static func userEnvironmentPatterns(_ value: String) -> [String]? {
+        switch value.lowercased() {
+        case "no": nil
+        case "yes": ["*"]
+        default: value.split(separator: ",").map { String($0.filter { $0 != " " && $0 != "\t" }) }
         }
     }
 
     enum Admission {
-        case admitted(Account, SSHServerConfig, address: String, from: String)
+        case admitted(SSHSessionAccount, SSHServerConfig, address: String, from: String)
         case refused
     }
 
@@ -81,16 +210,25 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         func note(_ message: String) { if shouldLog { log.info(message) } }
         let address = connection.remoteAddress?.ipAddress ?? "unknown"
         let from = "from \(address) port \(connection.remoteAddress?.port ?? 0)"
-        guard let account = Account(name: user) else {
+        guard let account = SSHSessionAccount(named: user) else {
             note("Invalid user \(user) \(from)")
             return .refused
         }
-        // Sessions run as shhd's own user until the privileged spawn exists: nobody else can be let in.
-        guard account.uid == runningAccount.uid else {
-            note(runningAccount.uid == 0
-                ? "User \(user) \(from) refused: sessions as users other than root are not built yet"
-                : "User \(user) \(from) refused: shhd runs as \(runningAccount.name) and can only let \(runningAccount.name) in")
+        // Not root, shhd cannot become anyone else: only its own user can be let in.
+        guard runningAccount.uid == 0 || account.uid == runningAccount.uid else {
+            note("User \(user) \(from) refused: shhd runs as \(runningAccount.name) and can only let \(runningAccount.name) in")
             return .refused
+        }
+        // sshd without PAM: a locked or expired account gets in by no method.
+        switch shh_account_state(user) {
+        case 1:
+            note("User \(user) not allowed because account is locked")
+            return .refused
+        case 2:
+            note("User \(user) \(from) refused: account has expired")
+            return .refused
+        default:
+            break
         }
         let groups = account.groupNames
         let context = SSHServerMatchContext(user: user, groups: groups, host: address, address: address,
@@ -100,7 +238,6 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             note("User \(user) \(from) not allowed because \(refusal)")
             return .refused
         }
-        if ConfigValues.flag(settings["pubkeyauthentication"] ?? "yes") == false { return .refused }
         if account.uid == 0 && (settings["permitrootlogin"] ?? "prohibit-password").lowercased() == "no" {
             note("ROOT LOGIN REFUSED \(from)")
             return .refused
@@ -113,7 +250,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     }
 
     /// AuthorizedKeysFile with %h, %u, %U and %% expanded, relative paths from the home directory; "none" for none.
-    func authorizedKeysFiles(_ settings: SSHServerConfig, account: Account) -> [AuthorizedKeysFile] {
+    func authorizedKeysFiles(_ settings: SSHServerConfig, account: SSHSessionAccount) -> [AuthorizedKeysFile] {
         let patterns = settings.arguments("authorizedkeysfile") ?? [".ssh/authorized_keys", ".ssh/authorized_keys2"]
         return patterns.filter { $0.lowercased() != "none" }.compactMap { pattern in
             var path = ""
@@ -159,16 +296,6 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         if !allowedGroups.isEmpty && !groups.contains(where: { group in allowedGroups.contains { OpenSSHPattern.matches(group, pattern: $0) } }) {
             return "none of user's groups are listed in AllowGroups"
         }
-        return nil
-    }
-
-    /// What an accepted authorized_keys line (or certificate) asks for that shhd cannot enforce yet; such a
-    /// login is refused instead of run without it. Restrictions that only deny what shhd never grants
-    /// (no-pty, no-port-forwarding, restrict, permitopen, ...) are already in force.
-    static func unenforceable(_ entry: AuthorizedKeysEntry, key: SSHPresentedKey, rootPolicy: String?) -> String? {
-        if entry.options.command != nil { return "command= is not supported yet" }
-        if case .certificate(let certificate) = key, certificate.forceCommand != nil { return "the certificate's force-command is not supported yet" }
-        if rootPolicy?.lowercased() == "forced-commands-only" { return "PermitRootLogin forced-commands-only needs command=, not supported yet" }
         return nil
     }
 }

@@ -7,15 +7,16 @@ import Glibc
 import Musl
 #endif
 import SSHKeys
+import SSHServerHost
 
 enum EmbeddedHostKey {
-    static func directory(for account: Account) -> String {
+    static func directory(for account: SSHSessionAccount) -> String {
         if let state = getenv("XDG_STATE_HOME").map({ String(cString: $0) }), state.hasPrefix("/") { return state + "/shhd" }
         return account.home + "/.local/state/shhd"
     }
 
     /// The key's path, making the key (and its .pub) first when it does not exist.
-    static func ensure(for account: Account, log: ServerLog) throws -> String {
+    static func ensure(for account: SSHSessionAccount, log: ServerLog) throws -> String {
         let directory = directory(for: account)
         let path = directory + "/ssh_host_ed25519_key"
         if access(path, F_OK) == 0 { return path }

@@ -10,6 +10,7 @@ import NIOCore
 import OpenSSHConfig
 import SSH
 import SSHKeys
+import SSHServerHost
 import SSHProtocol
 
 /// A failure of shhd itself, with the message sshd would print (exit 255).
@@ -19,43 +20,6 @@ struct ShhdFailure: Error {
 }
 
 /// The account shhd runs as (and, not as root, the only one that may log in).
-struct Account: Sendable, Equatable {
-    var name: String
-    var uid: uid_t
-    var gid: gid_t
-    var home: String
-    var shell: String
-
-    init?(name: String) {
-        guard let entry = getpwnam(name) else { return nil }
-        self.init(entry.pointee)
-    }
-
-    init?(uid: uid_t) {
-        guard let entry = getpwuid(uid) else { return nil }
-        self.init(entry.pointee)
-    }
-
-    private init(_ entry: passwd) {
-        name = String(cString: entry.pw_name)
-        uid = entry.pw_uid
-        gid = entry.pw_gid
-        home = String(cString: entry.pw_dir)
-        shell = String(cString: entry.pw_shell)
-    }
-
-    /// The names of the groups the account is in (primary first), for Match Group and Allow/DenyGroups.
-    var groupNames: [String] {
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, gid, &groups, &count) < 0 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = getgrouplist(name, gid, &groups, &count)
-        }
-        return groups.prefix(Int(max(count, 0))).compactMap { gid in getgrgid(gid).map { String(cString: $0.pointee.gr_name) } }
-    }
-}
-
 struct ServerSettings {
     var file: SSHServerConfigFile
     var global: SSHServerConfig
@@ -64,13 +28,13 @@ struct ServerSettings {
     var pidFile: String?
     /// Things set that shhd does not act on yet, logged at start.
     var notes: [String]
-    var runningAccount: Account
+    var runningAccount: SSHSessionAccount
 
     /// shhd's own config file, read when -f does not name one. Without it shhd runs its embedded default.
     static let defaultConfigFile = "/etc/shh/shhd_config"
 
     static func resolve(_ arguments: ShhdArguments, log: ServerLog) throws -> ServerSettings {
-        guard let account = Account(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
+        guard let account = SSHSessionAccount(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
         var lines = arguments.configLines
         let configPath: String?
         if let given = arguments.configFile {
@@ -208,27 +172,21 @@ struct ServerSettings {
     /// set to anything but their "off" value, they stop shhd with a message naming them (fail closed).
     static let refusedUnlessOff: [(keyword: String, off: Set<String>, reason: String)] = [
         ("usepam", ["no"], "PAM is not available in shhd yet; set UsePAM no (public key logins work without it)"),
-        ("forcecommand", ["none"], "ForceCommand is not supported yet"),
         ("authorizedkeyscommand", ["none"], "AuthorizedKeysCommand is not supported yet"),
         ("authorizedprincipalsfile", ["none"], "AuthorizedPrincipalsFile is not supported yet"),
         ("authorizedprincipalscommand", ["none"], "AuthorizedPrincipalsCommand is not supported yet"),
         ("trustedusercakeys", ["none"], "TrustedUserCAKeys is not supported yet (cert-authority lines in authorized_keys are)"),
         ("revokedkeys", ["none"], "RevokedKeys is not supported yet"),
         ("authenticationmethods", ["any"], "AuthenticationMethods is not supported yet"),
-        ("permituserenvironment", ["no"], "PermitUserEnvironment is not supported yet"),
-        ("setenv", [], "SetEnv is not supported yet"),
         ("hostbasedauthentication", ["no"], "host-based authentication is not supported"),
         ("kerberosauthentication", ["no"], "Kerberos authentication is not supported"),
         ("gssapiauthentication", ["no"], "GSSAPI authentication is not supported"),
-        ("permitemptypasswords", ["no"], "passwords are not supported yet"),
         ("hostkeyagent", ["none"], "HostKeyAgent is not supported yet"),
         ("refuseconnection", ["no"], "RefuseConnection is not supported yet"),
     ]
 
     /// Set, but with no effect yet (logged at start); requests they would allow are refused.
     static let notedWhenSet: [(keyword: String, note: String)] = [
-        ("passwordauthentication", "password authentication is not available yet: only publickey is offered"),
-        ("kbdinteractiveauthentication", "keyboard-interactive authentication is not available yet: only publickey is offered"),
         ("allowtcpforwarding", "TCP forwarding is not built yet: every forwarding request is refused"),
         ("allowstreamlocalforwarding", "stream-local forwarding is not built yet: every request is refused"),
         ("gatewayports", "forwarding is not built yet: every forwarding request is refused"),
@@ -242,7 +200,6 @@ struct ServerSettings {
         ("persourcepenalties", "PerSourcePenalties is validated but not enforced yet"),
         ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
         ("clientaliveinterval", "ClientAliveInterval is not enforced yet"),
-        ("permittty", "terminals are not built yet: every pty request is refused"),
         ("printmotd", "PrintMotd: the message of the day is not printed yet"),
         ("strictmodes", "StrictModes: file modes of authorized_keys are not checked yet"),
         ("usedns", "UseDNS: shhd never resolves client addresses"),

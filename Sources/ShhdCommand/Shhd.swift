@@ -69,8 +69,9 @@ public enum Shhd {
 
     /// One SSHServer per listening address, run as a service group that SIGTERM and SIGINT shut down gracefully.
     static func serve(_ settings: ServerSettings, log: ServerLog) async throws -> Int32 {
-        let authenticator = ShhdAuthenticator(file: settings.file, runningAccount: settings.runningAccount, log: log)
-        let sessions = SSHProcessSessionHandler()
+        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log)
+        // As root, each session runs as the account that logged in; otherwise only shhd's own user gets in.
+        let sessions = SSHProcessSessionHandler(accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount)
         var servers: [SSHServer] = []
         for listener in settings.listeners {
             var configuration = settings.configuration
@@ -116,7 +117,7 @@ public enum Shhd {
                 switch parts[0] {
                 case "user":
                     context.user = parts[1]
-                    context.groups = Account(name: parts[1])?.groupNames ?? []
+                    context.groups = SSHSessionAccount(named: parts[1])?.groupNames ?? []
                 case "host": context.host = parts[1]
                 case "addr": context.address = parts[1]
                 case "laddr": context.localAddress = parts[1]
@@ -142,8 +143,8 @@ public enum Shhd {
         lines.append("logingracetime \(settings.configuration.loginGraceTime.nanoseconds / 1_000_000_000)")
         lines.append("permitrootlogin \(config["permitrootlogin"] ?? "without-password")")
         lines.append("pubkeyauthentication \(config["pubkeyauthentication"] ?? "yes")")
-        lines.append("passwordauthentication no")
-        lines.append("kbdinteractiveauthentication no")
+        lines.append("passwordauthentication \(config["passwordauthentication"] ?? "yes")")
+        lines.append("kbdinteractiveauthentication \(config["kbdinteractiveauthentication"] ?? "yes")")
         lines.append("authorizedkeysfile \((config.arguments("authorizedkeysfile") ?? [".ssh/authorized_keys", ".ssh/authorized_keys2"]).joined(separator: " "))")
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {

@@ -1,9 +1,10 @@
-// C helpers for SSHServerHost: the few system interfaces Swift does not import (GNU extensions and macros).
-// shhd's session-spawning shim (fork, then only async-signal-safe calls) will live here too.
+// C helpers for SSHServerHost: the few system interfaces Swift does not import (GNU extensions and macros), and
+// the session-spawning shim (fork, then only async-signal-safe calls), which Swift cannot write safely.
 #ifndef CSSHHOST_H
 #define CSSHHOST_H
 
 #include <spawn.h>
+#include <sys/types.h>
 
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start, so a process spawned by another thread in the
 /// meantime cannot inherit them. Returns 0, or -1 with errno set.
@@ -24,5 +25,36 @@ int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size);
 /// fcntl(fd, F_SETPIPE_SZ, size) (Linux): lets a pipe hold `size` bytes, so a bulk writer and reader wake each
 /// other less often. Returns the new capacity, or -1 with errno set (not a pipe, or above the system's limit).
 int shh_grow_pipe(int fd, int size);
+
+/// What a session's process is started with. Every pointer is prepared by the caller before the fork: the child
+/// only makes system calls.
+struct shh_session_spawn {
+    const char *path;            // the program (the account's shell)
+    char *const *argv;           // NULL-terminated
+    char *const *envp;           // NULL-terminated, exactly the session's environment
+    int stdin_fd, stdout_fd, stderr_fd;  // become 0, 1, 2 (with a terminal: all three the terminal's side)
+    int terminal_fd;             // -1, or the terminal side of a pseudo-terminal: becomes the controlling terminal
+    int change_user;             // nonzero: setgroups(groups), setgid(gid), setuid(uid) before exec (needs root)
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t group_count;
+    const char *directory;       // chdir here; "/" if it fails (sshd does the same, with a message)
+};
+
+/// Starts a session process: fork; in the child a new session (setsid), the terminal (if any) as controlling
+/// terminal, descriptors 0-2 set and every other one closed, default signal dispositions and an empty mask,
+/// the user changed (if asked), the directory, then exec. Returns the pid, or -1 with errno set; `failed_step`
+/// names the step that failed ("setuid", "exec", ...), in the child or here.
+pid_t shh_spawn_session(const struct shh_session_spawn *spawn, const char **failed_step);
+
+/// Whether `user`'s password is `password` (crypt_r against the shadow entry, or the password database's field):
+/// 1 yes, 0 no, -1 out of memory. Locked ("!"), disabled ("*") and empty fields never match, except an empty field
+/// with an empty password when `permit_empty` (PermitEmptyPasswords). Unknown users take as long as known ones.
+/// Reading /etc/shadow needs root.
+int shh_check_password(const char *user, const char *password, int permit_empty);
+
+/// The account's state in the shadow file: 0 usable, 1 locked (the hash starts with "!"), 2 expired.
+int shh_account_state(const char *user);
 
 #endif

@@ -1,0 +1,102 @@
+// A user account from the password and group databases: who a session runs as. Looked up with the reentrant
+// calls (getpwnam_r, getgrgid_r), because a server looks users up from many connections at once.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+public struct SSHSessionAccount: Sendable, Equatable {
+    public var name: String
+    public var uid: uid_t
+    public var gid: gid_t
+    public var home: String
+    /// The login shell; /bin/sh when the database has none (as sshd).
+    public var shell: String
+
+    public init(name: String, uid: uid_t, gid: gid_t, home: String, shell: String) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.home = home
+        self.shell = shell
+    }
+
+    /// The account called `name`, nil if there is none.
+    public init?(named name: String) {
+        guard let account = Self.lookUp({ entry, buffer, size, result in getpwnam_r(name, entry, buffer, size, result) }) else { return nil }
+        self = account
+    }
+
+    /// The account with user ID `uid`, nil if there is none.
+    public init?(uid: uid_t) {
+        guard let account = Self.lookUp({ entry, buffer, size, result in getpwuid_r(uid, entry, buffer, size, result) }) else { return nil }
+        self = account
+    }
+
+    /// The account the process runs as (a placeholder with its uid when the database does not know it).
+    public static func current() -> SSHSessionAccount {
+        let uid = getuid()
+        return SSHSessionAccount(uid: uid) ?? SSHSessionAccount(name: "\(uid)", uid: uid, gid: getgid(), home: "/", shell: "/bin/sh")
+    }
+
+    /// The IDs of the groups the account is in, its primary group first (what setgroups gets).
+    public var groupIDs: [gid_t] {
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(max(count, 1)))
+            guard getgrouplist(name, gid, &groups, &count) >= 0 else { return [gid] }
+        }
+        return Array(groups.prefix(Int(max(count, 0))))
+    }
+
+    /// The names of those groups (for Match Group and Allow/DenyGroups); groups without a name are left out.
+    public var groupNames: [String] {
+        groupIDs.compactMap(Self.groupName)
+    }
+
+    private static func groupName(_ gid: gid_t) -> String? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        return withGrowingBuffer { buffer, size in
+            let status = getgrgid_r(gid, &entry, buffer, size, &result)
+            guard status == 0 else { return .failed(status) }
+            guard result != nil, let name = entry.gr_name else { return .done(nil) }
+            return .done(String(cString: name))
+        } ?? nil
+    }
+
+    private static func lookUp(_ call: (UnsafeMutablePointer<passwd>, UnsafeMutablePointer<CChar>, Int,
+                                        UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>) -> Int32) -> SSHSessionAccount? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        return withGrowingBuffer { buffer, size in
+            let status = call(&entry, buffer, size, &result)
+            guard status == 0 else { return .failed(status) }
+            // The entry's strings point into `buffer`: copied out before it goes.
+            guard result != nil, let name = entry.pw_name else { return .done(nil) }
+            let shell = entry.pw_shell.map { String(cString: $0) } ?? ""
+            return .done(SSHSessionAccount(name: String(cString: name), uid: entry.pw_uid, gid: entry.pw_gid,
+                                           home: entry.pw_dir.map { String(cString: $0) } ?? "/", shell: shell.isEmpty ? "/bin/sh" : shell))
+        } ?? nil
+    }
+
+    private enum Attempt<T> { case done(T), failed(Int32) }
+
+    /// Calls `body` with a scratch buffer for the *_r lookups, four times larger each time it reports ERANGE (up
+    /// to 1 MiB); nil when it fails otherwise.
+    private static func withGrowingBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> Attempt<T>) -> T? {
+        var size = 4096
+        while size <= 1 << 20 {
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            switch body(buffer, size) {
+            case .done(let value): return value
+            case .failed(ERANGE): size *= 4
+            case .failed: return nil
+            }
+        }
+        return nil
+    }
+}
