@@ -82,6 +82,10 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         case .key(let publicKey):
             decision = AuthorizedKeys.authorize(publicKey, files: files, sourceAddress: address, now: now)
         case .certificate(let certificate):
+            // TrustedUserCAKeys first, as sshd: a certificate from a trusted CA naming this user as a principal.
+            if let trusted = trustedCertificate(certificate, user: user, settings: settings, address: address, now: now, isQuery: isQuery, from: from) {
+                return trusted ? grantOrRefuse(settings, account: account, entry: nil, key: key, user: user, from: from, isQuery: isQuery) : .reject
+            }
             decision = AuthorizedKeys.authorize(certificate: certificate, user: user, files: files, sourceAddress: address, now: now)
         }
         switch decision {
@@ -89,16 +93,51 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             if !isQuery { log.verbose("Failed publickey for \(user) \(from): \(reasons.joined(separator: "; "))") }
             return .reject
         case .accept(let entry):
-            switch grant(settings, account: account, entry: entry, key: key, method: "publickey") {
-            case .failure(let refusal):
-                if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal.message) (\(entry.path):\(entry.line))") }
-                return .reject
-            case .success(let grant):
-                if !isQuery {
-                    log.info("Accepted publickey for \(user) \(from) ssh2: \(key.publicKey.type.displayName) \(key.publicKey.fingerprint())")
-                }
-                return .grant(grant)
-            }
+            return grantOrRefuse(settings, account: account, entry: entry, key: key, user: user, from: from, isQuery: isQuery)
+        }
+    }
+
+    private func grantOrRefuse(_ settings: SSHServerConfig, account: SSHSessionAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey,
+                               user: String, from: String, isQuery: Bool) -> SSHAuthenticationDecision {
+        switch grant(settings, account: account, entry: entry, key: key, method: "publickey") {
+        case .failure(let refusal):
+            if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal.message)\(entry.map { " (\($0.path):\($0.line))" } ?? "")") }
+            return .reject
+        case .success(let grant):
+            if !isQuery { log.info("Accepted publickey for \(user) \(from) ssh2: \(Self.describe(key))") }
+            return .grant(grant)
+        }
+    }
+
+    /// How sshd's log names a key: "ED25519 SHA256:…", or for a certificate "ED25519-CERT SHA256:… ID id (serial n)
+    /// CA ED25519 SHA256:…".
+    static func describe(_ key: SSHPresentedKey) -> String {
+        switch key {
+        case .key(let publicKey):
+            return "\(publicKey.type.displayName) \(publicKey.fingerprint())"
+        case .certificate(let certificate):
+            return "\(certificate.key.type.displayName)-CERT \(certificate.key.fingerprint()) ID \(certificate.keyID) (serial \(certificate.serial)) "
+                + "CA \(certificate.signatureKey.type.displayName) \(certificate.signatureKey.fingerprint())"
+        }
+    }
+
+    /// TrustedUserCAKeys (sshd's user_cert_trusted_ca): nil when the certificate's CA is not listed there (the
+    /// authorized_keys files decide then); otherwise whether it is valid for this user now and from here.
+    private func trustedCertificate(_ certificate: SSHCertificate, user: String, settings: SSHServerConfig, address: String, now: Int,
+                                    isQuery: Bool, from: String) -> Bool? {
+        guard let path = settings["trustedusercakeys"], path.lowercased() != "none",
+              let text = try? SSHKeyFile.readFile(atPath: path, maximumSize: 1 << 20) else { return nil }
+        let authorities = String(decoding: text, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap { line -> SSHPublicKey? in
+            guard !line.hasPrefix("#") else { return nil }
+            return try? SSHPublicKeyLine(parsing: String(line)).key
+        }
+        guard authorities.contains(certificate.signatureKey) else { return nil }
+        switch certificate.validate(kind: .user, trustedAuthorities: authorities, principal: user, time: UInt64(max(0, now)), sourceAddress: address) {
+        case .success:
+            return true
+        case .failure(let refusal):
+            if !isQuery { log.info("Refused certificate for \(user) \(from): \(refusal) (TrustedUserCAKeys \(path))") }
+            return false
         }
     }
 

@@ -175,7 +175,6 @@ struct ServerSettings {
         ("authorizedkeyscommand", ["none"], "AuthorizedKeysCommand is not supported yet"),
         ("authorizedprincipalsfile", ["none"], "AuthorizedPrincipalsFile is not supported yet"),
         ("authorizedprincipalscommand", ["none"], "AuthorizedPrincipalsCommand is not supported yet"),
-        ("trustedusercakeys", ["none"], "TrustedUserCAKeys is not supported yet (cert-authority lines in authorized_keys are)"),
         ("revokedkeys", ["none"], "RevokedKeys is not supported yet"),
         ("authenticationmethods", ["any"], "AuthenticationMethods is not supported yet"),
         ("hostbasedauthentication", ["no"], "host-based authentication is not supported"),

@@ -157,6 +157,50 @@ struct ShhdTests {
         }
     }
 
+    @Test func certificatesBothWays() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let directory = fixture.directory
+        let keygen = try sshKeygenPath()
+        for name in ["ca", "host_key", "user_key"] {
+            #expect(try await runAsync(keygen, ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/\(name)"]).status == 0)
+        }
+        // ssh-keygen signs a user certificate for root (serial 42) and a host certificate for 127.0.0.1.
+        #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "ops-id", "-n", "root", "-z", "42", "\(directory)/user_key.pub"]).status == 0)
+        #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "host-id", "-h", "-n", "127.0.0.1", "\(directory)/host_key.pub"]).status == 0)
+        let config = """
+            ListenAddress 127.0.0.1
+            HostKey \(directory)/host_key
+            HostCertificate \(directory)/host_key-cert.pub
+            TrustedUserCAKeys \(directory)/ca.pub
+            AuthorizedKeysFile none
+            UsePAM no
+
+            """
+        try config.write(toFile: directory + "/certs_config", atomically: true, encoding: .utf8)
+        let server = try await TestShhd.start(["-f", directory + "/certs_config"], directory: directory)
+        defer { server.terminate() }
+        // The client knows only the CA (@cert-authority): the host certificate is what lets it in.
+        let caLine = try String(contentsOfFile: directory + "/ca.pub", encoding: .utf8)
+        try "@cert-authority 127.0.0.1 \(caLine)".write(toFile: directory + "/ca_known_hosts", atomically: true, encoding: .utf8)
+        func ssh(_ identity: String) async throws -> ProcessResult {
+            try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", identity, "-o", "IdentitiesOnly=yes",
+                                                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                                                "-o", "UserKnownHostsFile=\(directory)/ca_known_hosts", "root@127.0.0.1", "id -un"])
+        }
+        let certified = try await ssh(directory + "/user_key")
+        #expect(certified.status == 0 && certified.stdout == "root\n", "\(certified.stderr) \(server.logText)")
+        #expect(server.logText.contains("ED25519-CERT"), "\(server.logText)")
+        #expect(server.logText.contains("ID ops-id (serial 42) CA ED25519"), "\(server.logText)")
+        // The bare key, without its certificate, is not listed anywhere (AuthorizedKeysFile none).
+        try FileManager.default.moveItem(atPath: directory + "/user_key-cert.pub", toPath: directory + "/moved-cert.pub")
+        let bare = try await ssh(directory + "/user_key")
+        #expect(bare.status == 255 && bare.stderr.contains("Permission denied"), "\(bare.stderr)")
+        // A certificate for another principal is refused.
+        #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "other", "-n", "somebody", "\(directory)/user_key.pub"]).status == 0)
+        let otherPrincipal = try await ssh(directory + "/user_key")
+        #expect(otherPrincipal.status == 255, "\(otherPrincipal.stdout)")
+    }
+
     @Test func brokenConfigurationsNameFileAndLine() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let hostKey = fixture.directory + "/host_key"
