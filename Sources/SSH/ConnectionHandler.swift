@@ -82,6 +82,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         var writeWaiters: [EventLoopPromise<Void>] = []
         /// Bytes handed to the input sequence and not read yet: at most the window we granted.
         var unreadBytes = 0
+        /// Data and extended data received and sent on the channel, for logs.
+        var bytesReceived: UInt64 = 0
+        var bytesSent: UInt64 = 0
         var closed: EventLoopPromise<Void>
         init(closed: EventLoopPromise<Void>) { self.closed = closed }
     }
@@ -167,9 +170,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             endIfDrained()
         case .data(let id, let data):
             channels[id]?.unreadBytes += data.readableBytes
+            channels[id]?.bytesReceived += UInt64(data.readableBytes)
             deliver(.data(data), on: id)
         case .extendedData(let id, _, let data):
             channels[id]?.unreadBytes += data.readableBytes
+            channels[id]?.bytesReceived += UInt64(data.readableBytes)
             deliver(.stderr(data), on: id)
         case .eof(let id):
             deliver(.eof, on: id)
@@ -507,6 +512,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func write(_ data: ByteBuffer, stderr: Bool, on id: SSHChannelID) throws -> EventLoopFuture<Void>? {
         let state = try state(id)
         if stderr { try connection.sendExtendedData(data, on: id) } else { try connection.sendData(data, on: id) }
+        state.bytesSent += UInt64(data.readableBytes)
         flushOutbound()
         guard connection.queuedBytes(on: id) > Self.highWaterMark, let context else { return nil }
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -515,6 +521,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func unreadBytes(on id: SSHChannelID) -> Int { channels[id]?.unreadBytes ?? 0 }
+
+    /// Bytes received and sent on an open channel; nil once it is gone.
+    func traffic(on id: SSHChannelID) -> (received: UInt64, sent: UInt64)? {
+        channels[id].map { ($0.bytesReceived, $0.bytesSent) }
+    }
 
     func setDataHandler(_ handler: ((SSHChannelInput) -> Void)?, on id: SSHChannelID) {
         channels[id]?.dataHandler = handler

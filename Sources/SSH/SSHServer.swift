@@ -40,6 +40,30 @@ public struct SSHServerSession: Sendable {
     public let grant: SSHLoginGrant
 }
 
+/// What a server's log records (one event per line in sshd's style): connections and sessions.
+public enum SSHServerEvent: Sendable {
+    /// A TCP connection was accepted.
+    case connectionOpened(remoteAddress: SocketAddress?, localAddress: SocketAddress?)
+    /// A connection ended; `user` is empty when nobody had authenticated on it. `reason` says why in words (the
+    /// peer's DISCONNECT, ours, an error, or the socket closing).
+    case connectionClosed(remoteAddress: SocketAddress?, user: String, reason: String)
+    /// A session began running its command or shell.
+    case sessionStarted(SSHServerSessionRecord)
+    /// A session ended with `exit` (nil: the handler failed) and this much data each way; nil traffic when the
+    /// connection was gone before the end could be counted.
+    case sessionEnded(SSHServerSessionRecord, exit: SSHSessionExit?, bytesReceived: UInt64?, bytesSent: UInt64?)
+}
+
+/// Which session an event is about.
+public struct SSHServerSessionRecord: Sendable {
+    public var user: String
+    public var remoteAddress: SocketAddress?
+    /// The server's number for the channel (sshd's "id").
+    public var channel: UInt32
+    public var command: SSHSessionCommand
+    public var hasTerminal: Bool
+}
+
 /// Runs sessions. There is no default: a server without one refuses every session.
 public protocol SSHSessionHandler: Sendable {
     /// Runs the session to its end; the result goes to the client as exit-status or exit-signal (a thrown error
@@ -88,6 +112,8 @@ public final class SSHServer: Service, Sendable {
         public var maximumSessionsPerConnection: Int
         /// Windows, channels and unanswered requests per connection.
         public var connection: SSHConnectionConfiguration
+        /// Called for each connection and session event, on the connection's event loop (keep it short).
+        public var onEvent: (@Sendable (SSHServerEvent) -> Void)?
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default), patterns with * and ?.
         public var acceptedEnvironment: [String]
         /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
@@ -173,7 +199,8 @@ public final class SSHServer: Service, Sendable {
                         if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
                             throw SSHError(.connectionClosed)
                         }
-                        try child.pipeline.syncOperations.addHandler(SSHTransportHandler(server: transport))
+                        let transportHandler = SSHTransportHandler(server: transport)
+                        try child.pipeline.syncOperations.addHandler(transportHandler)
                         try child.pipeline.syncOperations.addHandler(ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
                             failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner))
@@ -181,7 +208,7 @@ public final class SSHServer: Service, Sendable {
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
                                                                         maximumSessions: configuration.maximumSessionsPerConnection,
-                                                                        eventLoop: child.eventLoop)
+                                                                        eventLoop: child.eventLoop, onEvent: configuration.onEvent)
                         }
                         connection.serverDelegate = connectionDelegate
                         try child.pipeline.syncOperations.addHandler(connection)
@@ -194,7 +221,12 @@ public final class SSHServer: Service, Sendable {
                         }
                         let key = ObjectIdentifier(child)
                         connections.withLockedValue { $0[key] = OpenConnection(channel: child, handler: handler) }
+                        let remoteAddress = child.remoteAddress
+                        configuration.onEvent?(.connectionOpened(remoteAddress: remoteAddress, localAddress: child.localAddress))
+                        let boundTransport = NIOLoopBound(transportHandler, eventLoop: child.eventLoop)
                         child.closeFuture.whenComplete { _ in
+                            configuration.onEvent?(.connectionClosed(remoteAddress: remoteAddress, user: handler.value.user,
+                                                                     reason: boundTransport.value.closeReason ?? "connection closed"))
                             graceTimer.cancel()
                             _ = connections.withLockedValue { $0.removeValue(forKey: key) }
                         }
@@ -243,10 +275,13 @@ final class SessionController: ServerSessionPolicy {
     private let acceptedEnvironment: [String]
     private let maximumSessions: Int
     private let eventLoop: any EventLoop
+    private let onEvent: (@Sendable (SSHServerEvent) -> Void)?
     private var sessions: [SSHChannelID: Pending] = [:]
 
-    init(handler: any SSHSessionHandler, acceptedEnvironment: [String], maximumSessions: Int, eventLoop: any EventLoop) {
+    init(handler: any SSHSessionHandler, acceptedEnvironment: [String], maximumSessions: Int, eventLoop: any EventLoop,
+         onEvent: (@Sendable (SSHServerEvent) -> Void)? = nil) {
         self.handler = handler
+        self.onEvent = onEvent
         self.acceptedEnvironment = acceptedEnvironment
         self.maximumSessions = maximumSessions
         self.eventLoop = eventLoop
@@ -302,9 +337,17 @@ final class SessionController: ServerSessionPolicy {
                                        terminal: pending.terminal, remoteAddress: connection.remoteAddress,
                                        localAddress: connection.localAddress, channel: channel, grant: connection.grant)
         let handler = self.handler
+        let record = SSHServerSessionRecord(user: connection.user, remoteAddress: connection.remoteAddress, channel: id.rawValue,
+                                            command: command, hasTerminal: pending.terminal != nil)
+        let onEvent = self.onEvent
+        onEvent?(.sessionStarted(record))
         let finished = eventLoop.makePromise(of: SSHSessionExit.self)
         finished.completeWithTask { try await handler.runSession(session) }
         finished.futureResult.whenComplete { result in
+            if let onEvent {
+                let traffic = bound.value.traffic(on: id)
+                onEvent(.sessionEnded(record, exit: try? result.get(), bytesReceived: traffic?.received, bytesSent: traffic?.sent))
+            }
             switch result {
             case .success(.status(let status)): bound.value.sendFinal(.exitStatus(UInt32(bitPattern: status)), on: id)
             case .success(.signal(let signal)): bound.value.sendFinal(.exitSignal(signal), on: id)

@@ -64,6 +64,13 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     private var rekeyTimer: Scheduled<Void>?
     private var validatingHostKey = false
     private var closing = false
+    /// Why the connection ended, in words for a log: the peer's DISCONNECT, ours, an error, or the socket closing.
+    /// The first cause wins; nil while the connection is up.
+    public private(set) var closeReason: String?
+
+    private func noteClose(_ reason: @autoclosure () -> String) {
+        if closeReason == nil { closeReason = reason() }
+    }
 
     /// A client handler; `hostKeyValidator` is required.
     public init(client configuration: SSHTransportConfiguration, hostKeyValidator: any SSHHostKeyValidator) {
@@ -102,6 +109,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        noteClose("connection closed by the peer")
         rekeyTimer?.cancel()
         rekeyTimer = nil
         context.fireChannelInactive()
@@ -133,7 +141,12 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             case .keyExchangeCompleted:
                 scheduleRekey(context: context)
                 context.fireChannelRead(wrapInboundOut(event))
-            case .peerDisconnected:
+            case .peerDisconnected(let error):
+                if case .disconnectedByPeer(let code, let message) = error.kind {
+                    noteClose("received disconnect \(code): \(message)")
+                } else {
+                    noteClose("\(error)")
+                }
                 context.fireChannelRead(wrapInboundOut(event))
                 closing = true
                 context.close(promise: nil)
@@ -199,6 +212,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             case .requestService(let name): try transport.requestService(name)
             case .startKeyExchange: try transport.startKeyExchange()
             case .disconnect(let reason, let text):
+                noteClose("disconnected (\(reason.rawValue)): \(text)")
                 transport.disconnect(reason: reason, description: text)
                 flushOutbound(context: context)
                 closing = true
@@ -217,6 +231,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     /// Sends whatever the state machine queued (its DISCONNECT), reports the error and closes.
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
         guard !closing else { return }
+        noteClose("\(error)")
         closing = true
         rekeyTimer?.cancel()
         flushOutbound(context: context)
@@ -225,6 +240,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        noteClose("\(error)")
         context.fireErrorCaught(error)
         guard !closing else { return }
         closing = true

@@ -75,6 +75,7 @@ public enum Shhd {
         var servers: [SSHServer] = []
         for listener in settings.listeners {
             var configuration = settings.configuration
+            configuration.onEvent = { event in log.info(describe(event)) }
             configuration.host = listener.host
             configuration.port = listener.port
             servers.append(SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: sessions))
@@ -103,6 +104,38 @@ public enum Shhd {
         }
         log.info("Received signal; terminating.")
         return 0
+    }
+
+    /// One log line per event, worded as sshd words its own where it has one.
+    static func describe(_ event: SSHServerEvent) -> String {
+        func place(_ address: SocketAddress?) -> String { "\(address?.ipAddress ?? "unknown") port \(address?.port ?? 0)" }
+        switch event {
+        case .connectionOpened(let remote, let local):
+            return "Connection from \(place(remote)) on \(place(local))"
+        case .connectionClosed(let remote, let user, let reason):
+            return user.isEmpty ? "Connection closed by \(place(remote)) [preauth]: \(reason)"
+                : "Disconnected from user \(user) \(place(remote)): \(reason)"
+        case .sessionStarted(let session):
+            return "Starting session: \(what(session)) for \(session.user) from \(place(session.remoteAddress)) id \(session.channel)"
+        case .sessionEnded(let session, let exit, let received, let sent):
+            let status: String
+            switch exit {
+            case .status(let code)?: status = "exit status \(code)"
+            case .signal(let signal)?: status = "killed by signal \(signal.signalName)"
+            case nil: status = "failed"
+            }
+            let traffic = received.map { "received \($0) bytes, sent \(sent ?? 0) bytes" } ?? "connection lost"
+            return "Session ended for \(session.user) from \(place(session.remoteAddress)) id \(session.channel): \(status), \(traffic)"
+        }
+    }
+
+    private static func what(_ session: SSHServerSessionRecord) -> String {
+        let terminal = session.hasTerminal ? " on a terminal" : ""
+        switch session.command {
+        case .exec: return "command\(terminal)"
+        case .shell: return "shell\(terminal)"
+        case .subsystem(let name): return "subsystem '\(name)'"
+        }
     }
 
     /// -T: the effective configuration, lower-case keywords as sshd -T prints them. With -C, the Match blocks

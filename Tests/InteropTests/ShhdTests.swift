@@ -59,6 +59,11 @@ struct ShhdTests {
             #expect(result.stderr == "err\n")
         }
         #expect(server.logText.contains("Accepted publickey for root from 127.0.0.1"), "\(server.logText)")
+        // One line per event: the connection, the session's start, its end with status and bytes, the disconnect.
+        #expect(server.logText.contains("Connection from 127.0.0.1 port "), "\(server.logText)")
+        #expect(server.logText.contains("Starting session: command for root from 127.0.0.1"), "\(server.logText)")
+        #expect(server.logText.contains(": exit status 3, received 0 bytes, sent 8 bytes"), "\(server.logText)")
+        #expect(server.logText.contains("Disconnected from user root 127.0.0.1 port "), "\(server.logText)")
         // Our own client too.
         let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
         let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
