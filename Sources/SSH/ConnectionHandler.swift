@@ -283,8 +283,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Keepalive and shutdown
 
-    /// Client: sends keepalive@openssh.com whenever `interval` passes without a word from the server, and ends the
-    /// connection when `maximumUnanswered` in a row got no answer (ssh's ServerAliveInterval/ServerAliveCountMax).
+    /// Server: keepalives from authentication on (sshd's ClientAliveInterval and ClientAliveCountMax).
+    var keepaliveAfterAuthentication: (TimeAmount, Int)?
+
+    /// Sends keepalive@openssh.com whenever `interval` passes without a word from the peer, and ends the connection
+    /// when `maximumUnanswered` in a row got no answer (ssh's ServerAliveInterval/ServerAliveCountMax, sshd's
+    /// ClientAliveInterval/ClientAliveCountMax).
     func startKeepalive(interval: TimeAmount, maximumUnanswered: Int) {
         guard let context, keepaliveTask == nil else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -299,7 +303,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         if unansweredKeepalives >= maximumUnanswered {
             let error = SSHError(.peerNotResponding(unansweredKeepalives: unansweredKeepalives))
             failAll(error)
-            context.writeAndFlush(wrapOutboundOut(.disconnect(.byApplication, error.description)), promise: nil)
+            // The DISCONNECT's text, which the server's log also records: who did not answer.
+            let peer = connection.configuration.role == .server ? "client" : "server"
+            context.writeAndFlush(wrapOutboundOut(.disconnect(.byApplication,
+                "Timeout, \(peer) not responding (\(unansweredKeepalives) keepalives unanswered)")), promise: nil)
             return false
         }
         unansweredKeepalives += 1
@@ -342,6 +349,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let authenticated = event as? SSHUserAuthenticatedEvent {
             user = authenticated.user
             grant = authenticated.grant
+            if let (interval, maximum) = keepaliveAfterAuthentication { startKeepalive(interval: interval, maximumUnanswered: maximum) }
         }
         context.fireUserInboundEventTriggered(event)
     }

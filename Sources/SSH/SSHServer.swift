@@ -112,6 +112,11 @@ public final class SSHServer: Service, Sendable {
         public var maximumSessionsPerConnection: Int
         /// Windows, channels and unanswered requests per connection.
         public var connection: SSHConnectionConfiguration
+        /// Send keepalive@openssh.com after this long without a word from an authenticated client, and end the
+        /// connection after `clientAliveCountMax` in a row went unanswered (sshd's ClientAliveInterval and
+        /// ClientAliveCountMax). nil (the default): never.
+        public var clientAliveInterval: TimeAmount?
+        public var clientAliveCountMax: Int = 3
         /// Called for each connection and session event, on the connection's event loop (keep it short).
         public var onEvent: (@Sendable (SSHServerEvent) -> Void)?
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default), patterns with * and ?.
@@ -211,6 +216,9 @@ public final class SSHServer: Service, Sendable {
                                                                         eventLoop: child.eventLoop, onEvent: configuration.onEvent)
                         }
                         connection.serverDelegate = connectionDelegate
+                        if let interval = configuration.clientAliveInterval {
+                            connection.keepaliveAfterAuthentication = (interval, max(1, configuration.clientAliveCountMax))
+                        }
                         try child.pipeline.syncOperations.addHandler(connection)
                         let handler = NIOLoopBound(connection, eventLoop: child.eventLoop)
                         let graceTimer = child.eventLoop.scheduleTask(in: configuration.loginGraceTime) {

@@ -81,6 +81,15 @@ struct ServerSettings {
             configuration.loginGraceTime = seconds == 0 ? .hours(24 * 365) : .seconds(seconds)
         }
         configuration.acceptedEnvironment = global.all("acceptenv").flatMap { $0 }
+        if let interval = global["clientaliveinterval"] {
+            guard let seconds = ConfigValues.seconds(interval) else { throw badValue(global, "ClientAliveInterval", interval, "a time such as 30s") }
+            configuration.clientAliveInterval = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let count = global["clientalivecountmax"] {
+            guard let number = Int(count), number >= 0 else { throw badValue(global, "ClientAliveCountMax", count, "a number") }
+            // sshd: 0 turns the disconnect off (keepalives are still sent, nothing ends the connection).
+            configuration.clientAliveCountMax = number == 0 ? Int.max : number
+        }
         if let banner = global["banner"], banner.lowercased() != "none" {
             do {
                 configuration.banner = String(decoding: try SSHKeyFile.readFile(atPath: banner, maximumSize: 64 << 10), as: UTF8.self)
@@ -198,7 +207,6 @@ struct ServerSettings {
         ("maxstartups", "MaxStartups is validated but not enforced yet"),
         ("persourcepenalties", "PerSourcePenalties is validated but not enforced yet"),
         ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
-        ("clientaliveinterval", "ClientAliveInterval is not enforced yet"),
         ("printmotd", "PrintMotd: the message of the day is not printed yet"),
         ("strictmodes", "StrictModes: file modes of authorized_keys are not checked yet"),
         ("usedns", "UseDNS: shhd never resolves client addresses"),
@@ -218,6 +226,9 @@ struct ServerSettings {
         }
         for directive in file.matchDirectives where directive.keyword == "banner" {
             notes.append("\(directive.file) line \(directive.line): Banner inside Match is not applied yet: the top-level Banner is shown to everyone")
+        }
+        for directive in file.matchDirectives where ["clientaliveinterval", "clientalivecountmax"].contains(directive.keyword) {
+            notes.append("\(directive.file) line \(directive.line): \(directive.spelling) inside Match is not applied yet: the top-level value applies to everyone")
         }
         for (keyword, note) in notedWhenSet where everywhere.contains(where: { $0.keyword == keyword }) {
             notes.append(note)

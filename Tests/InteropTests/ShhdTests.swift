@@ -206,6 +206,40 @@ struct ShhdTests {
         #expect(otherPrincipal.status == 255, "\(otherPrincipal.stdout)")
     }
 
+    @Test func aClientThatStopsAnsweringIsDisconnected() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let server = try await fixture.startEmbedded(["-o", "ClientAliveInterval 1", "-o", "ClientAliveCountMax 2"])
+        defer { server.terminate() }
+        let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
+        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
+            .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let client = try spawnInNewSession("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
+                                                             "-o", "UserKnownHostsFile=\(knownHosts)", "root@127.0.0.1", "sleep 60"],
+                                           environment: ProcessInfo.processInfo.environment) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        defer {
+            kill(client, SIGKILL)
+            Thread.detachNewThread { var status: Int32 = 0; waitpid(client, &status, 0) }
+        }
+        // Once the session runs, the client is stopped: it answers nothing, so after two unanswered keepalives
+        // shhd ends the connection (and hangs up the session's sleep).
+        func logged(_ text: String, within seconds: Double) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if server.logText.contains(text) { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return server.logText.contains(text)
+        }
+        #expect(try await logged("Starting session: command for root", within: 20), "\(server.logText)")
+        kill(client, SIGSTOP)
+        #expect(try await logged("Timeout, client not responding", within: 30), "\(server.logText)")
+        #expect(server.logText.contains("Disconnected from user root 127.0.0.1"), "\(server.logText)")
+    }
+
     @Test func brokenConfigurationsNameFileAndLine() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let hostKey = fixture.directory + "/host_key"
