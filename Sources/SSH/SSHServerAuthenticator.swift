@@ -91,9 +91,13 @@ public protocol SSHServerAuthenticator: Sendable {
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision
     /// The same, knowing the connection; by default the connection is not looked at.
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
+    /// The banner for this user and connection (sshd's Banner inside Match); nil: the server's configured banner.
+    func banner(for user: String, on connection: SSHServerConnectionInfo) -> String?
 }
 
 extension SSHServerAuthenticator {
+    public func banner(for user: String, on connection: SSHServerConnectionInfo) -> String? { nil }
+
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         await decide(attempt)
     }

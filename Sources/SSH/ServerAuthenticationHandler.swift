@@ -34,6 +34,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private var closed = false
     /// Sent once, before the answer to the client's first request (as sshd sends its Banner).
     private var banner: String?
+    private var bannerSent = false
 
     init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount,
          banner: String? = nil) {
@@ -73,10 +74,6 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard !busy, !closed, !queue.isEmpty, machine != nil else { return }
         let payload = queue.removeFirst()
         let received = NIODeadline.now()
-        if let text = banner {
-            banner = nil
-            machine?.sendBanner(text)
-        }
         let remainingMethods = self.remainingMethods
         guard let outcome = step(context: context, received: received, { try $0.receive(payload, methodsThatCanContinue: remainingMethods) }) else {
             return
@@ -97,9 +94,15 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         case .keyboardInteractive(let user, _): attempt = .keyboardInteractive(user: user, responses: nil)
         case .keyboardInteractiveResponses(let user, let responses): attempt = .keyboardInteractive(user: user, responses: responses)
         }
+        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress)
+        if !bannerSent {
+            // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this
+            // user and connection, else the configured one.
+            bannerSent = true
+            if let text = authenticator.banner(for: attempt.user, on: connection) ?? banner { machine?.sendBanner(text) }
+        }
         let promise = context.eventLoop.makePromise(of: SSHAuthenticationDecision.self)
         let authenticator = self.authenticator
-        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress)
         promise.completeWithTask { await authenticator.decide(attempt, on: connection) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // "none" is a probe for the method list, the same for every user: answered at once, as sshd does. Every

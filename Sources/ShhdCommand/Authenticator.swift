@@ -26,9 +26,12 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// The same for every user (RFC 4252 §5.1): publickey, and the password methods when shhd runs as root (only
     /// root can read /etc/shadow) and the configuration enables them anywhere.
     let offeredMethods: [String]
+    /// Banner texts by path, read at start.
+    let banners: [String: String]
 
-    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog) {
+    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog, banners: [String: String] = [:]) {
         self.file = file
+        self.banners = banners
         self.runningAccount = runningAccount
         self.log = log
         func enabledAnywhere(_ keyword: String) -> Bool {
@@ -41,6 +44,15 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             if enabledAnywhere("kbdinteractiveauthentication") { methods.append("keyboard-interactive") }
         }
         offeredMethods = methods
+    }
+
+    /// Banner as the Match blocks for this user and connection leave it (sshd reads it per connection too).
+    func banner(for user: String, on connection: SSHServerConnectionInfo) -> String? {
+        let account = SSHSessionAccount(named: user)
+        let address = connection.remoteAddress?.ipAddress ?? "unknown"
+        let context = SSHServerMatchContext(user: user, groups: account?.groupNames ?? [], host: address, address: address,
+                                            localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port)
+        return file.settings(for: context)["banner"].flatMap { banners[$0] }
     }
 
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {

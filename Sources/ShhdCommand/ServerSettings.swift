@@ -28,6 +28,8 @@ struct ServerSettings {
     var pidFile: String?
     /// Things set that shhd does not act on yet, logged at start.
     var notes: [String]
+    /// The text of every Banner file the configuration names (top level and Match), by path.
+    var banners: [String: String]
     var runningAccount: SSHSessionAccount
 
     /// shhd's own config file, read when -f does not name one. Without it shhd runs its embedded default.
@@ -90,15 +92,19 @@ struct ServerSettings {
             // sshd: 0 turns the disconnect off (keepalives are still sent, nothing ends the connection).
             configuration.clientAliveCountMax = number == 0 ? Int.max : number
         }
-        if let banner = global["banner"], banner.lowercased() != "none" {
+        // Every Banner file, the top level's and those inside Match, read now: the authenticator picks one per user.
+        var banners: [String: String] = [:]
+        for directive in file.blocks.flatMap(\.directives) where directive.keyword == "banner" {
+            let path = directive.arguments[0]
+            guard path.lowercased() != "none", banners[path] == nil else { continue }
             do {
-                configuration.banner = String(decoding: try SSHKeyFile.readFile(atPath: banner, maximumSize: 64 << 10), as: UTF8.self)
+                banners[path] = String(decoding: try SSHKeyFile.readFile(atPath: path, maximumSize: 64 << 10), as: UTF8.self)
             } catch {
-                throw ShhdFailure("shhd: Banner \(banner): \(error)")
+                throw ShhdFailure("shhd: Banner \(path) (\(directive.file) line \(directive.line)): \(error)")
             }
         }
         return ServerSettings(file: file, global: global, listeners: try listeners(global), configuration: configuration,
-                              pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes,
+                              pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes, banners: banners,
                               runningAccount: account)
     }
 
@@ -223,9 +229,6 @@ struct ServerSettings {
         }
         for directive in everywhere where directive.keyword == "chrootdirectory" && directive.arguments.first?.lowercased() != "none" {
             notes.append("\(directive.file) line \(directive.line): ChrootDirectory is not supported yet: logins it applies to are refused")
-        }
-        for directive in file.matchDirectives where directive.keyword == "banner" {
-            notes.append("\(directive.file) line \(directive.line): Banner inside Match is not applied yet: the top-level Banner is shown to everyone")
         }
         for directive in file.matchDirectives where ["clientaliveinterval", "clientalivecountmax"].contains(directive.keyword) {
             notes.append("\(directive.file) line \(directive.line): \(directive.spelling) inside Match is not applied yet: the top-level value applies to everyone")

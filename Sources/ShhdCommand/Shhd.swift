@@ -69,7 +69,8 @@ public enum Shhd {
 
     /// One SSHServer per listening address, run as a service group that SIGTERM and SIGINT shut down gracefully.
     static func serve(_ settings: ServerSettings, log: ServerLog) async throws -> Int32 {
-        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log)
+        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
+                                              banners: settings.banners)
         // As root, each session runs as the account that logged in; otherwise only shhd's own user gets in.
         let sessions = SSHProcessSessionHandler(accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount)
         var servers: [SSHServer] = []

@@ -100,6 +100,40 @@ struct ShhdTests {
         #expect(shh.status == 0 && shh.stderr.hasPrefix("Authorized use only.\nSecond line."), "\(shh.stderr)")
     }
 
+    @Test func aMatchBlockChoosesTheBanner() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let directory = fixture.directory
+        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/host_key"]).status == 0)
+        try "For everyone.\n".write(toFile: directory + "/everyone", atomically: true, encoding: .utf8)
+        try "For nobody.\n".write(toFile: directory + "/nobody", atomically: true, encoding: .utf8)
+        try """
+            ListenAddress 127.0.0.1
+            HostKey \(directory)/host_key
+            AuthorizedKeysFile \(fixture.authorizedKeys)
+            Banner \(directory)/everyone
+            Match User nobody
+                Banner \(directory)/nobody
+            Match User daemon
+                Banner none
+
+            """.write(toFile: directory + "/banner_config", atomically: true, encoding: .utf8)
+        let server = try await TestShhd.start(["-f", directory + "/banner_config"], directory: directory)
+        defer { server.terminate() }
+        func banner(as user: String) async throws -> String {
+            // Only the banner matters here: host key checking off, the session itself may be refused.
+            let result = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
+                                                             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                                                             "\(user)@127.0.0.1", "true"])
+            return result.stderr
+        }
+        let everyone = try await banner(as: "root")
+        #expect(everyone.contains("For everyone.\n") && !everyone.contains("For nobody"), "\(everyone)")
+        let nobody = try await banner(as: "nobody")
+        #expect(nobody.contains("For nobody.\n") && !nobody.contains("For everyone"), "\(nobody)")
+        let none = try await banner(as: "daemon")
+        #expect(!none.contains("For "), "\(none)")
+    }
+
     @Test(arguments: ["paramiko", "asyncssh", "asyncssh-mlkem"])
     func pythonClients(_ library: String) async throws {
         let fixture = try await offThePool { try ShhdFixture() }
