@@ -134,6 +134,28 @@ struct ShhdTests {
         #expect(!none.contains("For "), "\(none)")
     }
 
+    /// Debian's ssh 9.2 and OpenSSH 10 (in its Debian 13 root; /tmp is shared with it): exec, statuses, stderr,
+    /// the key login, and the key exchange each negotiates by default (ML-KEM hybrid for 10).
+    @Test(arguments: installationsUnderTest)
+    func openSSHReleasesExecAndNegotiate(_ installation: OpenSSHInstallation) async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let server = try await fixture.startEmbedded(["-o", "LogLevel VERBOSE"])
+        defer { server.terminate() }
+        let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
+        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
+            .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let result = try await installation.sshAsync(["-F", "/dev/null", "-v", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
+                                                      "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
+                                                      "root@127.0.0.1", "echo out; echo err >&2; exit 5"])
+        #expect(result.status == 5, "\(installation): \(result.stderr.suffix(2000)) \(server.logText)")
+        #expect(result.stdout == "out\n")
+        #expect(result.stderr.contains("\nerr\n") || result.stderr.hasPrefix("err\n"))
+        // 9.2 has no ML-KEM (and shhd no sntrup761): curve25519 there; 10 and shhd agree on the post-quantum hybrid.
+        let expectedKex = installation.chrootRoot == nil ? "curve25519-sha256" : "mlkem768x25519-sha256"
+        #expect(result.stderr.contains("kex: algorithm: \(expectedKex)"), "\(installation): \(result.stderr.suffix(3000))")
+        #expect(result.stderr.contains("Authenticated to 127.0.0.1") && result.stderr.contains("using \"publickey\""), "\(result.stderr.suffix(2000))")
+    }
+
     @Test(arguments: ["paramiko", "asyncssh", "asyncssh-mlkem"])
     func pythonClients(_ library: String) async throws {
         let fixture = try await offThePool { try ShhdFixture() }
