@@ -176,7 +176,8 @@ int shh_account_state(const char *user) {
     const char *hash = NULL;
     long expires_on_day;
     if (stored_hash(user, buffer, sizeof buffer, &hash, &expires_on_day) != 0) return 0;
-    if (expires_on_day > 0 && time(NULL) / 86400 >= expires_on_day) return 2;
+    // sshd's auth_shadow_acctexpired: -1 (an empty field) never expires; day N is the last day the account works.
+    if (expires_on_day != -1 && time(NULL) / 86400 > expires_on_day) return 2;
     if (hash != NULL && hash[0] == '!') return 1;
     return 0;
 }

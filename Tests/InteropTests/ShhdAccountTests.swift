@@ -1,0 +1,430 @@
+// shhd as root with real accounts, made for each test and deleted after it: a session runs as the account that
+// logged in (ids, groups, environment, home, no way back to root), passwords and keyboard-interactive checked
+// against /etc/shadow from paramiko and OpenSSH's ssh, PasswordAuthentication and KbdInteractiveAuthentication,
+// locked and expired accounts, PermitRootLogin, and AllowGroups/DenyGroups.
+import Foundation
+import Testing
+
+/// A real account made by useradd for one test: a private primary group, a supplementary group of its own, a
+/// password with a space in it, and the fixture's public key in ~/.ssh/authorized_keys.
+private struct TestAccount: Sendable {
+    let name: String
+    /// The supplementary group made for it (`-G`).
+    let group: String
+    let password: String
+    let uid: String
+    let gid: String
+    let groupID: String
+    let home: String
+    /// A second name for user ID 0 (`useradd -o -u 0`), for PermitRootLogin without touching root's password.
+    let isRootAlias: Bool
+
+    /// `useradd -m`, `chpasswd`, `~/.ssh/authorized_keys` (700/600, owned by the account). Undoes what it did when a
+    /// step fails.
+    @available(*, noasync, message: "blocks a cooperative pool thread; use TestAccount.create")
+    init(authorizing publicKeyFile: String, rootAlias: Bool) throws {
+        let letters = String((0..<6).map { _ in Character(Unicode.Scalar(UInt8.random(in: 97...122))) })
+        name = "shht" + letters
+        group = "shhg" + letters
+        password = (rootAlias ? "root alias " : "pass word ") + UUID().uuidString
+        isRootAlias = rootAlias
+        func check(_ result: ProcessResult, _ what: String) throws {
+            guard result.status == 0 else { throw AccountError("\(what) failed (\(result.status)): \(result.stderr)") }
+        }
+        try check(try run("/usr/sbin/groupadd", [group]), "groupadd \(group)")
+        let userAdded: ProcessResult
+        do {
+            userAdded = try run("/usr/sbin/useradd", ["-m", "-U", "-s", "/bin/bash", "-G", group] + (rootAlias ? ["-o", "-u", "0"] : []) + [name])
+        } catch {
+            _ = try? run("/usr/sbin/groupdel", [group])
+            throw error
+        }
+        guard userAdded.status == 0 else {
+            _ = try? run("/usr/sbin/groupdel", [group])
+            throw AccountError("useradd \(name) failed (\(userAdded.status)): \(userAdded.stderr)")
+        }
+        do {
+            try check(try run("/usr/sbin/chpasswd", [], stdin: Array("\(name):\(password)\n".utf8)), "chpasswd")
+            let fields = try run("/usr/bin/getent", ["passwd", name]).stdout.trimmingCharacters(in: .newlines).split(separator: ":", omittingEmptySubsequences: false)
+            let groupFields = try run("/usr/bin/getent", ["group", group]).stdout.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count == 7, groupFields.count >= 3 else { throw AccountError("getent does not know \(name) or \(group)") }
+            (uid, gid, groupID, home) = (String(fields[2]), String(fields[3]), String(groupFields[2]), String(fields[5]))
+            try check(try run("/usr/bin/install", ["-d", "-m", "700", "-o", name, "-g", name, home + "/.ssh"]), "install ~/.ssh")
+            try check(try run("/usr/bin/install", ["-m", "600", "-o", name, "-g", name, publicKeyFile, home + "/.ssh/authorized_keys"]),
+                      "install authorized_keys")
+        } catch {
+            _ = Self.delete(name: name, group: group, rootAlias: rootAlias)
+            throw error
+        }
+    }
+
+    static func create(authorizing publicKeyFile: String, rootAlias: Bool = false) async throws -> TestAccount {
+        try await offThePool { try TestAccount(authorizing: publicKeyFile, rootAlias: rootAlias) }
+    }
+
+    /// `userdel -r` (waiting while the account's last session processes exit: userdel refuses with 8 then; a root
+    /// alias always shares its user ID with running processes, so it is forced) and `groupdel` of the supplementary
+    /// group. Returns what went wrong, nil when both are gone.
+    @available(*, noasync, message: "blocks a cooperative pool thread; use delete()")
+    static func delete(name: String, group: String, rootAlias: Bool) -> String? {
+        var problems: [String] = []
+        let deadline = Date().addingTimeInterval(15)
+        while true {
+            guard let deleted = try? run("/usr/sbin/userdel", (rootAlias ? ["-f"] : []) + ["-r", name]) else {
+                problems.append("userdel \(name) could not run")
+                break
+            }
+            // 12: the home directory or mail spool could not be removed (a missing spool is only a warning).
+            if deleted.status == 0 || deleted.status == 12 { break }
+            if deleted.status != 8 || Date() >= deadline {
+                // One last, forced, try: an account must not outlive its test.
+                if let forced = try? run("/usr/sbin/userdel", ["-f", "-r", name]), forced.status == 0 || forced.status == 12 {
+                    problems.append("userdel -r \(name) needed -f: \(deleted.stderr)")
+                } else {
+                    problems.append("userdel -r \(name) failed (\(deleted.status)): \(deleted.stderr)")
+                }
+                break
+            }
+            usleep(100_000)
+        }
+        // 6: no such group.
+        if let removed = try? run("/usr/sbin/groupdel", [group]), removed.status != 0 && removed.status != 6 {
+            problems.append("groupdel \(group) failed (\(removed.status)): \(removed.stderr)")
+        }
+        return problems.isEmpty ? nil : problems.joined(separator: "; ")
+    }
+
+    func delete() async -> String? {
+        let (name, group, rootAlias) = (self.name, self.group, isRootAlias)
+        do {
+            return try await offThePool { Self.delete(name: name, group: group, rootAlias: rootAlias) }
+        } catch {
+            return "userdel \(name) did not run: \(error)"
+        }
+    }
+
+    /// A root tool on this account (usermod, chage): it must succeed.
+    func administer(_ tool: String, _ arguments: [String]) async throws {
+        let result = try await runAsync(tool, arguments + [name])
+        guard result.status == 0 else { throw AccountError("\(tool) \(arguments) \(name) failed (\(result.status)): \(result.stderr)") }
+    }
+}
+
+private struct AccountError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a fresh ShhdFixture and an account holding its key, then deletes the account and the fixture's
+/// directory, whether `body` returned, recorded failures or threw (only a crash of the test process leaves the
+/// account behind). The deletion is awaited, so it is done before the test counts as finished.
+private func withTestAccount(rootAlias: Bool = false, _ body: (ShhdFixture, TestAccount) async throws -> Void) async throws {
+    let fixture = try await offThePool { try ShhdFixture() }
+    defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+    let account = try await TestAccount.create(authorizing: fixture.identity + ".pub", rootAlias: rootAlias)
+    let outcome: Result<Void, any Error>
+    do {
+        try await body(fixture, account)
+        outcome = .success(())
+    } catch {
+        outcome = .failure(error)
+    }
+    let problem = await account.delete()
+    #expect(problem == nil, "the test account was not cleaned up: \(problem ?? "")")
+    try outcome.get()
+}
+
+/// shhd with its embedded default and sshd's default AuthorizedKeysFile (each account's ~/.ssh/authorized_keys),
+/// using the fixture's state directory for its host key (as `startEmbedded`, which points every user at the
+/// fixture's authorized_keys instead).
+private func startWithAccountsKeys(_ fixture: ShhdFixture, _ extra: [String] = []) async throws -> TestShhd {
+    try await TestShhd.start(extra, directory: fixture.directory, environment: ["XDG_STATE_HOME": fixture.directory + "/state"])
+}
+
+/// A known_hosts file naming the host key shhd generated in the fixture's state directory.
+private func knownHostsFile(_ fixture: ShhdFixture, _ server: TestShhd) throws -> String {
+    let path = fixture.directory + "/known_hosts-\(server.port)"
+    let key = try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8)
+    try "[127.0.0.1]:\(server.port) \(key)".write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+/// OpenSSH's ssh logging in with `method` (password or keyboard-interactive) only, answering its one prompt with
+/// `password` through SSH_ASKPASS, and running `command`.
+private func sshWithPassword(_ fixture: ShhdFixture, _ server: TestShhd, user: String, password: String, method: String,
+                     _ command: String) async throws -> ProcessResult {
+    let knownHosts = try knownHostsFile(fixture, server)
+    let askpass = fixture.directory + "/askpass-\(UUID().uuidString)"
+    // The test passwords hold no single quote.
+    try "#!/bin/sh\nprintf '%s\\n' '\(password)'\n".write(toFile: askpass, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: askpass)
+    var environment = ProcessInfo.processInfo.environment
+    environment["SSH_ASKPASS"] = askpass
+    environment["SSH_ASKPASS_REQUIRE"] = "force"
+    environment["DISPLAY"] = ":0"
+    return try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-o", "StrictHostKeyChecking=yes",
+                                               "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "PubkeyAuthentication=no",
+                                               "-o", "GSSAPIAuthentication=no", "-o", "PreferredAuthentications=\(method)",
+                                               "-o", "NumberOfPasswordPrompts=1", "\(user)@127.0.0.1", command],
+                              environment: environment)
+}
+
+/// paramiko logging in with a password (passed in the environment, not on the command line) and running a command.
+/// Prints "STATUS n" and "STDOUT text", or "REFUSED <exception> <allowed methods>".
+private let paramikoPasswordClient = """
+import os, sys, paramiko
+port, known_hosts, user, command = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+client = paramiko.SSHClient()
+client.load_host_keys(known_hosts)
+client.set_missing_host_key_policy(paramiko.RejectPolicy())
+try:
+    client.connect("127.0.0.1", port=port, username=user, password=os.environ["SHHT_PASSWORD"], allow_agent=False, look_for_keys=False)
+except paramiko.AuthenticationException as error:
+    print("REFUSED", type(error).__name__, ",".join(getattr(error, "allowed_types", [])))
+    sys.exit(0)
+stdin, stdout, stderr = client.exec_command(command)
+out = stdout.read().decode()
+print("STATUS", stdout.channel.recv_exit_status())
+print("STDOUT", out.strip())
+client.close()
+"""
+
+private func paramikoWithPassword(_ fixture: ShhdFixture, _ server: TestShhd, user: String, password: String, _ command: String) async throws -> String {
+    let knownHosts = try knownHostsFile(fixture, server)
+    var environment = ProcessInfo.processInfo.environment
+    environment["SHHT_PASSWORD"] = password
+    let result = try await runAsync("/usr/bin/env", ["python3", "-c", paramikoPasswordClient, "\(server.port)", knownHosts, user, command],
+                                    environment: environment)
+    return result.stdout + (result.status == 0 ? "" : "python3 exited \(result.status): \(result.stderr.suffix(1500))")
+}
+
+/// How many lines of shhd's log contain all of `parts`.
+private func logCount(_ server: TestShhd, _ parts: [String]) -> Int {
+    server.logText.split(separator: "\n").filter { line in parts.allSatisfy { line.contains($0) } }.count
+}
+
+/// Waits (up to 5 s, then looks once more) until shhd's log holds `count` lines each containing all of `parts`:
+/// the client may see the end of its connection before shhd has written its line.
+private func logLines(_ server: TestShhd, containing parts: String..., atLeast count: Int = 1) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while ContinuousClock.now < deadline {
+        if logCount(server, parts) >= count { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return logCount(server, parts) >= count
+}
+
+@Suite("shhd logs real accounts in", .enabled(if: isRootUser, "creating accounts and switching to them needs root; CI runs as root"))
+struct ShhdAccountTests {
+    /// What a session sees of itself: KEY=VALUE lines.
+    static let selfReport = #"""
+        echo "uid=$(id -u)"; echo "gid=$(id -g)"; echo "groups=$(id -G)"; echo "groupnames=$(id -Gn)"
+        echo "home=$HOME"; echo "shell=$SHELL"; echo "user=$USER"; echo "logname=$LOGNAME"; echo "pwd=$(pwd)"
+        echo "bash=${BASH_VERSION:+yes}"
+        grep -E '^(Uid|Gid|CapPrm|CapEff):' /proc/self/status | tr -s '\t' ' ' | sed 's/: /=/'
+        if cat /etc/shadow >/dev/null 2>&1; then echo shadow=readable; else echo shadow=unreadable; fi
+        if touch /root/.shht-probe 2>/dev/null; then echo root-home=writable; else echo root-home=unwritable; fi
+        """#
+
+    static func parse(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        return values
+    }
+
+    @Test func aKeyLoginRunsAsTheAccount() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let result = try await fixture.ssh(server, [Self.selfReport], user: account.name)
+            #expect(result.status == 0, "\(result.stderr) \(server.logText)")
+            let seen = Self.parse(result.stdout)
+            #expect(seen["uid"] == account.uid, "\(result.stdout)")
+            #expect(seen["gid"] == account.gid, "\(result.stdout)")
+            let groups = seen["groups"]?.split(separator: " ").map(String.init) ?? []
+            #expect(groups.first == account.gid && groups.contains(account.groupID), "primary and supplementary group: \(result.stdout)")
+            #expect(seen["groupnames"]?.split(separator: " ").contains(Substring(account.group)) == true, "\(result.stdout)")
+            #expect(seen["home"] == account.home && seen["pwd"] == account.home, "\(result.stdout)")
+            #expect(seen["shell"] == "/bin/bash" && seen["bash"] == "yes", "its login shell runs the command: \(result.stdout)")
+            #expect(seen["user"] == account.name && seen["logname"] == account.name, "\(result.stdout)")
+            // Real, effective, saved and file-system IDs all the account's, and no capability left: root is gone.
+            let four = { (id: String) in Array(repeating: id, count: 4).joined(separator: " ") }
+            #expect(seen["Uid"] == four(account.uid), "\(result.stdout)")
+            #expect(seen["Gid"] == four(account.gid), "\(result.stdout)")
+            #expect(seen["CapEff"] == "0000000000000000" && seen["CapPrm"] == "0000000000000000", "\(result.stdout)")
+            #expect(seen["shadow"] == "unreadable" && seen["root-home"] == "unwritable", "\(result.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: "/root/.shht-probe"))
+            #expect(await logLines(server, containing: "Accepted publickey for \(account.name) from 127.0.0.1"), "\(server.logText)")
+
+            // On a terminal too: the terminal is the account's.
+            let terminal = try await fixture.ssh(server, ["-tt", #"stat -c "owner=%U" "$(tty)"; id -un"#], user: account.name)
+            #expect(terminal.status == 0, "\(terminal.stderr)")
+            #expect(withoutCarriageReturns(terminal.stdout) == "owner=\(account.name)\n\(account.name)\n", "\(terminal.stdout)")
+        }
+    }
+
+    @Test func passwordsAndKeyboardInteractive() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let paramiko = try await paramikoWithPassword(fixture, server, user: account.name, password: account.password, "id -un")
+            #expect(paramiko == "STATUS 0\nSTDOUT \(account.name)\n", "\(server.logText)")
+            #expect(await logLines(server, containing: "Accepted password for \(account.name) from 127.0.0.1"), "\(server.logText)")
+
+            let wrong = try await paramikoWithPassword(fixture, server, user: account.name, password: account.password + "x", "touch /tmp/\(account.name)")
+            #expect(wrong.hasPrefix("REFUSED AuthenticationException"), "\(wrong)")
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/\(account.name)"))
+            #expect(await logLines(server, containing: "Failed password for \(account.name) from 127.0.0.1"), "\(server.logText)")
+
+            for method in ["keyboard-interactive", "password"] {
+                let result = try await sshWithPassword(fixture, server, user: account.name, password: account.password, method: method, "id -un")
+                #expect(result.status == 0 && result.stdout == "\(account.name)\n", "\(method): \(result.stderr) \(server.logText)")
+                #expect(await logLines(server, containing: "Accepted \(method) for \(account.name) from 127.0.0.1"), "\(server.logText)")
+            }
+            let refused = try await sshWithPassword(fixture, server, user: account.name, password: "not \(account.password)",
+                                                    method: "keyboard-interactive", "id -un")
+            #expect(refused.status == 255 && refused.stdout.isEmpty, "\(refused.stdout) \(refused.stderr)")
+            #expect(refused.stderr.contains("Permission denied"), "\(refused.stderr)")
+            #expect(await logLines(server, containing: "Failed keyboard-interactive for \(account.name) from 127.0.0.1"), "\(server.logText)")
+        }
+    }
+
+    @Test func passwordAuthenticationNo() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture, ["-o", "PasswordAuthentication no"])
+            defer { server.terminate() }
+            let result = try await sshWithPassword(fixture, server, user: account.name, password: account.password, method: "password", "id -un")
+            #expect(result.status == 255 && result.stdout.isEmpty, "\(result.stdout) \(result.stderr)")
+            // No longer offered: ssh's list of what may continue leaves it out.
+            #expect(result.stderr.contains("Permission denied (publickey,keyboard-interactive)."), "\(result.stderr)")
+            #expect(!server.logText.contains("Accepted password"), "\(server.logText)")
+
+            // Both password methods off: the right password gets in by no method, the key still does.
+            let keysOnly = try await startWithAccountsKeys(fixture, ["-o", "PasswordAuthentication no", "-o", "KbdInteractiveAuthentication no"])
+            defer { keysOnly.terminate() }
+            let paramiko = try await paramikoWithPassword(fixture, keysOnly, user: account.name, password: account.password, "id -un")
+            #expect(paramiko.hasPrefix("REFUSED"), "\(paramiko)")
+            let interactive = try await sshWithPassword(fixture, keysOnly, user: account.name, password: account.password,
+                                                        method: "keyboard-interactive", "id -un")
+            #expect(interactive.status == 255 && interactive.stderr.contains("Permission denied (publickey)."), "\(interactive.stderr)")
+            let key = try await fixture.ssh(keysOnly, ["id -un"], user: account.name)
+            #expect(key.status == 0 && key.stdout == "\(account.name)\n", "\(key.stderr)")
+            #expect(!keysOnly.logText.contains("Accepted password") && !keysOnly.logText.contains("Accepted keyboard-interactive"),
+                    "\(keysOnly.logText)")
+        }
+    }
+
+    @Test func aLockedAccountGetsInByNoMethod() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            try await account.administer("/usr/sbin/usermod", ["-L"])
+            let key = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(key.status == 255 && key.stdout.isEmpty && key.stderr.contains("Permission denied"), "\(key.stdout) \(key.stderr)")
+            #expect(await logLines(server, containing: "User \(account.name) not allowed because account is locked"), "\(server.logText)")
+            // The lock prefixes the hash with "!": the password stops matching too, whatever the method.
+            let password = try await paramikoWithPassword(fixture, server, user: account.name, password: account.password, "id -un")
+            #expect(password.hasPrefix("REFUSED"), "\(password)")
+
+            // Unlocked, the same key gets in again: the lock was the reason.
+            try await account.administer("/usr/sbin/usermod", ["-U"])
+            let unlocked = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(unlocked.status == 0 && unlocked.stdout == "\(account.name)\n", "\(unlocked.stderr) \(server.logText)")
+        }
+    }
+
+    /// `chage -E 0` (the usual way to disable an account: sshd without PAM and pam_unix both refuse it), `usermod -e
+    /// 1970-01-02` (day 1), and yesterday.
+    @Test func anExpiredAccountGetsInByNoMethod() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let today = Int(Date().timeIntervalSince1970) / 86400
+            let expired = ["User \(account.name) from 127.0.0.1 port", "refused: account has expired"]
+            let expiries: [(tool: String, arguments: [String])] = [
+                ("/usr/bin/chage", ["-E", "0"]), ("/usr/sbin/usermod", ["-e", "1970-01-02"]), ("/usr/bin/chage", ["-E", "\(today - 1)"]),
+            ]
+            for (tool, arguments) in expiries {
+                let step = "\(tool.split(separator: "/").last ?? "") \(arguments.joined(separator: " "))"
+                try await account.administer(tool, arguments)
+                let refusals = logCount(server, expired)
+                let key = try await fixture.ssh(server, ["id -un"], user: account.name)
+                #expect(key.status == 255 && key.stdout.isEmpty && key.stderr.contains("Permission denied"),
+                        "expired (\(step)), yet: \(key.stdout) \(key.stderr)\n\(server.logText)")
+                let password = try await paramikoWithPassword(fixture, server, user: account.name, password: account.password, "id -un")
+                #expect(password.hasPrefix("REFUSED"), "\(step), password: \(password)")
+                #expect(await logLines(server, containing: expired[0], expired[1], atLeast: refusals + 1), "\(step): \(server.logText)")
+            }
+            // No expiry, or one tomorrow: in again.
+            for day in [-1, today + 1] {
+                try await account.administer("/usr/bin/chage", ["-E", "\(day)"])
+                let key = try await fixture.ssh(server, ["id -un"], user: account.name)
+                #expect(key.status == 0 && key.stdout == "\(account.name)\n", "chage -E \(day): \(key.stderr) \(server.logText)")
+            }
+        }
+    }
+
+    /// Root's password is not touched: a second name for user ID 0 (as sshd, PermitRootLogin is about the ID) with a
+    /// password of its own stands in for it.
+    @Test func permitRootLogin() async throws {
+        try await withTestAccount(rootAlias: true) { fixture, alias in
+            // The default, prohibit-password: the right password is refused by every password method, a key is not.
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let password = try await paramikoWithPassword(fixture, server, user: alias.name, password: alias.password, "id -u")
+            #expect(password.hasPrefix("REFUSED"), "\(password)")
+            #expect(await logLines(server, containing: "ROOT LOGIN REFUSED from 127.0.0.1 port"), "\(server.logText)")
+            let interactive = try await sshWithPassword(fixture, server, user: alias.name, password: alias.password,
+                                                        method: "keyboard-interactive", "id -u")
+            #expect(interactive.status == 255 && interactive.stdout.isEmpty, "\(interactive.stdout) \(interactive.stderr)")
+            #expect(await logLines(server, containing: "PermitRootLogin allows no passwords", atLeast: 2), "\(server.logText)")
+            let key = try await fixture.ssh(server, ["id -u"], user: alias.name)
+            #expect(key.status == 0 && key.stdout == "0\n", "\(key.stderr) \(server.logText)")
+
+            // PermitRootLogin yes: the same password gets in.
+            let permissive = try await startWithAccountsKeys(fixture, ["-o", "PermitRootLogin yes"])
+            defer { permissive.terminate() }
+            let allowed = try await paramikoWithPassword(fixture, permissive, user: alias.name, password: alias.password, "id -u")
+            #expect(allowed == "STATUS 0\nSTDOUT 0\n", "\(permissive.logText)")
+
+            // PermitRootLogin no: root's key (listed in the fixture's AuthorizedKeysFile) is refused, and so is the alias's.
+            let strict = try await fixture.startEmbedded(["-o", "PermitRootLogin no"])
+            defer { strict.terminate() }
+            for user in ["root", alias.name] {
+                let refused = try await fixture.ssh(strict, ["id -u"], user: user)
+                #expect(refused.status == 255 && refused.stdout.isEmpty && refused.stderr.contains("Permission denied"),
+                        "\(user): \(refused.stdout) \(refused.stderr)")
+            }
+            #expect(await logLines(strict, containing: "ROOT LOGIN REFUSED from 127.0.0.1 port", atLeast: 2), "\(strict.logText)")
+        }
+    }
+
+    /// The fixture's AuthorizedKeysFile lists the key for every user here, so root and the account differ only in
+    /// their groups.
+    @Test func allowAndDenyGroups() async throws {
+        try await withTestAccount { fixture, account in
+            let denying = try await fixture.startEmbedded(["-o", "DenyGroups \(account.group)"])
+            defer { denying.terminate() }
+            let denied = try await fixture.ssh(denying, ["id -un"], user: account.name)
+            #expect(denied.status == 255 && denied.stdout.isEmpty && denied.stderr.contains("Permission denied"), "\(denied.stdout) \(denied.stderr)")
+            #expect(await logLines(denying, containing: "User \(account.name) from 127.0.0.1 port",
+                                   "not allowed because a group is listed in DenyGroups"), "\(denying.logText)")
+            let deniedPassword = try await paramikoWithPassword(fixture, denying, user: account.name, password: account.password, "id -un")
+            #expect(deniedPassword.hasPrefix("REFUSED"), "\(deniedPassword)")
+            let root = try await fixture.ssh(denying, ["id -un"])
+            #expect(root.status == 0 && root.stdout == "root\n", "root is in no denied group: \(root.stderr)")
+
+            let allowing = try await fixture.startEmbedded(["-o", "AllowGroups \(account.group)"])
+            defer { allowing.terminate() }
+            let allowed = try await fixture.ssh(allowing, ["id -un"], user: account.name)
+            #expect(allowed.status == 0 && allowed.stdout == "\(account.name)\n", "\(allowed.stderr) \(allowing.logText)")
+            let refusedRoot = try await fixture.ssh(allowing, ["id -un"])
+            #expect(refusedRoot.status == 255 && refusedRoot.stdout.isEmpty, "\(refusedRoot.stdout) \(refusedRoot.stderr)")
+            #expect(await logLines(allowing, containing: "User root from 127.0.0.1 port",
+                                   "not allowed because none of user's groups are listed in AllowGroups"), "\(allowing.logText)")
+        }
+    }
+}
