@@ -12,6 +12,8 @@ final class PseudoTerminalProcess: Sendable {
     private final class Shared: Sendable {
         let screen = Mutex<[UInt8]>([])
         let exitStatus = Mutex<Int32?>(nil)
+        /// The terminal side is closed by everyone and everything written to it has been read.
+        let screenComplete = Mutex(false)
     }
     private let shared = Shared()
 
@@ -60,6 +62,7 @@ final class PseudoTerminalProcess: Sendable {
                 guard count > 0 else { break }
                 shared.screen.withLock { $0 += buffer[0..<count] }
             }
+            shared.screenComplete.withLock { $0 = true }
         }
         Thread.detachNewThread {
             var status: Int32 = 0
@@ -113,13 +116,22 @@ final class PseudoTerminalProcess: Sendable {
     /// Bytes on the screen so far (to wait for what comes after them).
     var screenCount: Int { shared.screen.withLock { $0.count } }
 
-    /// Waits for the program to exit and returns its status; nil at the deadline.
+    /// Waits for the program to exit and returns its status; nil at the deadline. The screen then holds all it
+    /// wrote: the reader is given until it reaches the terminal's end (up to 5 s more, for a process that keeps the
+    /// terminal open after the program), since being reaped and being read to the end race each other.
     func waitForExit(seconds: Double = 60) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32?
         while true {
-            if let status = shared.exitStatus.withLock({ $0 }) { return status }
-            if Date() >= deadline { return nil }
+            status = shared.exitStatus.withLock { $0 }
+            if status != nil || Date() >= deadline { break }
             try? await Task.sleep(for: .milliseconds(20))
         }
+        guard let status else { return nil }
+        let screenDeadline = Date().addingTimeInterval(5)
+        while !shared.screenComplete.withLock({ $0 }) && Date() < screenDeadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return status
     }
 }
