@@ -5,8 +5,9 @@ import Crypto
 import Foundation
 import Testing
 
-/// A key pair made by ssh-keygen, an authorized_keys holding it, and a state directory for shhd's own host key.
-struct ShhdFixture {
+/// A key pair made by ssh-keygen, an authorized_keys holding it, and a state directory for shhd's own host key;
+/// the directory goes when the test lets go of the fixture.
+final class ShhdFixture: Sendable {
     let directory: String
     let identity: String
     let authorizedKeys: String
@@ -20,6 +21,8 @@ struct ShhdFixture {
         authorizedKeys = directory + "/authorized_keys"
         try FileManager.default.copyItem(atPath: identity + ".pub", toPath: authorizedKeys)
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 
     /// shhd with its embedded default (no -f), keeping its state and our keys inside the temp directory.
     func startEmbedded(_ extra: [String] = []) async throws -> TestShhd {
