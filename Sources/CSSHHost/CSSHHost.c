@@ -10,7 +10,11 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "CSSHHost.h"
@@ -59,18 +63,25 @@ int shh_grow_pipe(int fd, int size) {
 #endif
 }
 
-// The child reports a failure before exec through a close-on-exec pipe: the step's index and errno. A successful
-// exec closes the pipe, so the parent reading end-of-file knows the program is running.
+// The child runs on a stack of its own in the parent's memory (clone with CLONE_VM | CLONE_VFORK, as glibc's
+// posix_spawn does): no page tables are copied and the parent takes no copy-on-write faults afterwards, which with
+// fork() cost more than the rest of a login put together. The parent waits (CLONE_VFORK) until the child has
+// exec'd or failed; a failure leaves the step and errno in `spawn_child`, shared memory being shared.
 static const char *const spawn_steps[] = {
     "setsid", "TIOCSCTTY", "dup2", "setgroups", "setgid", "setuid", "exec",
 };
 
 enum { STEP_SETSID, STEP_CTTY, STEP_DUP2, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_EXEC };
 
-static void report_and_exit(int report_fd, int step) {
-    int message[2] = { step, errno };
-    ssize_t ignored = write(report_fd, message, sizeof message);
-    (void)ignored;
+struct spawn_child {
+    const struct shh_session_spawn *spawn;
+    volatile int failed_step;
+    volatile int failed_errno;
+};
+
+static void child_failed(struct spawn_child *child, int step) {
+    child->failed_errno = errno;
+    child->failed_step = step;
     _exit(127);
 }
 
@@ -79,73 +90,78 @@ static int above_standard(int fd) {
     return fd > 2 ? fd : fcntl(fd, F_DUPFD, 3);
 }
 
+/// The child: only system calls. Credentials change through raw syscalls: glibc's setuid() would try to change
+/// every thread of what it believes is its process — the parent's threads, in this shared memory — while the raw
+/// call changes only this one, which is the whole child.
+static int session_child(void *opaque) {
+    struct spawn_child *child = opaque;
+    const struct shh_session_spawn *spawn = child->spawn;
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+        sigaction(signal_number, &default_action, NULL);  // fails harmlessly for SIGKILL, SIGSTOP and glibc's own
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setsid() < 0) child_failed(child, STEP_SETSID);
+    int sources[3];
+    if (spawn->terminal_fd >= 0) {
+        if (ioctl(spawn->terminal_fd, TIOCSCTTY, 0) != 0) child_failed(child, STEP_CTTY);
+        sources[0] = sources[1] = sources[2] = above_standard(spawn->terminal_fd);
+    } else {
+        sources[0] = above_standard(spawn->stdin_fd);
+        sources[1] = above_standard(spawn->stdout_fd);
+        sources[2] = above_standard(spawn->stderr_fd);
+    }
+    for (int target = 0; target < 3; target++) {
+        if (sources[target] < 0 || dup2(sources[target], target) < 0) child_failed(child, STEP_DUP2);
+    }
+    // Nothing else of the server's reaches the session: other sessions' pipes, sockets, host keys.
+    close_range(3, ~0U, 0);
+    if (spawn->change_user) {
+        if (syscall(SYS_setgroups, spawn->group_count, spawn->groups) != 0) child_failed(child, STEP_SETGROUPS);
+        if (syscall(SYS_setresgid, spawn->gid, spawn->gid, spawn->gid) != 0) child_failed(child, STEP_SETGID);
+        if (syscall(SYS_setresuid, spawn->uid, spawn->uid, spawn->uid) != 0) child_failed(child, STEP_SETUID);
+        // Fail closed: root must not be reachable again from the session.
+        if (spawn->uid != 0 && syscall(SYS_setresuid, 0, 0, 0) == 0) { errno = EPERM; child_failed(child, STEP_SETUID); }
+    }
+    if (spawn->directory == NULL || chdir(spawn->directory) != 0) {
+        if (chdir("/") != 0) { /* nowhere better to go */ }
+    }
+    execve(spawn->path, spawn->argv, spawn->envp);
+    child_failed(child, STEP_EXEC);
+    return 127;
+}
+
 pid_t shh_spawn_session(const struct shh_session_spawn *spawn, const char **failed_step) {
-    *failed_step = "pipe2";
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return -1;
-    *failed_step = "fork";
-    pid_t pid = fork();
+    const size_t stack_size = 64 * 1024;
+    *failed_step = "mmap";
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    struct spawn_child child = { .spawn = spawn, .failed_step = -1, .failed_errno = 0 };
+    // Every signal blocked while the child shares our memory and has not yet reset its handlers, so none of ours
+    // runs in it (the child unblocks them after resetting); restored here afterwards.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    pid_t pid = clone(session_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, stack_size);
     if (pid < 0) {
-        int saved = errno;
-        close(report[0]);
-        close(report[1]);
-        errno = saved;
+        *failed_step = "clone";
+        errno = clone_errno;
         return -1;
     }
-    if (pid == 0) {
-        // The child: from here on only async-signal-safe calls (the parent has other threads).
-        sigset_t none;
-        sigemptyset(&none);
-        struct sigaction default_action;
-        memset(&default_action, 0, sizeof default_action);
-        default_action.sa_handler = SIG_DFL;
-        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
-            sigaction(signal_number, &default_action, NULL);  // fails harmlessly for SIGKILL, SIGSTOP and reserved ones
-        }
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (setsid() < 0) report_and_exit(report[1], STEP_SETSID);
-        int sources[3];
-        if (spawn->terminal_fd >= 0) {
-            if (ioctl(spawn->terminal_fd, TIOCSCTTY, 0) != 0) report_and_exit(report[1], STEP_CTTY);
-            sources[0] = sources[1] = sources[2] = above_standard(spawn->terminal_fd);
-        } else {
-            sources[0] = above_standard(spawn->stdin_fd);
-            sources[1] = above_standard(spawn->stdout_fd);
-            sources[2] = above_standard(spawn->stderr_fd);
-        }
-        for (int target = 0; target < 3; target++) {
-            if (sources[target] < 0 || dup2(sources[target], target) < 0) report_and_exit(report[1], STEP_DUP2);
-        }
-        // Nothing else of the server's reaches the session: other sessions' pipes, sockets, host keys.
-        int report_fd = fcntl(report[1], F_DUPFD_CLOEXEC, 3);
-        if (report_fd < 0) report_and_exit(report[1], STEP_DUP2);
-        if (report_fd > 3) close_range(3, (unsigned)report_fd - 1, 0);
-        close_range((unsigned)report_fd + 1, ~0U, 0);
-        if (spawn->change_user) {
-            if (setgroups(spawn->group_count, spawn->groups) != 0) report_and_exit(report_fd, STEP_SETGROUPS);
-            if (setgid(spawn->gid) != 0) report_and_exit(report_fd, STEP_SETGID);
-            if (setuid(spawn->uid) != 0) report_and_exit(report_fd, STEP_SETUID);
-            // Fail closed: root must not be reachable again from the session.
-            if (spawn->uid != 0 && setuid(0) == 0) { errno = EPERM; report_and_exit(report_fd, STEP_SETUID); }
-        }
-        if (spawn->directory == NULL || chdir(spawn->directory) != 0) {
-            if (chdir("/") != 0) { /* nowhere better to go */ }
-        }
-        execve(spawn->path, spawn->argv, spawn->envp);
-        report_and_exit(report_fd, STEP_EXEC);
-    }
-    close(report[1]);
-    int message[2];
-    ssize_t got;
-    do { got = read(report[0], message, sizeof message); } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof message) {
+    if (child.failed_step >= 0) {
         // The child failed before exec and has exited: reap it here, nobody else knows its pid.
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        int step = message[0];
-        *failed_step = (step >= 0 && step <= STEP_EXEC) ? spawn_steps[step] : "spawn";
-        errno = message[1];
+        int step = child.failed_step;
+        *failed_step = step <= STEP_EXEC ? spawn_steps[step] : "spawn";
+        errno = child.failed_errno;
         return -1;
     }
     *failed_step = NULL;

@@ -1,4 +1,4 @@
-// Starting and reaping session processes (the POSIX side of RFC 4254 §6.5 exec/shell): our own fork shim
+// Starting and reaping session processes (the POSIX side of RFC 4254 §6.5 exec/shell): our own spawn shim
 // (CSSHHost's shh_spawn_session) puts the child in a session of its own (so signals reach the whole job), with a
 // pseudo-terminal as its controlling terminal when the client asked for one, every signal at its default
 // disposition and none blocked whatever the server's threads block or ignore, nothing of the server's open but

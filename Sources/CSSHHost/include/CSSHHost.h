@@ -1,5 +1,5 @@
 // C helpers for SSHServerHost: the few system interfaces Swift does not import (GNU extensions and macros), and
-// the session-spawning shim (fork, then only async-signal-safe calls), which Swift cannot write safely.
+// the session-spawning shim (a vfork-style child running only system calls), which Swift cannot write safely.
 #ifndef CSSHHOST_H
 #define CSSHHOST_H
 
@@ -26,8 +26,8 @@ int shh_open_pseudo_terminal(int *controller, char *path, size_t path_size);
 /// other less often. Returns the new capacity, or -1 with errno set (not a pipe, or above the system's limit).
 int shh_grow_pipe(int fd, int size);
 
-/// What a session's process is started with. Every pointer is prepared by the caller before the fork: the child
-/// only makes system calls.
+/// What a session's process is started with. Every pointer is prepared by the caller beforehand: the child only
+/// makes system calls.
 struct shh_session_spawn {
     const char *path;            // the program (the account's shell)
     char *const *argv;           // NULL-terminated
@@ -42,7 +42,8 @@ struct shh_session_spawn {
     const char *directory;       // chdir here; "/" if it fails (sshd does the same, with a message)
 };
 
-/// Starts a session process: fork; in the child a new session (setsid), the terminal (if any) as controlling
+/// Starts a session process: clone (sharing memory until exec, as posix_spawn does); in the child a new session
+/// (setsid), the terminal (if any) as controlling
 /// terminal, descriptors 0-2 set and every other one closed, default signal dispositions and an empty mask,
 /// the user changed (if asked), the directory, then exec. Returns the pid, or -1 with errno set; `failed_step`
 /// names the step that failed ("setuid", "exec", ...), in the child or here.
