@@ -81,7 +81,7 @@ struct PseudoTerminal {
             tcsetattr(terminal, TCSANOW, &applied)
         }
         let opened = PseudoTerminal(controller: controller, terminal: terminal, path: path)
-        opened.resize(request.size)
+        resize(controller, to: request.size)
         if let account, getuid() == 0 {
             let ttyGroup = getgrnam("tty")?.pointee.gr_gid ?? account.gid
             _ = fchown(terminal, account.uid, ttyGroup)
@@ -90,11 +90,12 @@ struct PseudoTerminal {
         return opened
     }
 
-    /// TIOCSWINSZ: the size the client's window has now (window-change, RFC 4254 §6.7).
-    func resize(_ size: SSHTerminalSize) {
+    /// TIOCSWINSZ on a descriptor of the terminal: the size the client's window has now (window-change, RFC 4254
+    /// §6.7). The caller must own `descriptor` for the call (a closed number may be someone else's by now).
+    static func resize(_ descriptor: CInt, to size: SSHTerminalSize) {
         var window = winsize(ws_row: UInt16(clamping: size.rows), ws_col: UInt16(clamping: size.columns),
                              ws_xpixel: UInt16(clamping: size.pixelWidth), ws_ypixel: UInt16(clamping: size.pixelHeight))
-        _ = ioctl(controller, UInt(TIOCSWINSZ), &window)
+        _ = ioctl(descriptor, UInt(TIOCSWINSZ), &window)
     }
 }
 

@@ -124,7 +124,9 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                     exit = status
                     if terminal != nil {
                         group.addTask {
-                            try? await Task.sleep(for: .milliseconds(200))
+                            // What the shell wrote last is read first (the terminal holds it until read); then the
+                            // terminal is closed, hanging up whatever still has it open.
+                            await Self.waitUntilDrained(child.stdout)
                             await output.close()
                             return .hangUp
                         }
@@ -138,6 +140,19 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         switch ended {
         case .exited(let status): return .status(status)
         case .signaled(let signal): return .signal(SSHExitSignal(signalName: Self.signalName(signal)))
+        }
+    }
+
+    /// Waits until the terminal's controlling side has had nothing to read for two checks in a row (50 ms apart),
+    /// or ten seconds: long enough for a slow client to take the last output, short enough that a background job
+    /// holding the terminal does not hold the session.
+    private static func waitUntilDrained(_ controller: CInt) async {
+        var quietChecks = 0
+        for _ in 0..<200 where quietChecks < 2 {
+            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+            var pending: CInt = 0
+            let empty = ioctl(controller, UInt(FIONREAD), &pending) != 0 || pending == 0
+            quietChecks = empty ? quietChecks + 1 : 0
         }
     }
 
@@ -214,8 +229,9 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                     try? await pipe.close()
                 case .request(.signal(let name)):
                     if let number = Self.signalNumber(name) { kill(-pid, number) }
-                case .request(.windowChange(let size)):
-                    terminal?.resize(size)
+                case .request(.windowChange(let size)) where terminal != nil:
+                    // Through this task's own descriptor of the terminal, open until it returns.
+                    PseudoTerminal.resize(descriptor, to: size)
                 default:
                     break
                 }
