@@ -67,6 +67,7 @@ let package = Package(
                 .product(name: "SSHKeys", package: "shh"),
                 .product(name: "SSHServerHost", package: "shh"),
                 .product(name: "ShhCommand", package: "shh"),
+                .product(name: "ShhdCommand", package: "shh"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

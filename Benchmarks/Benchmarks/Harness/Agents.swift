@@ -1,6 +1,5 @@
-// The processes the side-by-side harness starts besides OpenSSH's: our server (an SSHServer running sessions with
-// SSHProcessSessionHandler, standing in for shhd until it exists) and our client (SSHClient, standing in for shh),
-// as one-shot commands, a connection load generator and a holder of idle connections. Each is a subcommand of
+// The processes the side-by-side harness starts besides OpenSSH's and shh/shhd: a bare library client (SSHClient) as
+// one-shot commands, a connection load generator and a holder of idle connections. Each is a subcommand of
 // shh-bench so the orchestrator measures whole processes, as it does for ssh and sshd.
 import Foundation
 import NIOCore
@@ -12,40 +11,6 @@ import SSHServerHost
 
 struct HarnessFailure: Error, CustomStringConvertible {
     var description: String
-}
-
-/// Lets in the keys of one authorized_keys file (plain keys only; enough for a benchmark).
-struct AuthorizedKeysAuthenticator: SSHServerAuthenticator {
-    let keys: Set<SSHPublicKey>
-    var offeredMethods: [String] { ["publickey"] }
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
-        if case .publicKey(_, .key(let key), _) = attempt, keys.contains(key) { return .accept }
-        return .reject
-    }
-}
-
-/// `shh-bench server --host-key F --authorized-keys F --port-file F`: serves on 127.0.0.1 (a free port, written to
-/// the port file) until SIGTERM.
-func runServer(_ options: [String: String]) async throws {
-    guard let hostKeyPath = options["host-key"], let authorizedPath = options["authorized-keys"], let portFile = options["port-file"] else {
-        throw HarnessFailure(description: "server needs --host-key, --authorized-keys and --port-file")
-    }
-    let hostKey = try SSHKeyFile.loadPrivateKey(atPath: hostKeyPath)
-    let lines = try String(contentsOfFile: authorizedPath, encoding: .utf8).split(separator: "\n")
-    let keys = Set(try lines.map { try SSHPublicKeyLine(parsing: String($0)).key })
-    var configuration = SSHServer.Configuration(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], maximumSessionsPerConnection: 10)
-    configuration.authentication.maximumAttempts = 6
-    let server = SSHServer(configuration: configuration, authenticator: AuthorizedKeysAuthenticator(keys: keys),
-                           sessionHandler: SSHProcessSessionHandler())
-    signal(SIGTERM, SIG_IGN)
-    let terminate = DispatchSource.makeSignalSource(signal: SIGTERM)
-    let serving = Task { try await server.run() }
-    terminate.setEventHandler { serving.cancel() }
-    terminate.resume()
-    let port = try await server.listeningPort
-    try "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
-    rename(portFile + ".tmp", portFile)
-    _ = try? await serving.value
 }
 
 /// Connection settings shared by the client subcommands.

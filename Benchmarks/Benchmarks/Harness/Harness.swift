@@ -43,7 +43,7 @@ final class Harness {
 
     static let sshdBaseline = "ssh→sshd"
     static let sshdAgain = "ssh→sshd again"
-    static let clientPairings = ["ssh→sshd", "ssh→sshd again", "shh→sshd", "lib→sshd", "ssh→lib", "shh→lib", "lib→lib"]
+    static let clientPairings = ["ssh→sshd", "ssh→sshd again", "shh→sshd", "lib→sshd", "ssh→shhd", "shh→shhd", "lib→shhd"]
 
     init(options: [String: String]) {
         full = options["full"] == "yes"
@@ -62,7 +62,7 @@ final class Harness {
     func run() async throws {
         try setUp()
         defer { tearDown() }
-        log("sshd on port \(sshdPort) (pid \(sshdPID)), library server on port \(ourPort), sessions as \(user)")
+        log("sshd on port \(sshdPort) (pid \(sshdPID)), shhd on port \(ourPort), sessions as \(user)")
         try throughput()
         try execLatency()
         try connectionCost()
@@ -85,7 +85,7 @@ final class Harness {
         work = NSTemporaryDirectory() + "shh-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let keygen = "/usr/bin/ssh-keygen"
-        for name in ["sshd_host", "lib_host", "id"] {
+        for name in ["sshd_host", "shhd_host", "id"] {
             try timedRun(keygen, ["-q", "-t", "ed25519", "-N", "", "-f", "\(work)/\(name)"])
         }
         try FileManager.default.copyItem(atPath: "\(work)/id.pub", toPath: "\(work)/authorized_keys")
@@ -101,12 +101,8 @@ final class Harness {
             // "no password" without the lock.
             try timedRun("/usr/sbin/usermod", ["-p", "*", user])
             guard let account = getpwnam(user) else { throw HarnessFailure(description: "no account \(user)") }
-            chown("\(work)/lib_host", account.pointee.pw_uid, account.pointee.pw_gid)
-            // Where the server (running as that account) writes its port.
-            try FileManager.default.createDirectory(atPath: "\(work)/lib", withIntermediateDirectories: true)
-            chown("\(work)/lib", account.pointee.pw_uid, account.pointee.pw_gid)
+            _ = account
         } else {
-            try FileManager.default.createDirectory(atPath: "\(work)/lib", withIntermediateDirectories: true)
             user = String(cString: getpwuid(getuid()).pointee.pw_name)
         }
 
@@ -134,37 +130,44 @@ final class Harness {
         try timedRun("/usr/sbin/sshd", ["-f", "\(work)/sshd_config", "-E", "\(work)/sshd.log"])
         sshdPID = try waitFor("sshd's pid file") { (try? String(contentsOfFile: "\(self.work)/sshd.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
 
-        (ourServer, ourPort) = try startLibraryServer()
+        (ourServer, ourPort) = try startShhd()
         try rememberHostKey(port: sshdPort, publicKeyFile: "\(work)/sshd_host.pub")
         try rememberHostKey(port: ourPort)
     }
 
     /// Adds a server's key to the known_hosts file ssh and our client check against.
     func rememberHostKey(port: Int, publicKeyFile: String? = nil) throws {
-        let line = "[127.0.0.1]:\(port) \(try String(contentsOfFile: publicKeyFile ?? "\(work)/lib_host.pub", encoding: .utf8))"
+        let line = "[127.0.0.1]:\(port) \(try String(contentsOfFile: publicKeyFile ?? "\(work)/shhd_host.pub", encoding: .utf8))"
         let path = "\(work)/known_hosts"
         let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         try (existing + line).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    /// Starts an SSHServer process, as the benchmark account when we are root (setpriv execs in place: its pid is
-    /// the server's), and returns it with its port.
-    func startLibraryServer() throws -> (Process, Int) {
-        try? FileManager.default.removeItem(atPath: "\(work)/lib/port")
+    /// Starts shhd (`shh-bench shhd` runs ShhdCommand, the code of the shhd executable) with a config like sshd's:
+    /// as root it runs each session as the benchmark account, as sshd does; returns it with its port.
+    func startShhd() throws -> (Process, Int) {
+        let port = try freePort()
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(work)/shhd_host
+            AuthorizedKeysFile \(work)/authorized_keys
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            LogLevel ERROR
+            Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
+            MACs hmac-sha2-256-etm@openssh.com
+
+            """
+        try config.write(toFile: "\(work)/shhd_config", atomically: true, encoding: .utf8)
         let server = Process()
-        let serverArguments = ["server", "--host-key", "\(work)/lib_host", "--authorized-keys", "\(work)/authorized_keys", "--port-file", "\(work)/lib/port"]
-        if getuid() == 0 {
-            server.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            server.arguments = ["--reuid=\(user)", "--regid=\(user)", "--init-groups", me] + serverArguments
-        } else {
-            server.executableURL = URL(fileURLWithPath: me)
-            server.arguments = serverArguments
-        }
+        server.executableURL = URL(fileURLWithPath: me)
+        server.arguments = ["shhd", "-D", "-e", "-f", "\(work)/shhd_config"]
         server.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        server.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try server.run()
-        let port = try waitFor("the library server's port") {
-            (try? String(contentsOfFile: "\(self.work)/lib/port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }
+        _ = try waitFor("shhd on port \(port)") { (try? readBanner(port: port)).flatMap { $0.hasPrefix("SSH-2.0-") ? true : nil } }
         return (server, port)
     }
 
@@ -192,7 +195,7 @@ final class Harness {
     // MARK: Clients
 
     func port(_ pairing: String) -> Int { pairing.hasSuffix("sshd") || pairing.hasSuffix("again") ? sshdPort : ourPort }
-    func hostKeyFile(_ pairing: String) -> String { port(pairing) == sshdPort ? "\(work)/sshd_host.pub" : "\(work)/lib_host.pub" }
+    func hostKeyFile(_ pairing: String) -> String { port(pairing) == sshdPort ? "\(work)/sshd_host.pub" : "\(work)/shhd_host.pub" }
 
     func sshArguments(port: Int, cipher: String? = nil, mac: String? = nil, kex: String? = nil) -> [String] {
         var arguments = ["-F", "/dev/null", "-p", "\(port)", "-i", "\(work)/id", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
@@ -278,7 +281,7 @@ final class Harness {
         var cpu: [String: [Double]] = [:], rate: [String: [Double]] = [:]
         for _ in 0..<2 {
             for (name, port, hostKey, pid) in [("sshd", sshdPort, "\(work)/sshd_host.pub", sshdPID),
-                                               ("lib server", ourPort, "\(work)/lib_host.pub", ourServer?.processIdentifier ?? 0)] {
+                                               ("shhd", ourPort, "\(work)/shhd_host.pub", ourServer?.processIdentifier ?? 0)] {
                 let before = ProcessTree.cpuSeconds(root: pid)
                 let output = try capture(me, libArguments("load", port: port, hostKey: hostKey, kex: "curve25519-sha256")
                                             + ["--connections", "\(loadConnections)", "--concurrency", "4"])
@@ -299,17 +302,17 @@ final class Harness {
         for shell in [false, true] {
             log("idle memory: \(idleConnections) connections\(shell ? " with an idle shell each" : "")")
             var perConnection: [String: [Double]] = [:]
-            // A fresh library server for each measurement: a long-running one reuses memory freed by the earlier
-            // phases (glibc keeps it), which would hide what connections cost. Its host key is the same, so
-            // known_hosts stays right; its port is new.
-            let (fresh, freshPort) = try startLibraryServer()
+            // A fresh shhd for each measurement: a long-running one reuses memory freed by the earlier phases (glibc
+            // keeps it), which would hide what connections cost. Its host key is the same, so known_hosts stays
+            // right; its port is new.
+            let (fresh, freshPort) = try startShhd()
             defer {
                 fresh.terminate()
                 fresh.waitUntilExit()
             }
             try rememberHostKey(port: freshPort)
             for (name, port, hostKey, pid) in [("sshd", sshdPort, "\(work)/sshd_host.pub", sshdPID),
-                                               ("lib server", freshPort, "\(work)/lib_host.pub", fresh.processIdentifier)] {
+                                               ("shhd", freshPort, "\(work)/shhd_host.pub", fresh.processIdentifier)] {
                 // One connection first, so one-time costs (the first session's buffers, lazily made tables) are in
                 // the baseline.
                 _ = try capture(me, libArguments("client", port: port, hostKey: hostKey, kex: "curve25519-sha256") + ["--command", "true"])
@@ -384,7 +387,7 @@ final class Harness {
     }
 
     func order(_ column: String) -> Int {
-        ["ssh→sshd", "ssh→sshd again", "sshd", "shh→sshd", "lib→sshd", "ssh→lib", "shh→lib", "lib→lib", "lib server", "in-process"].firstIndex(of: column) ?? 99
+        ["ssh→sshd", "ssh→sshd again", "sshd", "shh→sshd", "lib→sshd", "ssh→shhd", "shh→shhd", "lib→shhd", "shhd", "in-process"].firstIndex(of: column) ?? 99
     }
 
     func pad(_ text: String, _ width: Int) -> String {

@@ -72,6 +72,27 @@ func bindLoopback(_ fd: CInt) throws -> (sockaddr_in, socklen_t) {
     return (address, length)
 }
 
+/// The first line a server on 127.0.0.1:`port` sends (its SSH version line), or nil if nothing answers within a second.
+func readBanner(port: Int) throws -> String? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 1, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else { return nil }
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let count = read(fd, &buffer, buffer.count)
+    guard count > 0 else { return nil }
+    return String(decoding: buffer.prefix(count), as: UTF8.self)
+}
+
 /// Runs a program to its end with stdout to /dev/null (stdin from /dev/null unless given); returns its wall time.
 @discardableResult
 func timedRun(_ path: String, _ arguments: [String], stdinFile: String = "/dev/null") throws -> Double {

@@ -2,7 +2,7 @@
 //
 //   shh-bench run [--full] [--json FILE]
 //
-// starts a private sshd and our library server on free loopback ports and measures, interleaving the pairings
+// starts a private sshd and shhd on free loopback ports and measures, interleaving the pairings
 // (A B C ... A B C ...) so that load from elsewhere hits all alike, and reports medians and ratios against ssh→sshd
 // from the same run — with ssh→sshd measured twice, so the noise is visible:
 //   • bulk throughput per cipher, both directions;   • exec latency (`true`), curve25519-sha256 and default KEX;
@@ -12,13 +12,14 @@
 // Quick mode (default) takes under two minutes; --full moves 1 GiB per transfer and repeats more.
 //
 // Pairings: ssh→sshd; shh→sshd (the shh command: `shh-bench shh ...` runs ShhCommand, the code of the shh
-// executable, with ssh's own arguments); lib→sshd (a bare SSHClient process); ssh→lib, shh→lib and lib→lib (an
-// SSHServer process running sessions with SSHProcessSessionHandler, standing in for shhd); in-process (client and
+// executable, with ssh's own arguments); lib→sshd (a bare SSHClient process); ssh→shhd, shh→shhd and lib→shhd
+// (`shh-bench shhd ...` runs ShhdCommand, the code of the shhd executable, as root like sshd); in-process (client and
 // server in one process, shh-throughput). As root, sessions on both servers run as the account "shh-bench" (created
 // if missing, shell /bin/sh), so no shell start-up file weighs on either side. The other subcommands are the
 // harness's own agents (see Agents.swift).
 import Foundation
 import ShhCommand
+import ShhdCommand
 
 func parseOptions(_ arguments: ArraySlice<String>) -> [String: String] {
     var options: [String: String] = [:]
@@ -40,11 +41,11 @@ let options = parseOptions(arguments.dropFirst(2))
 do {
     switch arguments.count > 1 ? arguments[1] : "" {
     case "run": try await Harness(options: options).run()
-    case "server": try await runServer(options)
     case "client": exit(try await runClient(options))
     case "load": try await runLoad(options)
     case "hold": try await runHold(options)
     case "shh": exit(await Shh.run(Array(arguments.dropFirst(2))))
+    case "shhd": exit(await Shhd.run(Array(arguments.dropFirst(2))))
     default:
         FileHandle.standardError.write(Data("usage: shh-bench run [--full] [--json FILE]\n".utf8))
         exit(2)
