@@ -62,6 +62,9 @@ public enum Shhd {
         }
     }
 
+    /// How long SIGTERM or SIGINT lets open sessions run before their connections are closed.
+    static let shutdownGracePeriod: Duration = .seconds(30)
+
     static let usage = """
         usage: shhd [-46DdeqTtV] [-C connection_spec] [-c host_cert_file] [-E log_file] [-f config_file]
                     [-g login_grace_time] [-h host_key_file] [-o option] [-p port]
@@ -87,8 +90,12 @@ public enum Shhd {
         defer { if let pidFile = settings.pidFile { unlink(pidFile) } }
         var quiet = Logger(label: "shhd.lifecycle")
         quiet.logLevel = .critical
-        let group = ServiceGroup(configuration: .init(
-            services: servers.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: servers.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
+        // sshd's sessions outlive its listener (each is a process of its own); shhd's live in this process, so a
+        // stop waits for them only this long, then closes every connection (their sessions are hung up).
+        groupConfiguration.maximumGracefulShutdownDuration = shutdownGracePeriod
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             for (server, listener) in zip(servers, settings.listeners) {

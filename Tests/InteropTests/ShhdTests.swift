@@ -328,3 +328,27 @@ struct ShhdTests {
         #expect(global.stdout.contains("maxsessions 10\n"), "\(global.stdout)")
     }
 }
+
+/// Slow shhd checks (SHH_LONG_TESTS=1).
+@Suite("shhd long tier", .enabled(if: isRootUser && longTestsEnabled, "set SHH_LONG_TESTS=1 (as root) to run the long tier"))
+struct ShhdLongTierTests {
+    /// SIGTERM: no new connections; a session that finishes within the grace period ends normally, one that does
+    /// not is hung up when the period (30 s) is over, and shhd exits 0.
+    @Test func sigtermWaitsForSessionsThenClosesThem() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
+        async let short = fixture.ssh(server, ["sleep 3; echo finished"])
+        async let long = fixture.ssh(server, ["sleep 300; echo never"])
+        try await Task.sleep(for: .seconds(1))
+        kill(server.pid, SIGTERM)
+        try await Task.sleep(for: .milliseconds(500))
+        let refused = try await fixture.ssh(server, ["true"])
+        #expect(refused.status == 255, "a new connection after SIGTERM: \(refused.stderr)")
+        let finished = try await short
+        #expect(finished.status == 0 && finished.stdout == "finished\n", "\(finished.stderr)")
+        let cut = try await long
+        #expect(cut.status != 0 && !cut.stdout.contains("never"), "\(cut.stdout) \(cut.stderr)")
+        #expect(await server.stopped(seconds: 60) == 0, "\(server.logText)")
+    }
+}
