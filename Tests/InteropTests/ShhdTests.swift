@@ -299,6 +299,19 @@ struct ShhdTests {
         #expect(server.logText.contains("Disconnected from user root 127.0.0.1"), "\(server.logText)")
     }
 
+    @Test func aSessionHoldsOnlyItsStandardDescriptors() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
+        // The shell's own descriptors (listed into a file, so no pipeline of the shell's adds one): nothing of
+        // shhd's (its sockets, other sessions' pipes, host keys) reaches a session, with or without a terminal.
+        let listing = fixture.directory + "/fds"
+        for terminal in [[], ["-tt"]] {
+            let result = try await fixture.ssh(server, terminal + ["ls /proc/$$/fd > \(listing); tr '\\n' ' ' < \(listing)"])
+            #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0 1 2", "\(terminal): \(result.stdout) \(result.stderr)")
+        }
+    }
+
     @Test func brokenConfigurationsNameFileAndLine() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let hostKey = fixture.directory + "/host_key"
