@@ -2,6 +2,11 @@
 // the pipeline, and everything the state machine queues leaves in one write per flight. The handler owns the
 // things the state machine must not: the socket option TCP_NODELAY, the rekey timer, and asynchronous host key
 // validation.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
 import SSHKeys
 import SSHProtocol
@@ -70,6 +75,12 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
 
     private func noteClose(_ reason: @autoclosure () -> String) {
         if closeReason == nil { closeReason = reason() }
+    }
+
+    /// An error in words for a log: a socket error as the system words it ("Connection reset by peer").
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
     }
 
     /// A client handler; `hostKeyValidator` is required.
@@ -231,7 +242,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     /// Sends whatever the state machine queued (its DISCONNECT), reports the error and closes.
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
         guard !closing else { return }
-        noteClose("\(error)")
+        noteClose(Self.describe(error))
         closing = true
         rekeyTimer?.cancel()
         flushOutbound(context: context)
@@ -240,7 +251,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        noteClose("\(error)")
+        noteClose(Self.describe(error))
         context.fireErrorCaught(error)
         guard !closing else { return }
         closing = true

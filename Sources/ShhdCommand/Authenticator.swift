@@ -102,7 +102,14 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
         switch decision {
         case .reject(let reasons):
-            if !isQuery { log.verbose("Failed publickey for \(user) \(from): \(reasons.joined(separator: "; "))") }
+            let listed = reasons.contains { !$0.hasSuffix("key not in any authorized_keys file") }
+            if listed {
+                // The key is listed but its line refuses this login (from=, expiry-time, principals): worth saying,
+                // as sshd does, even when the client only asked.
+                log.info("Refused publickey for \(user) \(from): \(reasons.joined(separator: "; "))")
+            } else if !isQuery {
+                log.verbose("Failed publickey for \(user) \(from): \(reasons.joined(separator: "; "))")
+            }
             return .reject
         case .accept(let entry):
             return grantOrRefuse(settings, account: account, entry: entry, key: key, user: user, from: from, isQuery: isQuery)

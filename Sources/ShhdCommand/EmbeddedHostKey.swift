@@ -15,11 +15,13 @@ enum EmbeddedHostKey {
         return account.home + "/.local/state/shhd"
     }
 
-    /// The key's path, making the key (and its .pub) first when it does not exist.
-    static func ensure(for account: SSHSessionAccount, log: ServerLog) throws -> String {
+    /// The key's path, making the key (and its .pub) first when it does not exist — unless `create` is false
+    /// (shhd -t and -T write nothing, as sshd -t): then nil when there is none yet.
+    static func ensure(for account: SSHSessionAccount, log: ServerLog, create: Bool = true) throws -> String? {
         let directory = directory(for: account)
         let path = directory + "/ssh_host_ed25519_key"
         if access(path, F_OK) == 0 { return path }
+        guard create else { return nil }
         try makeDirectories(directory)
         do {
             let key = try SSHPrivateKey.generate(type: .ed25519, comment: "shhd@\(hostName())")

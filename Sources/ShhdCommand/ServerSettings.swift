@@ -35,7 +35,10 @@ struct ServerSettings {
     /// shhd's own config file, read when -f does not name one. Without it shhd runs its embedded default.
     static let defaultConfigFile = "/etc/shh/shhd_config"
 
-    static func resolve(_ arguments: ShhdArguments, log: ServerLog) throws -> ServerSettings {
+    /// `checking` (-t, -T): read and check everything, write nothing (the embedded default's host key is made on
+    /// the first real start).
+    static func resolve(_ arguments: ShhdArguments, log: ServerLog, checking: Bool = false) throws -> ServerSettings {
+        var embeddedKeyPending = false
         guard let account = SSHSessionAccount(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
         var lines = arguments.configLines
         let configPath: String?
@@ -51,7 +54,11 @@ struct ServerSettings {
             let given = Set(lines.compactMap { (try? ConfigTokenizer.split($0))??.keyword.lowercased() })
             if !given.contains("listenaddress") { lines.append("ListenAddress 127.0.0.1") }
             if !given.contains("hostkey") && !given.contains("hostdsakey") {
-                lines.append("HostKey \"\(try EmbeddedHostKey.ensure(for: account, log: log))\"")
+                if let path = try EmbeddedHostKey.ensure(for: account, log: log, create: !checking) {
+                    lines.append("HostKey \"\(path)\"")
+                } else {
+                    embeddedKeyPending = true
+                }
             }
             if arguments.ports.isEmpty && !given.contains("port") { lines.append("Port 2222") }
         }
@@ -62,7 +69,7 @@ struct ServerSettings {
         var notes = file.notes
         try validate(file, global: global, notes: &notes)
 
-        var configuration = SSHServer.Configuration(hostKeys: try loadHostKeys(global, log: log))
+        var configuration = SSHServer.Configuration(hostKeys: embeddedKeyPending ? [] : try loadHostKeys(global, log: log))
         configuration.algorithms = try ConfigValues.algorithms({ keyword in
             global[keyword].map { ($0, global.origins[keyword] ?? "command line") }
         }, over: .defaults)

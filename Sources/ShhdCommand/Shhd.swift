@@ -39,7 +39,7 @@ public enum Shhd {
             return 255
         }
         do {
-            let settings = try ServerSettings.resolve(parsed, log: log)
+            let settings = try ServerSettings.resolve(parsed, log: log, checking: parsed.checkOnly || parsed.printConfiguration)
             if let level = settings.global["loglevel"].flatMap(ServerLog.Level.init(name:)) { log.level = level }
             if parsed.debug > 0 { log.level = max(log.level, ServerLog.Level(rawValue: ServerLog.Level.verbose.rawValue + parsed.debug) ?? .debug3) }
             if parsed.quiet { log.level = .quiet }

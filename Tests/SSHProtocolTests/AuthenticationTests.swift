@@ -170,13 +170,19 @@ struct AuthenticationPair {
         #expect(pair.server.isAuthenticated)
     }
 
-    @Test func unauthorizedKeyIsRefusedAtTheQueryWithoutSigning() throws {
+    @Test func unauthorizedKeyIsRefusedAtTheQueryAndCountsAsAnAttempt() throws {
         let key = try #require(Self.keys[.ed25519])
         var pair = AuthenticationPair(policy: TestPolicy())
         _ = try pair.client.tryPublicKey(algorithm: "ssh-ed25519", keyBlob: key.publicKey.wireBlob)
         try pair.pump()
         guard case .chooseNextMethod? = pair.clientEvents.last else { Issue.record("\(pair.clientEvents)"); return }
-        #expect(pair.server.failedAttempts == 0, "a query costs no attempt")
+        // As sshd: a refused query is a failed attempt (so key after key meets MaxAuthTries); an accepted one is not.
+        #expect(pair.server.failedAttempts == 1)
+        let authorized = try #require(Self.keys[.ecdsaP256])
+        var accepting = AuthenticationPair(policy: TestPolicy(authorizedKeys: [authorized.publicKey]))
+        _ = try accepting.client.tryPublicKey(algorithm: "ecdsa-sha2-nistp256", keyBlob: authorized.publicKey.wireBlob)
+        try accepting.pump()
+        #expect(accepting.server.failedAttempts == 0, "an accepted query costs no attempt")
     }
 
     @Test func signatureForAnotherSessionIsAFailedAttempt() throws {

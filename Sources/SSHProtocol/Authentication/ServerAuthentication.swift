@@ -184,7 +184,7 @@ public struct SSHServerAuthentication {
     /// (AuthenticationMethods); it does not count as a failed attempt. Throws when attempts are exhausted: the
     /// caller disconnects with the error's reason.
     public mutating func reject(methodsThatCanContinue: [String], partialSuccess: Bool = false) throws {
-        guard case .awaitingDecision(let method, let isQuery, _, _) = state else {
+        guard case .awaitingDecision(let method, _, _, _) = state else {
             throw SSHProtocolError(.invalidState("no authentication request to reject"))
         }
         state = .awaitingRequest
@@ -194,8 +194,10 @@ public struct SSHServerAuthentication {
             outputs.append(.send(payload))
             return
         }
-        // As sshd: "none" and key queries cost no attempt, they only probe.
-        if method != "none" && !isQuery { failedAttempts += 1 }
+        // As sshd's userauth_finish: "none" only probes for the method list and costs nothing; every other
+        // refusal counts, a refused key query too (an accepted query is answered with PK_OK and costs nothing, its
+        // signed attempt is what counts). Otherwise a client offering key after key would never meet MaxAuthTries.
+        if method != "none" { failedAttempts += 1 }
         outputs.append(.sendAfterFailureDelay(payload))
         try checkAttempts()
     }
