@@ -35,8 +35,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     ///   - shell: the shell to run commands with instead of the account's login shell (from the password
     ///     database; /bin/sh if it has none).
     ///   - terminals: whether pty-req is accepted (default yes).
-    public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true) {
+    ///   - messageOfTheDay: a file (sshd's /etc/motd with PrintMotd) shown before an interactive login shell on
+    ///     a terminal, unless the account has ~/.hushlogin; nil: none.
+    public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true, messageOfTheDay: String? = nil) {
         self.accounts = accounts
+        self.messageOfTheDay = messageOfTheDay
         var account = SSHSessionAccount.current()
         if let shell { account.shell = shell }
         self.serverAccount = account
@@ -45,6 +48,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     }
 
     private let shellOverride: String?
+    private let messageOfTheDay: String?
 
     public var supportsTerminals: Bool { supportsTerminalSessions }
 
@@ -82,6 +86,14 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             return .status(1)
         }
         let terminal = try session.terminal.map { try PseudoTerminal.open(request: $0, owner: account) }
+        if terminal != nil, case .shell = session.command, session.grant.forcedCommand == nil, let path = messageOfTheDay,
+           access(account.home + "/.hushlogin", F_OK) != 0, let text = Self.readSmallFile(path) {
+            // Straight to the client (the terminal would hold it until the shell reads... nothing): a terminal's
+            // output turns each newline into CR LF, so the message does too.
+            var message = ByteBuffer()
+            for byte in text { if byte == 0x0A { message.writeInteger(UInt8(0x0D)) }; message.writeInteger(byte) }
+            try? await session.channel.write(message)
+        }
         let child: SpawnedChild
         do {
             child = try ChildProcess.spawn(
@@ -141,6 +153,22 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         case .exited(let status): return .status(status)
         case .signaled(let signal): return .signal(SSHExitSignal(signalName: Self.signalName(signal)))
         }
+    }
+
+    /// A file's bytes, up to 64 KiB (nil when unreadable, empty, or larger).
+    private static func readSmallFile(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+        var total = 0
+        while total < bytes.count {
+            let count = bytes[total...].withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            total += count
+        }
+        return total > 0 && total < bytes.count ? Array(bytes.prefix(total)) : nil
     }
 
     /// Waits until the terminal's controlling side has had nothing to read for two checks in a row (50 ms apart),

@@ -324,11 +324,40 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                 }
             }
             if !path.hasPrefix("/") { path = account.home + "/" + path }
+            if ConfigValues.flag(settings["strictmodes"] ?? "yes") != false, access(path, F_OK) == 0,
+               let problem = Self.insecurePath(path, account: account) {
+                log.info("Authentication refused: \(problem)")
+                return nil
+            }
             guard let bytes = try? SSHKeyFile.readFile(atPath: path) else { return nil }
             let file = AuthorizedKeysFile(parsing: String(decoding: bytes, as: UTF8.self), path: path)
             for warning in file.warnings { log.verbose(warning) }
             return file
         }
+    }
+
+    /// StrictModes (sshd's secure_filename): the file must be a regular file, and it and every directory above it
+    /// up to the home directory (or / when it lies elsewhere) owned by root or the account and writable by nobody
+    /// else — otherwise another user could have put a key in it. nil when it is safe, else what is wrong.
+    static func insecurePath(_ path: String, account: SSHSessionAccount) -> String? {
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(path, &resolved) != nil else { return "cannot resolve \(path)" }
+        var current = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        func unsafe(_ status: stat) -> Bool { (status.st_uid != 0 && status.st_uid != account.uid) || status.st_mode & 0o022 != 0 }
+        var status = stat()
+        guard stat(current, &status) == 0 else { return "cannot stat \(current)" }
+        guard status.st_mode & S_IFMT == S_IFREG else { return "\(current) is not a regular file" }
+        if unsafe(status) { return "bad ownership or modes for file \(current)" }
+        var home = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let homeDirectory = realpath(account.home, &home) != nil
+            ? String(decoding: home.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : account.home
+        while current != "/" {
+            current = current.lastIndex(of: "/").map { $0 == current.startIndex ? "/" : String(current[..<$0]) } ?? "/"
+            guard stat(current, &status) == 0 else { return "cannot stat \(current)" }
+            if unsafe(status) { return "bad ownership or modes for directory \(current)" }
+            if current == homeDirectory { break }
+        }
+        return nil
     }
 
     /// sshd's allowed_user checks: DenyUsers, AllowUsers, DenyGroups, AllowGroups, in that order. Patterns may be

@@ -220,8 +220,6 @@ struct ServerSettings {
         ("maxstartups", "MaxStartups is validated but not enforced yet"),
         ("persourcepenalties", "PerSourcePenalties is validated but not enforced yet"),
         ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
-        ("printmotd", "PrintMotd: the message of the day is not printed yet"),
-        ("strictmodes", "StrictModes: file modes of authorized_keys are not checked yet"),
         ("usedns", "UseDNS: shhd never resolves client addresses"),
     ]
 

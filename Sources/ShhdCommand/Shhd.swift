@@ -75,7 +75,9 @@ public enum Shhd {
         let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
                                               banners: settings.banners)
         // As root, each session runs as the account that logged in; otherwise only shhd's own user gets in.
-        let sessions = SSHProcessSessionHandler(accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount)
+        let sessions = SSHProcessSessionHandler(
+            accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount,
+            messageOfTheDay: ConfigValues.flag(settings.global["printmotd"] ?? "yes") == false ? nil : "/etc/motd")
         var servers: [SSHServer] = []
         for listener in settings.listeners {
             var configuration = settings.configuration

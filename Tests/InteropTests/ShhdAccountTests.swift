@@ -317,6 +317,35 @@ struct ShhdAccountTests {
         }
     }
 
+    /// StrictModes (on by default, as sshd): an authorized_keys file others may write is not read; the key works
+    /// again once the mode is right. With a terminal and a login shell, /etc/motd is shown unless ~/.hushlogin.
+    @Test func strictModesAndTheMessageOfTheDay() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let keys = account.home + "/.ssh/authorized_keys"
+            #expect(try await runAsync("/bin/chmod", ["g+w", keys]).status == 0)
+            let loose = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(loose.status == 255 && loose.stderr.contains("Permission denied"), "\(loose.stdout) \(loose.stderr)")
+            #expect(await logLines(server, containing: "Authentication refused: bad ownership or modes for file \(keys)"), "\(server.logText)")
+            #expect(try await runAsync("/bin/chmod", ["g-w", keys]).status == 0)
+            let tight = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(tight.status == 0 && tight.stdout == "\(account.name)\n", "\(tight.stderr) \(server.logText)")
+
+            // /etc/motd is the machine's: only read here. A login shell on a terminal shows it, ~/.hushlogin hides it.
+            let motd = (try? String(contentsOfFile: "/etc/motd", encoding: .utf8)) ?? ""
+            let firstLine = motd.split(separator: "\n").first.map(String.init) ?? ""
+            guard !firstLine.isEmpty else { return }
+            let shown = try await fixture.ssh(server, ["-tt"], user: account.name, stdin: Array("exit 0\n".utf8))
+            #expect(shown.stdout.contains(firstLine), "\(shown.stdout)")
+            let command = try await fixture.ssh(server, ["-tt", "true"], user: account.name)
+            #expect(!command.stdout.contains(firstLine), "a command gets no message of the day: \(command.stdout)")
+            #expect(try await runAsync("/usr/bin/touch", [account.home + "/.hushlogin"]).status == 0)
+            let hushed = try await fixture.ssh(server, ["-tt"], user: account.name, stdin: Array("exit 0\n".utf8))
+            #expect(!hushed.stdout.contains(firstLine), "\(hushed.stdout)")
+        }
+    }
+
     @Test func aLockedAccountGetsInByNoMethod() async throws {
         try await withTestAccount { fixture, account in
             let server = try await startWithAccountsKeys(fixture)

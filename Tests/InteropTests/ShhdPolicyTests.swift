@@ -118,6 +118,7 @@ struct ShhdPolicyTests {
             HostKey \(hostKey)
             ListenAddress 127.0.0.1
             AuthorizedKeysFile \(fixture.authorizedKeys)
+            StrictModes no
             UsePAM no
             Match User root
                 ChrootDirectory /tmp
@@ -125,7 +126,7 @@ struct ShhdPolicyTests {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try await TestShhd.start(["-f", config], directory: fixture.directory)
         defer { server.terminate() }
-        #expect(server.logText.contains("\(config) line 6: ChrootDirectory is not supported yet"), "\(server.logText)")
+        #expect(server.logText.contains("\(config) line 7: ChrootDirectory is not supported yet"), "\(server.logText)")
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [fixture.identity], hostKeyPublic: hostKey + ".pub")
                                         + ["root@127.0.0.1", "echo ran"])
         #expect(result.status == 255 && result.stderr.contains("Permission denied"), "\(result.stdout) \(result.stderr) \(server.logText)")
@@ -260,6 +261,7 @@ struct ShhdPolicyTests {
             HostKey \(hostKey)
             ListenAddress 127.0.0.1
             AuthorizedKeysFile \(fixture.authorizedKeys)
+            StrictModes no
             UsePAM no
             Match User root
                 PermitTTY no

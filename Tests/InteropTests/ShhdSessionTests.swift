@@ -115,6 +115,7 @@ struct ShhdSessionTests {
             HostKey \(hostKey)
             ListenAddress 127.0.0.1
             AuthorizedKeysFile \(fixture.authorizedKeys)
+            StrictModes no
             UsePAM no
             Match User nobody
                 ForceCommand echo wrong-block

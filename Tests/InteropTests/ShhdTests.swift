@@ -26,7 +26,8 @@ final class ShhdFixture: Sendable {
 
     /// shhd with its embedded default (no -f), keeping its state and our keys inside the temp directory.
     func startEmbedded(_ extra: [String] = []) async throws -> TestShhd {
-        try await TestShhd.start(["-o", "AuthorizedKeysFile \(authorizedKeys)"] + extra, directory: directory,
+        // StrictModes no: the file lies under /tmp, which everyone may write (sshd would refuse it too).
+        try await TestShhd.start(["-o", "AuthorizedKeysFile \(authorizedKeys)", "-o", "StrictModes no"] + extra, directory: directory,
                                  environment: ["XDG_STATE_HOME": directory + "/state"])
     }
 
@@ -113,6 +114,7 @@ struct ShhdTests {
             ListenAddress 127.0.0.1
             HostKey \(directory)/host_key
             AuthorizedKeysFile \(fixture.authorizedKeys)
+            StrictModes no
             Banner \(directory)/everyone
             Match User nobody
                 Banner \(directory)/nobody

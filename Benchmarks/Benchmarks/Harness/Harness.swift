@@ -152,6 +152,7 @@ final class Harness {
             ListenAddress 127.0.0.1
             HostKey \(work)/shhd_host
             AuthorizedKeysFile \(work)/authorized_keys
+            StrictModes no
             UsePAM no
             PasswordAuthentication no
             KbdInteractiveAuthentication no
