@@ -7,10 +7,14 @@ import SSHProtocol
 public struct SSHServerConnectionInfo: Sendable, Equatable {
     public var remoteAddress: SocketAddress?
     public var localAddress: SocketAddress?
+    /// Methods that already succeeded on this connection with `.partialSuccess` (in order), for policies that
+    /// need more than one (sshd's AuthenticationMethods).
+    public var completedMethods: [String]
 
-    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil) {
+    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = []) {
         self.remoteAddress = remoteAddress
         self.localAddress = localAddress
+        self.completedMethods = completedMethods
     }
 }
 

@@ -28,6 +28,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private var machine: SSHServerAuthentication?
     private var sessionIdentifier: [UInt8] = []
     private var remainingMethods: [String]
+    /// Methods that succeeded with partial success so far, in order.
+    private var completedMethods: [String] = []
     /// Requests wait here while one is being decided or its failure is being held back.
     private var queue: [ByteBuffer] = []
     private var busy = false
@@ -94,7 +96,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         case .keyboardInteractive(let user, _): attempt = .keyboardInteractive(user: user, responses: nil)
         case .keyboardInteractiveResponses(let user, let responses): attempt = .keyboardInteractive(user: user, responses: responses)
         }
-        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress)
+        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
+                                                 completedMethods: completedMethods)
         if !bannerSent {
             // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this
             // user and connection, else the configured one.
@@ -143,6 +146,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
                 try machine.accept()
             case (.partialSuccess(let remaining), _):
                 remainingMethods = remaining
+                completedMethods.append(attempt.methodName)
                 try machine.reject(methodsThatCanContinue: remaining, partialSuccess: true)
             case (.ask(let questions), .keyboardInteractive):
                 try machine.sendInfoRequest(questions)

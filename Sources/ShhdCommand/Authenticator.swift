@@ -96,7 +96,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         case .certificate(let certificate):
             // TrustedUserCAKeys first, as sshd: a certificate from a trusted CA naming this user as a principal.
             if let trusted = trustedCertificate(certificate, user: user, settings: settings, address: address, now: now, isQuery: isQuery, from: from) {
-                return trusted ? grantOrRefuse(settings, account: account, entry: nil, key: key, user: user, from: from, isQuery: isQuery) : .reject
+                return trusted ? grantOrRefuse(settings, account: account, entry: nil, key: key, user: user, from: from, isQuery: isQuery, connection: connection) : .reject
             }
             decision = AuthorizedKeys.authorize(certificate: certificate, user: user, files: files, sourceAddress: address, now: now)
         }
@@ -112,20 +112,67 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             }
             return .reject
         case .accept(let entry):
-            return grantOrRefuse(settings, account: account, entry: entry, key: key, user: user, from: from, isQuery: isQuery)
+            return grantOrRefuse(settings, account: account, entry: entry, key: key, user: user, from: from, isQuery: isQuery, connection: connection)
         }
     }
 
     private func grantOrRefuse(_ settings: SSHServerConfig, account: SSHSessionAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey,
-                               user: String, from: String, isQuery: Bool) -> SSHAuthenticationDecision {
+                               user: String, from: String, isQuery: Bool, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         switch grant(settings, account: account, entry: entry, key: key, method: "publickey") {
         case .failure(let refusal):
             if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal.message)\(entry.map { " (\($0.path):\($0.line))" } ?? "")") }
             return .reject
         case .success(let grant):
-            if !isQuery { log.info("Accepted publickey for \(user) \(from) ssh2: \(Self.describe(key))") }
+            // A query is only answered "this key would do" (PK_OK); the signed attempt is what logs in.
+            if isQuery { return .grant(grant) }
+            return finish(grant, method: "publickey", settings: settings, connection: connection, user: user, from: from,
+                          what: Self.describe(key), keyRestricted: entry.map(Self.restricts) ?? false || key.isCertificate)
+        }
+    }
+
+    /// Whether an authorized_keys line restricts the login (what a later AuthenticationMethods step could not keep).
+    static func restricts(_ entry: AuthorizedKeysEntry) -> Bool {
+        let options = entry.options
+        return options.command != nil || !options.pty || !options.environment.isEmpty || options.restricted
+    }
+
+    /// A method succeeded: with AuthenticationMethods (ordered lists of methods, any one list completing logs in),
+    /// either the login is complete, or more methods must follow (partial success), or this method was not
+    /// wanted at this point. Logged as sshd logs each ("Accepted", "Partial").
+    private func finish(_ grant: SSHLoginGrant, method: String, settings: SSHServerConfig, connection: SSHServerConnectionInfo,
+                        user: String, from: String, what: String = "", keyRestricted: Bool = false) -> SSHAuthenticationDecision {
+        let detail = what.isEmpty ? "" : ": " + what
+        guard let lists = Self.methodLists(settings) else {
+            log.info("Accepted \(method) for \(user) \(from) ssh2\(detail)")
             return .grant(grant)
         }
+        let done = connection.completedMethods + [method]
+        let candidates = lists.filter { $0.count >= done.count && Array($0.prefix(done.count)) == done }
+        if candidates.contains(where: { $0.count == done.count }) {
+            log.info("Accepted \(method) for \(user) \(from) ssh2\(detail)")
+            return .grant(grant)
+        }
+        var next: [String] = []
+        for list in candidates where !next.contains(list[done.count]) { next.append(list[done.count]) }
+        guard !next.isEmpty else {
+            log.info("Refused \(method) for \(user) \(from): not allowed at this point by AuthenticationMethods")
+            return .reject
+        }
+        // The grant of a step before the last is not carried to the session: a key whose line restricts the login
+        // (command=, no-pty, environment=, restrict) or a certificate would lose its restrictions, so it is refused.
+        if keyRestricted {
+            log.info("Refused \(method) for \(user) \(from): a restricted key or a certificate cannot be the first of several AuthenticationMethods yet")
+            return .reject
+        }
+        log.info("Partial \(method) for \(user) \(from) ssh2\(detail)")
+        return .partialSuccess(remainingMethods: next)
+    }
+
+    /// AuthenticationMethods as lists of method names ("keyboard-interactive:pam" counts as keyboard-interactive);
+    /// nil for "any" or when unset.
+    static func methodLists(_ settings: SSHServerConfig) -> [[String]]? {
+        guard let arguments = settings.arguments("authenticationmethods"), arguments.first?.lowercased() != "any" else { return nil }
+        return arguments.map { list in list.split(separator: ",").map { String($0.prefix { $0 != ":" }) } }
     }
 
     /// How sshd's log names a key: "ED25519 SHA256:…", or for a certificate "ED25519-CERT SHA256:… ID id (serial n)
@@ -189,8 +236,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             log.info("Refused \(method) for \(user) \(from): \(refusal.message)")
             return .reject
         case .success(let grant):
-            log.info("Accepted \(method) for \(user) \(from) ssh2")
-            return .grant(grant)
+            return finish(grant, method: method, settings: matched, connection: connection, user: user, from: from)
         }
     }
 

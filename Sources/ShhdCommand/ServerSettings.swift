@@ -198,7 +198,6 @@ struct ServerSettings {
         ("authorizedprincipalsfile", ["none"], "AuthorizedPrincipalsFile is not supported yet"),
         ("authorizedprincipalscommand", ["none"], "AuthorizedPrincipalsCommand is not supported yet"),
         ("revokedkeys", ["none"], "RevokedKeys is not supported yet"),
-        ("authenticationmethods", ["any"], "AuthenticationMethods is not supported yet"),
         ("hostbasedauthentication", ["no"], "host-based authentication is not supported"),
         ("kerberosauthentication", ["no"], "Kerberos authentication is not supported"),
         ("gssapiauthentication", ["no"], "GSSAPI authentication is not supported"),
@@ -263,6 +262,21 @@ struct ServerSettings {
             case "maxauthtries", "maxsessions":
                 guard let number = Int(directive.arguments[0]), number >= 0 else {
                     throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "a number"), file: directive.file, line: directive.line)
+                }
+            case "authenticationmethods" where directive.arguments.first?.lowercased() != "any":
+                for list in directive.arguments {
+                    let methods = list.split(separator: ",").map { String($0.prefix { $0 != ":" }) }
+                    if let unknown = methods.first(where: { !["publickey", "password", "keyboard-interactive"].contains($0) }) {
+                        throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: list,
+                                                           expected: "lists of publickey, password and keyboard-interactive (\(unknown) is not available)"),
+                                                 file: directive.file, line: directive.line)
+                    }
+                    // sshd wants a different key (or a fresh answer) for a repeated method; shhd cannot tell them
+                    // apart yet, so it refuses the list rather than accept one credential twice.
+                    if Set(methods).count != methods.count {
+                        throw OpenSSHConfigError(.unsupported(keyword: directive.spelling, reason: "a method twice in one list (\(list)) is not supported yet"),
+                                                 file: directive.file, line: directive.line)
+                    }
                 }
             case "subsystem":
                 guard directive.arguments.count >= 2 else {

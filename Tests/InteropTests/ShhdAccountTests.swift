@@ -346,6 +346,37 @@ struct ShhdAccountTests {
         }
     }
 
+    /// AuthenticationMethods publickey,password: the key alone is a partial success and does not log in; the key
+    /// then the password does; the password alone is not what the list starts with.
+    @Test func authenticationMethodsWantsTheKeyThenThePassword() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture, ["-o", "AuthenticationMethods publickey,password"])
+            defer { server.terminate() }
+            let knownHosts = try knownHostsFile(fixture, server)
+            let askpass = fixture.directory + "/askpass-both"
+            try "#!/bin/sh\nprintf '%s\\n' '\(account.password)'\n".write(toFile: askpass, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: askpass)
+            var environment = ProcessInfo.processInfo.environment
+            environment["SSH_ASKPASS"] = askpass
+            environment["SSH_ASKPASS_REQUIRE"] = "force"
+            environment["DISPLAY"] = ":0"
+            func ssh(_ methods: String) async throws -> ProcessResult {
+                try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
+                                                    "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
+                                                    "-o", "PreferredAuthentications=\(methods)", "-o", "NumberOfPasswordPrompts=1",
+                                                    "\(account.name)@127.0.0.1", "id -un"], environment: environment)
+            }
+            let both = try await ssh("publickey,password")
+            #expect(both.status == 0 && both.stdout == "\(account.name)\n", "\(both.stderr) \(server.logText)")
+            #expect(server.logText.contains("Partial publickey for \(account.name)"), "\(server.logText)")
+            #expect(server.logText.contains("Accepted password for \(account.name)"), "\(server.logText)")
+            let keyOnly = try await ssh("publickey")
+            #expect(keyOnly.status == 255 && keyOnly.stdout.isEmpty, "\(keyOnly.stdout) \(keyOnly.stderr)")
+            let passwordOnly = try await ssh("password")
+            #expect(passwordOnly.status == 255 && passwordOnly.stdout.isEmpty, "\(passwordOnly.stdout) \(passwordOnly.stderr)")
+        }
+    }
+
     @Test func aLockedAccountGetsInByNoMethod() async throws {
         try await withTestAccount { fixture, account in
             let server = try await startWithAccountsKeys(fixture)

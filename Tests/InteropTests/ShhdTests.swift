@@ -323,6 +323,8 @@ struct ShhdTests {
             ("HostKey \(hostKey)\nMaxAuthTries many\n", "MaxAuthTries"),
             ("HostKey \(hostKey)\nMatch User root\n    Port 2022\n", "line 3: Directive 'Port' is not allowed within a Match block"),
             ("HostKey \(hostKey)\nUsePAM yes\n", "line 2: UsePAM: PAM is not available in shhd yet"),
+            ("HostKey \(hostKey)\nAuthenticationMethods publickey,hostbased\n", "line 2"),
+            ("HostKey \(hostKey)\nAuthenticationMethods publickey,publickey\n", "line 2"),
             ("HostKey \(fixture.directory)/missing\n", "no hostkeys available"),
         ]
         for (index, (text, expected)) in cases.enumerated() {
