@@ -231,7 +231,9 @@ struct KeygenBadInputTests {
         }
     }
 
-    @Test("a 100 MB junk file fails fast with one message")
+    // Refused by its size before it is read (the message says so); no clock in the test: under the full parallel
+    // suite on two cores, even a fast refusal can take seconds of wall time.
+    @Test("a 100 MB junk file is refused by its size with one message")
     func hugeFile() async throws {
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -240,14 +242,12 @@ struct KeygenBadInputTests {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: 100 * 1_000_000)
         try handle.close()
-        let started = Date()
         let ours = try await runAsync(shhKeygenPath, ["-y", "-f", path])
         #expect(ours.status == 255)
         #expect(ours.stderr == "Load key \"\(path)\": file is too large to be a key (100000000 bytes)\n")
         let listed = try await runAsync(shhKeygenPath, ["-l", "-f", path])
         #expect(listed.status == 255)
         #expect(listed.stderr.split(separator: "\n").count == 1)
-        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test("a private key readable by others is refused, as OpenSSH does")

@@ -26,14 +26,6 @@ func withTestServer<R>(authenticator: any SSHServerAuthenticator, connectionDele
     }
 }
 
-private func randomBytes(_ count: Int) -> [UInt8] {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count / 8).flatMap { _ -> [UInt8] in
-        let word: UInt64 = generator.next()
-        return withUnsafeBytes(of: word) { Array($0) }
-    }
-}
-
 @Suite struct ServerSessionInteropTests {
     @Test func ourClientAgainstSSHServer() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)

@@ -55,8 +55,7 @@ struct ShhClientTests {
     func sixteenMiBEachWay(_ installation: OpenSSHInstallation) async throws {
         let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let data = randomBytes(16 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
@@ -70,8 +69,7 @@ struct ShhClientTests {
     func hundredMiBEachWay(_ installation: OpenSSHInstallation) async throws {
         let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<(100 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let data = randomBytes(100 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")

@@ -106,11 +106,6 @@ private func tool(_ name: String, _ arguments: [String], environment: [String: S
     return try await runAsync("/usr/bin/timeout", ["60", "/usr/bin/env"] + command, environment: environment)
 }
 
-private func randomBytes(_ count: Int) -> [UInt8] {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-}
-
 /// Every entry under `root` with its type, mode and, for links, target; for files also modification time and
 /// SHA-256: two trees with equal listings hold the same things.
 private func treeListing(_ root: String) throws -> String {

@@ -179,8 +179,7 @@ struct ShhdTests {
         let fixture = try await offThePool { try ShhdFixture() }
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
-        var generator = SystemRandomNumberGenerator()
-        let data = (0..<(16 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let data = randomBytes(16 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let up = try await fixture.ssh(server, ["sha256sum"], stdin: data)
         #expect(up.stdout.hasPrefix(digest), "\(up.stderr)")
