@@ -1,6 +1,7 @@
 // Starting a real OpenSSH sshd for a test: its own config, host key and free loopback port, stopped by PID.
 
 import Foundation
+import Synchronization
 import Testing
 
 let isRootUser = getuid() == 0
@@ -114,21 +115,30 @@ final class TestSSHD {
     }
 }
 
-/// A port the kernel just handed out on 127.0.0.1 (bound then closed).
+/// Ports handed out so far in this test process: never twice, so two servers started at once cannot race for one.
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// A loopback port for a test server to listen on: bindable now, never handed out before in this process, and
+/// outside the kernel's ephemeral range (32768–60999), so no bind(0) elsewhere (asyncssh, a client's source port)
+/// can take it between now and the server's own bind. The suite's servers once answered on each other's ports.
 func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw InteropError.missingProgram("a TCP socket") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    let start = 20_000 + Int.random(in: 0..<12_000)
+    for offset in 0..<12_000 {
+        let candidate = 20_000 + (start - 20_000 + offset) % 12_000
+        guard handedOutPorts.withLock({ $0.insert(candidate).inserted }) else { continue }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw InteropError.missingProgram("a TCP socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        if bound { return candidate }
     }
-    guard bound else { throw InteropError.missingProgram("a free loopback port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    throw InteropError.missingProgram("a free loopback port between 20000 and 32000")
 }
 
 /// A TCP socket connected to 127.0.0.1:port with a receive timeout, or nil. The caller closes it.

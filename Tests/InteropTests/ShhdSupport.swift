@@ -30,7 +30,9 @@ final class TestShhd: @unchecked Sendable {
         let child = pid
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if let banner = try? readBanner(port: port), banner.hasPrefix("SSH-2.0-") { return }
+            // Its own log line too, not just a banner on the port: a banner could be another server's.
+            if logText.contains("Server listening on 127.0.0.1 port \(port)."), let banner = try? readBanner(port: port),
+               banner.hasPrefix("SSH-2.0-") { return }
             var status: Int32 = 0
             if waitpid(child, &status, WNOHANG) == child {
                 throw InteropError.missingProgram("a working shhd (exited: \(logText))")

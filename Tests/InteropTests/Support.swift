@@ -133,3 +133,12 @@ func randomBytes(_ count: Int) -> [UInt8] {
     defer { try? source.close() }
     return Array(source.readData(ofLength: count))
 }
+
+/// A session's stderr without what root's shell start-up files on the CI image add: bash reads ~/.bashrc under
+/// ssh even for a command, and that .bashrc runs `pyenv init`, whose rehash complains when two sessions run it at
+/// once ("pyenv: cannot rehash", "rm: cannot remove '/root/.pyenv/shims/…'"). sshd's sessions and ours alike.
+func withoutShellStartupNoise(_ stderr: String) -> String {
+    stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        .filter { !$0.hasPrefix("pyenv: ") && !$0.contains("/.pyenv/") }
+        .joined(separator: "\n")
+}
