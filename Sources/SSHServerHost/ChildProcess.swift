@@ -83,12 +83,15 @@ struct PseudoTerminal {
         let opened = PseudoTerminal(controller: controller, terminal: terminal, path: path)
         resize(controller, to: request.size)
         if let account, getuid() == 0 {
-            let ttyGroup = getgrnam("tty")?.pointee.gr_gid ?? account.gid
+            let ttyGroup = Self.ttyGroup ?? account.gid
             _ = fchown(terminal, account.uid, ttyGroup)
             _ = fchmod(terminal, 0o620)
         }
         return opened
     }
+
+    /// The "tty" group's ID, looked up once (getgrnam's buffer is shared; sessions start on many threads).
+    private static let ttyGroup: gid_t? = getgrnam("tty")?.pointee.gr_gid
 
     /// TIOCSWINSZ on a descriptor of the terminal: the size the client's window has now (window-change, RFC 4254
     /// §6.7). The caller must own `descriptor` for the call (a closed number may be someone else's by now).
