@@ -206,8 +206,7 @@ struct ShhdSessionTests {
         let flowing = await waitUntil(seconds: 60) { ((try? readText(errors)) ?? "").contains("mid-transfer") }
         #expect(flowing, "the first MiB never went \(direction): \((try? readText(errors)) ?? "") \(server.logText)")
         await expectNothingLeftBehind(marker: marker, client: ssh, server: server) {
-            kill(ssh, SIGKILL)
-            _ = try? await offThePool { var status: Int32 = 0; return waitpid(ssh, &status, 0) }
+            await killAndReap(ssh, SIGKILL)
             reaped = true
         }
     }

@@ -115,3 +115,9 @@ func spawnInNewSession(_ executable: String, _ arguments: [String], environment:
     guard spawned == 0 else { throw InteropError.missingProgram("\(executable) (\(String(cString: strerror(spawned))))") }
     return pid
 }
+
+/// Sends `signal` to a child of this process and waits for it (on a thread of its own, not the pool).
+func killAndReap(_ pid: pid_t, _ signal: Int32) async {
+    kill(pid, signal)
+    _ = try? await offThePool { var status: Int32 = 0; return waitpid(pid, &status, 0) }
+}
