@@ -63,27 +63,39 @@ final class TestSSHD {
         }
         hostKeyPublicLines = hostKeyLines
         hostKeyPublic = hostKeyLines[hostKeyType] ?? ""
-        port = try freeLoopbackPort()
         pidFile = "\(directory)/sshd.pid"
-        let config = """
-            Port \(port)
-            ListenAddress 127.0.0.1
-            \(hostKeyConfig)PidFile \(pidFile)
-            StrictModes no
-            UsePAM \(usePAM ? "yes" : "no")
-            LogLevel VERBOSE
-            AuthorizedKeysFile \(directory)/authorized_keys
-            PasswordAuthentication \(passwordAuthentication ? "yes" : "no")
-            KbdInteractiveAuthentication \(keyboardInteractiveAuthentication ? "yes" : "no")
-            \(extraConfig)
+        // A port someone else took between our choosing it and sshd's bind means another port, up to three times
+        // (sshd logs "Address already in use" and exits before it daemonizes).
+        var attempt = 0
+        var chosen = 0
+        while true {
+            attempt += 1
+            chosen = try freeLoopbackPort()
+            let config = """
+                Port \(chosen)
+                ListenAddress 127.0.0.1
+                \(hostKeyConfig)PidFile \(pidFile)
+                StrictModes no
+                UsePAM \(usePAM ? "yes" : "no")
+                LogLevel VERBOSE
+                AuthorizedKeysFile \(directory)/authorized_keys
+                PasswordAuthentication \(passwordAuthentication ? "yes" : "no")
+                KbdInteractiveAuthentication \(keyboardInteractiveAuthentication ? "yes" : "no")
+                \(extraConfig)
 
-            """
-        try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
-        let sshdArguments = ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"]
-        let (program, arguments) = chrootRoot.map { withDefaultSignals("/usr/sbin/chroot", [$0, "/usr/sbin/sshd"] + sshdArguments) }
-            ?? withDefaultSignals("/usr/sbin/sshd", sshdArguments)
-        let started = try run(program, arguments)
-        guard started.status == 0 else { throw InteropError.missingProgram("a working sshd (\(started.stderr))") }
+                """
+            try config.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
+            let sshdArguments = ["-f", "\(directory)/sshd_config", "-E", "\(directory)/sshd.log"]
+            let (program, arguments) = chrootRoot.map { withDefaultSignals("/usr/sbin/chroot", [$0, "/usr/sbin/sshd"] + sshdArguments) }
+                ?? withDefaultSignals("/usr/sbin/sshd", sshdArguments)
+            let started = try run(program, arguments)
+            if started.status == 0 { break }
+            let logged = (try? readText("\(directory)/sshd.log")) ?? ""
+            guard (logged + started.stderr).contains("Address already in use"), attempt < 3 else {
+                throw InteropError.missingProgram("a working sshd (\(started.stderr) \(logged))")
+            }
+        }
+        port = chosen
         try waitForBanner()
     }
 

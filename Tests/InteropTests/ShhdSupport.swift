@@ -14,33 +14,53 @@ final class TestShhd: @unchecked Sendable {
     private var reaped = false
 
     /// Starts `shhd -D -e -p PORT` plus `arguments` (a config with -f, -o options...), with `environment` added
-    /// to ours; waits until the port answers "SSH-2.0-".
+    /// to ours; waits until it logs that it listens and the port answers "SSH-2.0-". A port someone else took between
+    /// our choosing it and shhd's bind (CI saw it once, origin unknown) means another port, up to three times.
     @available(*, noasync, message: "blocks a cooperative pool thread; use TestShhd.start")
     init(_ arguments: [String], directory: String, environment: [String: String] = [:]) throws {
         self.directory = directory
-        port = try freeLoopbackPort()
-        log = directory + "/shhd-\(port).log"
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let logPath = log
-        pid = try spawnInNewSession(shhdPath, ["-D", "-e", "-p", "\(port)"] + arguments, environment: merged) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try freeLoopbackPort()
+            let log = directory + "/shhd-\(port).log"
+            let pid = try spawnInNewSession(shhdPath, ["-D", "-e", "-p", "\(port)"] + arguments, environment: merged) { actions in
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            }
+            switch Self.waitUntilListening(pid: pid, port: port, log: log) {
+            case .listening:
+                (self.port, self.pid, self.log) = (port, pid, log)
+                return
+            case .exited(let text) where text.contains("Address already in use") && attempt < 3:
+                continue
+            case .exited(let text):
+                throw InteropError.missingProgram("a working shhd (exited: \(text))")
+            case .silent(let text):
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                throw InteropError.missingProgram("a working shhd (no banner on port \(port): \(text))")
+            }
         }
-        let child = pid
+    }
+
+    private enum StartOutcome { case listening, exited(String), silent(String) }
+
+    /// Its own log line too, not just a banner on the port: a banner could be another server's.
+    private static func waitUntilListening(pid: pid_t, port: Int, log: String) -> StartOutcome {
+        func text() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            // Its own log line too, not just a banner on the port: a banner could be another server's.
-            if logText.contains("Server listening on 127.0.0.1 port \(port)."), let banner = try? readBanner(port: port),
-               banner.hasPrefix("SSH-2.0-") { return }
+            if text().contains("Server listening on 127.0.0.1 port \(port)."), let banner = try? readBanner(port: port),
+               banner.hasPrefix("SSH-2.0-") { return .listening }
             var status: Int32 = 0
-            if waitpid(child, &status, WNOHANG) == child {
-                throw InteropError.missingProgram("a working shhd (exited: \(logText))")
-            }
+            if waitpid(pid, &status, WNOHANG) == pid { return .exited(text()) }
             usleep(50_000)
         }
-        stop()
-        throw InteropError.missingProgram("a working shhd (no banner on port \(port): \(logText))")
+        return .silent(text())
     }
 
     /// Starts it off the cooperative thread pool (waiting for the banner blocks a thread).
