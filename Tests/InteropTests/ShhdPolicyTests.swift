@@ -112,19 +112,10 @@ struct ShhdPolicyTests {
 
     @Test func aChrootDirectoryUserIsRefusedSayingWhy() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let hostKey = try await makeKeys(["host_key"], in: fixture.directory)[0]
-        let config = fixture.directory + "/chroot_config"
-        try """
-            HostKey \(hostKey)
-            ListenAddress 127.0.0.1
-            AuthorizedKeysFile \(fixture.authorizedKeys)
-            StrictModes no
-            UsePAM no
+        let (server, hostKey, config) = try await fixture.startWithConfig("""
             Match User root
                 ChrootDirectory /tmp
-
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try await TestShhd.start(["-f", config], directory: fixture.directory)
+            """, name: "chroot_config")
         defer { server.terminate() }
         #expect(server.logText.contains("\(config) line 7: ChrootDirectory is not supported yet"), "\(server.logText)")
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [fixture.identity], hostKeyPublic: hostKey + ".pub")
@@ -243,19 +234,10 @@ struct ShhdPolicyTests {
 
     @Test func permitTTYNoInAMatchBlockRefusesTheTerminal() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let hostKey = try await makeKeys(["host_key"], in: fixture.directory)[0]
-        let config = fixture.directory + "/tty_config"
-        try """
-            HostKey \(hostKey)
-            ListenAddress 127.0.0.1
-            AuthorizedKeysFile \(fixture.authorizedKeys)
-            StrictModes no
-            UsePAM no
+        let (server, hostKey, _) = try await fixture.startWithConfig("""
             Match User root
                 PermitTTY no
-
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try await TestShhd.start(["-f", config], directory: fixture.directory)
+            """, name: "tty_config")
         defer { server.terminate() }
         let options = try sshOptions(fixture, port: server.port, identities: [fixture.identity], hostKeyPublic: hostKey + ".pub")
         let plain = try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1", "echo ran"])
@@ -281,16 +263,6 @@ struct ShhdPolicyTests {
     }
 
     /// ed25519 key pairs made by ssh-keygen in `directory`, by name; returns the private keys' paths.
-    func makeKeys(_ names: [String], in directory: String) async throws -> [String] {
-        var paths: [String] = []
-        for name in names {
-            let path = directory + "/" + name
-            let made = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", path])
-            guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (\(made.stderr))") }
-            paths.append(path)
-        }
-        return paths
-    }
 
     /// Replaces the fixture's authorized_keys with its key behind `options`.
     func authorize(_ fixture: ShhdFixture, options: String) throws {

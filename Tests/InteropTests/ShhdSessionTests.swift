@@ -107,23 +107,12 @@ struct ShhdSessionTests {
 
     @Test func forceCommandInAMatchBlockRunsInsteadOfTheClientsCommand() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let hostKey = fixture.directory + "/host_key"
-        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]).status == 0)
-        // With -f the embedded default does not apply: everything shhd needs is in the file (Port comes from -p).
-        let config = fixture.directory + "/shhd_config"
-        try """
-            HostKey \(hostKey)
-            ListenAddress 127.0.0.1
-            AuthorizedKeysFile \(fixture.authorizedKeys)
-            StrictModes no
-            UsePAM no
+        let (server, hostKey, _) = try await fixture.startWithConfig("""
             Match User nobody
                 ForceCommand echo wrong-block
             Match User root
                 ForceCommand echo forced:$SSH_ORIGINAL_COMMAND
-
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let server = try await TestShhd.start(["-f", config], directory: fixture.directory)
+            """)
         defer { server.terminate() }
         let options = try sshOptions(fixture, port: server.port, hostKeyPublic: hostKey + ".pub")
         let forced = try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1", "date"])

@@ -141,3 +141,15 @@ func killAndReap(_ pid: pid_t, _ signal: Int32) async {
     kill(pid, signal)
     _ = try? await offThePool { var status: Int32 = 0; return waitpid(pid, &status, 0) }
 }
+
+/// ed25519 key pairs made by ssh-keygen (no passphrase) in `directory`; returns their private keys' paths.
+func makeKeys(_ names: [String], in directory: String) async throws -> [String] {
+    var paths: [String] = []
+    for name in names {
+        let path = directory + "/" + name
+        let made = try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", path])
+        guard made.status == 0 else { throw InteropError.missingProgram("ssh-keygen (\(made.stderr))") }
+        paths.append(path)
+    }
+    return paths
+}

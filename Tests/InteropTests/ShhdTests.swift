@@ -33,6 +33,25 @@ final class ShhdFixture: Sendable {
 
     var hostKeyPublic: String { directory + "/state/shhd/ssh_host_ed25519_key.pub" }
 
+    /// shhd with a config file of its own (-f, so the embedded default does not apply): a host key made by
+    /// ssh-keygen, loopback, the fixture's authorized_keys (StrictModes no: it lies under /tmp), no PAM, then
+    /// `rest` (top-level lines and Match blocks; the common lines are 1-5). Returns the server, the host key's path
+    /// and the config's path.
+    func startWithConfig(_ rest: String, name: String = "shhd_config") async throws -> (server: TestShhd, hostKey: String, config: String) {
+        let hostKey = try await makeKeys(["host_key_\(name)"], in: directory)[0]
+        let config = directory + "/" + name
+        try """
+            HostKey \(hostKey)
+            ListenAddress 127.0.0.1
+            AuthorizedKeysFile \(authorizedKeys)
+            StrictModes no
+            UsePAM no
+            \(rest)
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        return (try await TestShhd.start(["-f", config], directory: directory), hostKey, config)
+    }
+
     /// OpenSSH's ssh to `server` as `user`, trusting the host key shhd generated.
     func ssh(_ server: TestShhd, _ arguments: [String], user: String = "root", stdin: [UInt8] = []) async throws -> ProcessResult {
         let knownHosts = directory + "/known_hosts-\(server.port)"
@@ -107,22 +126,15 @@ struct ShhdTests {
     @Test func aMatchBlockChoosesTheBanner() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let directory = fixture.directory
-        #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/host_key"]).status == 0)
         try "For everyone.\n".write(toFile: directory + "/everyone", atomically: true, encoding: .utf8)
         try "For nobody.\n".write(toFile: directory + "/nobody", atomically: true, encoding: .utf8)
-        try """
-            ListenAddress 127.0.0.1
-            HostKey \(directory)/host_key
-            AuthorizedKeysFile \(fixture.authorizedKeys)
-            StrictModes no
+        let (server, _, _) = try await fixture.startWithConfig("""
             Banner \(directory)/everyone
             Match User nobody
                 Banner \(directory)/nobody
             Match User daemon
                 Banner none
-
-            """.write(toFile: directory + "/banner_config", atomically: true, encoding: .utf8)
-        let server = try await TestShhd.start(["-f", directory + "/banner_config"], directory: directory)
+            """, name: "banner_config")
         defer { server.terminate() }
         func banner(as user: String) async throws -> String {
             // Only the banner matters here: host key checking off, the session itself may be refused.
