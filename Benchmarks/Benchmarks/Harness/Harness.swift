@@ -108,20 +108,9 @@ final class Harness {
 
         // sshd
         sshdPort = try freePort()
-        var config = """
-            Port \(sshdPort)
-            ListenAddress 127.0.0.1
-            HostKey \(work)/sshd_host
+        var config = serverConfig(port: sshdPort, hostKey: "\(work)/sshd_host") + """
             PidFile \(work)/sshd.pid
-            AuthorizedKeysFile \(work)/authorized_keys
-            StrictModes no
-            UsePAM no
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            LogLevel ERROR
             MaxStartups 100:30:200
-            Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
-            MACs hmac-sha2-256-etm@openssh.com
 
             """
         if (try? timedRun("/usr/sbin/sshd", ["-t", "-f", "/dev/null", "-o", "PerSourcePenalties=no"])) != nil { config += "PerSourcePenalties no\n" }
@@ -133,6 +122,25 @@ final class Harness {
         (ourServer, ourPort) = try startShhd()
         try rememberHostKey(port: sshdPort, publicKeyFile: "\(work)/sshd_host.pub")
         try rememberHostKey(port: ourPort)
+    }
+
+    /// What sshd and shhd are both configured with, so they are measured alike: loopback, one host key, the
+    /// benchmark key, no PAM or passwords, quiet logs, the ciphers and MAC the harness measures.
+    func serverConfig(port: Int, hostKey: String) -> String {
+        """
+        Port \(port)
+        ListenAddress 127.0.0.1
+        HostKey \(hostKey)
+        AuthorizedKeysFile \(work)/authorized_keys
+        StrictModes no
+        UsePAM no
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        LogLevel ERROR
+        Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
+        MACs hmac-sha2-256-etm@openssh.com
+
+        """
     }
 
     /// Adds a server's key to the known_hosts file ssh and our client check against.
@@ -147,20 +155,7 @@ final class Harness {
     /// as root it runs each session as the benchmark account, as sshd does; returns it with its port.
     func startShhd() throws -> (Process, Int) {
         let port = try freePort()
-        let config = """
-            Port \(port)
-            ListenAddress 127.0.0.1
-            HostKey \(work)/shhd_host
-            AuthorizedKeysFile \(work)/authorized_keys
-            StrictModes no
-            UsePAM no
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            LogLevel ERROR
-            Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr
-            MACs hmac-sha2-256-etm@openssh.com
-
-            """
+        let config = serverConfig(port: port, hostKey: "\(work)/shhd_host")
         try config.write(toFile: "\(work)/shhd_config", atomically: true, encoding: .utf8)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: me)
