@@ -31,6 +31,7 @@ enum SessionRequestVerdict {
 /// streamlocal-forward@openssh.com, ...) and channels of other types (direct-tcpip, ...). Both defaults refuse, so
 /// a delegate allows only what it implements (deny by default). keepalive@openssh.com, no-more-sessions@openssh.com
 /// and hostkeys-00@openssh.com are answered by the connection itself and never reach the delegate.
+/// Both decisions run on the connection's event loop and must not block (see `SSHServerAuthenticator`).
 public protocol SSHServerConnectionDelegate: Sendable {
     /// Answers a global request from `user`. Requests are decided one at a time, in the order they came (the
     /// protocol's replies carry no identifier). Default: `.failure`.
@@ -153,7 +154,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             } else if let delegate = serverDelegate, let context {
                 let user = self.user
                 let decision = context.eventLoop.makePromise(of: SSHChannelOpenDecision.self)
-                decision.completeWithTask { await delegate.channelOpen(type, user: user) }
+                decision.completeOnEventLoop { await delegate.channelOpen(type, user: user) }
                 let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 decision.futureResult.whenSuccess { bound.value.answerChannelOpen(id, $0) }
             } else {
@@ -253,7 +254,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             default:
                 guard let delegate else { return eventLoop.makeSucceededFuture(.failure) }
                 let decision = eventLoop.makePromise(of: SSHGlobalRequestResponse.self)
-                decision.completeWithTask { await delegate.globalRequest(request, user: user) }
+                decision.completeOnEventLoop { await delegate.globalRequest(request, user: user) }
                 return decision.futureResult
             }
         }.map { response in

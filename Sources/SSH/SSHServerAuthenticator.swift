@@ -88,6 +88,10 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
 
 /// Decides who may log in (RFC 4252). Public key signatures are verified before `decide` is asked; the
 /// authenticator only says whether that key (or password, ...) lets the user in.
+///
+/// `decide` and `banner` run on the connection's event loop, so they must not block: account lookups, file reads,
+/// password hashing and anything else that can wait belong on a pool made for blocking work (SSHServerHost's
+/// `SSHBlockingWorkPool`), awaited from here.
 public protocol SSHServerAuthenticator: Sendable {
     /// The methods offered in every failure reply; the same for every user, known or not, so the answer does not
     /// tell which users exist.
@@ -96,11 +100,11 @@ public protocol SSHServerAuthenticator: Sendable {
     /// The same, knowing the connection; by default the connection is not looked at.
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
     /// The banner for this user and connection (sshd's Banner inside Match); nil: the server's configured banner.
-    func banner(for user: String, on connection: SSHServerConnectionInfo) -> String?
+    func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String?
 }
 
 extension SSHServerAuthenticator {
-    public func banner(for user: String, on connection: SSHServerConnectionInfo) -> String? { nil }
+    public func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? { nil }
 
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         await decide(attempt)

@@ -98,23 +98,26 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         }
         let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
                                                  completedMethods: completedMethods)
-        if !bannerSent {
-            // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this
-            // user and connection, else the configured one.
-            bannerSent = true
-            if let text = authenticator.banner(for: attempt.user, on: connection) ?? banner { machine?.sendBanner(text) }
-        }
-        let promise = context.eventLoop.makePromise(of: SSHAuthenticationDecision.self)
+        // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this user
+        // and connection, else the configured one.
+        let wantsBanner = !bannerSent
+        bannerSent = true
+        // Decided on this connection's event loop, not the cooperative pool (see EventLoopTaskExecutor).
+        let promise = context.eventLoop.makePromise(of: (banner: String?, decision: SSHAuthenticationDecision).self)
         let authenticator = self.authenticator
-        promise.completeWithTask { await authenticator.decide(attempt, on: connection) }
+        promise.completeOnEventLoop {
+            let banner = wantsBanner ? await authenticator.banner(for: attempt.user, on: connection) : nil
+            return (banner, await authenticator.decide(attempt, on: connection))
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // "none" is a probe for the method list, the same for every user: answered at once, as sshd does. Every
         // other failure is held (see failureDeadline).
         let holdFailures: Bool
         if case .none = request { holdFailures = false } else { holdFailures = true }
-        promise.futureResult.whenSuccess { decision in
+        promise.futureResult.whenSuccess { answer in
             let (handler, context) = bound.value
-            handler.apply(decision, to: attempt, context: context, received: received, holdFailures: holdFailures)
+            if wantsBanner, let text = answer.banner ?? handler.banner { handler.machine?.sendBanner(text) }
+            handler.apply(answer.decision, to: attempt, context: context, received: received, holdFailures: holdFailures)
         }
     }
 
