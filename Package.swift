@@ -180,6 +180,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ShhdCommandTests",
+            dependencies: [
+                "ShhdCommand", "OpenSSHConfig", "SSH", "SSHKeys", "SSHProtocol", "SSHServerHost",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "InteropTests",
             dependencies: [
                 "SSH",

@@ -17,14 +17,17 @@ public enum SSHKeyFile {
     public static let maximumFileSize = 1 << 20
 
     /// Reads a file's bytes, refusing directories, unreadable files and files over `maximumSize`
-    /// (checked before reading, so a huge file costs nothing).
-    public static func readFile(atPath path: String, maximumSize: Int = maximumFileSize) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// (checked before reading, so a huge file costs nothing). `regularFileOnly` is for files someone else controls
+    /// (a user's authorized_keys, read by a server): the file is opened without waiting (a FIFO nobody writes to
+    /// would hold the reader for ever) and anything but a regular file is refused.
+    public static func readFile(atPath path: String, maximumSize: Int = maximumFileSize, regularFileOnly: Bool = false) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (regularFileOnly ? O_NONBLOCK | O_NOCTTY : 0))
         guard fd >= 0 else { throw SSHKeyError(.fileSystem(lastErrorText()), path: path) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw SSHKeyError(.fileSystem(lastErrorText()), path: path) }
         guard info.st_mode & S_IFMT != S_IFDIR else { throw SSHKeyError(.fileSystem("Is a directory"), path: path) }
+        guard !regularFileOnly || info.st_mode & S_IFMT == S_IFREG else { throw SSHKeyError(.fileSystem("Not a regular file"), path: path) }
         if info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) > maximumSize {
             throw SSHKeyError(.fileTooLarge(bytes: Int(info.st_size)), path: path)
         }

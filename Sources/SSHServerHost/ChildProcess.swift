@@ -17,6 +17,8 @@ public struct SSHServerHostError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// A system call failed: which, and errno's text.
         case systemCall(String, errno: Int32)
+        /// Blocking work (an account lookup, a file read) did not finish in time; the attempt it served fails.
+        case timedOut(what: String, after: Duration)
     }
 
     public var kind: Kind
@@ -25,6 +27,7 @@ public struct SSHServerHostError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case .systemCall(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
+        case .timedOut(let what, let after): "\(what) did not finish within \(after.components.seconds) s (a slow account database or file system?)"
         }
     }
 }
@@ -43,7 +46,7 @@ public enum ChildExit: Sendable, Equatable {
 
 /// A running child and the parent's ends of its standard descriptors. With a terminal, stdin and stdout are the
 /// pseudo-terminal's controlling side (two descriptors of it) and there is no separate stderr.
-struct SpawnedChild {
+struct SpawnedChild: Sendable {
     let pid: pid_t
     /// Where the child's input is written.
     let stdin: CInt
@@ -55,7 +58,7 @@ struct SpawnedChild {
 
 /// A pseudo-terminal opened for a session: the controlling side stays with the server, the terminal side becomes
 /// the session's controlling terminal.
-struct PseudoTerminal {
+struct PseudoTerminal: Sendable {
     let controller: CInt
     let terminal: CInt
     let path: String

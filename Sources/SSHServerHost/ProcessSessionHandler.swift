@@ -37,8 +37,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     ///   - terminals: whether pty-req is accepted (default yes).
     ///   - messageOfTheDay: a file (sshd's /etc/motd with PrintMotd) shown before an interactive login shell on
     ///     a terminal, unless the account has ~/.hushlogin; nil: none.
-    public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true, messageOfTheDay: String? = nil) {
+    ///   - blocking: where account lookups, terminal set-up and the spawn run (they block; see SSHBlockingWorkPool).
+    public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true, messageOfTheDay: String? = nil,
+                blocking: SSHBlockingWorkPool = .shared) {
         self.accounts = accounts
+        self.blocking = blocking
         self.messageOfTheDay = messageOfTheDay
         var account = SSHSessionAccount.current()
         if let shell { account.shell = shell }
@@ -49,6 +52,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
 
     private let shellOverride: String?
     private let messageOfTheDay: String?
+    private let blocking: SSHBlockingWorkPool
 
     public var supportsTerminals: Bool { supportsTerminalSessions }
 
@@ -58,7 +62,8 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         case .serverAccount:
             account = serverAccount
         case .authenticatedUser:
-            guard var found = SSHSessionAccount(named: session.user) else {
+            let user = session.user
+            guard var found = try await blocking.run("the account lookup of \(user)", { SSHSessionAccount(named: user) }) else {
                 try await session.channel.writeStderr(ByteBuffer(string: "no account \(session.user) on this server\n"))
                 return .status(254)
             }
@@ -85,9 +90,18 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             try await session.channel.writeStderr(ByteBuffer(string: "subsystem \(name) is not available\n"))
             return .status(1)
         }
-        let terminal = try session.terminal.map { try PseudoTerminal.open(request: $0, owner: account) }
-        if terminal != nil, case .shell = session.command, session.grant.forcedCommand == nil, let path = messageOfTheDay,
-           access(account.home + "/.hushlogin", F_OK) != 0, let text = Self.readSmallFile(path) {
+        var showsMessageOfTheDay = false
+        if session.terminal != nil, case .shell = session.command, session.grant.forcedCommand == nil { showsMessageOfTheDay = true }
+        let (request, motdPath) = (session.terminal, showsMessageOfTheDay ? messageOfTheDay : nil)
+        let setUp: TerminalSetUp = try await blocking.run("opening a terminal for \(account.name)", discardLate: { (late: TerminalSetUp) in
+            if let terminal = late.terminal { close(terminal.controller); close(terminal.terminal) }
+        }) { () throws -> TerminalSetUp in
+            let terminal = try request.map { try PseudoTerminal.open(request: $0, owner: account) }
+            guard let motdPath, access(account.home + "/.hushlogin", F_OK) != 0 else { return TerminalSetUp(terminal: terminal, messageOfTheDay: nil) }
+            return TerminalSetUp(terminal: terminal, messageOfTheDay: Self.readSmallFile(motdPath))
+        }
+        let terminal = setUp.terminal
+        if let text = setUp.messageOfTheDay {
             // Straight to the client (the terminal would hold it until the shell reads... nothing): a terminal's
             // output turns each newline into CR LF, so the message does too.
             var message = ByteBuffer()
@@ -96,11 +110,19 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         }
         let child: SpawnedChild
         do {
-            child = try ChildProcess.spawn(
-                path: account.shell, arguments: arguments,
-                environment: environment(for: session, account: account, terminal: terminal, originalCommand: originalCommand),
-                directory: account.home, account: account, changeUser: changeUser, terminal: terminal)
+            let variables = environment(for: session, account: account, terminal: terminal, originalCommand: originalCommand)
+            child = try await blocking.run("starting \(account.shell) for \(account.name)", discardLate: { (late: SpawnedChild) in
+                // Started after the session gave up on it: hung up and reaped, its descriptors closed.
+                kill(-late.pid, SIGHUP)
+                kill(late.pid, SIGKILL)
+                for descriptor in [late.stdin, late.stdout] + (late.stderr.map { [$0] } ?? []) { close(descriptor) }
+                Task { _ = await ChildProcess.exit(of: late.pid) }
+            }) {
+                try ChildProcess.spawn(path: account.shell, arguments: arguments, environment: variables, directory: account.home,
+                                       account: account, changeUser: changeUser, terminal: terminal)
+            }
         } catch {
+            // The terminal was the spawn's to close, whether it failed or is still to run (then `discardLate` ends it).
             try? await session.channel.writeStderr(ByteBuffer(string: "\(error)\n"))
             return .status(254)
         }
@@ -155,9 +177,16 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         }
     }
 
-    /// A file's bytes, up to 64 KiB (nil when unreadable, empty, or larger).
+    /// A session's terminal (after pty-req) and the message of the day to show on it.
+    private struct TerminalSetUp: Sendable {
+        var terminal: PseudoTerminal?
+        var messageOfTheDay: [UInt8]?
+    }
+
+    /// A file's bytes, up to 64 KiB (nil when unreadable, empty, or larger). Opened without waiting: a FIFO
+    /// there must not hold the session.
     private static func readSmallFile(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes = [UInt8](repeating: 0, count: 64 << 10)

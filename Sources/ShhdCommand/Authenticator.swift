@@ -11,7 +11,6 @@ import Glibc
 import Musl
 #endif
 import CSSHHost
-import Dispatch
 import NIOCore
 import OpenSSHConfig
 import SSH
@@ -28,12 +27,24 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     let offeredMethods: [String]
     /// Banner texts by path, read at start.
     let banners: [String: String]
+    /// Every decision's blocking work (account and group lookups, authorized_keys and ~/.ssh/environment, crypt)
+    /// runs here, never on the event loop that asks.
+    let blocking: SSHBlockingWorkPool
+    /// How long one decision's blocking work may take before that attempt is refused (and logged).
+    let decisionTimeout: Duration
+    /// The account database (getpwnam_r); tests put a slow one here.
+    let lookUpAccount: @Sendable (String) -> SSHSessionAccount?
 
-    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog, banners: [String: String] = [:]) {
+    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog, banners: [String: String] = [:],
+         blocking: SSHBlockingWorkPool = .shared, decisionTimeout: Duration = .seconds(20),
+         lookUpAccount: @escaping @Sendable (String) -> SSHSessionAccount? = { SSHSessionAccount(named: $0) }) {
         self.file = file
         self.banners = banners
         self.runningAccount = runningAccount
         self.log = log
+        self.blocking = blocking
+        self.decisionTimeout = decisionTimeout
+        self.lookUpAccount = lookUpAccount
         func enabledAnywhere(_ keyword: String) -> Bool {
             ConfigValues.flag(global[keyword] ?? "yes") != false
                 || file.matchDirectives.contains { $0.keyword == keyword && ConfigValues.flag($0.arguments[0]) == true }
@@ -46,20 +57,48 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         offeredMethods = methods
     }
 
-    /// Banner as the Match blocks for this user and connection leave it (sshd reads it per connection too).
-    func banner(for user: String, on connection: SSHServerConnectionInfo) -> String? {
-        let account = SSHSessionAccount(named: user)
-        let address = connection.remoteAddress?.ipAddress ?? "unknown"
-        let context = SSHServerMatchContext(user: user, groups: account?.groupNames ?? [], host: address, address: address,
-                                            localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port)
-        return file.settings(for: context)["banner"].flatMap { banners[$0] }
+    /// Banner as the Match blocks for this user and connection leave it (sshd reads it per connection too). The
+    /// group lookup blocks: it runs on the blocking pool, and a lookup past its deadline means the global banner.
+    func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? {
+        let (file, banners, lookUpAccount) = (self.file, self.banners, self.lookUpAccount)
+        @Sendable func banner(groups: [String]) -> String? {
+            let address = connection.remoteAddress?.ipAddress ?? "unknown"
+            let context = SSHServerMatchContext(user: user, groups: groups, host: address, address: address,
+                                                localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port)
+            return file.settings(for: context)["banner"].flatMap { banners[$0] }
+        }
+        // Only a Banner inside Match can depend on the user's groups; otherwise nothing needs looking up.
+        guard file.matchDirectives.contains(where: { $0.keyword == "banner" }) else { return banner(groups: []) }
+        do {
+            return try await blocking.run("the account lookup of \(user) for its banner", timeout: decisionTimeout) {
+                banner(groups: lookUpAccount(user)?.groupNames ?? [])
+            }
+        } catch {
+            log.error("\(error)")
+            return nil
+        }
     }
 
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
         await decide(attempt, on: SSHServerConnectionInfo())
     }
 
+    /// Runs on the connection's event loop: the decision itself, all blocking, goes to the blocking pool. One that
+    /// does not finish in time refuses this attempt only; the connection may try again.
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+        do {
+            return try await blocking.run("\(attempt.methodName) authentication of \(attempt.user)", timeout: decisionTimeout) { [self] in
+                decideBlocking(attempt, on: connection)
+            }
+        } catch {
+            let address = connection.remoteAddress?.ipAddress ?? "unknown"
+            log.error("Refused \(attempt.methodName) for \(attempt.user) from \(address) port \(connection.remoteAddress?.port ?? 0): \(error)")
+            return .reject
+        }
+    }
+
+    /// The decision, on a thread that may block.
+    func decideBlocking(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         let user = attempt.user
         switch attempt {
         case .none:
@@ -70,7 +109,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         case .publicKey(_, let key, let isQuery):
             return decidePublicKey(key, user: user, isQuery: isQuery, connection: connection)
         case .password(_, let password):
-            return await decidePassword(password, method: "password", user: user, connection: connection)
+            return decidePassword(password, method: "password", user: user, connection: connection)
         case .keyboardInteractive(_, nil):
             guard offeredMethods.contains("keyboard-interactive"),
                   case .admitted(_, let settings, _, _) = admission(user: user, connection: connection, log: false),
@@ -78,7 +117,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             return .ask(KeyboardInteractiveRequest(prompts: [KeyboardInteractivePrompt(prompt: "Password: ", echo: false)]))
         case .keyboardInteractive(_, let responses?):
             guard responses.count == 1 else { return .reject }
-            return await decidePassword(responses[0], method: "keyboard-interactive", user: user, connection: connection)
+            return decidePassword(responses[0], method: "keyboard-interactive", user: user, connection: connection)
         }
     }
 
@@ -207,19 +246,15 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
     }
 
-    /// password and keyboard-interactive's one "Password:" question: crypt(3) against the shadow file, on a thread
-    /// of its own (a modern hash takes tens of milliseconds). Unknown and refused users are hashed too.
-    private func decidePassword(_ password: String, method: String, user: String, connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+    /// password and keyboard-interactive's one "Password:" question: crypt(3) against the shadow file (a modern
+    /// hash takes tens of milliseconds of this blocking thread). Unknown and refused users are hashed too.
+    private func decidePassword(_ password: String, method: String, user: String, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         guard offeredMethods.contains(method) else { return .reject }
         let admitted = admission(user: user, connection: connection, log: false)
         var settings: SSHServerConfig?
         if case .admitted(_, let matched, _, _) = admitted { settings = matched }
         let permitEmpty = ConfigValues.flag(settings?["permitemptypasswords"] ?? "no") == true
-        let matches = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: shh_check_password(user, password, permitEmpty ? 1 : 0) == 1)
-            }
-        }
+        let matches = shh_check_password(user, password, permitEmpty ? 1 : 0) == 1
         guard case .admitted(let account, let matched, _, let from) = admitted else { return .reject }
         let keyword = method == "password" ? "passwordauthentication" : "kbdinteractiveauthentication"
         guard ConfigValues.flag(matched[keyword] ?? "yes") != false else { return .reject }
@@ -271,7 +306,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         let userEnvironment = (settings.arguments("permituserenvironment") ?? ["no"]).joined(separator: " ")
         if let allowed = Self.userEnvironmentPatterns(userEnvironment) {
             var variables: [(String, String)] = []
-            if let text = try? SSHKeyFile.readFile(atPath: account.home + "/.ssh/environment", maximumSize: 64 << 10) {
+            if let text = try? SSHKeyFile.readFile(atPath: account.home + "/.ssh/environment", maximumSize: 64 << 10, regularFileOnly: true) {
                 for line in String(decoding: text, as: UTF8.self).split(whereSeparator: \.isNewline) {
                     let trimmed = line.drop { $0 == " " || $0 == "\t" }
                     guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
@@ -314,7 +349,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         func note(_ message: String) { if shouldLog { log.info(message) } }
         let address = connection.remoteAddress?.ipAddress ?? "unknown"
         let from = "from \(address) port \(connection.remoteAddress?.port ?? 0)"
-        guard let account = SSHSessionAccount(named: user) else {
+        guard let account = lookUpAccount(user) else {
             note("Invalid user \(user) \(from)")
             return .refused
         }
@@ -375,7 +410,14 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                 log.info("Authentication refused: \(problem)")
                 return nil
             }
-            guard let bytes = try? SSHKeyFile.readFile(atPath: path) else { return nil }
+            let bytes: [UInt8]
+            do {
+                bytes = try SSHKeyFile.readFile(atPath: path, regularFileOnly: true)
+            } catch {
+                // A file that is not there is normal (authorized_keys2, say); anything else is worth a line.
+                if access(path, F_OK) == 0 { log.verbose("Could not read authorized keys \(error)") }
+                return nil
+            }
             let file = AuthorizedKeysFile(parsing: String(decoding: bytes, as: UTF8.self), path: path)
             for warning in file.warnings { log.verbose(warning) }
             return file

@@ -1,0 +1,85 @@
+// Where a server's blocking system calls run: account and group lookups (NSS may be LDAP or SSSD and take seconds),
+// reading a user's files (authorized_keys, ~/.ssh/environment, banners), crypt(3), opening terminals and spawning
+// sessions. Never on an event loop (it would stall every connection on that loop) and never on Swift's cooperative
+// pool (two threads here, shared with whatever else the process runs). Each piece of work has a deadline: when it
+// passes, the caller is told and goes on; the thread finishes the call on its own, and work that had not started
+// by then is dropped (or, when it owns descriptors or a process, run and its result released).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A bounded pool of threads for blocking work, with a deadline on each piece.
+public final class SSHBlockingWorkPool: Sendable {
+    /// The pool servers share unless given another: 16 threads, enough that a few lookups hung on a slow directory
+    /// service leave the rest flowing, few enough that a flood cannot make thousands.
+    public static let shared = SSHBlockingWorkPool(threads: 16)
+
+    private let threads: NIOThreadPool
+    /// Times the deadlines (a timer only, nothing runs there).
+    private let timers: any EventLoop
+
+    public init(threads: Int) {
+        self.threads = NIOThreadPool(numberOfThreads: max(1, threads))
+        self.threads.start()
+        timers = MultiThreadedEventLoopGroup.singleton.next()
+    }
+
+    deinit {
+        // Threads still inside a call finish it and then end; nothing waits for them here.
+        threads.shutdownGracefully { _ in }
+    }
+
+    /// Runs `work` on one of the pool's threads and returns its result; throws `SSHServerHostError.timedOut(what)` when
+    /// it has not finished within `timeout` (rethrows what `work` throws otherwise). A result that arrives after the
+    /// caller gave up goes to `discardLate`, which releases what it holds (descriptors, a child process).
+    public func run<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), discardLate: (@Sendable (T) -> Void)? = nil,
+                                 _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let outcome = NIOLockedValueBox<Outcome<T>>(.waiting)
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.withLockedValue { $0 = .pending(continuation) }
+            let deadline = timers.scheduleTask(in: TimeAmount(timeout)) {
+                Self.finish(outcome, with: .failure(SSHServerHostError(.timedOut(what: what, after: timeout))))
+            }
+            threads.submit { state in
+                // Dropped when no longer wanted (the deadline passed while it queued), unless it owns something that
+                // only running it releases (`discardLate` is given): then it runs and its result is discarded.
+                guard state == .active, discardLate != nil || outcome.withLockedValue({ $0.isPending }) else { return }
+                let result = Result { try work() }
+                deadline.cancel()
+                if !Self.finish(outcome, with: result), case .success(let late) = result { discardLate?(late) }
+            }
+        }
+    }
+
+    private enum Outcome<T: Sendable> {
+        case waiting
+        case pending(CheckedContinuation<T, any Error>)
+        case finished
+
+        var isPending: Bool { if case .pending = self { true } else { false } }
+    }
+
+    /// Resumes the caller with `result` unless it was resumed already; whether it was this call that did.
+    @discardableResult
+    private static func finish<T>(_ outcome: NIOLockedValueBox<Outcome<T>>, with result: Result<T, any Error>) -> Bool {
+        let continuation: CheckedContinuation<T, any Error>? = outcome.withLockedValue { state in
+            guard case .pending(let continuation) = state else { return nil }
+            state = .finished
+            return continuation
+        }
+        continuation?.resume(with: result)
+        return continuation != nil
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
