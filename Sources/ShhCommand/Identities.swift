@@ -12,6 +12,15 @@ import SSHCommandLine
 import SSHKeys
 import SSHProtocol
 import Synchronization
+import Dispatch
+
+/// Runs a prompt (a read from the terminal that waits for a person) on a dispatch thread: never on the few threads
+/// of Swift's cooperative pool, and with no deadline, since a person takes the time they take.
+func whilePersonAnswers<T: Sendable>(_ ask: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try ask() }) }
+    }
+}
 
 enum Identities {
     static func credentials(_ settings: ClientSettings, diagnostics: Diagnostics) -> [SSHClientCredential] {
@@ -27,16 +36,18 @@ enum Identities {
         if !settings.batchMode {
             let prompt = "\(settings.user)@\(settings.hostName)'s password: "
             byMethod["password"] = Array(repeating: SSHClientCredential.passwordPrompt {
-                TerminalPrompt.askOnTerminal(prompt, echo: false)
+                try await whilePersonAnswers { TerminalPrompt.askOnTerminal(prompt, echo: false) }
             }, count: max(1, settings.passwordPrompts))
             byMethod["keyboard-interactive"] = [SSHClientCredential.keyboardInteractive { request in
-                if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.name + "\n") }
-                if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.instruction + "\n") }
-                return try request.prompts.map { prompt in
-                    guard let answer = TerminalPrompt.askOnTerminal(prompt.prompt, echo: prompt.echo) else {
-                        throw ShhFailure("shh: no terminal to answer \"\(prompt.prompt)\"")
+                try await whilePersonAnswers {
+                    if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.name + "\n") }
+                    if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.instruction + "\n") }
+                    return try request.prompts.map { prompt in
+                        guard let answer = TerminalPrompt.askOnTerminal(prompt.prompt, echo: prompt.echo) else {
+                            throw ShhFailure("shh: no terminal to answer \"\(prompt.prompt)\"")
+                        }
+                        return answer
                     }
-                    return answer
                 }
             }]
         }
@@ -81,7 +92,8 @@ enum Identities {
         }
         let unlocker = KeyUnlocker(path: path, contents: contents)
         let sign: @Sendable ([UInt8], SSHSignatureAlgorithm) async throws -> SSHSignature = { data, algorithm in
-            try unlocker.key().signature(for: data, algorithm: algorithm)
+            // The passphrase prompt (and bcrypt's deliberate slowness) wait on a thread of their own.
+            try await whilePersonAnswers { try unlocker.key() }.signature(for: data, algorithm: algorithm)
         }
         var credentials: [SSHClientCredential] = []
         if let certificate { credentials.append(.signer(key: .certificate(certificate), sign: sign)) }
