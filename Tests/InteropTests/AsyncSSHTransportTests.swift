@@ -11,7 +11,7 @@ private let peerScript = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 private let asyncSSHAvailable = (try? run("/usr/bin/env", ["python3", "-c", "import asyncssh"]).status) == 0
 
 // As root (CI) the suite always runs, so a missing asyncssh fails loudly instead of skipping.
-@Suite("Transport against asyncssh", .enabled(if: asyncSSHAvailable || isRootUser, "python3 -m pip install asyncssh (CI installs it)"))
+@Suite("Transport against asyncssh", .enabled(if: asyncSSHAvailable || isRootUser, "python3 -m pip install asyncssh (CI installs it)"), .timeLimit(.minutes(10)))
 struct AsyncSSHTransportTests {
     static let clientCases: [(kex: String, cipher: String, mac: String, hostKey: String)] = [
         ("mlkem768x25519-sha256", "-", "-", "-"),
@@ -24,7 +24,7 @@ struct AsyncSSHTransportTests {
     ]
 
     @Test func asyncSSHClientAgainstOurServer() async throws {
-        let keys = SSHKeyType.allCases.compactMap { type in try? SSHPrivateKey.generate(type: type, bits: type == .rsa ? 2048 : nil) }
+        let keys = try SSHKeyType.allCases.map { type in try SSHPrivateKey.generate(type: type, bits: type == .rsa ? 2048 : nil) }
         let server = try await TransportTestServer(hostKeys: keys.map { SSHServerHostKey(privateKey: $0) })
         let directory = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -51,7 +51,7 @@ struct AsyncSSHTransportTests {
         let started = try await runAsync("/bin/sh", ["-c", "python3 \"$0\" server \"$1\" \"$2\" \"$3\" </dev/null >\"$4\" 2>&1 & echo $!",
                                           peerScript, directory + "/host_key", portFile, kex, directory + "/server.log"])
         let pid = pid_t(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        defer { if pid > 0 { kill(pid, SIGTERM) } }
+        defer { if pid > 0 { killTree(pid) } }
         var port = 0
         for _ in 0..<200 where port == 0 {
             port = Int((try? readText(portFile)) ?? "") ?? 0

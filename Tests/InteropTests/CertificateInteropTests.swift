@@ -10,7 +10,7 @@ private let certificateFixtures = URL(fileURLWithPath: fixtureDirectory).deletin
 
 private let utc = ["TZ": "UTC", "PATH": "/usr/bin:/bin"]
 
-@Suite("Certificates beside ssh-keygen")
+@Suite("Certificates beside ssh-keygen", .timeLimit(.minutes(10)))
 struct CertificateInteropTests {
     @Test("-L and -l print what ssh-keygen prints", arguments: ["user", "host", "expired", "future", "noprincipals", "restricted"])
     func show(name: String) async throws {

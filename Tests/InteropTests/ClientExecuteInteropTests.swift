@@ -7,7 +7,7 @@ import SSHKeys
 import SSHProtocol
 import Testing
 
-@Suite("Client commands against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("Client commands against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ClientExecuteInteropTests {
     static func connect(_ installation: OpenSSHInstallation, extraConfig: String = "") async throws -> (TestSSHD, SSHClient) {
         let key = try SSHPrivateKey.generate(type: .ed25519)
@@ -15,7 +15,7 @@ struct ClientExecuteInteropTests {
         let sshd = try await offThePool { try TestSSHD(chrootRoot: installation.chrootRoot, extraConfig: extra) }
         try "\(key.publicKey)\n".write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
         let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
-        let client = try await SSHClient.connect(host: "127.0.0.1", port: sshd.port, user: "root", credentials: [.privateKey(key)],
+        let client = try await SSHClient.connect(host: "127.0.0.1", port: sshd.port, user: testLogin, credentials: [.privateKey(key)],
                                                  hostKeyValidator: PinnedHostKeys([hostKey]))
         return (sshd, client)
     }

@@ -7,7 +7,7 @@ import SSHKeys
 import SSHProtocol
 import Testing
 
-@Suite("Client sessions against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("Client sessions against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ClientSessionInteropTests {
     /// Reads the session's output until `marker` appears or the session ends; returns the text and how it ended.
     static func read(_ session: SSHChannel, until marker: String? = nil) async throws -> (String, SSHChannelInput?) {

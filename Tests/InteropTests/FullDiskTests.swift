@@ -6,7 +6,7 @@ import Testing
 
 private let isRoot = getuid() == 0
 
-@Suite("Full disk", .enabled(if: isRoot, "mounting a tiny tmpfs needs root; CI runs as root"))
+@Suite("Full disk", .enabled(if: isRoot, "mounting a tiny tmpfs needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct FullDiskTests {
     @Test("-p and -c on a full file system fail and keep the old key intact")
     func fullDisk() async throws {

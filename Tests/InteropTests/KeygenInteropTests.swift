@@ -10,7 +10,7 @@ private let encryptedKeys = ["ed25519-enc", "ecdsa256-enc", "ecdsa384-enc", "ecd
                              "ecdsa256-enc-rounds4", "ed25519-aes128-ctr", "ed25519-aes192-ctr", "ed25519-aes128-cbc",
                              "ed25519-aes256-cbc", "ed25519-aes128-gcm", "ed25519-aes256-gcm"]
 
-@Suite("shh-keygen prints what ssh-keygen prints for OpenSSH's keys")
+@Suite("shh-keygen prints what ssh-keygen prints for OpenSSH's keys", .timeLimit(.minutes(10)))
 struct KeygenOutputTests {
     @Test("-y, -l, -l -E md5, -lv and -lv -E md5", arguments: plainKeys + encryptedKeys)
     func sameOutput(name: String) async throws {
@@ -77,7 +77,7 @@ struct KeygenOutputTests {
     }
 }
 
-@Suite("OpenSSH reads and verifies what shh-keygen makes")
+@Suite("OpenSSH reads and verifies what shh-keygen makes", .timeLimit(.minutes(10)))
 struct KeygenWritesTests {
     @Test("generated keys are read by ssh-keygen -y with identical fingerprints", arguments: [
         (["-t", "ed25519"], false), (["-t", "ecdsa"], false), (["-t", "ecdsa", "-b", "384"], true),
@@ -190,7 +190,7 @@ struct KeygenWritesTests {
     }
 }
 
-@Suite("Bad input gets one clear error, like ssh-keygen")
+@Suite("Bad input gets one clear error, like ssh-keygen", .timeLimit(.minutes(10)))
 struct KeygenBadInputTests {
     @Test("broken key files: exit status equals ssh-keygen's and the message names the file", arguments: [
         "empty", "truncated", "garbled", "public-as-private", "junk", "wrong-passphrase", "directory",

@@ -36,7 +36,7 @@ final class ScriptedTerminal: @unchecked Sendable {
     }
 }
 
-@Suite("shh-keygen prompts")
+@Suite("shh-keygen prompts", .timeLimit(.minutes(10)))
 struct KeygenPromptTests {
     @Test("without -N the passphrase is asked twice, again on mismatch, and protects the key")
     func passphraseTwice() async throws {

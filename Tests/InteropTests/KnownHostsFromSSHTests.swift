@@ -5,7 +5,7 @@ import Foundation
 import SSHKeys
 import Testing
 
-@Suite("known_hosts written by OpenSSH's ssh", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("known_hosts written by OpenSSH's ssh", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct KnownHostsFromSSHTests {
     @Test("entries ssh adds (plain and hashed, on a non-22 port) are found by KnownHosts.check", arguments: ["no", "yes"])
     func acceptNew(hashed: String) async throws {

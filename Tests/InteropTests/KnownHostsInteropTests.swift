@@ -6,7 +6,7 @@ import Testing
 private let knownHostsFixtures = URL(fileURLWithPath: fixtureDirectory).deletingLastPathComponent()
     .appendingPathComponent("known_hosts").path
 
-@Suite("shh-keygen on known_hosts files, beside ssh-keygen")
+@Suite("shh-keygen on known_hosts files, beside ssh-keygen", .timeLimit(.minutes(10)))
 struct KnownHostsInteropTests {
     /// Two copies of a fixture, one for each tool.
     func copies(of fixture: String) throws -> (directory: String, ours: String, theirs: String) {

@@ -31,33 +31,6 @@ private struct EchoTunnelDelegate: SSHServerConnectionDelegate {
     }
 }
 
-/// Waits until `condition` holds, checking every 20 ms, for at most `seconds`.
-private func eventually(_ seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return await condition()
-}
-
-/// Every process below `root` (per-connection sshd processes are children and grandchildren of the listener).
-private func descendants(of root: pid_t) -> [pid_t] {
-    var parents: [pid_t: pid_t] = [:]
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-        guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { continue }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        if fields.count > 1, let parent = pid_t(fields[1]) { parents[pid] = parent }
-    }
-    var found: [pid_t] = [], frontier = [root]
-    while let next = frontier.popLast() {
-        let children = parents.filter { $0.value == next }.map(\.key)
-        found += children
-        frontier += children
-    }
-    return found
-}
 
 // A time limit per test: a hang becomes a failure naming the test instead of a stalled CI run.
 @Suite(.timeLimit(.minutes(3))) struct LibraryLifecycleTests {
@@ -103,12 +76,16 @@ private func descendants(of root: pid_t) -> [pid_t] {
     @Test func cancellingTheServerClosesEveryConnection() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
-        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
-                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"))
+        let (sessionStarts, sessionStarted) = AsyncStream.makeStream(of: Void.self)
+        var configuration = SSHServer.Configuration(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)])
+        configuration.onEvent = { event in if case .sessionStarted = event { sessionStarted.yield() } }
+        let server = SSHServer(configuration: configuration, authenticator: TestAuthenticator(keys: [key.publicKey]),
+                               sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"))
         let running = Task { try await server.run() }
         let client = try await Self.connect(port: try await server.listeningPort, key: key, hostKey: hostKey)
         let command = Task { try await client.execute("sleep 20") }
-        try await Task.sleep(for: .milliseconds(200))
+        // Cancelled once the command's session runs on the server.
+        for await _ in sessionStarts { break }
         running.cancel()
         // An error, not the result `sleep 20` would give.
         await #expect(throws: SSHError.self) { _ = try await command.value }
@@ -270,31 +247,30 @@ private func descendants(of root: pid_t) -> [pid_t] {
     }
 }
 
-@Suite("Client keepalive against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("Client keepalive against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ClientKeepaliveTests {
-    /// Keepalives every second: a healthy sshd answers them through a 3-second command; a frozen one (its
-    /// per-connection processes stopped) is given up after three unanswered, with a clear error.
+    /// Keepalives every second: a healthy sshd answers them through a 3-second command; once the connection is
+    /// frozen (a relay between client and sshd stops forwarding), three go unanswered and the client gives up
+    /// with a clear error. Only this test's own connection is frozen: no process is stopped.
     @Test func keepaliveDetectsAFrozenServer() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let sshd = try await offThePool { try TestSSHD() }
         defer { sshd.stop() }
         try "\(key.publicKey)\n".write(toFile: sshd.directory + "/authorized_keys", atomically: true, encoding: .utf8)
+        let relay = try await FreezableRelay(to: sshd.port)
         let hostKey = try SSHPublicKeyLine(parsing: sshd.hostKeyPublic).key
-        let client = try await SSHClient.connect(host: "127.0.0.1", port: sshd.port, user: "root", credentials: [.privateKey(key)],
+        let client = try await SSHClient.connect(host: "127.0.0.1", port: relay.port, user: testLogin, credentials: [.privateKey(key)],
                                                  hostKeyValidator: PinnedHostKeys([hostKey]),
                                                  configuration: .init(keepaliveInterval: .seconds(1), keepaliveMaximumUnanswered: 3))
         #expect(try await client.execute("sleep 3; echo awake").stdout == Array("awake\n".utf8))
 
         let session = try await client.openSession()
         try await session.request(.exec("sleep 60"))
-        let listener = try #require(sshd.listenerPID)
-        let frozen = descendants(of: listener)
-        #expect(!frozen.isEmpty)
-        for pid in frozen { kill(pid, SIGSTOP) }
-        defer { for pid in frozen { kill(pid, SIGCONT) } }
+        await relay.freeze()
         let started = Date()
         let error = await #expect(throws: SSHError.self) { for try await _ in session.input {} }
         let elapsed = Date().timeIntervalSince(started)
+        await relay.close()
         guard case .peerNotResponding(3)? = error?.kind else {
             Issue.record("expected peerNotResponding(3), got \(String(describing: error))")
             return

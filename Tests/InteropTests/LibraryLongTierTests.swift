@@ -8,7 +8,7 @@ import SSHServerHost
 import SSHProtocol
 import Testing
 
-@Suite("Library long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"))
+@Suite("Library long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"), .timeLimit(.minutes(30)))
 struct LibraryLongTierTests {
     @Test func twoHundredFiftySixMiBEachWayWithRekeysEveryMiB() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)

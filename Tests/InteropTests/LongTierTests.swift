@@ -6,7 +6,7 @@ import Testing
 
 let longTestsEnabled = ProcessInfo.processInfo.environment["SHH_LONG_TESTS"] == "1"
 
-@Suite("Long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"))
+@Suite("Long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"), .timeLimit(.minutes(30)))
 struct LongTierTests {
     @Test("the largest RSA key we allow (8192 bits) is made by shh-keygen and read by ssh-keygen")
     func largestRSA() async throws {

@@ -6,6 +6,47 @@ import Testing
 
 let isRootUser = getuid() == 0
 
+/// The account interop tests log in as to sshd and shhd. It is a second name for user ID 0 (sessions read and write
+/// the tests' temporary files as root's would, and `id -un` says "root"), but with /bin/sh as its shell and an
+/// empty home of its own, so no dotfile of the machine's runs in a test's session: root's .bashrc on the CI image
+/// runs `pyenv rehash`, which takes a machine-wide lock and writes to stderr. It has no password ("*": nothing logs
+/// in with one, and it is not locked). Made on first use as root, here and in the OpenSSH 10 root, and kept: the
+/// next run finds it as it is. Without root (sshd and shhd tests are skipped then) it is the running user.
+let testLogin: String = {
+    guard isRootUser else { return NSUserName() }
+    ensureTestLogin(inRoot: nil)
+    let debian13 = ProcessInfo.processInfo.environment["SHH_DEBIAN13_ROOT"] ?? "/var/cache/shh/debian13"
+    if FileManager.default.isExecutableFile(atPath: debian13 + "/usr/sbin/useradd") { ensureTestLogin(inRoot: debian13) }
+    return testLoginName
+}()
+
+private let testLoginName = "shh-test"
+
+/// Makes (or puts right) the test login in this system's account database, or in the one of the root at `root`.
+@available(*, noasync, message: "blocks a cooperative pool thread")
+func ensureTestLogin(inRoot root: String?) {
+    // useradd and usermod refuse while another test holds the password file's lock: a few tries.
+    let script = """
+        name=\(testLoginName); home=/var/lib/shh-test-home
+        mkdir -p "$home" && chmod 755 "$home" || exit 1
+        for attempt in 1 2 3 4 5 6 7 8 9 10; do
+            if [ "$(getent passwd "$name")" = "$name:x:0:0::$home:/bin/sh" ] \
+               || { getent passwd "$name" >/dev/null && usermod -o -u 0 -g 0 -c '' -d "$home" -s /bin/sh "$name"; } \
+               || useradd -M -N -o -u 0 -g 0 -c '' -d "$home" -s /bin/sh "$name"; then
+                usermod -p '*' "$name" && exit 0
+            fi
+            sleep 0.3
+        done
+        exit 1
+        """
+    let (program, arguments) = root.map { ("/usr/sbin/chroot", [$0, "/bin/sh", "-c", script]) } ?? ("/bin/sh", ["-c", script])
+    let result = try? run(program, arguments, deadline: 60)
+    if result?.status != 0 {
+        // The tests that log in say so: their logins fail naming this account.
+        print("warning: could not prepare the test login \(testLoginName) in \(root ?? "/"): \(result?.stderr ?? "did not run")")
+    }
+}
+
 final class TestSSHD {
     let directory: String
     let port: Int
@@ -115,9 +156,11 @@ final class TestSSHD {
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Kills the listener and every session it started (its per-connection processes and their commands), so
+    /// nothing of this test's outlives it.
     func stop() {
         guard let text = try? readText(pidFile), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
-        kill(pid, SIGTERM)
+        killTree(pid)
         try? FileManager.default.removeItem(atPath: pidFile)
     }
 

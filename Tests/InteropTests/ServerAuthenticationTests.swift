@@ -82,7 +82,7 @@ final class AuthenticationTestServer: @unchecked Sendable {
     func stop() async { try? await channel.close() }
 }
 
-@Suite struct ServerAuthenticationTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerAuthenticationTests {
     @Test func ourClientWithKeysPasswordAndKeyboardInteractive() async throws {
         let key = try SSHPrivateKey.generate(type: .ecdsaP384)
         let server = try await AuthenticationTestServer(authenticator: TestAuthenticator(keys: [key.publicKey], password: "sesame"))

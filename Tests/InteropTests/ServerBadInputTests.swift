@@ -116,7 +116,7 @@ private func otherConnectionWorks(port: Int, key: SSHPrivateKey, hostKey: SSHPri
     return result.stdout == Array("still here\n".utf8) && result.exitStatus == 0
 }
 
-@Suite struct ServerBadInputTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerBadInputTests {
     static let protocolError = SSHDisconnectReason.protocolError.rawValue
 
     @Test func channelDataBeyondTheWindowClosesThatConnectionOnly() async throws {

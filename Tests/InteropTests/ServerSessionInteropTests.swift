@@ -26,7 +26,7 @@ func withTestServer<R>(authenticator: any SSHServerAuthenticator, connectionDele
     }
 }
 
-@Suite struct ServerSessionInteropTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerSessionInteropTests {
     @Test func ourClientAgainstSSHServer() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         try await withTestServer(authenticator: TestAuthenticator(keys: [key.publicKey])) { port, hostKey in

@@ -37,14 +37,14 @@ struct ShhFixture {
     }
 }
 
-@Suite("shh against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("shh against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhClientTests {
     @Test(arguments: installationsUnderTest)
     func exitStatusesAndStderrApart(_ installation: OpenSSHInstallation) async throws {
         let fixture = try await offThePool { try ShhFixture(installation) }
         defer { fixture.sshd.stop() }
         for status in [0, 3, 255] {
-            let result = try await fixture.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
+            let result = try await fixture.shh(["\(testLogin)@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
             #expect(result.status == Int32(status), "\(installation): \(result.stderr)")
             #expect(result.stdout == "out\n")
             #expect(withoutShellStartupNoise(result.stderr) == "err\n")
@@ -57,10 +57,10 @@ struct ShhClientTests {
         defer { fixture.sshd.stop() }
         let data = randomBytes(16 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        let up = try await fixture.shh(["\(testLogin)@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.hasPrefix(digest), "\(installation): 16 MiB up arrived as \(up.stdout)")
-        let down = try await fixture.shh(["root@127.0.0.1", "head -c 16777216 /dev/zero"])
+        let down = try await fixture.shh(["\(testLogin)@127.0.0.1", "head -c 16777216 /dev/zero"])
         #expect(down.status == 0)
         #expect(down.stdout.utf8.count == 16 << 20 && down.stdout.utf8.allSatisfy { $0 == 0 }, "\(installation): 16 MiB down")
     }
@@ -71,12 +71,12 @@ struct ShhClientTests {
         defer { fixture.sshd.stop() }
         let data = randomBytes(100 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        let up = try await fixture.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        let up = try await fixture.shh(["\(testLogin)@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.hasPrefix(digest), "\(installation): 100 MiB up arrived as \(up.stdout)")
         // Down: random bytes whose digest the remote side prints on stderr, hashed here as they arrive.
         let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
-                      "-o", "BatchMode=yes", "root@127.0.0.1"].joined(separator: " ")
+                      "-o", "BatchMode=yes", "\(testLogin)@127.0.0.1"].joined(separator: " ")
         let down = try await runAsync("/bin/bash", ["-c", "\(shhPath) \(common) 'head -c 104857600 /dev/urandom | tee >(sha256sum >&2)' | sha256sum"])
         #expect(down.status == 0, "\(down.stderr)")
         let sent = down.stderr.prefix(64), received = down.stdout.prefix(64)
@@ -87,23 +87,23 @@ struct ShhClientTests {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // ssh joins the words with spaces and the remote shell splits them again, quotes and all.
-        let result = try await fixture.shh(["127.0.0.1", "-l", "root", "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
+        let result = try await fixture.shh(["127.0.0.1", "-l", testLogin, "printf", "'%s|'", "'two words'", "\"ünïcödé\"", "a\\\"b"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "two words|ünïcödé|a\"b|")
         let uri = try await runAsync(shhPath, ["-F", "none", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
-                                    "-o", "StrictHostKeyChecking=yes", "ssh://root@127.0.0.1:\(fixture.sshd.port)", "echo", "uri"])
+                                    "-o", "StrictHostKeyChecking=yes", "ssh://\(testLogin)@127.0.0.1:\(fixture.sshd.port)", "echo", "uri"])
         #expect(uri.stdout == "uri\n", "\(uri.stderr)")
     }
 
     @Test func stdinToEndOfFileAndTheEnvironment() async throws {
         let fixture = try await offThePool { try ShhFixture(extraConfig: "AcceptEnv SHH_TEST_*") }
         defer { fixture.sshd.stop() }
-        let tarLike = try await fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "root@127.0.0.1",
+        let tarLike = try await fixture.shh(["-o", "SendEnv=SHH_TEST_*", "-o", "SetEnv=SHH_TEST_FIXED=fixed", "\(testLogin)@127.0.0.1",
                                        "cat > /dev/null; echo \"$SHH_TEST_SENT $SHH_TEST_FIXED\""],
                                       stdin: Array("ignored".utf8), environment: ProcessInfo.processInfo.environment.merging(["SHH_TEST_SENT": "sent"]) { $1 })
         #expect(tarLike.stdout == "sent fixed\n", "\(tarLike.stderr)")
         // -n: stdin is /dev/null even when ours has data.
-        let null = try await fixture.shh(["-n", "root@127.0.0.1", "wc -c"], stdin: Array("abc".utf8))
+        let null = try await fixture.shh(["-n", "\(testLogin)@127.0.0.1", "wc -c"], stdin: Array("abc".utf8))
         #expect(null.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
@@ -111,15 +111,15 @@ struct ShhClientTests {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // -tt forces a terminal even though stdin is a pipe; what we send still arrives.
-        let forced = try await fixture.shh(["-tt", "root@127.0.0.1", "tty; head -c 6"], stdin: Array("hello\n".utf8))
+        let forced = try await fixture.shh(["-tt", "\(testLogin)@127.0.0.1", "tty; head -c 6"], stdin: Array("hello\n".utf8))
         #expect(forced.status == 0, "\(forced.stderr)")
         #expect(forced.stdout.contains("/dev/pts/"), "\(forced.stdout)")
         #expect(forced.stdout.contains("hello"))
         // -t alone does not, and says so as ssh does; neither does a shell without a command.
-        let asked = try await fixture.shh(["-t", "root@127.0.0.1", "tty"])
+        let asked = try await fixture.shh(["-t", "\(testLogin)@127.0.0.1", "tty"])
         #expect(asked.stdout == "not a tty\n")
         #expect(asked.stderr.contains("Pseudo-terminal will not be allocated because stdin is not a terminal."), "\(asked.stderr)")
-        let shell = try await fixture.shh(["root@127.0.0.1"], stdin: Array("tty; exit 4\n".utf8))
+        let shell = try await fixture.shh(["\(testLogin)@127.0.0.1"], stdin: Array("tty; exit 4\n".utf8))
         #expect(shell.status == 4)
         #expect(shell.stdout.contains("not a tty"), "\(shell.stdout)")
     }
@@ -139,7 +139,7 @@ struct ShhClientTests {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let result = try await runAsync(shhPath, ["-F", config, "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
                                                   "-o", "HostKeyAlias=[127.0.0.1]:\(fixture.sshd.port)", "-o", "BatchMode=yes",
-                                                  "root@viaproxy", "echo", "through-the-proxy"])
+                                                  "\(testLogin)@viaproxy", "echo", "through-the-proxy"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "through-the-proxy\n")
         #expect(result.stderr.contains("relay: connecting to 127.0.0.1 port \(fixture.sshd.port)"), "the proxy's stderr is ours: \(result.stderr)")
@@ -148,7 +148,7 @@ struct ShhClientTests {
 
         // A proxy that dies at once is a failed connection: one message, exit 255, nothing run.
         let failed = try await runAsync(shhPath, ["-F", "none", "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
-                                                  "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "root@127.0.0.1", "echo", "ran"])
+                                                  "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "\(testLogin)@127.0.0.1", "echo", "ran"])
         #expect(failed.status == 255)
         #expect(failed.stdout.isEmpty)
         #expect(failed.stderr.hasPrefix("shh: ") && failed.stderr.split(separator: "\n").count == 1, "\(failed.stderr)")
@@ -158,7 +158,7 @@ struct ShhClientTests {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         // `shh host yes | head -1`: once head is gone, shh must not drain yes forever.
-        let script = "\(shhPath) -F none -p \(fixture.sshd.port) -i \(fixture.identity) -o UserKnownHostsFile=\(fixture.knownHosts) -o BatchMode=yes root@127.0.0.1 yes | head -1; echo \"status ${PIPESTATUS[0]}\""
+        let script = "\(shhPath) -F none -p \(fixture.sshd.port) -i \(fixture.identity) -o UserKnownHostsFile=\(fixture.knownHosts) -o BatchMode=yes \(testLogin)@127.0.0.1 yes | head -1; echo \"status ${PIPESTATUS[0]}\""
         let result = try await runAsync("/usr/bin/timeout", ["30", "/bin/bash", "-c", script])
         #expect(result.stdout == "y\nstatus 255\n", "\(result.stdout) \(result.stderr)")
     }
@@ -167,7 +167,7 @@ struct ShhClientTests {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         let fingerprint = try SSHPublicKeyLine(parsing: String(contentsOfFile: fixture.identity + ".pub", encoding: .utf8)).key.fingerprint()
-        let result = try await fixture.shh(["-v", "-o", "KexAlgorithms=curve25519-sha256", "root@127.0.0.1", "true"])
+        let result = try await fixture.shh(["-v", "-o", "KexAlgorithms=curve25519-sha256", "\(testLogin)@127.0.0.1", "true"])
         #expect(result.status == 0, "\(result.stderr)")
         for line in ["debug1: kex: algorithm: curve25519-sha256", "debug1: kex: host key algorithm: ssh-ed25519",
                      "debug1: Authentications that can continue: publickey",
@@ -183,12 +183,12 @@ struct ShhClientTests {
     func noCommonAlgorithmIsSaidAsSshSaysIt(_ installation: OpenSSHInstallation) async throws {
         let fixture = try await offThePool { try ShhFixture(installation, extraConfig: "KexAlgorithms curve25519-sha256\nCiphers aes256-gcm@openssh.com") }
         defer { fixture.sshd.stop() }
-        let kex = try await fixture.shh(["-o", "KexAlgorithms=ecdh-sha2-nistp256", "root@127.0.0.1", "true"])
+        let kex = try await fixture.shh(["-o", "KexAlgorithms=ecdh-sha2-nistp256", "\(testLogin)@127.0.0.1", "true"])
         #expect(kex.status == 255)
         // sshd's offer as it sent it, strict-KEX marker included, as ssh prints it.
         #expect(kex.stderr.hasPrefix("Unable to negotiate with 127.0.0.1 port \(fixture.sshd.port): no matching key exchange method found. Their offer: curve25519-sha256"),
                 "\(installation): \(kex.stderr)")
-        let cipher = try await fixture.shh(["-c", "chacha20-poly1305@openssh.com", "root@127.0.0.1", "true"])
+        let cipher = try await fixture.shh(["-c", "chacha20-poly1305@openssh.com", "\(testLogin)@127.0.0.1", "true"])
         #expect(cipher.status == 255)
         #expect(cipher.stderr.hasPrefix("Unable to negotiate with 127.0.0.1 port \(fixture.sshd.port): no matching cipher found. Their offer: aes256-gcm@openssh.com"),
                 "\(installation): \(cipher.stderr)")
@@ -197,7 +197,7 @@ struct ShhClientTests {
     @Test func remoteSignalIsExit255WithAMessage() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
-        let result = try await fixture.shh(["root@127.0.0.1", "kill -TERM $$"])
+        let result = try await fixture.shh(["\(testLogin)@127.0.0.1", "kill -TERM $$"])
         #expect(result.status == 255)
         #expect(result.stderr.contains("signal TERM"), "\(result.stderr)")
     }
@@ -208,22 +208,22 @@ struct ShhClientTests {
         let fresh = fixture.directory + "/fresh_known_hosts"
         let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fresh)", "-o", "BatchMode=yes"]
         // yes: an unknown host is refused, nothing written.
-        let strict = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "true"])
+        let strict = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "\(testLogin)@127.0.0.1", "true"])
         #expect(strict.status == 255)
         #expect(strict.stderr.contains("Host key verification failed."))
         #expect(!FileManager.default.fileExists(atPath: fresh))
         // accept-new with HashKnownHosts: added (hashed), with ssh's warning; then strict checking finds it.
-        let added = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "root@127.0.0.1", "true"])
+        let added = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes", "\(testLogin)@127.0.0.1", "true"])
         #expect(added.status == 0, "\(added.stderr)")
         #expect(added.stderr.contains("Permanently added '[127.0.0.1]:\(fixture.sshd.port)'"))
         let line = try readText(fresh)
         #expect(line.hasPrefix("|1|") && line.contains(fixture.sshd.hostKeyPublic.split(separator: " ")[1]))
-        let again = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo known"])
+        let again = try await runAsync(shhPath, common + ["-o", "StrictHostKeyChecking=yes", "\(testLogin)@127.0.0.1", "echo known"])
         #expect(again.stdout == "known\n", "\(again.stderr)")
         // ask without a terminal (BatchMode): refused.
         let other = fixture.directory + "/other_known_hosts"
         let ask = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(other)",
-                                    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=ask", "root@127.0.0.1", "true"])
+                                    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=ask", "\(testLogin)@127.0.0.1", "true"])
         #expect(ask.status == 255)
         #expect(!FileManager.default.fileExists(atPath: other))
     }
@@ -235,7 +235,7 @@ struct ShhClientTests {
         try "# a comment\n[127.0.0.1]:\(fixture.sshd.port) \(impostor.publicKey)\n".write(toFile: fixture.knownHosts, atomically: true, encoding: .utf8)
         let marker = fixture.directory + "/marker"
         for policy in ["yes", "no", "accept-new"] {
-            let result = try await fixture.shh(["-o", "StrictHostKeyChecking=\(policy)", "root@127.0.0.1", "touch \(marker)"])
+            let result = try await fixture.shh(["-o", "StrictHostKeyChecking=\(policy)", "\(testLogin)@127.0.0.1", "touch \(marker)"])
             #expect(result.status == 255)
             #expect(result.stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"))
             #expect(result.stderr.contains("\(fixture.knownHosts):2"), "the warning names the known_hosts line: \(result.stderr)")
@@ -261,7 +261,7 @@ struct ShhClientTests {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         try """
             Host web
-              User root
+              User \(testLogin)
               IdentityFile \(fixture.directory)/id_%k
               IdentityFile %d/../..\(fixture.identity)
               UserKnownHostsFile \(fixture.knownHosts)
@@ -269,11 +269,11 @@ struct ShhClientTests {
         try "AcceptEnv SHH_TEST_*\n".write(toFile: fixture.directory + "/unused", atomically: true, encoding: .utf8)
         let result = try await runAsync(shhPath, ["-F", config, "web", "echo $USER"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout == "root\n")
+        #expect(result.stdout == "\(testLogin)\n")
         let printed = try await runAsync(shhPath, ["-F", config, "-G", "web"])
         #expect(printed.stdout.contains("hostname 127.0.0.1\n"))
         #expect(printed.stdout.contains("port \(fixture.sshd.port)\n"))
-        #expect(printed.stdout.contains("user root\n"))
+        #expect(printed.stdout.contains("user \(testLogin)\n"))
         #expect(printed.stdout.contains("setenv SHH_TEST_MATCHED=%h"), "Match exec held: \(printed.stdout)")
         // An unknown keyword stops shh, naming file and line.
         try "Host *\n  Bogus yes\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -297,7 +297,7 @@ struct ShhClientTests {
         environment["SSH_ASKPASS"] = askpass
         environment["SSH_ASKPASS_REQUIRE"] = "force"
         let result = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", locked, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
-                                       "-o", "StrictHostKeyChecking=yes", "root@127.0.0.1", "echo unlocked"], environment: environment)
+                                       "-o", "StrictHostKeyChecking=yes", "\(testLogin)@127.0.0.1", "echo unlocked"], environment: environment)
         #expect(result.stdout == "unlocked\n", "\(result.stderr)")
         #expect(try readText(fixture.directory + "/asked").contains("Enter passphrase for key '\(locked)'"))
     }
@@ -331,12 +331,12 @@ struct ShhClientTests {
             try FileManager.default.copyItem(atPath: key + ".pub", toPath: fixture.directory + "/authorized_keys")
             let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
                           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
-            let signed = try await runAsync(shhPath, common + ["root@127.0.0.1", "echo agent \(type)"], environment: environment)
+            let signed = try await runAsync(shhPath, common + ["\(testLogin)@127.0.0.1", "echo agent \(type)"], environment: environment)
             #expect(signed.stdout == "agent \(type)\n", "\(type) through the agent: \(signed.stderr)")
-            let only = try await runAsync(shhPath, common + ["-i", fixture.identity, "-o", "IdentitiesOnly=yes", "root@127.0.0.1", "true"],
+            let only = try await runAsync(shhPath, common + ["-i", fixture.identity, "-o", "IdentitiesOnly=yes", "\(testLogin)@127.0.0.1", "true"],
                                           environment: environment)
             #expect(only.status == 255, "IdentitiesOnly offered an agent key that is not the identity file")
-            let none = try await runAsync(shhPath, common + ["-o", "IdentityAgent=none", "root@127.0.0.1", "true"], environment: environment)
+            let none = try await runAsync(shhPath, common + ["-o", "IdentityAgent=none", "\(testLogin)@127.0.0.1", "true"], environment: environment)
             #expect(none.status == 255)
         }
     }
@@ -353,10 +353,10 @@ struct ShhClientTests {
         try OpenSSHPrivateKeyFormat.fileText(stranger, passphrase: nil).write(toFile: strangerPath, atomically: true, encoding: .utf8)
         chmod(strangerPath, 0o600)
         let denied = try await runAsync(shhPath, ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", strangerPath, "-o", "IdentitiesOnly=yes",
-                                       "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "-o", "BatchMode=yes", "root@127.0.0.1", "true"])
+                                       "-o", "UserKnownHostsFile=\(fixture.knownHosts)", "-o", "BatchMode=yes", "\(testLogin)@127.0.0.1", "true"])
         #expect(denied.status == 255)
-        #expect(denied.stderr.contains("root@127.0.0.1: Permission denied (publickey)."), "\(denied.stderr)")
-        let forwarding = try await fixture.shh(["-L", "8080:db:5432", "root@127.0.0.1", "true"])
+        #expect(denied.stderr.contains("\(testLogin)@127.0.0.1: Permission denied (publickey)."), "\(denied.stderr)")
+        let forwarding = try await fixture.shh(["-L", "8080:db:5432", "\(testLogin)@127.0.0.1", "true"])
         #expect(forwarding.status == 255)
         #expect(forwarding.stderr.contains("local port forwarding (-L 8080:db:5432) is not supported yet"))
         let version = try await runAsync(shhPath, ["-V"])

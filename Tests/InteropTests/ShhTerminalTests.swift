@@ -5,7 +5,7 @@
 import Foundation
 import Testing
 
-@Suite("shh at a terminal against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("shh at a terminal against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhTerminalTests {
     /// shh on a fresh pseudo-terminal of `rows` × `columns`, with the fixture's key and known_hosts.
     func start(_ fixture: ShhFixture, _ arguments: [String], rows: UInt16 = 40, columns: UInt16 = 100,
@@ -40,7 +40,7 @@ struct ShhTerminalTests {
         defer { fixture.sshd.stop() }
         let script = "tty; stty size; echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') tpgid=$(ps -o tpgid= -p $$ | tr -d ' ')\"; echo TERM=$TERM; stty -a"
         // An unusual erase character (^H) locally: pty-req's modes must carry it to the remote terminal.
-        let terminal = try start(fixture, ["-tt", "root@127.0.0.1", script], rows: 40, columns: 100, eraseCharacter: 0x08)
+        let terminal = try start(fixture, ["-tt", "\(testLogin)@127.0.0.1", script], rows: 40, columns: 100, eraseCharacter: 0x08)
         let status = await terminal.waitForExit()
         let screen = terminal.text
         #expect(status == 0, "\(screen)")
@@ -57,7 +57,7 @@ struct ShhTerminalTests {
     @Test func interactiveShellTypedAtTheTerminal() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
-        let terminal = try start(fixture, ["root@127.0.0.1"])
+        let terminal = try start(fixture, ["\(testLogin)@127.0.0.1"])
         // No command and a terminal: ssh's default is a login shell on a pseudo-terminal.
         #expect(await waitUntilRaw(terminal), "\(terminal.text)")
         terminal.type("echo typed$((6*7)); tty; exit 7\r")
@@ -73,7 +73,7 @@ struct ShhTerminalTests {
     @Test func aResizeReachesTheRemoteSide() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
-        let terminal = try start(fixture, ["root@127.0.0.1"], rows: 40, columns: 100)
+        let terminal = try start(fixture, ["\(testLogin)@127.0.0.1"], rows: 40, columns: 100)
         #expect(await waitUntilRaw(terminal), "\(terminal.text)")
         terminal.type("stty size\r")
         #expect(await terminal.waitFor("40 100"), "\(terminal.text)")
@@ -93,7 +93,7 @@ struct ShhTerminalTests {
     @Test func escapesAtTheStartOfALine() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
-        let terminal = try start(fixture, ["-tt", "root@127.0.0.1", "cat"])
+        let terminal = try start(fixture, ["-tt", "\(testLogin)@127.0.0.1", "cat"])
         #expect(await waitUntilRaw(terminal), "\(terminal.text)")
         // ~? lists the escapes and sends nothing; ~~ sends one ~; a ~ inside a line is plain text.
         terminal.type("~?")
@@ -112,7 +112,7 @@ struct ShhTerminalTests {
     @Test func aTerminatingSignalRestoresTheTerminal() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
-        let terminal = try start(fixture, ["-tt", "root@127.0.0.1", "echo started; sleep 60"])
+        let terminal = try start(fixture, ["-tt", "\(testLogin)@127.0.0.1", "echo started; sleep 60"])
         #expect(await terminal.waitFor("started"), "\(terminal.text)")
         #expect(!isCooked(terminal), "shh should have put the terminal in raw mode")
         kill(terminal.pid, SIGTERM)
@@ -125,7 +125,7 @@ struct ShhTerminalTests {
         defer { fixture.sshd.stop() }
         let knownHosts = fixture.directory + "/known_hosts_asked"
         #expect(FileManager.default.createFile(atPath: knownHosts, contents: Data()))
-        let terminal = try start(fixture, ["root@127.0.0.1", "echo asked-and-ran"], strictHostKeyChecking: "ask", knownHosts: knownHosts)
+        let terminal = try start(fixture, ["\(testLogin)@127.0.0.1", "echo asked-and-ran"], strictHostKeyChecking: "ask", knownHosts: knownHosts)
         #expect(await terminal.waitFor("(yes/no/[fingerprint])?"), "\(terminal.text)")
         #expect(terminal.text.contains("ED25519 key fingerprint is SHA256:"), "\(terminal.text)")
         terminal.type("yes\r")

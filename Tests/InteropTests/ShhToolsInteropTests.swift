@@ -72,7 +72,7 @@ final class AsyncSSHShhServer {
     }
 
     func stop() {
-        if pid > 0 { kill(pid, SIGTERM) }
+        if pid > 0 { killTree(pid) }
     }
 
     deinit {
@@ -118,14 +118,14 @@ private func treeListing(_ root: String) throws -> String {
     return listed.stdout
 }
 
-@Suite("shh with asyncssh, git, rsync, sftp and scp", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("shh with asyncssh, git, rsync, sftp and scp", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhToolsInteropTests {
     // MARK: asyncssh as the server
 
     @Test func asyncSSHExecStatusStreamsAndStdin() async throws {
         let server = try await AsyncSSHShhServer.start()
         for status in [0, 3, 7] {
-            let result = try await server.shh(["root@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
+            let result = try await server.shh(["\(testLogin)@127.0.0.1", "echo out; echo err >&2; exit \(status)"])
             #expect(result.status == Int32(status), "\(result.stderr)\n\(server.log.suffix(2000))")
             #expect(result.stdout == "out\n")
             #expect(result.stderr == "err\n")
@@ -134,7 +134,7 @@ struct ShhToolsInteropTests {
         #expect(user.stdout == "root\n", "the user name as given with -l: \(user.stderr)")
         let data = randomBytes(1 << 20)
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        let up = try await server.shh(["root@127.0.0.1", "sha256sum"], stdin: data)
+        let up = try await server.shh(["\(testLogin)@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.hasPrefix(digest), "1 MiB of stdin arrived as \(up.stdout)")
     }
@@ -144,12 +144,12 @@ struct ShhToolsInteropTests {
         let stranger = server.directory + "/id_stranger"
         #expect(try await runAsync(try sshKeygenPath(), ["-q", "-t", "ed25519", "-N", "", "-f", stranger]).status == 0)
         let marker = server.directory + "/marker"
-        let refused = try await runAsync(shhPath, server.hostOptions + ["-i", stranger, "-o", "BatchMode=yes", "root@127.0.0.1", "touch \(marker)"])
+        let refused = try await runAsync(shhPath, server.hostOptions + ["-i", stranger, "-o", "BatchMode=yes", "\(testLogin)@127.0.0.1", "touch \(marker)"])
         #expect(refused.status == 255)
-        #expect(refused.stderr.contains("root@127.0.0.1: Permission denied (publickey"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("\(testLogin)@127.0.0.1: Permission denied (publickey"), "\(refused.stderr)")
         #expect(refused.stdout.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: marker), "the command ran with a key that is not authorized")
-        let allowed = try await server.shh(["root@127.0.0.1", "touch \(marker) && echo in"])
+        let allowed = try await server.shh(["\(testLogin)@127.0.0.1", "touch \(marker) && echo in"])
         #expect(allowed.status == 0 && allowed.stdout == "in\n", "\(allowed.stderr)")
         #expect(FileManager.default.fileExists(atPath: marker))
     }
@@ -158,7 +158,7 @@ struct ShhToolsInteropTests {
         let server = try await AsyncSSHShhServer.start()
         // The other algorithm first, so the log check is seen to tell them apart.
         for kex in ["curve25519-sha256", "mlkem768x25519-sha256"] {
-            let result = try await server.shh(["-v", "-o", "KexAlgorithms=\(kex)", "root@127.0.0.1", "echo negotiated"])
+            let result = try await server.shh(["-v", "-o", "KexAlgorithms=\(kex)", "\(testLogin)@127.0.0.1", "echo negotiated"])
             #expect(result.status == 0, "\(kex): \(result.stderr)")
             #expect(result.stdout == "negotiated\n")
             #expect(result.stderr.contains("kex: algorithm: \(kex)\n"), "shh -v: \(result.stderr)")
@@ -178,16 +178,16 @@ struct ShhToolsInteropTests {
             #expect(result.status == 0, "answer_on_terminal.py: \(result.stderr)")
             return try JSONDecoder().decode(Outcome.self, from: Data(result.stdout.utf8))
         }
-        let right = try await typing("open sesame", ["root@127.0.0.1", "echo by password"])
+        let right = try await typing("open sesame", ["\(testLogin)@127.0.0.1", "echo by password"])
         #expect(right.status == 0, "\(right)")
         #expect(right.stdout == "by password\n")
         #expect(right.stderr.isEmpty)
         #expect(right.prompts == 1)
-        #expect(right.terminal.hasPrefix("root@127.0.0.1's password: "), "\(right.terminal)")
-        let wrong = try await typing("open barley", ["-o", "NumberOfPasswordPrompts=2", "root@127.0.0.1", "touch \(marker)"])
+        #expect(right.terminal.hasPrefix("\(testLogin)@127.0.0.1's password: "), "\(right.terminal)")
+        let wrong = try await typing("open barley", ["-o", "NumberOfPasswordPrompts=2", "\(testLogin)@127.0.0.1", "touch \(marker)"])
         #expect(wrong.status == 255, "\(wrong)")
         #expect(wrong.prompts == 2, "\(wrong.terminal)")
-        #expect(wrong.stderr.contains("root@127.0.0.1: Permission denied ("), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains("\(testLogin)@127.0.0.1: Permission denied ("), "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: marker), "the command ran after a wrong password")
     }
 
@@ -222,7 +222,7 @@ struct ShhToolsInteropTests {
         var overShh = environment
         overShh["GIT_SSH_COMMAND"] = "'\(wrapper)' -p \(fixture.sshd.port)"
         overShh["GIT_TRACE_PACKET"] = fixture.directory + "/packets"
-        let cloned = try await tool("git", ["clone", "-q", "root@127.0.0.1:\(bare)", clone], environment: overShh)
+        let cloned = try await tool("git", ["clone", "-q", "\(testLogin)@127.0.0.1:\(bare)", clone], environment: overShh)
         #expect(cloned.status == 0, "\(cloned.stderr)")
         #expect(try readText(clone + "/README") == "first\n")
         #expect(try readText(fixture.directory + "/packets").contains("clone< version 2"), "GIT_PROTOCOL did not reach git-upload-pack")
@@ -242,8 +242,8 @@ struct ShhToolsInteropTests {
 
         let calls = try readText(wrapper + ".log")
         #expect(calls.contains("-G"), "git asks `shh -G` what kind of ssh it is: \(calls)")
-        #expect(calls.contains("-o SendEnv=GIT_PROTOCOL root@127.0.0.1 git-upload-pack '\(bare)'"), "\(calls)")
-        #expect(calls.contains("root@127.0.0.1 git-receive-pack '\(bare)'"), "\(calls)")
+        #expect(calls.contains("-o SendEnv=GIT_PROTOCOL \(testLogin)@127.0.0.1 git-upload-pack '\(bare)'"), "\(calls)")
+        #expect(calls.contains("\(testLogin)@127.0.0.1 git-receive-pack '\(bare)'"), "\(calls)")
     }
 
     /// rsync -a up and back down over shh (it runs `shh -p PORT -l root 127.0.0.1 rsync --server ...`): nested
@@ -269,15 +269,15 @@ struct ShhToolsInteropTests {
         try #require(original.contains("l 777 a/link b/c/deep.txt") && original.contains("2001-02-03 04:05:06"), "\(original)")
 
         let rsh = "\(wrapper) -p \(fixture.sshd.port)"
-        let up = try await tool("rsync", ["-a", "-e", rsh, tree + "/", "root@127.0.0.1:\(remote)/"])
+        let up = try await tool("rsync", ["-a", "-e", rsh, tree + "/", "\(testLogin)@127.0.0.1:\(remote)/"])
         #expect(up.status == 0, "rsync up: \(up.stderr)")
         #expect(try treeListing(remote) == original)
-        let down = try await tool("rsync", ["-a", "-e", rsh, "root@127.0.0.1:\(remote)/", back + "/"])
+        let down = try await tool("rsync", ["-a", "-e", rsh, "\(testLogin)@127.0.0.1:\(remote)/", back + "/"])
         #expect(down.status == 0, "rsync down: \(down.stderr)")
         #expect(try treeListing(back) == original)
 
         let calls = try readText(wrapper + ".log")
-        #expect(calls.contains("-l root 127.0.0.1 rsync --server "), "\(calls)")
+        #expect(calls.contains("-l \(testLogin) 127.0.0.1 rsync --server "), "\(calls)")
         #expect(calls.contains("rsync --server --sender "), "\(calls)")
     }
 
@@ -291,7 +291,7 @@ struct ShhToolsInteropTests {
         try bytes.write(to: URL(fileURLWithPath: local))
         let batch = fixture.directory + "/batch"
         try "put \(local) \(uploaded)\nls -l \(uploaded)\nget \(uploaded) \(fetched)\n".write(toFile: batch, atomically: true, encoding: .utf8)
-        let result = try await tool("sftp", ["-S", wrapper, "-P", "\(fixture.sshd.port)", "-b", batch, "root@127.0.0.1"])
+        let result = try await tool("sftp", ["-S", wrapper, "-P", "\(fixture.sshd.port)", "-b", batch, "\(testLogin)@127.0.0.1"])
         #expect(result.status == 0, "\(result.stderr)")
         let listed = result.stdout.split(separator: "\n").first { $0.hasSuffix(" \(uploaded)") && !$0.hasPrefix("sftp>") }
         #expect(listed?.contains(" \(bytes.count) ") == true, "ls -l: \(result.stdout)")
@@ -312,10 +312,10 @@ struct ShhToolsInteropTests {
         let bytes = Data(randomBytes((1 << 20) + 321))
         try bytes.write(to: URL(fileURLWithPath: local))
         let common = (oldProtocol ? ["-O"] : []) + ["-S", wrapper, "-P", "\(fixture.sshd.port)"]
-        let up = try await tool("scp", common + [local, "root@127.0.0.1:\(uploaded)"])
+        let up = try await tool("scp", common + [local, "\(testLogin)@127.0.0.1:\(uploaded)"])
         #expect(up.status == 0, "scp up: \(up.stderr)")
         #expect(fileContents(uploaded) == bytes, "the file copied up differs")
-        let down = try await tool("scp", common + ["root@127.0.0.1:\(uploaded)", fetched])
+        let down = try await tool("scp", common + ["\(testLogin)@127.0.0.1:\(uploaded)", fetched])
         #expect(down.status == 0, "scp down: \(down.stderr)")
         #expect(fileContents(fetched) == bytes, "the file copied back differs")
         let calls = try readText(wrapper + ".log")

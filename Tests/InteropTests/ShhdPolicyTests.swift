@@ -5,7 +5,7 @@
 import Foundation
 import Testing
 
-@Suite("shhd's policies against ssh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"))
+@Suite("shhd's policies against ssh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhdPolicyTests {
     // MARK: - MaxAuthTries
 
@@ -17,7 +17,7 @@ struct ShhdPolicyTests {
         let limited = try await fixture.startEmbedded(["-o", "MaxAuthTries 2"])
         defer { limited.terminate() }
         let refused = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: limited.port, identities: wrong + [fixture.identity])
-                                         + ["root@127.0.0.1", "echo logged-in"])
+                                         + ["\(testLogin)@127.0.0.1", "echo logged-in"])
         #expect(refused.status == 255, "MaxAuthTries 2 let in a client that offered 3 wrong keys first: \(refused.stdout) \(refused.stderr) \(limited.logText)")
         // sshd: "Received disconnect from … port P:2: Too many authentication failures"; shhd says it in lower case.
         #expect(refused.stderr.lowercased().contains("too many authentication failures"), "\(refused.stderr) \(limited.logText)")
@@ -28,7 +28,7 @@ struct ShhdPolicyTests {
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         let admitted = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: Array(wrong.prefix(2)) + [fixture.identity])
-                                          + ["root@127.0.0.1", "echo logged-in"])
+                                          + ["\(testLogin)@127.0.0.1", "echo logged-in"])
         #expect(admitted.status == 0 && admitted.stdout == "logged-in\n", "\(admitted.stderr) \(server.logText)")
     }
 
@@ -44,7 +44,7 @@ struct ShhdPolicyTests {
         let environment = ProcessInfo.processInfo.environment.merging(["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"]) { $1 }
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [], batch: false)
                                         + ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
-                                           "-o", "NumberOfPasswordPrompts=5", "root@127.0.0.1", "true"],
+                                           "-o", "NumberOfPasswordPrompts=5", "\(testLogin)@127.0.0.1", "true"],
                                         environment: environment)
         #expect(result.status == 255, "\(result.stderr) \(server.logText)")
         #expect(result.stderr.lowercased().contains("too many authentication failures"), "\(result.stderr) \(server.logText)")
@@ -101,7 +101,7 @@ struct ShhdPolicyTests {
         let server = try await fixture.startEmbedded(subsystemConfigured ? ["-o", "Subsystem sftp internal-sftp"] : [])
         defer { server.terminate() }
         let options = try sshOptions(fixture, port: server.port, identities: [fixture.identity], portFlag: "-P")
-        let result = try await runAsync("/usr/bin/sftp", options + ["-b", "-", "root@127.0.0.1"], stdin: Array("ls\n".utf8))
+        let result = try await runAsync("/usr/bin/sftp", options + ["-b", "-", "\(testLogin)@127.0.0.1"], stdin: Array("ls\n".utf8))
         #expect(result.status == 255, "Subsystem configured: \(subsystemConfigured): \(result.stdout) \(result.stderr) \(server.logText)")
         #expect(result.stderr.contains("subsystem request failed"), "\(result.stderr) \(server.logText)")
         #expect(!result.stdout.contains("sftp>"), "sftp got as far as running its batch: \(result.stdout)")
@@ -113,16 +113,16 @@ struct ShhdPolicyTests {
     @Test func aChrootDirectoryUserIsRefusedSayingWhy() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let (server, hostKey, config) = try await fixture.startWithConfig("""
-            Match User root
+            Match User \(testLogin)
                 ChrootDirectory /tmp
             """, name: "chroot_config")
         defer { server.terminate() }
         #expect(server.logText.contains("\(config) line 7: ChrootDirectory is not supported yet"), "\(server.logText)")
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [fixture.identity], hostKeyPublic: hostKey + ".pub")
-                                        + ["root@127.0.0.1", "echo ran"])
+                                        + ["\(testLogin)@127.0.0.1", "echo ran"])
         #expect(result.status == 255 && result.stderr.contains("Permission denied"), "\(result.stdout) \(result.stderr) \(server.logText)")
         #expect(!result.stdout.contains("ran"))
-        #expect(await logged(server, "User root from 127.0.0.1 port "), "\(server.logText)")
+        #expect(await logged(server, "User \(testLogin) from 127.0.0.1 port "), "\(server.logText)")
         #expect(server.logText.contains("refused: ChrootDirectory /tmp is not supported yet"), "\(server.logText)")
         #expect(!server.logText.contains("Starting session"), "\(server.logText)")
     }
@@ -167,7 +167,7 @@ struct ShhdPolicyTests {
         #expect(await pollUntil(seconds: 20) { FileManager.default.fileExists(atPath: socket) }, "ssh-agent never made \(socket)")
         let environment = ProcessInfo.processInfo.environment.merging(["SSH_AUTH_SOCK": socket]) { $1 }
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [fixture.identity])
-                                        + ["-v", "-A", "root@127.0.0.1", "echo ${SSH_AUTH_SOCK:-none}"], environment: environment)
+                                        + ["-v", "-A", "\(testLogin)@127.0.0.1", "echo ${SSH_AUTH_SOCK:-none}"], environment: environment)
         // ssh did ask (it only does with an agent to forward), and the session has no agent socket.
         #expect(result.stderr.contains("Requesting authentication agent forwarding."), "\(result.stderr.suffix(2000))")
         #expect(result.status == 0, "\(result.stderr.suffix(2000)) \(server.logText)")
@@ -222,10 +222,10 @@ struct ShhdPolicyTests {
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         // ssh offers KEY-cert.pub beside KEY by itself.
-        let ops = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [keys[1]]) + ["root@127.0.0.1", "id -un"])
+        let ops = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [keys[1]]) + ["\(testLogin)@127.0.0.1", "id -un"])
         #expect(ops.status == 0 && ops.stdout == "root\n", "\(ops.stderr) \(server.logText)")
         #expect(server.logText.contains("ED25519-CERT") && server.logText.contains("ID ops-id"), "\(server.logText)")
-        let dev = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [keys[2]]) + ["root@127.0.0.1", "id -un"])
+        let dev = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [keys[2]]) + ["\(testLogin)@127.0.0.1", "id -un"])
         #expect(dev.status == 255 && dev.stderr.contains("Permission denied"), "a certificate for dev let root in: \(dev.stdout) \(dev.stderr) \(server.logText)")
         #expect(!server.logText.contains("ID dev-id"), "\(server.logText)")
     }
@@ -235,14 +235,14 @@ struct ShhdPolicyTests {
     @Test func permitTTYNoInAMatchBlockRefusesTheTerminal() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         let (server, hostKey, _) = try await fixture.startWithConfig("""
-            Match User root
+            Match User \(testLogin)
                 PermitTTY no
             """, name: "tty_config")
         defer { server.terminate() }
         let options = try sshOptions(fixture, port: server.port, identities: [fixture.identity], hostKeyPublic: hostKey + ".pub")
-        let plain = try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1", "echo ran"])
+        let plain = try await runAsync("/usr/bin/ssh", options + ["\(testLogin)@127.0.0.1", "echo ran"])
         #expect(plain.status == 0 && plain.stdout == "ran\n", "\(plain.stderr) \(server.logText)")
-        let forced = try await runAsync("/usr/bin/ssh", options + ["-tt", "root@127.0.0.1", "tty"])
+        let forced = try await runAsync("/usr/bin/ssh", options + ["-tt", "\(testLogin)@127.0.0.1", "tty"])
         #expect(forced.stderr.contains("PTY allocation request failed on channel 0"), "\(forced.stdout) \(forced.stderr) \(server.logText)")
         #expect(forced.status == 255, "\(forced.stdout) \(forced.stderr)")
         #expect(!forced.stdout.contains("/dev/pts/"), "PermitTTY no gave root a terminal: \(forced.stdout)")

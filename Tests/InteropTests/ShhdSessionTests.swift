@@ -6,7 +6,7 @@
 import Foundation
 import Testing
 
-@Suite("shhd sessions against ssh, asyncssh, git and rsync", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"))
+@Suite("shhd sessions against ssh, asyncssh, git and rsync", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhdSessionTests {
     // MARK: - Terminals
 
@@ -17,7 +17,7 @@ struct ShhdSessionTests {
         let script = "tty; stty size; echo TERM=$TERM; echo SSH_TTY=$SSH_TTY; "
             + "echo \"pgid=$(ps -o pgid= -p $$ | tr -d ' ') tpgid=$(ps -o tpgid= -p $$ | tr -d ' ')\""
         // An unusual erase character (^H) locally: pty-req's modes must carry it to the remote terminal.
-        let terminal = try startTerminal(fixture, server, ["-tt", "root@127.0.0.1", script + "; stty -a"], rows: 40, columns: 100,
+        let terminal = try startTerminal(fixture, server, ["-tt", "\(testLogin)@127.0.0.1", script + "; stty -a"], rows: 40, columns: 100,
                                          eraseCharacter: 0x08)
         let status = await terminal.waitForExit()
         // ssh's goodbye comes last; the screen is read on a thread of its own and may lag behind ssh's exit.
@@ -42,7 +42,7 @@ struct ShhdSessionTests {
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         // No command: a login shell on a pseudo-terminal.
-        let terminal = try startTerminal(fixture, server, ["-tt", "root@127.0.0.1"], rows: 40, columns: 100)
+        let terminal = try startTerminal(fixture, server, ["-tt", "\(testLogin)@127.0.0.1"], rows: 40, columns: 100)
         #expect(await waitUntilRaw(terminal), "ssh never started the session: \(terminal.text) \(server.logText)")
         terminal.type("stty size\r")
         #expect(await terminal.waitFor("40 100"), "\(terminal.text)")
@@ -70,7 +70,7 @@ struct ShhdSessionTests {
         defer { server.terminate() }
         let result = try await runAsync("/usr/bin/ssh",
                                         try sshOptions(fixture, port: server.port)
-                                            + ["-o", "SendEnv=SHH_TEST_A", "-o", "SendEnv=SHH_OTHER", "-o", "SendEnv=FROM_SERVER", "root@127.0.0.1",
+                                            + ["-o", "SendEnv=SHH_TEST_A", "-o", "SendEnv=SHH_OTHER", "-o", "SendEnv=FROM_SERVER", "\(testLogin)@127.0.0.1",
                                                "echo \"A=${SHH_TEST_A-unset} OTHER=${SHH_OTHER-unset} FROM=${FROM_SERVER-unset}\""],
                                         environment: environment(["SHH_TEST_A": "alpha", "SHH_OTHER": "beta", "FROM_SERVER": "client"]))
         #expect(result.status == 0, "\(result.stderr) \(server.logText)")
@@ -84,7 +84,7 @@ struct ShhdSessionTests {
         defer { server.terminate() }
         let result = try await runAsync("/usr/bin/ssh",
                                         try sshOptions(fixture, port: server.port)
-                                            + ["-o", "SendEnv=SHH_TEST_A", "root@127.0.0.1", "echo \"A=${SHH_TEST_A-unset}\""],
+                                            + ["-o", "SendEnv=SHH_TEST_A", "\(testLogin)@127.0.0.1", "echo \"A=${SHH_TEST_A-unset}\""],
                                         environment: environment(["SHH_TEST_A": "alpha"]))
         #expect(result.status == 0, "\(result.stderr) \(server.logText)")
         #expect(result.stdout == "A=unset\n", "a variable no AcceptEnv names arrived: \(result.stdout)")
@@ -110,16 +110,16 @@ struct ShhdSessionTests {
         let (server, hostKey, _) = try await fixture.startWithConfig("""
             Match User nobody
                 ForceCommand echo wrong-block
-            Match User root
+            Match User \(testLogin)
                 ForceCommand echo forced:$SSH_ORIGINAL_COMMAND
             """)
         defer { server.terminate() }
         let options = try sshOptions(fixture, port: server.port, hostKeyPublic: hostKey + ".pub")
-        let forced = try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1", "date"])
+        let forced = try await runAsync("/usr/bin/ssh", options + ["\(testLogin)@127.0.0.1", "date"])
         #expect(forced.status == 0, "\(forced.stderr) \(server.logText)")
         #expect(forced.stdout == "forced:date\n", "ForceCommand did not replace the command: \(forced.stdout)")
         // No command at all (a shell request): forced too, with an empty SSH_ORIGINAL_COMMAND.
-        let shell = try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1"])
+        let shell = try await runAsync("/usr/bin/ssh", options + ["\(testLogin)@127.0.0.1"])
         #expect(shell.status == 0 && shell.stdout == "forced:\n", "\(shell.stdout) \(shell.stderr)")
     }
 
@@ -142,12 +142,12 @@ struct ShhdSessionTests {
         defer { server.terminate() }
         // -tt asks explicitly: ssh reports the refusal, and (OpenSSH treats a refused explicit request as fatal, as
         // against sshd) gives up with 255.
-        let forced = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port) + ["-tt", "root@127.0.0.1", "tty"])
+        let forced = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port) + ["-tt", "\(testLogin)@127.0.0.1", "tty"])
         #expect(forced.stderr.contains("PTY allocation request failed on channel 0"), "\(forced.stderr) \(server.logText)")
         #expect(forced.status == 255, "\(forced.stdout) \(forced.stderr)")
         // At a terminal with no command, ssh only prefers one: the refusal is reported and the login shell runs
         // without a terminal. (ssh's side is raw, so "\n" is what reaches the shell's pipe.)
-        let terminal = try startTerminal(fixture, server, ["root@127.0.0.1"])
+        let terminal = try startTerminal(fixture, server, ["\(testLogin)@127.0.0.1"])
         #expect(await terminal.waitFor("PTY allocation request failed on channel 0"), "\(terminal.text) \(server.logText)")
         terminal.type("tty; exit 3\n")
         let status = await terminal.waitForExit()
@@ -181,7 +181,7 @@ struct ShhdSessionTests {
         let command = direction == "up"
             ? "head -c 1048576 >/dev/null; echo mid-transfer >&2; cat >/dev/null; sleep \(marker)"
             : "head -c 1048576 /dev/zero; echo mid-transfer >&2; cat /dev/zero; sleep \(marker)"
-        let arguments = try sshOptions(fixture, port: server.port) + ["root@127.0.0.1", command]
+        let arguments = try sshOptions(fixture, port: server.port) + ["\(testLogin)@127.0.0.1", command]
         // The client is killed with data still flowing.
         let ssh = try spawnInNewSession("/usr/bin/ssh", arguments, environment: ProcessInfo.processInfo.environment) { actions in
             posix_spawn_file_actions_addopen(&actions, 0, direction == "up" ? "/dev/zero" : "/dev/null", O_RDONLY, 0)
@@ -205,7 +205,7 @@ struct ShhdSessionTests {
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         let marker = "1000.\(UInt64.random(in: 100_000_000...999_999_999))"
-        let terminal = try startTerminal(fixture, server, ["-tt", "root@127.0.0.1", "echo started; sleep \(marker)"])
+        let terminal = try startTerminal(fixture, server, ["-tt", "\(testLogin)@127.0.0.1", "echo started; sleep \(marker)"])
         #expect(await terminal.waitFor("started"), "\(terminal.text) \(server.logText)")
         await expectNothingLeftBehind(marker: marker, client: terminal.pid, server: server) {
             kill(terminal.pid, SIGKILL)
@@ -241,7 +241,7 @@ struct ShhdSessionTests {
         let options = try sshOptions(fixture, port: server.port)
         let results = try await withThrowingTaskGroup(of: (Int, ProcessResult).self) { group in
             for index in 0..<50 {
-                group.addTask { (index, try await runAsync("/usr/bin/ssh", options + ["root@127.0.0.1", "echo \(index)"])) }
+                group.addTask { (index, try await runAsync("/usr/bin/ssh", options + ["\(testLogin)@127.0.0.1", "echo \(index)"])) }
             }
             return try await group.reduce(into: [Int: ProcessResult]()) { $0[$1.0] = $1.1 }
         }
@@ -307,7 +307,7 @@ struct ShhdSessionTests {
             return result
         }
         _ = try await gitRun(["init", "-q", "--bare", "-b", "main", "\(directory)/bare.git"])
-        _ = try await gitRun(["clone", "-q", "root@127.0.0.1:\(directory)/bare.git", "\(directory)/work"])
+        _ = try await gitRun(["clone", "-q", "\(testLogin)@127.0.0.1:\(directory)/bare.git", "\(directory)/work"])
         try "pushed over shhd\n".write(toFile: "\(directory)/work/README", atomically: true, encoding: .utf8)
         _ = try await gitRun(["-C", "\(directory)/work", "add", "README"])
         _ = try await gitRun(["-C", "\(directory)/work", "commit", "-q", "-m", "first commit over shhd"])
@@ -315,7 +315,7 @@ struct ShhdSessionTests {
         let log = try await gitRun(["--git-dir", "\(directory)/bare.git", "log", "--format=%s", "main"])
         #expect(log.stdout == "first commit over shhd\n", "the push did not reach the bare repository: \(log.stdout)")
         // And back: a fresh clone has the commit's file.
-        _ = try await gitRun(["clone", "-q", "root@127.0.0.1:\(directory)/bare.git", "\(directory)/again"])
+        _ = try await gitRun(["clone", "-q", "\(testLogin)@127.0.0.1:\(directory)/bare.git", "\(directory)/again"])
         #expect(((try? readText("\(directory)/again/README")) ?? "") == "pushed over shhd\n")
     }
 
@@ -334,9 +334,9 @@ struct ShhdSessionTests {
         try FileManager.default.createSymbolicLink(atPath: tree + "/link", withDestinationPath: "sub/small.txt")
 
         let shell = sshCommandLine(fixture, server)
-        let up = try await runAsync("/usr/bin/rsync", ["-a", "-e", shell, tree + "/", "root@127.0.0.1:\(directory)/remote/"])
+        let up = try await runAsync("/usr/bin/rsync", ["-a", "-e", shell, tree + "/", "\(testLogin)@127.0.0.1:\(directory)/remote/"])
         #expect(up.status == 0, "\(up.stdout) \(up.stderr) \(server.logText)")
-        let back = try await runAsync("/usr/bin/rsync", ["-a", "-e", shell, "root@127.0.0.1:\(directory)/remote/", directory + "/back/"])
+        let back = try await runAsync("/usr/bin/rsync", ["-a", "-e", shell, "\(testLogin)@127.0.0.1:\(directory)/remote/", directory + "/back/"])
         #expect(back.status == 0, "\(back.stdout) \(back.stderr) \(server.logText)")
         for copy in [directory + "/remote", directory + "/back"] {
             #expect(FileManager.default.contents(atPath: copy + "/random.bin") == random, "\(copy)/random.bin differs")
@@ -388,13 +388,13 @@ struct ShhdSessionTests {
         screen.replacingOccurrences(of: "\r", with: "").split(separator: "\n").map(String.init)
     }
 
-    /// The asyncssh client below, against `server` as root.
+    /// The asyncssh client below, against `server` as the test login.
     func asyncSSH(_ fixture: ShhdFixture, _ server: TestShhd, _ mode: String, _ arguments: [String] = []) async throws -> ProcessResult {
         let knownHosts = fixture.directory + "/known_hosts-asyncssh"
         try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
         return try await runAsync("/usr/bin/env", ["python3", "-c", asyncSSHClient, mode, "\(server.port)", fixture.identity, knownHosts]
-                                  + arguments)
+                                  + arguments, environment: ProcessInfo.processInfo.environment.merging(["SHH_TEST_LOGIN": testLogin]) { $1 })
     }
 }
 
@@ -470,6 +470,7 @@ private func exchangeGarbage(port: Int, send bytes: [UInt8]) throws -> (reply: [
 ///       they are, then each one answered
 private let asyncSSHClient = #"""
 import asyncio
+import os
 import sys
 
 import asyncssh
@@ -508,7 +509,7 @@ async def multiplex(connection, count):
 
 
 async def main():
-    options = dict(known_hosts=known_hosts, username="root", client_keys=[key_file], agent_path=None)
+    options = dict(known_hosts=known_hosts, username=os.environ.get("SHH_TEST_LOGIN", "root"), client_keys=[key_file], agent_path=None)
     async with asyncssh.connect("127.0.0.1", port, **options) as connection:
         if mode == "signal":
             await signal(connection)

@@ -68,10 +68,11 @@ final class TestShhd: @unchecked Sendable {
         try await offThePool { try TestShhd(arguments, directory: directory, environment: environment) }
     }
 
-    /// SIGTERM, reaped on a thread of its own (for `defer`, where nothing waits for the exit status).
+    /// Kills shhd and every session it started, reaped on a thread of its own (for `defer`, where nothing waits
+    /// for the exit status).
     func terminate() {
         guard !reaped else { return }
-        kill(pid, SIGTERM)
+        killTree(pid)
         let child = pid
         Thread.detachNewThread {
             var status: Int32 = 0
@@ -90,6 +91,9 @@ final class TestShhd: @unchecked Sendable {
     @discardableResult
     @available(*, noasync, message: "blocks a cooperative pool thread; use await stopped()")
     func stop(seconds: Double = 10) -> Int32? {
+        // Its sessions as they are now: whatever of them outlives shhd's own exit is killed after it.
+        let sessions = descendants(of: pid)
+        defer { for session in sessions { kill(session, SIGKILL); kill(-session, SIGKILL) } }
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(seconds)
         var status: Int32 = 0
@@ -100,7 +104,7 @@ final class TestShhd: @unchecked Sendable {
             }
             usleep(20_000)
         }
-        kill(pid, SIGKILL)
+        killTree(pid)
         waitpid(pid, &status, 0)
         reaped = true
         return nil

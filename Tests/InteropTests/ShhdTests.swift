@@ -53,7 +53,7 @@ final class ShhdFixture: Sendable {
     }
 
     /// OpenSSH's ssh to `server` as `user`, trusting the host key shhd generated.
-    func ssh(_ server: TestShhd, _ arguments: [String], user: String = "root", stdin: [UInt8] = []) async throws -> ProcessResult {
+    func ssh(_ server: TestShhd, _ arguments: [String], user: String = testLogin, stdin: [UInt8] = []) async throws -> ProcessResult {
         let knownHosts = directory + "/known_hosts-\(server.port)"
         let key = try String(contentsOfFile: hostKeyPublic, encoding: .utf8)
         try "[127.0.0.1]:\(server.port) \(key)".write(toFile: knownHosts, atomically: true, encoding: .utf8)
@@ -63,7 +63,7 @@ final class ShhdFixture: Sendable {
     }
 }
 
-@Suite("shhd against ssh and shh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"))
+@Suite("shhd against ssh and shh", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhdTests {
     @Test func embeddedDefaultServesTheRunningUser() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
@@ -81,16 +81,16 @@ struct ShhdTests {
             #expect(result.stdout == "out\n")
             #expect(withoutShellStartupNoise(result.stderr) == "err\n")
         }
-        #expect(server.logText.contains("Accepted publickey for root from 127.0.0.1"), "\(server.logText)")
+        #expect(server.logText.contains("Accepted publickey for \(testLogin) from 127.0.0.1"), "\(server.logText)")
         // One line per event: the connection, the session's start, its end with status and bytes, the disconnect.
         #expect(server.logText.contains("Connection from 127.0.0.1 port "), "\(server.logText)")
-        #expect(server.logText.contains("Starting session: command for root from 127.0.0.1"), "\(server.logText)")
+        #expect(server.logText.contains("Starting session: command for \(testLogin) from 127.0.0.1"), "\(server.logText)")
         #expect(server.logText.contains(": exit status 3, received 0 bytes, sent 8 bytes"), "\(server.logText)")
-        #expect(server.logText.contains("Disconnected from user root 127.0.0.1 port "), "\(server.logText)")
+        #expect(server.logText.contains("Disconnected from user \(testLogin) 127.0.0.1 port "), "\(server.logText)")
         // Our own client too.
         let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
         let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
-                                              "-o", "UserKnownHostsFile=\(knownHosts)", "root@127.0.0.1", "echo", "from-shh"])
+                                              "-o", "UserKnownHostsFile=\(knownHosts)", "\(testLogin)@127.0.0.1", "echo", "from-shh"])
         #expect(shh.stdout == "from-shh\n", "\(shh.stderr)")
         // -o ListenAddress and Port replace the default's 127.0.0.1:2222 instead of adding to them.
         let environment = ProcessInfo.processInfo.environment.merging(["XDG_STATE_HOME": fixture.directory + "/state"]) { $1 }
@@ -105,7 +105,7 @@ struct ShhdTests {
         let second = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(again.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
                                                          "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
                                                          "-o", "GlobalKnownHostsFile=/dev/null", "-o", "KnownHostsCommand=/bin/sh -c 'echo [127.0.0.1]:%p $(cat \(fixture.hostKeyPublic))'",
-                                                         "root@127.0.0.1", "true"])
+                                                         "\(testLogin)@127.0.0.1", "true"])
         #expect(second.status == 0, "the host key changed across a restart: \(second.stderr)")
     }
 
@@ -119,7 +119,7 @@ struct ShhdTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(withoutShellStartupNoise(result.stderr) == "Authorized use only.\nSecond line.\n", "ssh prints the banner on stderr: \(result.stderr)")
         let shh = try await runAsync(shhPath, ["-F", "none", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
-                                              "-o", "UserKnownHostsFile=\(fixture.directory)/known_hosts-\(server.port)", "root@127.0.0.1", "true"])
+                                              "-o", "UserKnownHostsFile=\(fixture.directory)/known_hosts-\(server.port)", "\(testLogin)@127.0.0.1", "true"])
         #expect(shh.status == 0 && shh.stderr.hasPrefix("Authorized use only.\nSecond line."), "\(shh.stderr)")
     }
 
@@ -143,7 +143,7 @@ struct ShhdTests {
                                                              "\(user)@127.0.0.1", "true"])
             return result.stderr
         }
-        let everyone = try await banner(as: "root")
+        let everyone = try await banner(as: testLogin)
         #expect(everyone.contains("For everyone.\n") && !everyone.contains("For nobody"), "\(everyone)")
         let nobody = try await banner(as: "nobody")
         #expect(nobody.contains("For nobody.\n") && !nobody.contains("For everyone"), "\(nobody)")
@@ -163,7 +163,7 @@ struct ShhdTests {
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
         let result = try await installation.sshAsync(["-F", "/dev/null", "-v", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
                                                       "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
-                                                      "root@127.0.0.1", "echo out; echo err >&2; exit 5"])
+                                                      "\(testLogin)@127.0.0.1", "echo out; echo err >&2; exit 5"])
         #expect(result.status == 5, "\(installation): \(result.stderr.suffix(2000)) \(server.logText)")
         #expect(result.stdout == "out\n")
         #expect(result.stderr.contains("\nerr\n") || result.stderr.hasPrefix("err\n"))
@@ -183,7 +183,7 @@ struct ShhdTests {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_exec_client.py").path
         let kex = library == "asyncssh-mlkem" ? "mlkem768x25519-sha256" : "-"
         let result = try await runAsync("/usr/bin/env", ["python3", script, library == "paramiko" ? "paramiko" : "asyncssh", "\(server.port)",
-                                                         fixture.identity, knownHosts, kex, "echo hello; echo oops >&2; exit 7", "root"])
+                                                         fixture.identity, knownHosts, kex, "echo hello; echo oops >&2; exit 7", testLogin])
         #expect(result.stdout == "STATUS 7\nSTDOUT hello\nSTDERR oops\n", "\(library): \(result.stdout) \(result.stderr.suffix(2000)) \(server.logText)")
     }
 
@@ -208,7 +208,7 @@ struct ShhdTests {
         defer { server.terminate() }
         let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", stranger, "-o", "IdentitiesOnly=yes",
                                                           "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                                                          "root@127.0.0.1", "touch \(fixture.directory)/marker"])
+                                                          "\(testLogin)@127.0.0.1", "touch \(fixture.directory)/marker"])
         #expect(refused.status == 255)
         // As root, shhd can check passwords (it reads /etc/shadow) and offers them; otherwise only publickey.
         #expect(refused.stderr.contains(isRootUser ? "Permission denied (publickey,password,keyboard-interactive)" : "Permission denied (publickey)"),
@@ -224,13 +224,13 @@ struct ShhdTests {
             #expect(other.status == 255)
         }
 
-        // DenyUsers, and AllowUsers that lists someone else, each refuse root, and say why in the log.
-        for rule in ["DenyUsers root", "AllowUsers somebody"] {
+        // DenyUsers, and AllowUsers that lists someone else, each refuse the test login, and say why in the log.
+        for rule in ["DenyUsers \(testLogin)", "AllowUsers somebody"] {
             let denied = try await fixture.startEmbedded(["-o", rule])
             defer { denied.terminate() }
             let result = try await fixture.ssh(denied, ["true"])
             #expect(result.status == 255, "\(rule): \(result.stderr)")
-            #expect(denied.logText.contains("User root from 127.0.0.1"), "\(denied.logText)")
+            #expect(denied.logText.contains("User \(testLogin) from 127.0.0.1"), "\(denied.logText)")
         }
     }
 
@@ -241,8 +241,8 @@ struct ShhdTests {
         for name in ["ca", "host_key", "user_key"] {
             #expect(try await runAsync(keygen, ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/\(name)"]).status == 0)
         }
-        // ssh-keygen signs a user certificate for root (serial 42) and a host certificate for 127.0.0.1.
-        #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "ops-id", "-n", "root", "-z", "42", "\(directory)/user_key.pub"]).status == 0)
+        // ssh-keygen signs a user certificate for the test login (serial 42) and a host certificate for 127.0.0.1.
+        #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "ops-id", "-n", testLogin, "-z", "42", "\(directory)/user_key.pub"]).status == 0)
         #expect(try await runAsync(keygen, ["-q", "-s", "\(directory)/ca", "-I", "host-id", "-h", "-n", "127.0.0.1", "\(directory)/host_key.pub"]).status == 0)
         let config = """
             ListenAddress 127.0.0.1
@@ -262,7 +262,7 @@ struct ShhdTests {
         func ssh(_ identity: String) async throws -> ProcessResult {
             try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", identity, "-o", "IdentitiesOnly=yes",
                                                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                                                "-o", "UserKnownHostsFile=\(directory)/ca_known_hosts", "root@127.0.0.1", "id -un"])
+                                                "-o", "UserKnownHostsFile=\(directory)/ca_known_hosts", "\(testLogin)@127.0.0.1", "id -un"])
         }
         let certified = try await ssh(directory + "/user_key")
         #expect(certified.status == 0 && certified.stdout == "root\n", "\(certified.stderr) \(server.logText)")
@@ -286,7 +286,7 @@ struct ShhdTests {
         try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
         let client = try spawnInNewSession("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
-                                                             "-o", "UserKnownHostsFile=\(knownHosts)", "root@127.0.0.1", "sleep 60"],
+                                                             "-o", "UserKnownHostsFile=\(knownHosts)", "\(testLogin)@127.0.0.1", "sleep 60"],
                                            environment: ProcessInfo.processInfo.environment) { actions in
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
@@ -306,10 +306,10 @@ struct ShhdTests {
             }
             return server.logText.contains(text)
         }
-        #expect(try await logged("Starting session: command for root", within: 20), "\(server.logText)")
+        #expect(try await logged("Starting session: command for \(testLogin)", within: 20), "\(server.logText)")
         kill(client, SIGSTOP)
         #expect(try await logged("Timeout, client not responding", within: 30), "\(server.logText)")
-        #expect(server.logText.contains("Disconnected from user root 127.0.0.1"), "\(server.logText)")
+        #expect(server.logText.contains("Disconnected from user \(testLogin) 127.0.0.1"), "\(server.logText)")
     }
 
     @Test func aSessionHoldsOnlyItsStandardDescriptors() async throws {
@@ -320,7 +320,9 @@ struct ShhdTests {
         // shhd's (its sockets, other sessions' pipes, host keys) reaches a session, with or without a terminal.
         let listing = fixture.directory + "/fds"
         for terminal in [[], ["-tt"]] {
-            let result = try await fixture.ssh(server, terminal + ["ls /proc/$$/fd > \(listing); tr '\\n' ' ' < \(listing)"])
+            // bash lists its own descriptors as it got them: the test login's /bin/sh (dash) keeps copies of its
+            // own around redirections, which would say nothing about shhd.
+            let result = try await fixture.ssh(server, terminal + ["exec /bin/bash -c 'ls /proc/$$/fd > \(listing); tr \"\\n\" \" \" < \(listing)'"])
             #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0 1 2", "\(terminal): \(result.stdout) \(result.stderr)")
         }
     }
@@ -358,7 +360,7 @@ struct ShhdTests {
 }
 
 /// Slow shhd checks (SHH_LONG_TESTS=1).
-@Suite("shhd long tier", .enabled(if: isRootUser && longTestsEnabled, "set SHH_LONG_TESTS=1 (as root) to run the long tier"))
+@Suite("shhd long tier", .enabled(if: isRootUser && longTestsEnabled, "set SHH_LONG_TESTS=1 (as root) to run the long tier"), .timeLimit(.minutes(30)))
 struct ShhdLongTierTests {
     /// SIGTERM: no new connections; a session that finishes within the grace period ends normally, one that does
     /// not is hung up when the period (30 s) is over, and shhd exits 0.
@@ -368,11 +370,19 @@ struct ShhdLongTierTests {
         defer { server.terminate() }
         async let short = fixture.ssh(server, ["sleep 3; echo finished"])
         async let long = fixture.ssh(server, ["sleep 300; echo never"])
-        try await Task.sleep(for: .seconds(1))
+        // SIGTERM once both sessions run (shhd logs each start), not after a guess at how long that takes.
+        let bothStarted = await eventually(30) {
+            server.logText.components(separatedBy: "Starting session: command for \(testLogin)").count - 1 >= 2
+        }
+        #expect(bothStarted, "\(server.logText)")
         kill(server.pid, SIGTERM)
-        try await Task.sleep(for: .milliseconds(500))
-        let refused = try await fixture.ssh(server, ["true"])
-        #expect(refused.status == 255, "a new connection after SIGTERM: \(refused.stderr)")
+        // The listener closes soon after the signal: from then on, new connections are refused.
+        var refused = ProcessResult(status: 0, stdout: "", stderr: "")
+        let refusing = await eventually(15) {
+            refused = (try? await fixture.ssh(server, ["true"])) ?? refused
+            return refused.status == 255
+        }
+        #expect(refusing, "a new connection after SIGTERM: \(refused.stderr)")
         let finished = try await short
         #expect(finished.status == 0 && finished.stdout == "finished\n", "\(finished.stderr)")
         let cut = try await long

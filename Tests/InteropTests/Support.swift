@@ -1,6 +1,7 @@
 // Running real programs for the interop tests: OpenSSH's ssh-keygen and our own shh-keygen binary.
 
 import Foundation
+import Synchronization
 import Testing
 
 struct ProcessResult {
@@ -37,11 +38,23 @@ func sshKeygenPath() throws -> String {
     throw InteropError.missingProgram("ssh-keygen")
 }
 
+/// How long a program run by a test may take before it is killed and the test fails naming it. Generous: the
+/// slowest programs here move 100 MB through a debug build on a loaded machine.
+let defaultProgramDeadline: Double = 300
+
+/// A wait that passed its deadline: says what was waited for.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String, seconds: Double) { description = "timed out after \(Int(seconds)) s waiting for \(what)" }
+}
+
 /// Runs a program to completion with optional standard input, in its own session (so it has no
-/// controlling terminal and can never stop to prompt on /dev/tty).
+/// controlling terminal and can never stop to prompt on /dev/tty). Past `deadline` seconds it is killed with
+/// everything it started, and `DeadlineExceeded` names it.
 @discardableResult
 @available(*, noasync, message: "blocks a thread of the cooperative pool (two on CI); use runAsync")
-func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) throws -> ProcessResult {
+func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil,
+         deadline: Double = defaultProgramDeadline) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
     process.arguments = ["--wait", executable] + arguments
@@ -58,13 +71,73 @@ func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], envir
     Thread.detachNewThread { outData = output.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
     Thread.detachNewThread { errData = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    try input.fileHandleForWriting.write(contentsOf: stdin)
-    try input.fileHandleForWriting.close()
+    // Written on a thread of its own too: a child that never reads its input must not hold us past the deadline.
+    Thread.detachNewThread {
+        try? input.fileHandleForWriting.write(contentsOf: stdin)
+        try? input.fileHandleForWriting.close()
+    }
+    // A watchdog kills it (with everything it started) once the deadline passes; then the wait below ends too.
+    let pid = process.processIdentifier
+    let finished = Atomic(false), killed = Atomic(false)
+    DispatchQueue.global().asyncAfter(deadline: .now() + deadline) {
+        guard !finished.load(ordering: .acquiring) else { return }
+        killed.store(true, ordering: .releasing)
+        killTree(pid)
+    }
     process.waitUntilExit()
-    group.wait()
+    finished.store(true, ordering: .releasing)
+    if killed.load(ordering: .acquiring) {
+        _ = group.wait(timeout: .now() + 10)
+        let command = ([executable] + arguments).joined(separator: " ")
+        throw DeadlineExceeded("`\(command.prefix(200))` to exit (killed)", seconds: deadline)
+    }
+    // The output pipes end when the last holder closes them: what the program left running is not waited for.
+    if group.wait(timeout: .now() + 10) == .timedOut {
+        killTree(process.processIdentifier)
+        _ = group.wait(timeout: .now() + 5)
+    }
     return ProcessResult(status: process.terminationStatus,
                          stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Every process below `root`, children before grandchildren (from /proc: per-connection sshd processes are
+/// children and grandchildren of the listener; shhd's sessions are its children).
+func descendants(of root: pid_t) -> [pid_t] {
+    var parents: [pid_t: pid_t] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = pid_t(fields[1]) { parents[pid] = parent }
+    }
+    var found: [pid_t] = [], frontier = [root]
+    while !frontier.isEmpty {
+        let next = frontier.removeFirst()
+        let children = parents.filter { $0.value == next }.map(\.key)
+        found += children
+        frontier += children
+    }
+    return found
+}
+
+/// SIGKILL to `root` and everything below it (found first, so nothing is orphaned out of reach), process groups
+/// included: what a test started must not outlive it.
+func killTree(_ root: pid_t) {
+    let all = [root] + descendants(of: root)
+    for pid in all { kill(pid, SIGKILL) }
+    // A session's process group (a shell's background jobs) may have left the tree already.
+    for pid in all { kill(-pid, SIGKILL) }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `seconds`.
+func eventually(_ seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
 }
 
 /// A fresh temporary directory, removed by the caller's defer.
@@ -113,8 +186,9 @@ func offThePool<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T
 }
 
 /// `run` off the cooperative pool.
-func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil) async throws -> ProcessResult {
-    try await offThePool { try run(executable, arguments, stdin: stdin, environment: environment) }
+func runAsync(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], environment: [String: String]? = nil,
+              deadline: Double = defaultProgramDeadline) async throws -> ProcessResult {
+    try await offThePool { try run(executable, arguments, stdin: stdin, environment: environment, deadline: deadline) }
 }
 
 /// The program and arguments that run `executable` with default signal handling: threads in the test process

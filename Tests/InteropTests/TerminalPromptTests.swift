@@ -4,7 +4,7 @@
 import Foundation
 import Testing
 
-@Suite("Passphrase prompt on a terminal")
+@Suite("Passphrase prompt on a terminal", .timeLimit(.minutes(10)))
 struct TerminalPromptTests {
     static let driver = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("terminal_prompt_check.py").path

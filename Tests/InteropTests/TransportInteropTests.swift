@@ -37,6 +37,8 @@ struct OpenSSHInstallation: Sendable, CustomStringConvertible {
         guard let result = try? run("/bin/bash", [script]), result.status == 0,
               let root = result.stdout.split(separator: "\n").last.map(String.init)
         else { return .failure(.missingProgram("OpenSSH 10: Scripts/openssh10-chroot.sh failed")) }
+        // Its sshd reads the root's own account database: the test login must be there too.
+        ensureTestLogin(inRoot: root)
         return .success(OpenSSHInstallation(chrootRoot: root))
     }()
 }
@@ -47,7 +49,7 @@ let installationsUnderTest: [OpenSSHInstallation] = {
     return installations
 }()
 
-@Suite("Transport against OpenSSH", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"))
+@Suite("Transport against OpenSSH", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct TransportInteropTests {
     @Test func openSSH10IsAvailableWhenRoot() async throws {
         if case .failure(let error) = OpenSSHInstallation.openSSH10 { Issue.record("\(error)") }
@@ -115,7 +117,7 @@ struct TransportInteropTests {
 
     @Test(arguments: installationsUnderTest)
     func openSSHClientAgainstOurServer(_ installation: OpenSSHInstallation) async throws {
-        let keys = SSHKeyType.allCases.compactMap { type in try? SSHPrivateKey.generate(type: type, bits: type == .rsa ? 2048 : nil) }
+        let keys = try SSHKeyType.allCases.map { type in try SSHPrivateKey.generate(type: type, bits: type == .rsa ? 2048 : nil) }
         let authority = try SSHPrivateKey.generate(type: .ed25519)
         let ed25519 = try #require(keys.first { $0.type == .ed25519 })
         let certificate = try SSHCertificate.issue(for: ed25519.publicKey, authority: authority, kind: .host, keyID: "shh test", principals: ["127.0.0.1"])
@@ -140,7 +142,7 @@ struct TransportInteropTests {
             if algorithms.ciphers.count == 1 { options += ["-o", "Ciphers=\(algorithms.ciphers[0].rawValue)"] }
             if algorithms.macs.count == 1 { options += ["-o", "MACs=\(algorithms.macs[0].rawValue)"] }
             if algorithms.hostKey.count == 1 { options += ["-o", "HostKeyAlgorithms=\(algorithms.hostKey[0].name)"] }
-            let result = try await installation.sshAsync(options + ["root@127.0.0.1", "true"])
+            let result = try await installation.sshAsync(options + ["\(testLogin)@127.0.0.1", "true"])
             let log = withoutCarriageReturns(result.stderr)
             #expect(log.contains("Authentications that can continue: publickey,password"), "\(installation) \(label):\n\(log.suffix(3000))")
             if algorithms.keyExchange.count == 1 { #expect(log.contains("kex: algorithm: \(algorithms.keyExchange[0].rawValue)"), "\(label)") }
@@ -173,7 +175,7 @@ struct TransportInteropTests {
 
 /// Hostile bytes on a real socket: the server answers with DISCONNECT (reason 8 for a bad version line) and goes
 /// on serving everyone else.
-@Suite struct TransportServerResilienceTests {
+@Suite(.timeLimit(.minutes(10))) struct TransportServerResilienceTests {
     @Test func garbageInsteadOfAVersionLineGetsADisconnectAndTheServerGoesOn() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let server = try await TransportTestServer(hostKeys: [SSHServerHostKey(privateKey: key)])

@@ -3,7 +3,7 @@
 import SSHCommandLine
 import Testing
 
-@Suite("Getopt")
+@Suite("Getopt", .timeLimit(.minutes(10)))
 struct GetoptTests {
     let keygen = Getopt("lvyqf:N:b:t:")
 

@@ -9,7 +9,7 @@ private func keyText(_ name: String) throws -> String {
     try fixtureText("\(name).pub").split(separator: " ").prefix(2).joined(separator: " ")
 }
 
-@Suite("authorized_keys")
+@Suite("authorized_keys", .timeLimit(.minutes(10)))
 struct AuthorizedKeysTests {
     /// Default options changed by `change`: what a line's options must parse to, compared whole.
     static func expected(_ change: (inout AuthorizedKeyOptions) -> Void) -> AuthorizedKeyOptions {

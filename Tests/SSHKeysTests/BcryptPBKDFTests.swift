@@ -35,7 +35,7 @@ private func word(_ bytes: ArraySlice<UInt8>) -> UInt32 {
     bytes.reduce(0) { $0 << 8 | UInt32($1) }
 }
 
-@Suite("Blowfish and bcrypt_pbkdf")
+@Suite("Blowfish and bcrypt_pbkdf", .timeLimit(.minutes(10)))
 struct BcryptPBKDFTests {
     // MARK: Blowfish
 

@@ -19,7 +19,7 @@ private func publicKey(_ name: String) throws -> SSHPublicKey {
 /// 2030-01-01T00:00:00Z
 private let inValidity: UInt64 = 1_893_456_000
 
-@Suite("Certificates")
+@Suite("Certificates", .timeLimit(.minutes(10)))
 struct CertificateTests {
     @Test("a user certificate from ssh-keygen -s: fields, options and a valid CA signature")
     func userCertificate() throws {
@@ -126,7 +126,7 @@ struct CertificateTests {
     }
 }
 
-@Suite("Certificates in authorized_keys and known_hosts")
+@Suite("Certificates in authorized_keys and known_hosts", .timeLimit(.minutes(10)))
 struct CertificateTrustTests {
     let now = 1_893_456_000  // 2030
 

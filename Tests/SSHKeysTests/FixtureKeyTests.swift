@@ -5,7 +5,7 @@ import Foundation
 import SSHKeys
 import Testing
 
-@Suite("Keys made by OpenSSH's ssh-keygen")
+@Suite("Keys made by OpenSSH's ssh-keygen", .timeLimit(.minutes(10)))
 struct FixtureKeyTests {
     @Test("unencrypted keys load and match their .pub line", arguments: plainFixtureKeys)
     func plainKeys(name: String) throws {

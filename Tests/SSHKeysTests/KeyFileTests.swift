@@ -4,7 +4,7 @@ import Foundation
 import SSHKeys
 import Testing
 
-@Suite("Key files")
+@Suite("Key files", .timeLimit(.minutes(10)))
 struct KeyFileTests {
     @Test("generated keys survive writing and reading, plain and encrypted with each cipher", arguments: [
         (SSHKeyType.ed25519, nil as Int?), (.ecdsaP256, nil), (.ecdsaP384, 384), (.ecdsaP521, 521), (.rsa, 2048),
@@ -115,7 +115,7 @@ struct KeyFileTests {
     }
 }
 
-@Suite("Patterns and allowed_signers")
+@Suite("Patterns and allowed_signers", .timeLimit(.minutes(10)))
 struct AllowedSignersTests {
     @Test("glob patterns and negation", arguments: [
         ("alice@example.com", "*@example.com", OpenSSHPattern.ListMatch.matched),

@@ -13,7 +13,7 @@ private func key(_ name: String) throws -> SSHPublicKey {
     try SSHPublicKeyLine(parsing: try fixtureText("\(name).pub")).key
 }
 
-@Suite("known_hosts")
+@Suite("known_hosts", .timeLimit(.minutes(10)))
 struct KnownHostsTests {
     @Test("plain and ssh-keygen-hashed files give the same answers", arguments: ["valid", "hashed"])
     func lookups(file: String) throws {

@@ -9,7 +9,7 @@ import SSHWire
 @testable import SSHKeys
 import Testing
 
-@Suite("Signatures")
+@Suite("Signatures", .timeLimit(.minutes(10)))
 struct SignatureTests {
     /// RFC 8032 §7.1, TEST 1 and TEST 2.
     @Test("Ed25519 signatures match RFC 8032 §7.1", arguments: [

@@ -110,7 +110,7 @@ struct AuthenticationPair {
     }
 }
 
-@Suite struct AuthenticationTests {
+@Suite(.timeLimit(.minutes(10))) struct AuthenticationTests {
     static let keys: [SSHKeyType: SSHPrivateKey] = TestHostKeys.keys
 
     @Test func noneThenEachKeyType() throws {

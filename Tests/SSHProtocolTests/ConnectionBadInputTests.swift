@@ -7,7 +7,7 @@ import SSHProtocol
 import SSHWire
 import Testing
 
-@Suite struct ConnectionBadInputTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionBadInputTests {
     /// A server with one accepted session; raw payloads are then fed to it directly.
     static func serverWithSession(window: SSHChannelWindowPolicy = SSHChannelWindowPolicy()) throws -> (pair: ConnectionPair, channel: UInt32) {
         var pair = ConnectionPair(server: SSHConnectionConfiguration(role: .server, window: window))

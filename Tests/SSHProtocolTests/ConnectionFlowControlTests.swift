@@ -5,7 +5,7 @@ import NIOCore
 import SSHProtocol
 import Testing
 
-@Suite struct ConnectionFlowControlTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionFlowControlTests {
     static func pair(clientWindow: SSHChannelWindowPolicy = SSHChannelWindowPolicy(),
                      serverWindow: SSHChannelWindowPolicy = SSHChannelWindowPolicy()) -> ConnectionPair {
         ConnectionPair(client: SSHConnectionConfiguration(role: .client, window: clientWindow),

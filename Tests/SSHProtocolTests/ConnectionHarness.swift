@@ -4,6 +4,7 @@
 import NIOCore
 import SSHProtocol
 import SSHWire
+import Testing
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
@@ -181,8 +182,15 @@ struct ConnectionPair {
 }
 
 /// Decodes the payloads a side queued (without handing them over), for checks on what would go out.
-func decodedOutbound(_ payloads: [ByteBuffer]) -> [SSHConnectionMessage] {
-    payloads.compactMap { try? SSHConnectionMessage(payload: $0) }
+func decodedOutbound(_ payloads: [ByteBuffer], sourceLocation: SourceLocation = #_sourceLocation) -> [SSHConnectionMessage] {
+    payloads.compactMap { payload in
+        do {
+            return try SSHConnectionMessage(payload: payload)
+        } catch {
+            Issue.record("a queued payload does not decode: \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
 }
 
 /// A short name for a message, for order checks: "DATA", "EOF", "REQUEST exit-status", ...

@@ -6,7 +6,7 @@ import SSHProtocol
 import SSHWire
 import Testing
 
-@Suite struct ConnectionMessageTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionMessageTests {
     /// One sample of every message and typed payload. `openTail`: the message ends in request-specific bytes of
     /// any length (or a list of strings), so some of its prefixes are valid messages too.
     static let samples: [(name: String, message: SSHConnectionMessage, openTail: Bool)] = {

@@ -5,7 +5,7 @@ import NIOCore
 @_spi(Testing) import SSHProtocol
 import Testing
 
-@Suite struct ConnectionOrderingTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionOrderingTests {
     // MARK: EOF and CLOSE
 
     @Test func queuedDataGoesBeforeEOFAndClose() throws {

@@ -4,7 +4,7 @@ import NIOCore
 import SSHProtocol
 import Testing
 
-@Suite struct ConnectionSessionTests {
+@Suite(.timeLimit(.minutes(10))) struct ConnectionSessionTests {
     enum Carrier: String, CaseIterable, CustomStringConvertible {
         case direct, transport, transportByteByByte
         var description: String { rawValue }

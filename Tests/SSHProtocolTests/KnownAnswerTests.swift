@@ -107,7 +107,7 @@ extension ByteBuffer {
 
 // MARK: Key exchange
 
-@Suite("Known answers: key exchange (RFC 4253 §7.2/§8, 5656, 8731, mlkem768x25519)")
+@Suite("Known answers: key exchange (RFC 4253 §7.2/§8, 5656, 8731, mlkem768x25519)", .timeLimit(.minutes(10)))
 struct KeyExchangeKnownAnswerTests {
     static let methods = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
                           "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "mlkem768x25519-sha256"]
@@ -264,7 +264,7 @@ struct KeyExchangeKnownAnswerTests {
 
 // MARK: Packet framing
 
-@Suite("Known answers: packet protection (OpenSSH chacha20-poly1305, RFC 5647, RFC 4344 + 6668, -etm)")
+@Suite("Known answers: packet protection (OpenSSH chacha20-poly1305, RFC 5647, RFC 4344 + 6668, -etm)", .timeLimit(.minutes(10)))
 struct PacketProtectionKnownAnswerTests {
     /// Seals `plaintext` at an offset inside a buffer that already holds other bytes, as the sealer does with a
     /// flight of several packets; returns the sealed packet.

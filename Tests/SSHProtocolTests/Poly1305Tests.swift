@@ -11,7 +11,7 @@ private func bytes(_ hex: String) -> [UInt8] {
     return stride(from: 0, to: digits.count, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
 }
 
-@Suite("Poly1305 (RFC 8439)")
+@Suite("Poly1305 (RFC 8439)", .timeLimit(.minutes(10)))
 struct Poly1305Tests {
     @Test("RFC 8439 §2.5.2")
     func rfcVector() {
@@ -47,7 +47,7 @@ struct Poly1305Tests {
         #expect(incremental.finalize() == bytes(tag))
         // Uneven chunks: a partial block carried into whole blocks read in place, and back.
         for chunkSize in [5, 23, 48] {
-            guard var chunked = Poly1305(key: key) else { return }
+            guard var chunked = Poly1305(key: key) else { Issue.record("key refused"); return }
             var offset = 0
             while offset < message.count {
                 chunked.update(message[offset..<min(offset + chunkSize, message.count)])

@@ -6,7 +6,7 @@ import NIOCore
 @testable import SSHProtocol
 import Testing
 
-@Suite struct StrictKeyExchangeTests {
+@Suite(.timeLimit(.minutes(10))) struct StrictKeyExchangeTests {
     static func configurations(clientStrict: Bool = true, serverStrict: Bool = true, cipher: SSHCipherAlgorithm = .chacha20Poly1305)
         -> (SSHTransportConfiguration, SSHTransportConfiguration) {
         let algorithms = SSHAlgorithms(ciphers: [cipher])

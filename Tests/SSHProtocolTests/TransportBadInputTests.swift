@@ -6,7 +6,7 @@ import SSHKeys
 @testable import SSHProtocol
 import Testing
 
-@Suite struct TransportBadInputTests {
+@Suite(.timeLimit(.minutes(10))) struct TransportBadInputTests {
     // MARK: Helpers
 
     static func server() -> SSHTransport {

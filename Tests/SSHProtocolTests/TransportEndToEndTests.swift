@@ -6,7 +6,7 @@ import SSHProtocol
 import SSHWire
 import Testing
 
-@Suite struct TransportEndToEndTests {
+@Suite(.timeLimit(.minutes(10))) struct TransportEndToEndTests {
     /// Handshake, then `count` messages each way; checks all arrive in order.
     static func exchange(_ pair: inout TransportPair, count: Int = 20, size: Int = 200) throws {
         try pair.start()

@@ -8,7 +8,7 @@ import Testing
 
 private let longTestsEnabled = ProcessInfo.processInfo.environment["SHH_LONG_TESTS"] == "1"
 
-@Suite("Transport long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"))
+@Suite("Transport long tier", .enabled(if: longTestsEnabled, "set SHH_LONG_TESTS=1 to run the long tier"), .timeLimit(.minutes(30)))
 struct TransportLongTierTests {
     @Test(arguments: SSHKeyExchangeAlgorithm.allCases)
     func everyHostKeyCipherAndMACWith(_ kex: SSHKeyExchangeAlgorithm) throws {

@@ -6,7 +6,7 @@ import NIOCore
 import SSHWire
 import Testing
 
-@Suite struct TransportOrderingTests {
+@Suite(.timeLimit(.minutes(10))) struct TransportOrderingTests {
     private func established() throws -> TransportPair {
         var pair = TransportPair()
         try pair.start()

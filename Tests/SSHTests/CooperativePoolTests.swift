@@ -20,7 +20,7 @@ private struct PoolHoggingValidator: SSHHostKeyValidator {
     }
 }
 
-@Suite struct CooperativePoolTests {
+@Suite(.timeLimit(.minutes(10))) struct CooperativePoolTests {
     /// Run in a process of its own (an exit test): holding the pool here would hold every other test too.
     @Test func aLoginCompletesWhileTheCooperativePoolIsHeld() async {
         await #expect(processExitsWith: .success) {

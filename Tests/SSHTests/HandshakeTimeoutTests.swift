@@ -15,7 +15,7 @@ struct SlowValidator: SSHHostKeyValidator {
     }
 }
 
-@Suite struct HandshakeTimeoutTests {
+@Suite(.timeLimit(.minutes(10))) struct HandshakeTimeoutTests {
     func withServer<R: Sendable>(_ body: @Sendable (Int, SSHPrivateKey) async throws -> R) async throws -> R {
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let userKey = try SSHPrivateKey.generate(type: .ed25519)

@@ -41,7 +41,7 @@ func example() async throws -> String {
 }
 // README example end
 
-@Suite struct ReadmeExampleTests {
+@Suite(.timeLimit(.minutes(10))) struct ReadmeExampleTests {
     @Test func theExampleRuns() async throws {
         #expect(try await example() == "hello, me\n")
     }

@@ -25,7 +25,7 @@ private final class EventSink: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
 }
 
-@Suite struct TransportHandlerTests {
+@Suite(.timeLimit(.minutes(10))) struct TransportHandlerTests {
     static let hostKey: SSHServerHostKey? = (try? SSHPrivateKey.generate(type: .ed25519)).map { SSHServerHostKey(privateKey: $0) }
 
     /// A client handler on an embedded channel, and an in-memory server state machine to talk to it.

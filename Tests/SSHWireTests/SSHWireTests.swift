@@ -7,7 +7,7 @@ import Testing
 
 private func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
 
-@Suite("SSH wire types (RFC 4251 §5)")
+@Suite("SSH wire types (RFC 4251 §5)", .timeLimit(.minutes(10)))
 struct SSHWireTests {
     @Test("integers and booleans round-trip big-endian")
     func integers() throws {

@@ -3,7 +3,7 @@ import ShhCommand
 import SSHCommandLine
 import Testing
 
-@Suite struct ShhArgumentTests {
+@Suite(.timeLimit(.minutes(10))) struct ShhArgumentTests {
     @Test func optionsMayFollowTheHostUntilTheCommandStarts() throws {
         let parsed = try ShhArguments.parse(["-p2222", "host", "-l", "u", "-o", "BatchMode yes", "ls", "-la", "-p", "9"])
         #expect(parsed.host == "host")

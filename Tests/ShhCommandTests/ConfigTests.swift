@@ -21,7 +21,7 @@ private func read(_ home: String, host: String, user: String? = nil, options: [S
     return reader
 }
 
-@Suite struct ConfigTokenizerTests {
+@Suite(.timeLimit(.minutes(10))) struct ConfigTokenizerTests {
     @Test(arguments: [
         ("Port 2222", "Port", ["2222"]),
         ("Port=2222", "Port", ["2222"]),
@@ -63,7 +63,7 @@ private func read(_ home: String, host: String, user: String? = nil, options: [S
     }
 }
 
-@Suite struct ClientConfigTests {
+@Suite(.timeLimit(.minutes(10))) struct ClientConfigTests {
     @Test func hostBlocksSelectAndTheFirstValueWins() throws {
         let config = """
             Host web*.example.com !web3.example.com

@@ -3,7 +3,7 @@
 @testable import ShhCommand
 import Testing
 
-@Suite struct EscapeFilterTests {
+@Suite(.timeLimit(.minutes(10))) struct EscapeFilterTests {
     let tilde = UInt8(ascii: "~")
 
     /// Feeds `typed` in pieces of `size` bytes and joins what is sent.

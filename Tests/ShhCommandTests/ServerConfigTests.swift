@@ -5,7 +5,7 @@ import Foundation
 import OpenSSHConfig
 import Testing
 
-@Suite struct ServerConfigTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerConfigTests {
     @Test func firstValueWinsAndListsAccumulate() throws {
         let file = try SSHServerConfigFile.read(text: """
             # comment

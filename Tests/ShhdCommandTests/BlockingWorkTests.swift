@@ -15,7 +15,7 @@ import SSHServerHost
 @testable import ShhdCommand
 import Testing
 
-@Suite struct BlockingWorkTests {
+@Suite(.timeLimit(.minutes(10))) struct BlockingWorkTests {
     /// A user's authorized_keys is a FIFO: reading it would block for ever. Three logins as that user (enough to
     /// hold every cooperative thread on two cores, had they blocked there) run beside twenty ordinary ones.
     @Test func aFIFOAuthorizedKeysHoldsOnlyItsOwnLogin() async throws {
