@@ -144,7 +144,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
                 perform(context: context) { try $0.tryPassword(password) }
             case .passwordPrompt(let ask):
                 let promise = context.eventLoop.makePromise(of: String?.self)
-                promise.completeWithTask { try await ask() }
+                promise.completeOnEventLoop { try await ask() }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 promise.futureResult.whenComplete { result in
                     let (handler, context) = bound.value
@@ -183,7 +183,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
             }
         case .signer(_, let signer):
             let promise = context.eventLoop.makePromise(of: SSHSignature.self)
-            promise.completeWithTask { try await signer(data, algorithm.signatureAlgorithm) }
+            promise.completeOnEventLoop { try await signer(data, algorithm.signatureAlgorithm) }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             promise.futureResult.whenComplete { result in
                 let (handler, context) = bound.value
@@ -210,7 +210,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
             return
         }
         let promise = context.eventLoop.makePromise(of: [String].self)
-        promise.completeWithTask { try await responder(request) }
+        promise.completeOnEventLoop { try await responder(request) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
             let (handler, context) = bound.value

@@ -3,7 +3,9 @@ import SSHKeys
 import SSHProtocol
 
 /// One way to prove who the user is; `SSHClient.connect` tries them in order, skipping those the server does not
-/// allow.
+/// allow. The closures (`sign`, the prompts) run on the connection's event loop, not Swift's cooperative pool, so a
+/// busy pool cannot stall a login: they must not block. Hand anything that waits (an agent's socket, a person at a
+/// terminal) to a thread of its own and await it.
 public enum SSHClientCredential: Sendable {
     /// A private key held here, optionally with its OpenSSH user certificate (offered first, then the plain key).
     case privateKey(SSHPrivateKey, certificate: SSHCertificate? = nil)

@@ -1,7 +1,8 @@
 // Why in-process logins once "timed out during authentication" on a busy CI machine: the server asked its
-// authenticator on Swift's cooperative thread pool (two threads on two cores), which whatever else ran in the process
-// (synchronous tests, CPU-bound work) could hold for longer than the client's 30 s authentication timeout. Decisions
-// now run on the connection's event loop, so a held pool delays only the code that awaits the result.
+// authenticator, and the client its signer, on Swift's cooperative thread pool (two threads on two cores), which
+// whatever else ran in the process (synchronous tests, CPU-bound work) could hold for longer than the client's 30 s
+// authentication timeout. Both now run on the connection's event loop, so a held pool delays only the code that
+// awaits the result.
 import Foundation
 import NIOCore
 import SSH
@@ -39,7 +40,11 @@ private struct PoolHoggingValidator: SSHHostKeyValidator {
             defer { group.cancelAll() }
             let port = try await server.listeningPort
             let configuration = SSHClient.Configuration(connectTimeout: .seconds(30), authenticationTimeout: .seconds(2))
-            let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "me", credentials: [.privateKey(userKey)],
+            // A signer, so the client's own callback is part of the login too (it runs on the event loop as well).
+            let signer = SSHClientCredential.signer(key: .key(userKey.publicKey)) { data, algorithm in
+                try userKey.signature(for: data, algorithm: algorithm)
+            }
+            let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "me", credentials: [signer],
                                                      hostKeyValidator: PoolHoggingValidator(), configuration: configuration)
             await client.close()
         }
