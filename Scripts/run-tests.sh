@@ -7,10 +7,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 log="${1:-/tmp/shh-test.log}"
 limit="${SHH_TEST_TIME_LIMIT:-1800}"
+# Line-buffered output (stdbuf's setting reaches the test process too), so the log is current when a hang is cut.
 # shellcheck disable=SC2086
-timeout --kill-after=30 "$limit" swift test ${SHH_TEST_ARGS:-} 2>&1 | tee "$log"
+timeout --kill-after=30 "$limit" stdbuf -oL -eL swift test ${SHH_TEST_ARGS:-} 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    # swift test does not take its test process down with it, nor what that started (sshd daemonizes; shhd and
+    # asyncssh test servers run in sessions of their own): all of them name a test's temporary directory.
+    pkill -KILL -f 'shhPackageTests.xctest' || true
+    pkill -KILL -f '/tmp/shh-interop-' || true
     echo "== swift test did not finish within $limit s; tests still running when it was stopped:"
     python3 - "$log" <<'PY'
 import re, sys

@@ -93,11 +93,13 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         var showsMessageOfTheDay = false
         if session.terminal != nil, case .shell = session.command, session.grant.forcedCommand == nil { showsMessageOfTheDay = true }
         let (request, motdPath) = (session.terminal, showsMessageOfTheDay ? messageOfTheDay : nil)
-        let setUp: TerminalSetUp = try await blocking.run("opening a terminal for \(account.name)", discardLate: { (late: TerminalSetUp) in
-            if let terminal = late.terminal { close(terminal.controller); close(terminal.terminal) }
-        }) { () throws -> TerminalSetUp in
+        // Without a terminal (most exec sessions) there is nothing to set up: no hop to the pool.
+        let setUp: TerminalSetUp = request == nil ? TerminalSetUp() : try await blocking.run(
+            "opening a terminal for \(account.name)",
+            discardLate: { (late: TerminalSetUp) in if let terminal = late.terminal { close(terminal.controller); close(terminal.terminal) } }
+        ) { () throws -> TerminalSetUp in
             let terminal = try request.map { try PseudoTerminal.open(request: $0, owner: account) }
-            guard let motdPath, access(account.home + "/.hushlogin", F_OK) != 0 else { return TerminalSetUp(terminal: terminal, messageOfTheDay: nil) }
+            guard let motdPath, access(account.home + "/.hushlogin", F_OK) != 0 else { return TerminalSetUp(terminal: terminal) }
             return TerminalSetUp(terminal: terminal, messageOfTheDay: Self.readSmallFile(motdPath))
         }
         let terminal = setUp.terminal
@@ -179,8 +181,8 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
 
     /// A session's terminal (after pty-req) and the message of the day to show on it.
     private struct TerminalSetUp: Sendable {
-        var terminal: PseudoTerminal?
-        var messageOfTheDay: [UInt8]?
+        var terminal: PseudoTerminal? = nil
+        var messageOfTheDay: [UInt8]? = nil
     }
 
     /// A file's bytes, up to 64 KiB (nil when unreadable, empty, or larger). Opened without waiting: a FIFO
