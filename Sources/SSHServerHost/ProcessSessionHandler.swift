@@ -133,7 +133,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         // reached EOF (after anything it left running closed it too, as with sshd). With a terminal, whatever is
         // still holding it gets a short moment after the command's exit, then the terminal is hung up, as sshd
         // does. Then input stops.
-        enum Finished { case output, input, exit(ChildExit), hangUp }
+        enum Finished { case output, input(clientVanished: Bool), exit(ChildExit), hangUp }
         let ended = await withTaskGroup(of: Finished.self) { group -> ChildExit in
             let outputs = child.stderr == nil ? 1 : 2
             let output = OutputEnd()
@@ -142,8 +142,9 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                 group.addTask { try? await self.forward(from: stderr, to: session.channel, stderr: true, end: nil); return .output }
             }
             group.addTask {
-                await self.feed(session.channel, into: child.stdin, signalling: child.pid, terminal: terminal, closeAtEOF: terminal == nil)
-                return .input
+                let vanished = await self.feed(session.channel, into: child.stdin, signalling: child.pid, terminal: terminal,
+                                               closeAtEOF: terminal == nil)
+                return .input(clientVanished: vanished)
             }
             group.addTask { .exit(await ChildProcess.exit(of: child.pid)) }
             var exit: ChildExit?
@@ -151,9 +152,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             while exit == nil || openOutputs > 0, let finished = await group.next() {
                 switch finished {
                 case .output: openOutputs -= 1
-                case .input where exit == nil:
+                case .input(let clientVanished) where exit == nil || clientVanished:
                     // The channel is gone (the client vanished or closed it) and the command still runs: hang it
-                    // up, as a terminal's hang-up would, so nothing is left behind.
+                    // up, as a terminal's hang-up would, so nothing is left behind. A client that vanished hangs up
+                    // whatever of its session's process group still runs after the shell too: it holds our pipes
+                    // (CI once saw a session's last command outlive its killed shell and the connection).
                     kill(-child.pid, SIGHUP)
                 case .input, .hangUp: break
                 case .exit(let status):
@@ -270,12 +273,15 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// it would hang up the session; sshd leaves it open too); delivers signal requests to the child's process
     /// group and window changes to the terminal. Each write is awaited until it reached the pipe, so a command
     /// that does not read holds the client back through the channel's window, and EOF follows the last byte.
+    /// Returns whether the input ended because the client vanished (the connection or channel failed) rather than
+    /// by EOF and CLOSE.
     private func feed(_ channel: SSHChannel, into descriptor: CInt, signalling pid: pid_t, terminal: PseudoTerminal?,
-                      closeAtEOF: Bool) async {
+                      closeAtEOF: Bool) async -> Bool {
         guard let pipe = try? await NIOPipeBootstrap(group: channel.eventLoop).takingOwnershipOfDescriptor(output: descriptor).get() else {
             close(descriptor)
-            return
+            return false
         }
+        var vanished = false
         var writable = true
         do {
             for try await input in channel.input {
@@ -295,8 +301,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                     break
                 }
             }
-        } catch {}
+        } catch {
+            vanished = true
+        }
         try? await pipe.close()
+        return vanished
     }
 
     /// Signal names of RFC 4254 §6.10 and their numbers here.
