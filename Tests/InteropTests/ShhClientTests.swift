@@ -74,10 +74,11 @@ struct ShhClientTests {
         let up = try await fixture.shh(["\(testLogin)@127.0.0.1", "sha256sum"], stdin: data)
         #expect(up.status == 0, "\(up.stderr)")
         #expect(up.stdout.hasPrefix(digest), "\(installation): 100 MiB up arrived as \(up.stdout)")
-        // Down: random bytes whose digest the remote side prints on stderr, hashed here as they arrive.
+        // Down: random bytes whose digest the remote side prints on stderr, hashed here as they arrive (bash on the
+        // remote side for its process substitution: the test login's shell is /bin/sh).
         let common = ["-F", "none", "-p", "\(fixture.sshd.port)", "-i", fixture.identity, "-o", "UserKnownHostsFile=\(fixture.knownHosts)",
                       "-o", "BatchMode=yes", "\(testLogin)@127.0.0.1"].joined(separator: " ")
-        let down = try await runAsync("/bin/bash", ["-c", "\(shhPath) \(common) 'head -c 104857600 /dev/urandom | tee >(sha256sum >&2)' | sha256sum"])
+        let down = try await runAsync("/bin/bash", ["-c", "\(shhPath) \(common) 'exec bash -c \"head -c 104857600 /dev/urandom | tee >(sha256sum >&2)\"' | sha256sum"])
         #expect(down.status == 0, "\(down.stderr)")
         let sent = down.stderr.prefix(64), received = down.stdout.prefix(64)
         #expect(sent.count == 64 && sent == received, "\(installation): 100 MiB down: sent \(down.stderr), received \(down.stdout)")
