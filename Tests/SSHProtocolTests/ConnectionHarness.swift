@@ -112,7 +112,8 @@ struct ConnectionPair {
         let arrived = toServer ? transport.serverLog.messages : transport.clientLog.messages
         if toServer { transport.serverLog.messages.removeAll() } else { transport.clientLog.messages.removeAll() }
         self.transport = transport
-        for bytes in arrived { receive(ByteBuffer(bytes: bytes), atServer: toServer) }
+        // The pair's own USERAUTH_SUCCESS (see authenticateAfterKeyExchange) is not the connection's.
+        for bytes in arrived where bytes != [SSHMessageNumber.userAuthenticationSuccess] { receive(ByteBuffer(bytes: bytes), atServer: toServer) }
     }
 
     /// Feeds one payload to a side, records the event and lets the side's policy answer it.

@@ -162,6 +162,7 @@ import Testing
         var pair = TransportPair(
             client: SSHTransportConfiguration(role: .client, algorithms: algorithms),
             server: SSHTransportConfiguration(role: .server(hostKeys: TestHostKeys.all), algorithms: algorithms, offersStrictKeyExchange: false))
+        pair.authenticateAfterKeyExchange = false  // the first packet after NEWKEYS is the test's
         pair.tamperFirstFlight(fromClient: false, containing: SSHMessageNumber.newKeys) { bytes, packets in
             let newKeys = packets.first { $0.messageNumber == SSHMessageNumber.newKeys }!
             return Array(bytes[..<newKeys.range.lowerBound]) + plaintextPacket(ignorePayload)

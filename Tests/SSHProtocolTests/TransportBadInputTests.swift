@@ -322,14 +322,16 @@ import Testing
         var connection = try ScriptedConnection(serverStrict: strict)
         try connection.handshake()
         try #require(connection.clientLog.completedExchanges == 1, "\(String(describing: connection.clientLog.error))")
+        // Authenticated, so connection-layer messages are delivered (before it they get UNIMPLEMENTED too).
+        _ = try connection.serverSends([SSHMessageNumber.userAuthenticationSuccess])
         for _ in 0..<3 { try connection.serverSends(ignorePayload) }
         let sent = try connection.serverSends([number, 1, 2, 3])
-        #expect(sent == (strict ? 3 : 6), "KEXINIT, REPLY, NEWKEYS, then three IGNOREs")
+        #expect(sent == (strict ? 4 : 7), "KEXINIT, REPLY, NEWKEYS, then SUCCESS and three IGNOREs")
         try connection.clientToServer()
         #expect(connection.serverReceived.last == ScriptedServer.Received(
             sequenceNumber: strict ? 0 : 3, payload: [SSHMessageNumber.unimplemented] + bigEndianBytes(sent)))
         #expect(connection.clientLog.error == nil)
-        #expect(connection.clientLog.messages.isEmpty)
+        #expect(connection.clientLog.messages == [[SSHMessageNumber.userAuthenticationSuccess]])
         // The connection goes on.
         try connection.serverSends(Array(testMessage(7).allBytes))
         #expect(connection.clientLog.messages.last.flatMap(messageIndex) == 7)

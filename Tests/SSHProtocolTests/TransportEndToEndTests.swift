@@ -189,3 +189,88 @@ import Testing
         #expect(pair.serverLog.peerDisconnect?.disconnectReason == .hostKeyNotVerifiable)
     }
 }
+
+/// Which higher-layer messages the transport lets through before and after authentication (RFC 4253 §11.4,
+/// RFC 4252 §5.1), and what an unauthenticated peer cannot make the server do (answer pings, rekey).
+@Suite(.timeLimit(.minutes(10))) struct TransportAuthenticationGateTests {
+    static func unauthenticatedPair() throws -> TransportPair {
+        var pair = TransportPair()
+        pair.authenticateAfterKeyExchange = false
+        try pair.start()
+        pair.run()
+        #expect(pair.isEstablished)
+        return pair
+    }
+
+    static func authenticate(_ pair: inout TransportPair) throws {
+        var success = ByteBuffer()
+        success.writeInteger(SSHMessageNumber.userAuthenticationSuccess)
+        try pair.server.send(success)
+        pair.run()
+        #expect(pair.server.isAuthenticated && pair.client.isAuthenticated)
+    }
+
+    /// A connection message before authentication gets UNIMPLEMENTED (as sshd answers it) and the connection goes
+    /// on; after authentication the same message is delivered, and a number no layer knows (120) gets UNIMPLEMENTED.
+    @Test func connectionMessagesWaitForAuthenticationAndUnknownOnesGetUnimplemented() throws {
+        var pair = try Self.unauthenticatedPair()
+        try pair.client.send(testMessage(1))
+        var channelOpen = ByteBuffer()
+        channelOpen.writeInteger(SSHMessageNumber.channelOpen)
+        channelOpen.writeSSHString("session")
+        try pair.client.send(channelOpen)
+        pair.run()
+        #expect(pair.serverLog.messages.isEmpty, "nothing of the connection layer reaches the server before authentication")
+        #expect(pair.serverLog.error == nil && pair.clientLog.error == nil)
+        try Self.authenticate(&pair)
+        for number: UInt8 in [83, 89, 101, 120, 127] { try pair.client.send(ByteBuffer(bytes: [number, 0, 0, 0, 0])) }
+        try pair.client.send(testMessage(2))
+        pair.run()
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == [2], "only the known message is delivered: \(pair.serverLog.messages)")
+        #expect(pair.serverLog.error == nil && pair.clientLog.error == nil, "unknown numbers do not end the connection")
+    }
+
+    /// A user authentication request after success is ignored (RFC 4252 §5.1), not answered and not delivered.
+    @Test func authenticationRequestsAfterSuccessAreIgnored() throws {
+        var pair = try Self.unauthenticatedPair()
+        try Self.authenticate(&pair)
+        var request = ByteBuffer()
+        UserAuthenticationRequest(user: "root", method: .none).encode(into: &request)
+        try pair.client.send(request)
+        try pair.client.send(testMessage(3))
+        pair.run()
+        #expect(pair.serverLog.messages.compactMap(messageIndex) == [3])
+        #expect(pair.serverLog.messages.count == 1)
+    }
+
+    /// ping@openssh.com before authentication gets no pong (an unauthenticated peer gets no free answers).
+    @Test func pingsAreAnsweredOnlyAfterAuthentication() throws {
+        var pair = try Self.unauthenticatedPair()
+        #expect(try pair.client.sendPing([1, 2, 3]))
+        pair.run()
+        #expect(!pair.clientLog.events.contains("pong:3"))
+        try Self.authenticate(&pair)
+        #expect(try pair.client.sendPing([1, 2, 3, 4]))
+        pair.run()
+        #expect(pair.clientLog.events.contains("pong:4"))
+    }
+
+    /// A client's re-exchange before authentication is refused with UNIMPLEMENTED (the client says so and stops);
+    /// the server starts none itself until then; after authentication either side may rekey.
+    @Test func noKeyReExchangeBeforeAuthentication() throws {
+        var pair = try Self.unauthenticatedPair()
+        try pair.server.startKeyExchange()
+        #expect(!pair.server.isKeyExchangeInProgress, "the server does not rekey before authentication")
+        try pair.client.startKeyExchange()
+        pair.run()
+        let error = try #require(pair.clientLog.error)
+        #expect(error.description.contains("refused to start a key exchange"), "\(error)")
+        #expect(pair.server.completedKeyExchanges == 1)
+
+        var authenticated = try Self.unauthenticatedPair()
+        try Self.authenticate(&authenticated)
+        try authenticated.server.startKeyExchange()
+        authenticated.run()
+        #expect(authenticated.server.completedKeyExchanges == 2 && authenticated.clientLog.error == nil)
+    }
+}

@@ -72,9 +72,19 @@ struct TransportPair {
         try server.start()
     }
 
+    /// Whether `run()` marks the connection authenticated as soon as the first key exchange is done (the server
+    /// sends USERAUTH_SUCCESS), as transport tests of higher-layer traffic need: before it, the transport answers
+    /// connection-layer messages with UNIMPLEMENTED (RFC 4253 §11.4).
+    var authenticateAfterKeyExchange = true
+
     /// Moves bytes both ways and drains events until neither side has anything more to say.
     mutating func run(maxRounds: Int = 10_000) {
         for _ in 0..<maxRounds {
+            if authenticateAfterKeyExchange, !server.isAuthenticated, server.completedKeyExchanges > 0, !server.isClosed {
+                var success = ByteBuffer()
+                success.writeInteger(SSHMessageNumber.userAuthenticationSuccess)
+                try? server.send(success)
+            }
             var moved = false
             if let bytes = client.takeOutbound() {
                 moved = true

@@ -122,6 +122,11 @@ private final class EventSink: ChannelInboundHandler {
         }
         #expect(server.completedKeyExchanges == 1)
         #expect(try writes(channel).isEmpty)
+        // Authenticated (a server takes part in no re-exchange before that, as sshd).
+        var success = ByteBuffer()
+        success.writeInteger(SSHMessageNumber.userAuthenticationSuccess)
+        try server.send(success)
+        if let bytes = server.takeOutbound() { try channel.writeInbound(bytes) }
         channel.embeddedEventLoop.advanceTime(by: .seconds(4))
         #expect(try writes(channel).isEmpty, "not before the limit")
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))

@@ -28,6 +28,10 @@ public struct SSHTransport {
     public private(set) var peerExtensionInfo: ExtensionInfo?
     /// Number of completed key exchanges.
     public private(set) var completedKeyExchanges = 0
+    /// Whether user authentication has succeeded: set by the USERAUTH_SUCCESS a server sends or a client receives
+    /// (RFC 4252 §5.1). Which higher-layer messages are delivered, and whether pings are answered and rekeying is
+    /// allowed, depend on it.
+    public private(set) var isAuthenticated = false
 
     private enum Phase { case identification, running, closed }
     private var phase: Phase = .identification
@@ -170,6 +174,7 @@ public struct SSHTransport {
         guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self), number >= 50 else {
             throw SSHProtocolError(.invalidState("send(_:) takes messages numbered 50 and up; transport messages have their own methods"))
         }
+        if !isClient && number == SSHMessageNumber.userAuthenticationSuccess { isAuthenticated = true }
         try enqueue(payload)
     }
 
@@ -234,13 +239,15 @@ public struct SSHTransport {
     }
 
     /// Starts a key exchange now (e.g. when RekeyLimit's time runs out). Does nothing if one is running.
+    /// A server does not rekey before authentication (as sshd): there is nothing yet worth the work, and it keeps
+    /// an unauthenticated peer from making us sign and exchange again.
     public mutating func startKeyExchange() throws {
-        guard phase == .running, initialExchangeDone, keyExchange == nil else { return }
+        guard phase == .running, initialExchangeDone, keyExchange == nil, isClient || isAuthenticated else { return }
         try sendKeyExchangeInit()
     }
 
     private mutating func startKeyExchangeIfLimitReached() throws {
-        guard initialExchangeDone, keyExchange == nil else { return }
+        guard initialExchangeDone, keyExchange == nil, isClient || isAuthenticated else { return }
         let limits = configuration.rekeyLimits
         if sealer.bytesSinceKeyChange >= limits.bytes || opener.bytesSinceKeyChange >= limits.bytes
             || sealer.packetsSinceKeyChange >= limits.packets || opener.packetsSinceKeyChange >= limits.packets {
@@ -533,6 +540,7 @@ public struct SSHTransport {
         if let state = keyExchange, state.peerInitPayload != nil, !state.receivedNewKeys {
             let allowed = (SSHMessageNumber.disconnect...SSHMessageNumber.debug).contains(number)
                 || number == SSHMessageNumber.keyExchangeInit || number == SSHMessageNumber.newKeys || (30...49).contains(number)
+                || number == SSHMessageNumber.ping || number == SSHMessageNumber.pong
             guard allowed else { throw SSHProtocolError(.protocolViolation("message \(number) during key exchange")) }
         }
         // RFC 8308 §2.4: a client's EXT_INFO may only be the first message after its first NEWKEYS.
@@ -587,6 +595,12 @@ public struct SSHTransport {
             peerExtensionInfo = info
             return .extensionInfo(info)
         case SSHMessageNumber.keyExchangeInit:
+            if initialExchangeDone && !isClient && !isAuthenticated && keyExchange == nil {
+                // No re-exchange before authentication (as sshd): an unauthenticated peer may not make us do the
+                // work of a key exchange again and again. UNIMPLEMENTED tells it, and the connection goes on.
+                try sendUnimplemented(sequenceNumber)
+                return nil
+            }
             try handleKeyExchangeInit(payload, sequenceNumber: sequenceNumber)
             return nil
         case SSHMessageNumber.newKeys:
@@ -614,6 +628,9 @@ public struct SSHTransport {
             var buffer = payload
             buffer.moveReaderIndex(forwardBy: 1)
             let data = try buffer.readSSHStringBytes(field: "ping data")
+            // OpenSSH PROTOCOL §1.9 as sshd keeps it: an unauthenticated peer gets no answer (no free traffic
+            // amplification), and neither does a ping during a key exchange.
+            guard isAuthenticated, keyExchange == nil else { return nil }
             var pong = ByteBuffer()
             pong.writeSSHByte(SSHMessageNumber.pong)
             pong.writeSSHString(data)
@@ -624,12 +641,43 @@ public struct SSHTransport {
             buffer.moveReaderIndex(forwardBy: 1)
             return .pong(try buffer.readSSHStringBytes(field: "pong data"))
         case 50...127:
-            try startKeyExchangeIfLimitReached()
-            return .message(payload)
+            switch Self.route(number, isClient: isClient, isAuthenticated: isAuthenticated) {
+            case .deliver:
+                if isClient && number == SSHMessageNumber.userAuthenticationSuccess { isAuthenticated = true }
+                try startKeyExchangeIfLimitReached()
+                return .message(payload)
+            case .ignore:
+                return nil
+            case .unimplemented:
+                try sendUnimplemented(sequenceNumber)
+                return nil
+            }
         default:
             // RFC 4253 §11.4: anything else gets UNIMPLEMENTED with its sequence number, and we go on.
             try sendUnimplemented(sequenceNumber)
             return nil
+        }
+    }
+
+    enum Route { case deliver, ignore, unimplemented }
+
+    /// Which higher-layer messages the layers above handle at this point, by role (RFC 4252 for 50–79, RFC 4254 for
+    /// 80–100): those are delivered; authentication requests after success are ignored (RFC 4252 §5.1); every
+    /// other number gets UNIMPLEMENTED and the connection goes on (RFC 4253 §11.4) — a connection message before
+    /// authentication too, as sshd answers it.
+    static func route(_ number: UInt8, isClient: Bool, isAuthenticated: Bool) -> Route {
+        let connectionLayer = (SSHMessageNumber.globalRequest...SSHMessageNumber.requestFailure).contains(number)
+            || (SSHMessageNumber.channelOpen...SSHMessageNumber.channelFailure).contains(number)
+        switch (isClient, isAuthenticated) {
+        case (false, false):
+            return number == SSHMessageNumber.userAuthenticationRequest || number == SSHMessageNumber.userAuthenticationInfoResponse
+                ? .deliver : .unimplemented
+        case (true, false):
+            return (SSHMessageNumber.userAuthenticationFailure...SSHMessageNumber.userAuthenticationBanner).contains(number)
+                || number == SSHMessageNumber.userAuthenticationMethodSpecific60 ? .deliver : .unimplemented
+        case (_, true):
+            if connectionLayer { return .deliver }
+            return (50...79).contains(number) ? .ignore : .unimplemented
         }
     }
 
