@@ -123,6 +123,9 @@ public final class SSHServer: Service, Sendable {
         public var acceptedEnvironment: [String]
         /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
         public var banner: String?
+        /// TCP keepalives on every connection (sshd's TCPKeepAlive, on by default), so a peer that vanished is
+        /// noticed even while nothing is being sent.
+        public var tcpKeepAlive = true
 
         /// Listens on 127.0.0.1:22 by default with sshd's limits (MaxAuthTries 6, MaxSessions 10, LoginGraceTime 120 s).
         public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
@@ -199,6 +202,7 @@ public final class SSHServer: Service, Sendable {
         do {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: configuration.tcpKeepAlive ? 1 : 0)
                 .childChannelInitializer { child in
                     child.eventLoop.makeCompletedFuture {
                         if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
@@ -296,7 +300,7 @@ final class SessionController: ServerSessionPolicy {
     }
 
     func acceptSession(_ channel: SSHChannelID, handler connection: ConnectionHandler) -> Bool {
-        guard sessions.count < maximumSessions else { return false }
+        guard sessions.count < connection.grant.maximumSessions ?? maximumSessions else { return false }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
         guard let closed = connection.attach(channel, input: continuation) else { return false }
         sessions[channel] = Pending(stream: stream, closed: closed)

@@ -22,7 +22,9 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
 public enum SSHAuthenticationAttempt: Sendable, Equatable {
     case none(user: String)
     /// `isQuery`: the client only asks whether the key would do; otherwise it proved it holds the key.
-    case publicKey(user: String, key: SSHPresentedKey, isQuery: Bool)
+    /// `algorithm`: the signature algorithm it names (rsa-sha2-512 for an RSA key, say), for per-user algorithm
+    /// lists (PubkeyAcceptedAlgorithms inside Match).
+    case publicKey(user: String, key: SSHPresentedKey, isQuery: Bool, algorithm: SSHHostKeyAlgorithm)
     case password(user: String, password: String)
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)
@@ -40,7 +42,7 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     /// The user name the client asked to log in as.
     public var user: String {
         switch self {
-        case .none(let user), .publicKey(let user, _, _), .password(let user, _), .keyboardInteractive(let user, _): user
+        case .none(let user), .publicKey(let user, _, _, _), .password(let user, _), .keyboardInteractive(let user, _): user
         }
     }
 }
@@ -62,9 +64,12 @@ public struct SSHLoginGrant: Sendable, Equatable {
     public var acceptedEnvironment: [String]?
     /// How the user proved who they are, for logs ("publickey", "password", ...).
     public var method: String
+    /// Sessions this login may have open at once (sshd's MaxSessions inside Match); nil: the server's limit.
+    public var maximumSessions: Int?
 
     public init(forcedCommand: String? = nil, permitsTerminal: Bool = true, environment: [String: String] = [:],
-                acceptedEnvironment: [String]? = nil, method: String = "") {
+                acceptedEnvironment: [String]? = nil, method: String = "", maximumSessions: Int? = nil) {
+        self.maximumSessions = maximumSessions
         self.forcedCommand = forcedCommand
         self.permitsTerminal = permitsTerminal
         self.environment = environment
@@ -101,10 +106,14 @@ public protocol SSHServerAuthenticator: Sendable {
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
     /// The banner for this user and connection (sshd's Banner inside Match); nil: the server's configured banner.
     func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String?
+    /// Failed attempts this user may make on this connection (sshd's MaxAuthTries inside Match), asked once with
+    /// the first request; nil: the server's configured limit.
+    func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int?
 }
 
 extension SSHServerAuthenticator {
     public func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? { nil }
+    public func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? { nil }
 
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         await decide(attempt)

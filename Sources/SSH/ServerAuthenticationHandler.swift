@@ -88,8 +88,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         let attempt: SSHAuthenticationAttempt
         switch request {
         case .none(let user): attempt = .none(user: user)
-        case .publicKeyQuery(let user, let key, _): attempt = .publicKey(user: user, key: key, isQuery: true)
-        case .publicKey(let user, let key, _): attempt = .publicKey(user: user, key: key, isQuery: false)
+        case .publicKeyQuery(let user, let key, let algorithm): attempt = .publicKey(user: user, key: key, isQuery: true, algorithm: algorithm)
+        case .publicKey(let user, let key, let algorithm): attempt = .publicKey(user: user, key: key, isQuery: false, algorithm: algorithm)
         case .password(let user, let password, let newPassword):
             // We do not change passwords; a change attempt is a plain failure.
             attempt = newPassword == nil ? .password(user: user, password: password) : .none(user: user)
@@ -103,11 +103,13 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         let wantsBanner = !bannerSent
         bannerSent = true
         // Decided on this connection's event loop, not the cooperative pool (see EventLoopTaskExecutor).
-        let promise = context.eventLoop.makePromise(of: (banner: String?, decision: SSHAuthenticationDecision).self)
+        let promise = context.eventLoop.makePromise(of: (banner: String?, attempts: Int?, decision: SSHAuthenticationDecision).self)
         let authenticator = self.authenticator
         promise.completeOnEventLoop {
+            // The user is known from the first request on (it may not change): its own limit applies from there.
             let banner = wantsBanner ? await authenticator.banner(for: attempt.user, on: connection) : nil
-            return (banner, await authenticator.decide(attempt, on: connection))
+            let attempts = wantsBanner ? await authenticator.maximumAttempts(for: attempt.user, on: connection) : nil
+            return (banner, attempts, await authenticator.decide(attempt, on: connection))
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         // "none" is a probe for the method list, the same for every user: answered at once, as sshd does. Every
@@ -117,6 +119,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         promise.futureResult.whenSuccess { answer in
             let (handler, context) = bound.value
             if wantsBanner, let text = answer.banner ?? handler.banner { handler.machine?.sendBanner(text) }
+            if let attempts = answer.attempts { handler.machine?.limitAttempts(to: attempts) }
             handler.apply(answer.decision, to: attempt, context: context, received: received, holdFailures: holdFailures)
         }
     }
@@ -142,7 +145,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard !closed else { return }
         let applied: Void? = step(context: context, received: received) { machine in
             switch (decision, attempt) {
-            case (.accept, .publicKey(_, _, true)), (.grant, .publicKey(_, _, true)):
+            case (.accept, .publicKey(_, _, true, _)), (.grant, .publicKey(_, _, true, _)):
                 try machine.acceptPublicKeyQuery()
             case (.accept, _), (.grant, _):
                 // Accepting "none" too is the policy's choice (an account that needs no authentication).

@@ -22,9 +22,14 @@ public struct SSHSessionAccount: Sendable, Equatable {
         self.shell = shell
     }
 
-    /// The account called `name`, nil if there is none.
+    /// The account called exactly `name`, nil if there is none. A name the database would read differently is
+    /// no account: one with a NUL (C cuts it there) or one the database matches loosely (a case-insensitive
+    /// directory answering "ROOT" with root) — every policy compares the name as given, so the account must be
+    /// that very name.
     public init?(named name: String) {
-        guard let account = Self.lookUp({ entry, buffer, size, result in getpwnam_r(name, entry, buffer, size, result) }) else { return nil }
+        guard !name.isEmpty, !name.utf8.contains(0),
+              let account = Self.lookUp({ entry, buffer, size, result in getpwnam_r(name, entry, buffer, size, result) }),
+              account.name == name else { return nil }
         self = account
     }
 

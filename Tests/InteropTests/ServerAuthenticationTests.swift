@@ -21,9 +21,9 @@ struct TestAuthenticator: SSHServerAuthenticator {
         switch attempt {
         case .none:
             return .reject
-        case .publicKey(_, .key(let key), _):
+        case .publicKey(_, .key(let key), _, _):
             return keys.contains(key) ? .accept : .reject
-        case .publicKey(let user, .certificate(let certificate), _):
+        case .publicKey(let user, .certificate(let certificate), _, _):
             guard let certificateAuthority, certificate.signatureKey == certificateAuthority, certificate.hasValidSignature,
                   certificate.kind == .user, certificate.principals.contains(user) else { return .reject }
             return .accept

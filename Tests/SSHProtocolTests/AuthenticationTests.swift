@@ -265,6 +265,33 @@ struct AuthenticationPair {
         #expect(throws: SSHProtocolError.self) { try fresh.receive(otherService, methodsThatCanContinue: []) }
     }
 
+    /// A C string ends at NUL: "alice\0x" would be "alice" to getpwnam but not to DenyUsers or Match User. Such a
+    /// name (or service) never reaches the policy; the connection ends, as sshd ends it.
+    @Test(arguments: ["alice\0x", "\0", "alice\0"])
+    func aUserNameWithANulIsAProtocolViolation(_ user: String) throws {
+        var server = SSHServerAuthentication(sessionIdentifier: [1])
+        var request = ByteBuffer()
+        UserAuthenticationRequest(user: user, method: .password("secret", newPassword: nil)).encode(into: &request)
+        #expect(throws: SSHProtocolError.self) { try server.receive(request, methodsThatCanContinue: ["password"]) }
+        var service = ByteBuffer()
+        UserAuthenticationRequest(user: "alice", service: "ssh-connection\0", method: .none).encode(into: &service)
+        var fresh = SSHServerAuthentication(sessionIdentifier: [1])
+        #expect(throws: SSHProtocolError.self) { try fresh.receive(service, methodsThatCanContinue: []) }
+    }
+
+    /// MaxAuthTries inside Match: known once the user is, it replaces the connection's limit from there on.
+    @Test func aLowerLimitForTheUserEndsTheConnectionSooner() throws {
+        var pair = AuthenticationPair(policy: TestPolicy(passwords: ["alice": "right"]))
+        pair.server.limitAttempts(to: 2)
+        try pair.client.tryPassword("wrong")
+        try pair.pump()
+        #expect(pair.serverError == nil)
+        try pair.client.tryPassword("wrong again")
+        try pair.pump()
+        let error = try #require(pair.serverError)
+        #expect(error.description.contains("too many authentication failures for alice"), "\(error)")
+    }
+
     @Test func unknownMethodIsRefusedWithTheList() throws {
         var server = SSHServerAuthentication(sessionIdentifier: [1])
         var request = ByteBuffer()
@@ -312,6 +339,7 @@ struct AuthenticationPair {
     @Test func overTheTransportOneByteAtATime() throws {
         let key = try #require(Self.keys[.ed25519])
         var pair = TransportPair(chunkSize: 1)
+        pair.authenticateAfterKeyExchange = false
         try pair.start()
         pair.run()
         try pair.client.requestService("ssh-userauth")

@@ -18,7 +18,7 @@ struct OneKey: SSHServerAuthenticator {
     let key: SSHPublicKey
     var offeredMethods: [String] { ["publickey"] }
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
-        if case .publicKey(_, .key(let offered), _) = attempt, offered == key { return .accept }
+        if case .publicKey(_, .key(let offered), _, _) = attempt, offered == key { return .accept }
         return .reject
     }
 }

@@ -53,7 +53,7 @@ public struct SSHServerAuthentication {
     }
 
     /// The limits in force.
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private let sessionIdentifier: [UInt8]
     private var state: State = .awaitingRequest
     private var outputs: [Output] = []
@@ -106,6 +106,11 @@ public struct SSHServerAuthentication {
             throw SSHProtocolError(.protocolViolation("a new authentication request before the last one was answered"))
         }
         let request = try UserAuthenticationRequest(payload: payload)
+        // A C string ends at NUL: the account database would see "name" where every policy sees "name\0x". sshd
+        // refuses such a string outright; so do we.
+        guard !request.user.utf8.contains(0), !request.service.utf8.contains(0) else {
+            throw SSHProtocolError(.protocolViolation("a user or service name with a NUL byte"))
+        }
         if let user, let service, user != request.user || service != request.service {
             throw SSHProtocolError(.protocolViolation("the user or service changed during authentication (\(user)/\(service) to \(request.user)/\(request.service))"))
         }
@@ -224,6 +229,12 @@ public struct SSHServerAuthentication {
         payload.writeSSHString("")
         outputs.append(.send(payload))
         state = .awaitingRequest
+    }
+
+    /// Changes the number of failed attempts allowed (sshd's MaxAuthTries inside Match, known once the user is);
+    /// the next failure past it ends the connection.
+    public mutating func limitAttempts(to maximum: Int) {
+        configuration.maximumAttempts = max(1, maximum)
     }
 
     /// A banner (RFC 4252 §5.4), allowed any time before success.
