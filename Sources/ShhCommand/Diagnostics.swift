@@ -6,6 +6,7 @@ import Glibc
 import Musl
 #endif
 import SSHCommandLine
+import SSHProtocol
 
 final class Diagnostics: @unchecked Sendable {
     typealias Level = LogLevel
@@ -23,21 +24,28 @@ final class Diagnostics: @unchecked Sendable {
         return true
     }
 
+    /// What reaches the terminal: server banners, disconnect texts and names come from the peer and must not drive
+    /// the terminal (see PeerText); in raw mode each line also needs its carriage return.
+    private func shown(_ message: String) -> String {
+        let safe = PeerText.forTerminal(message)
+        return lineEnding == "\n" ? safe : safe.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: lineEnding)
+    }
+
     /// A message a user must see (failures): printed at every level but QUIET.
     func error(_ message: String) {
         guard level >= .fatal else { return }
-        TerminalPrompt.writeAll(descriptor, message + lineEnding)
+        TerminalPrompt.writeAll(descriptor, shown(message) + lineEnding)
     }
 
     /// Warnings ssh prints at the default level (a host added to known_hosts).
     func info(_ message: String) {
         guard level >= .info else { return }
-        TerminalPrompt.writeAll(descriptor, message + lineEnding)
+        TerminalPrompt.writeAll(descriptor, shown(message) + lineEnding)
     }
 
     func debug(_ message: @autoclosure () -> String, level wanted: Level = .debug1) {
         guard level >= wanted else { return }
         let tag = wanted == .verbose ? "" : "debug\(wanted.rawValue - Level.verbose.rawValue): "
-        TerminalPrompt.writeAll(descriptor, tag + message() + lineEnding)
+        TerminalPrompt.writeAll(descriptor, tag + shown(message()) + lineEnding)
     }
 }

@@ -40,10 +40,11 @@ enum Identities {
             }, count: max(1, settings.passwordPrompts))
             byMethod["keyboard-interactive"] = [SSHClientCredential.keyboardInteractive { request in
                 try await whilePersonAnswers {
-                    if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.name + "\n") }
-                    if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, request.instruction + "\n") }
+                    // The server wrote these: shown without their control characters (see PeerText).
+                    if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, PeerText.forTerminal(request.name) + "\n") }
+                    if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, PeerText.forTerminal(request.instruction) + "\n") }
                     return try request.prompts.map { prompt in
-                        guard let answer = TerminalPrompt.askOnTerminal(prompt.prompt, echo: prompt.echo) else {
+                        guard let answer = TerminalPrompt.askOnTerminal(PeerText.forLogLine(prompt.prompt), echo: prompt.echo) else {
                             throw ShhFailure("shh: no terminal to answer \"\(prompt.prompt)\"")
                         }
                         return answer

@@ -3,6 +3,7 @@
 // ssh://[user@]host[:port]. Flags that mean a configuration keyword become that keyword's line, applied before any
 // file, in the order given, so the command line wins as in ssh.
 import SSHCommandLine
+import SSHProtocol
 
 /// A parsed shh command line.
 public struct ShhArguments: Equatable, Sendable {
@@ -51,7 +52,36 @@ public struct ShhArguments: Equatable, Sendable {
             index = next
         }
         parsed.command = Array(arguments[index...])
+        // OpenSSH 9.6: names typed on the command line reach %h, %r and %u in ProxyCommand, LocalCommand and Match
+        // exec, which a shell runs; a hostile name (a git URL from a repository, say) must not run a command there.
+        // Names from ssh_config are the user's own and are not checked.
+        if let host = parsed.host, !isSafeHostName(host) {
+            throw CommandLineError.invalidValue("hostname contains invalid characters")
+        }
+        if let user = parsed.user, !isSafeUserName(user) {
+            throw CommandLineError.invalidValue("remote username contains invalid characters")
+        }
         return parsed
+    }
+
+    /// ssh's valid_hostname: no leading "-" (an option to whatever gets it), no shell metacharacters, no white space
+    /// or control characters.
+    static func isSafeHostName(_ host: String) -> Bool {
+        guard !host.hasPrefix("-") else { return false }
+        return !host.unicodeScalars.contains { scalar in
+            "'`\"$\\;&<>|(){}".unicodeScalars.contains(scalar) || scalar.properties.isWhitespace || PeerText.needsEscape(scalar)
+        }
+    }
+
+    /// ssh's valid_ruser: no leading "-", no shell metacharacters, no "-" after white space, no "\\" at the end.
+    static func isSafeUserName(_ user: String) -> Bool {
+        guard !user.hasPrefix("-"), !user.hasSuffix("\\") else { return false }
+        let scalars = Array(user.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            if "'`\";&<>|(){}".unicodeScalars.contains(scalar) || PeerText.needsEscape(scalar) { return false }
+            if scalar.properties.isWhitespace, index + 1 < scalars.count, scalars[index + 1] == "-" { return false }
+        }
+        return true
     }
 
     private mutating func take(_ options: [ParsedOption]) throws {

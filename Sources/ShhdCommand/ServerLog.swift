@@ -6,6 +6,7 @@ import Glibc
 import Musl
 #endif
 import SSHCommandLine
+import SSHProtocol
 import Synchronization
 
 final class ServerLog: Sendable {
@@ -29,7 +30,8 @@ final class ServerLog: Sendable {
     func write(_ message: String, at wanted: Level) {
         let (level, descriptor) = state.withLock { ($0.level, $0.descriptor) }
         guard level >= wanted else { return }
-        TerminalPrompt.writeAll(descriptor, message + "\n")
+        // A log line is one line whatever a peer put in the names and texts it carries (see PeerText).
+        TerminalPrompt.writeAll(descriptor, PeerText.forLogLine(message) + "\n")
     }
 
     func error(_ message: String) { write(message, at: .error) }

@@ -56,3 +56,26 @@ import Testing
         #expect(try ShhArguments.parse(["-L", "8080:db:5432", "h"]).notYetSupported.count == 1)
     }
 }
+
+/// OpenSSH 9.6's checks of names typed on the command line, before they can reach %h/%r/%u in a shell command.
+@Suite(.timeLimit(.minutes(10))) struct CommandLineNameTests {
+    @Test(arguments: ["a;touch x", "host`id`", "-oProxyCommand=x", "host name", "h$(id)", "h|x", "h\u{1B}x", "h\nx"])
+    func hostileHostNamesAreRefused(_ host: String) {
+        // After "--" even a name that starts with "-" is the destination.
+        #expect(throws: CommandLineError.self) { _ = try ShhArguments.parse(["--", host, "true"]) }
+    }
+
+    @Test(arguments: ["$(id)", "u;id", "-oops", "u -x", "u\\", "u`x`", "u\u{7}"])
+    func hostileUserNamesAreRefused(_ user: String) {
+        #expect(throws: CommandLineError.self) { _ = try ShhArguments.parse(["-l", user, "host", "true"]) }
+        #expect(throws: CommandLineError.self) { _ = try ShhArguments.parse(["--", user + "@host", "true"]) }
+    }
+
+    @Test(arguments: ["example.com", "10.0.0.1", "[::1]", "fe80::1%eth0", "host_name-1"])
+    func ordinaryNamesPass(_ host: String) throws {
+        let parsed = try ShhArguments.parse(["first.last@" + host, "true"])
+        #expect(parsed.user == "first.last")
+        let withSpace = try ShhArguments.parse(["-l", "Domain User", host])
+        #expect(withSpace.user == "Domain User")
+    }
+}
