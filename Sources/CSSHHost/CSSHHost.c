@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <pthread.h>
@@ -222,4 +224,111 @@ int shh_check_password(const char *user, const char *password, int permit_empty)
     explicit_bzero(scratch, sizeof *scratch);
     free(scratch);
     return matches;
+}
+
+// The thread's filesystem identity, switched with raw system calls: glibc's setgroups/setfsuid wrappers (setgroups
+// at least) apply to every thread of the process, and other threads must keep root's rights meanwhile.
+// Root's own supplementary groups (a handful; more than this and the switch is refused, not truncated).
+#define SAVED_GROUPS_MAX 1024
+struct fs_identity {
+    gid_t groups[SAVED_GROUPS_MAX];
+    int group_count;
+};
+
+static int become_user(uid_t uid, gid_t gid, const gid_t *groups, size_t group_count, struct fs_identity *saved) {
+    // -1: nothing changed yet; -2: the identity is half switched and must be restored.
+    saved->group_count = (int)syscall(SYS_getgroups, SAVED_GROUPS_MAX, saved->groups);
+    if (saved->group_count < 0) return -1;
+    if (syscall(SYS_setgroups, group_count, groups) != 0) return -1;
+    syscall(SYS_setfsgid, gid);
+    syscall(SYS_setfsuid, uid);
+    // setfsuid reports the previous value, never an error: ask again to be sure the switch happened.
+    if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid || (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid) return -2;
+    return 0;
+}
+
+static void become_root_again(const struct fs_identity *saved) {
+    syscall(SYS_setfsuid, 0);
+    syscall(SYS_setfsgid, 0);
+    // A thread that cannot get root's identity back must not serve anyone else with the user's: stop here.
+    if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != 0 || syscall(SYS_setgroups, saved->group_count, saved->groups) != 0) abort();
+}
+
+static int unsafe_owner_or_mode(const struct stat *status, uid_t uid) {
+    return (status->st_uid != 0 && status->st_uid != uid) || (status->st_mode & 022) != 0;
+}
+
+static int walk_and_open(const char *resolved, const char *home, uid_t uid, int strict, char *problem, size_t problem_size) {
+    size_t length = strlen(resolved);
+    if (length == 0 || resolved[0] != '/' || length >= 4096) { errno = EINVAL; return -1; }
+    char path[4096];
+    memcpy(path, resolved, length + 1);
+    size_t home_length = strlen(home);
+    while (home_length > 1 && home[home_length - 1] == '/') home_length--;
+    // Directories from the home directory down are checked; all of them when the file is not under home.
+    int under_home = home_length > 0 && strncmp(resolved, home, home_length) == 0 && resolved[home_length] == '/';
+    int directory = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) return -1;
+    size_t start = 1;
+    char *last_slash = strrchr(path, '/');
+    while (1) {
+        struct stat status;
+        // `path[0..start-1]` names the directory `directory` holds.
+        size_t checked_length = start == 1 ? 1 : start - 1;
+        int check = strict && (!under_home || checked_length >= home_length);
+        if (check) {
+            if (fstat(directory, &status) != 0) { int saved = errno; close(directory); errno = saved; return -1; }
+            if (unsafe_owner_or_mode(&status, uid)) {
+                snprintf(problem, problem_size, "bad ownership or modes for directory %.*s", (int)checked_length, path);
+                close(directory);
+                return -2;
+            }
+        }
+        if (path + start > last_slash) break;
+        char *slash = strchr(path + start, '/');
+        *slash = '\0';
+        int next = openat(directory, path + start, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int saved = errno;
+        *slash = '/';
+        close(directory);
+        if (next < 0) { errno = saved; return -1; }
+        directory = next;
+        start = (size_t)(slash - path) + 1;
+    }
+    int fd = openat(directory, last_slash + 1, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    int saved = errno;
+    close(directory);
+    if (fd < 0) { errno = saved; return -1; }
+    struct stat status;
+    if (fstat(fd, &status) != 0) { saved = errno; close(fd); errno = saved; return -1; }
+    if (!S_ISREG(status.st_mode)) {
+        snprintf(problem, problem_size, "%s is not a regular file", resolved);
+        close(fd);
+        return -2;
+    }
+    if (strict && unsafe_owner_or_mode(&status, uid)) {
+        snprintf(problem, problem_size, "bad ownership or modes for file %s", resolved);
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
+int shh_open_user_file(const char *resolved, const char *home, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count,
+                       int strict, char *problem, size_t problem_size) {
+    if (problem_size > 0) problem[0] = '\0';
+    if (geteuid() != 0) return walk_and_open(resolved, home, uid, strict, problem, problem_size);
+    struct fs_identity saved;
+    int switched = become_user(uid, gid, groups, group_count, &saved);
+    if (switched != 0) {
+        int error = errno;
+        if (switched == -2 || syscall(SYS_setgroups, saved.group_count, saved.groups) != 0) become_root_again(&saved);
+        errno = error == 0 ? EPERM : error;
+        return -1;
+    }
+    int fd = walk_and_open(resolved, home, uid, strict, problem, problem_size);
+    int error = errno;
+    become_root_again(&saved);
+    errno = error;
+    return fd;
 }

@@ -55,6 +55,23 @@ public enum ConfigValues {
         return result
     }
 
+    /// PubkeyAcceptedAlgorithms (and ssh_config's PubkeyAcceptedAlgorithms) over the default list.
+    public static func publicKeyAlgorithms(_ text: String, origin: String) throws -> [SSHHostKeyAlgorithm] {
+        try algorithms(text, keyword: "PubkeyAcceptedAlgorithms", defaults: SSHHostKeyAlgorithm.defaults, origin: origin, name: \.name) {
+            SSHHostKeyAlgorithm(name: $0)
+        }
+    }
+
+    /// CASignatureAlgorithms: which signature algorithms a certificate authority may have signed with (sshd's
+    /// default: all but SHA-1 RSA).
+    public static let defaultCASignatureAlgorithms: [SSHSignatureAlgorithm] = [.ed25519, .ecdsaP256, .ecdsaP384, .ecdsaP521, .rsaSHA512, .rsaSHA256]
+
+    public static func caSignatureAlgorithms(_ text: String, origin: String) throws -> [SSHSignatureAlgorithm] {
+        try algorithms(text, keyword: "CASignatureAlgorithms", defaults: defaultCASignatureAlgorithms, origin: origin, name: \.rawValue) {
+            SSHSignatureAlgorithm(rawValue: $0)
+        }
+    }
+
     /// RekeyLimit bytes [seconds]: sizes with K/M/G, "default", "none".
     public static func rekeyLimits(_ arguments: [String], origin: String) throws -> SSHRekeyLimits {
         var limits = SSHRekeyLimits()

@@ -40,8 +40,16 @@ public struct SSHServerMatchContext: Sendable, Equatable {
 public struct SSHServerConfig: Sendable, Equatable {
     public private(set) var values: [String: [String]] = [:]
     public private(set) var lists: [String: [[String]]] = [:]
-    /// Where each value came from ("file line N" or "command line").
+    /// Where each value came from ("file line N" or "command line"); for a keyword that accumulates, its first line.
     public private(set) var origins: [String: String] = [:]
+    /// Where each occurrence of an accumulating keyword came from, in the order of `all(_:)`.
+    public private(set) var occurrenceOrigins: [String: [String]] = [:]
+
+    /// Where the `index`th occurrence of `keyword` came from (an error about that value names its own line).
+    public func origin(of keyword: String, occurrence index: Int) -> String {
+        if let list = occurrenceOrigins[keyword], list.indices.contains(index) { return list[index] }
+        return origins[keyword] ?? "command line"
+    }
 
     public init() {}
 
@@ -55,12 +63,14 @@ public struct SSHServerConfig: Sendable, Equatable {
         values[keyword] = nil
         lists[keyword] = nil
         origins[keyword] = nil
+        occurrenceOrigins[keyword] = nil
         for arguments in occurrences { set(keyword, arguments, origin: origin) }
     }
 
     mutating func set(_ keyword: String, _ arguments: [String], origin: String) {
         if ServerKeywords.accumulating.contains(keyword) {
             lists[keyword, default: []].append(arguments)
+            occurrenceOrigins[keyword, default: []].append(origin)
             if origins[keyword] == nil { origins[keyword] = origin }
             return
         }

@@ -157,6 +157,9 @@ public struct SSHCertificate: Sendable, Hashable {
         case principalNotListed(String)
         case noPrincipals
         case unknownCriticalOption(String)
+        /// A critical option whose value is not what its name requires (force-command and source-address hold one
+        /// string; verify-required holds nothing): refused, as reading it as absent would drop the restriction.
+        case malformedCriticalOption(String)
         case sourceAddressNotAllowed(String)
 
         public var description: String {
@@ -169,6 +172,7 @@ public struct SSHCertificate: Sendable, Hashable {
             case .principalNotListed(let name): return "certificate does not list principal \"\(name)\""
             case .noPrincipals: return "certificate lists no principals"
             case .unknownCriticalOption(let name): return "certificate has unknown critical option \"\(name)\""
+            case .malformedCriticalOption(let name): return "certificate has a malformed critical option \"\(name)\""
             case .sourceAddressNotAllowed(let address): return "certificate source-address does not allow \(address)"
             }
         }
@@ -196,6 +200,10 @@ public struct SSHCertificate: Sendable, Hashable {
         let known: Set<String> = expected == .user ? ["force-command", "source-address", "verify-required"] : []
         for option in criticalOptions where !known.contains(option.name) {
             return .failure(.unknownCriticalOption(option.name))
+        }
+        for option in criticalOptions {
+            let wellFormed = option.name == "verify-required" ? option.data.isEmpty : option.stringValue != nil
+            if !wellFormed { return .failure(.malformedCriticalOption(option.name)) }
         }
         if let sourceAddress, let allowed = sourceAddressOption {
             if HostAddressPattern.matchAddress(sourceAddress, patterns: allowed) != 1 {

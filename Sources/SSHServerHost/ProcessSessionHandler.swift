@@ -38,8 +38,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     ///   - messageOfTheDay: a file (sshd's /etc/motd with PrintMotd) shown before an interactive login shell on
     ///     a terminal, unless the account has ~/.hushlogin; nil: none.
     ///   - blocking: where account lookups, terminal set-up and the spawn run (they block; see SSHBlockingWorkPool).
+    ///   - noLoginFiles: while one of these exists, only root's sessions start; anyone else is shown its text and
+    ///     the session ends with status 254 (sshd's /etc/nologin; /run/nologin is what systemd makes at shutdown).
     public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true, messageOfTheDay: String? = nil,
-                blocking: SSHBlockingWorkPool = .shared) {
+                blocking: SSHBlockingWorkPool = .shared, noLoginFiles: [String] = ["/etc/nologin", "/run/nologin"]) {
+        self.noLoginFiles = noLoginFiles
         self.accounts = accounts
         self.blocking = blocking
         self.messageOfTheDay = messageOfTheDay
@@ -51,6 +54,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     }
 
     private let shellOverride: String?
+    private let noLoginFiles: [String]
     private let messageOfTheDay: String?
     private let blocking: SSHBlockingWorkPool
 
@@ -69,6 +73,19 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             }
             if let shellOverride { found.shell = shellOverride }
             account = found
+        }
+        if account.uid != 0, !noLoginFiles.isEmpty {
+            let files = noLoginFiles
+            let notice = try await blocking.run("looking for /etc/nologin") { () -> [UInt8]? in
+                for path in files where access(path, F_OK) == 0 {
+                    return Self.readSmallFile(path) ?? Array("Logins are currently disabled.\n".utf8)
+                }
+                return nil
+            }
+            if let notice {
+                try await session.channel.writeStderr(ByteBuffer(bytes: notice.isEmpty ? Array("Logins are currently disabled.\n".utf8) : notice))
+                return .status(254)
+            }
         }
         let changeUser = account.uid != getuid() || account.gid != getgid()
 
@@ -99,7 +116,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             discardLate: { (late: TerminalSetUp) in if let terminal = late.terminal { close(terminal.controller); close(terminal.terminal) } }
         ) { () throws -> TerminalSetUp in
             let terminal = try request.map { try PseudoTerminal.open(request: $0, owner: account) }
-            guard let motdPath, access(account.home + "/.hushlogin", F_OK) != 0 else { return TerminalSetUp(terminal: terminal) }
+            guard let motdPath, !SSHUserFile.exists(account.home + "/.hushlogin", as: account) else { return TerminalSetUp(terminal: terminal) }
             return TerminalSetUp(terminal: terminal, messageOfTheDay: Self.readSmallFile(motdPath))
         }
         let terminal = setUp.terminal

@@ -60,23 +60,39 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// Banner as the Match blocks for this user and connection leave it (sshd reads it per connection too). The
     /// group lookup blocks: it runs on the blocking pool, and a lookup past its deadline means the global banner.
     func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? {
-        let (file, banners, lookUpAccount) = (self.file, self.banners, self.lookUpAccount)
-        @Sendable func banner(groups: [String]) -> String? {
-            let address = connection.remoteAddress?.ipAddress ?? "unknown"
-            let context = SSHServerMatchContext(user: user, groups: groups, host: address, address: address,
-                                                localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port)
-            return file.settings(for: context)["banner"].flatMap { banners[$0] }
-        }
+        let banners = self.banners
         // Only a Banner inside Match can depend on the user's groups; otherwise nothing needs looking up.
-        guard file.matchDirectives.contains(where: { $0.keyword == "banner" }) else { return banner(groups: []) }
+        guard file.matchDirectives.contains(where: { $0.keyword == "banner" }) else {
+            return matchSettings(user: user, groups: [], connection: connection)["banner"].flatMap { banners[$0] }
+        }
         do {
-            return try await blocking.run("the account lookup of \(user) for its banner", timeout: decisionTimeout) {
-                banner(groups: lookUpAccount(user)?.groupNames ?? [])
+            return try await blocking.run("the account lookup of \(user) for its banner", timeout: decisionTimeout) { [self] in
+                matchSettings(user: user, groups: lookUpAccount(user)?.groupNames ?? [], connection: connection)["banner"].flatMap { banners[$0] }
             }
         } catch {
             log.error("\(error)")
             return nil
         }
+    }
+
+    /// MaxAuthTries as the Match blocks leave it for this user (sshd applies Match once it knows the user).
+    func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? {
+        guard file.matchDirectives.contains(where: { $0.keyword == "maxauthtries" }) else { return nil }
+        do {
+            return try await blocking.run("the account lookup of \(user) for MaxAuthTries", timeout: decisionTimeout) { [self] in
+                matchSettings(user: user, groups: lookUpAccount(user)?.groupNames ?? [], connection: connection)["maxauthtries"].flatMap { Int($0) }
+            }
+        } catch {
+            log.error("\(error)")
+            return nil
+        }
+    }
+
+    /// The settings for this user (with these groups) and connection.
+    func matchSettings(user: String, groups: [String], connection: SSHServerConnectionInfo) -> SSHServerConfig {
+        let address = connection.remoteAddress?.ipAddress ?? "unknown"
+        return file.settings(for: SSHServerMatchContext(user: user, groups: groups, host: address, address: address,
+                                                        localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port))
     }
 
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
@@ -106,13 +122,20 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             // as sshd logs them when it first looks the user up.
             _ = admission(user: user, connection: connection, log: true)
             return .reject
-        case .publicKey(_, let key, let isQuery):
-            return decidePublicKey(key, user: user, isQuery: isQuery, connection: connection)
+        case .publicKey(_, let key, let isQuery, let algorithm):
+            return decidePublicKey(key, algorithm: algorithm, user: user, isQuery: isQuery, connection: connection)
         case .password(_, let password):
             return decidePassword(password, method: "password", user: user, connection: connection)
         case .keyboardInteractive(_, nil):
+            // The same question for a user who does not exist, is locked or is refused: only the answer's check
+            // (which hashes all the same) tells them apart, and it says no to all of them.
+            let settings: SSHServerConfig
+            if case .admitted(_, let matched, _, _) = admission(user: user, connection: connection, log: false) {
+                settings = matched
+            } else {
+                settings = matchSettings(user: user, groups: [], connection: connection)
+            }
             guard offeredMethods.contains("keyboard-interactive"),
-                  case .admitted(_, let settings, _, _) = admission(user: user, connection: connection, log: false),
                   ConfigValues.flag(settings["kbdinteractiveauthentication"] ?? "yes") != false else { return .reject }
             return .ask(KeyboardInteractiveRequest(prompts: [KeyboardInteractivePrompt(prompt: "Password: ", echo: false)]))
         case .keyboardInteractive(_, let responses?):
@@ -121,9 +144,14 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
     }
 
-    private func decidePublicKey(_ key: SSHPresentedKey, user: String, isQuery: Bool, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
+    private func decidePublicKey(_ key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, user: String, isQuery: Bool,
+                                 connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: false),
               ConfigValues.flag(settings["pubkeyauthentication"] ?? "yes") != false else {
+            return .reject
+        }
+        if let refusal = Self.keyRefusal(key, algorithm: algorithm, settings: settings) {
+            if !isQuery { log.info("Refused publickey for \(user) \(from): \(refusal)") }
             return .reject
         }
         let files = authorizedKeysFiles(settings, account: account)
@@ -167,6 +195,31 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             return finish(grant, method: "publickey", settings: settings, connection: connection, user: user, from: from,
                           what: Self.describe(key), keyRestricted: entry.map(Self.restricts) ?? false || key.isCertificate)
         }
+    }
+
+    /// The key rules of sshd_config, as the Match blocks leave them for this login: PubkeyAcceptedAlgorithms (the
+    /// algorithm the client signs with), RequiredRSASize (the key's and a certificate's CA key's modulus) and
+    /// CASignatureAlgorithms (how a certificate was signed). nil when the key passes.
+    static func keyRefusal(_ key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, settings: SSHServerConfig) -> String? {
+        if let text = settings["pubkeyacceptedalgorithms"] {
+            guard let accepted = try? ConfigValues.publicKeyAlgorithms(text, origin: ""), accepted.contains(algorithm) else {
+                return "\(algorithm.name) is not in PubkeyAcceptedAlgorithms"
+            }
+        }
+        let requiredRSABits = settings["requiredrsasize"].flatMap { Int($0) } ?? 1024
+        var keys = [key.publicKey]
+        if case .certificate(let certificate) = key { keys.append(certificate.signatureKey) }
+        for checked in keys where checked.type == .rsa && checked.bitCount < requiredRSABits {
+            return "RSA key of \(checked.bitCount) bits is under RequiredRSASize \(requiredRSABits)"
+        }
+        if case .certificate(let certificate) = key {
+            let allowed = settings["casignaturealgorithms"].flatMap { try? ConfigValues.caSignatureAlgorithms($0, origin: "") }
+                ?? ConfigValues.defaultCASignatureAlgorithms
+            guard let used = SSHSignatureAlgorithm(rawValue: certificate.signature.algorithmName), allowed.contains(used) else {
+                return "the certificate is signed with \(certificate.signature.algorithmName), which CASignatureAlgorithms does not allow"
+            }
+        }
+        return nil
     }
 
     /// Whether an authorized_keys line restricts the login (what a later AuthenticationMethods step could not keep).
@@ -306,7 +359,14 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         let userEnvironment = (settings.arguments("permituserenvironment") ?? ["no"]).joined(separator: " ")
         if let allowed = Self.userEnvironmentPatterns(userEnvironment) {
             var variables: [(String, String)] = []
-            if let text = try? SSHKeyFile.readFile(atPath: account.home + "/.ssh/environment", maximumSize: 64 << 10, regularFileOnly: true) {
+            let environmentFile = account.home + "/.ssh/environment"
+            var text: [UInt8] = []
+            switch SSHUserFile.read(environmentFile, as: account, strictModes: false, maximumSize: 64 << 10) {
+            case .contents(let bytes): text = bytes
+            case .missing: break
+            case .refused(let problem), .unreadable(let problem): log.verbose("Could not read \(environmentFile): \(problem)")
+            }
+            do {
                 for line in String(decoding: text, as: UTF8.self).split(whereSeparator: \.isNewline) {
                     let trimmed = line.drop { $0 == " " || $0 == "\t" }
                     guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let equals = trimmed.firstIndex(of: "=") else { continue }
@@ -326,6 +386,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             grant.environment[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
         }
         grant.acceptedEnvironment = settings.all("acceptenv").flatMap { $0 }
+        grant.maximumSessions = settings["maxsessions"].flatMap { Int($0) }
         return .success(grant)
     }
 
@@ -405,47 +466,24 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                 }
             }
             if !path.hasPrefix("/") { path = account.home + "/" + path }
-            if ConfigValues.flag(settings["strictmodes"] ?? "yes") != false, access(path, F_OK) == 0,
-               let problem = Self.insecurePath(path, account: account) {
+            let bytes: [UInt8]
+            switch SSHUserFile.read(path, as: account, strictModes: ConfigValues.flag(settings["strictmodes"] ?? "yes") != false) {
+            case .contents(let contents):
+                bytes = contents
+            case .missing:
+                // A file that is not there is normal (authorized_keys2, say); the next one is read all the same.
+                return nil
+            case .refused(let problem):
                 log.info("Authentication refused: \(problem)")
                 return nil
-            }
-            let bytes: [UInt8]
-            do {
-                bytes = try SSHKeyFile.readFile(atPath: path, regularFileOnly: true)
-            } catch {
-                // A file that is not there is normal (authorized_keys2, say); anything else is worth a line.
-                if access(path, F_OK) == 0 { log.verbose("Could not read authorized keys \(error)") }
+            case .unreadable(let problem):
+                log.verbose("Could not read authorized keys \(problem)")
                 return nil
             }
             let file = AuthorizedKeysFile(parsing: String(decoding: bytes, as: UTF8.self), path: path)
             for warning in file.warnings { log.verbose(warning) }
             return file
         }
-    }
-
-    /// StrictModes (sshd's secure_filename): the file must be a regular file, and it and every directory above it
-    /// up to the home directory (or / when it lies elsewhere) owned by root or the account and writable by nobody
-    /// else — otherwise another user could have put a key in it. nil when it is safe, else what is wrong.
-    static func insecurePath(_ path: String, account: SSHSessionAccount) -> String? {
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(path, &resolved) != nil else { return "cannot resolve \(path)" }
-        var current = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        func unsafe(_ status: stat) -> Bool { (status.st_uid != 0 && status.st_uid != account.uid) || status.st_mode & 0o022 != 0 }
-        var status = stat()
-        guard stat(current, &status) == 0 else { return "cannot stat \(current)" }
-        guard status.st_mode & S_IFMT == S_IFREG else { return "\(current) is not a regular file" }
-        if unsafe(status) { return "bad ownership or modes for file \(current)" }
-        var home = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let homeDirectory = realpath(account.home, &home) != nil
-            ? String(decoding: home.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : account.home
-        while current != "/" {
-            current = current.lastIndex(of: "/").map { $0 == current.startIndex ? "/" : String(current[..<$0]) } ?? "/"
-            guard stat(current, &status) == 0 else { return "cannot stat \(current)" }
-            if unsafe(status) { return "bad ownership or modes for directory \(current)" }
-            if current == homeDirectory { break }
-        }
-        return nil
     }
 
     /// sshd's allowed_user checks: DenyUsers, AllowUsers, DenyGroups, AllowGroups, in that order. Patterns may be

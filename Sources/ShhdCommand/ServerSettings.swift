@@ -80,6 +80,19 @@ struct ServerSettings {
             guard let number = Int(tries), number > 0 else { throw badValue(global, "MaxAuthTries", tries, "a positive number") }
             configuration.authentication.maximumAttempts = number
         }
+        // The protocol layer lets through any algorithm some Match block may accept; the authenticator then holds
+        // each login to the list its Match blocks give it.
+        var publicKeyAlgorithms: [SSHHostKeyAlgorithm] = []
+        let everyList = (global["pubkeyacceptedalgorithms"].map { [($0, origin(global, "pubkeyacceptedalgorithms"))] } ?? [])
+            + file.matchDirectives.filter { $0.keyword == "pubkeyacceptedalgorithms" }.map { ($0.arguments[0], "\($0.file) line \($0.line)") }
+        if global["pubkeyacceptedalgorithms"] == nil { publicKeyAlgorithms = SSHHostKeyAlgorithm.defaults }
+        for (text, place) in everyList {
+            for algorithm in try ConfigValues.publicKeyAlgorithms(text, origin: place) where !publicKeyAlgorithms.contains(algorithm) {
+                publicKeyAlgorithms.append(algorithm)
+            }
+        }
+        configuration.authentication.acceptedPublicKeyAlgorithms = publicKeyAlgorithms
+        configuration.tcpKeepAlive = ConfigValues.flag(global["tcpkeepalive"] ?? "yes") != false
         if let sessions = global["maxsessions"] {
             guard let number = Int(sessions), number >= 0 else { throw badValue(global, "MaxSessions", sessions, "a number") }
             configuration.maximumSessionsPerConnection = number
@@ -120,9 +133,9 @@ struct ServerSettings {
     /// ListenAddress × Port as sshd pairs them: an address with its own port keeps it; the others get every Port.
     static func listeners(_ config: SSHServerConfig) throws -> [(host: String, port: Int)] {
         var ports: [Int] = []
-        for arguments in config.all("port") {
+        for (index, arguments) in config.all("port").enumerated() {
             guard let text = arguments.first, let port = Int(text), (1...65535).contains(port) else {
-                throw badValue(config, "Port", arguments.first ?? "", "a port number")
+                throw badValue(config, "Port", arguments.first ?? "", "a port number", occurrence: index)
             }
             if !ports.contains(port) { ports.append(port) }
         }
@@ -133,20 +146,19 @@ struct ServerSettings {
         let addresses = config.all("listenaddress").compactMap(\.first)
         // Without ListenAddress: every IPv4 address (and every IPv6 one for AddressFamily inet6). sshd also binds
         // "::" beside 0.0.0.0 with IPV6_V6ONLY; until shhd sets that option, IPv6 needs an explicit ListenAddress.
-        for address in addresses.isEmpty ? (family == "inet6" ? ["::"] : ["0.0.0.0"]) : addresses {
+        for (index, address) in (addresses.isEmpty ? (family == "inet6" ? ["::"] : ["0.0.0.0"]) : addresses).enumerated() {
+            func badAddress() -> OpenSSHConfigError { badValue(config, "ListenAddress", address, "address[:port]", occurrence: index) }
             if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
                 let host = String(address[address.index(after: address.startIndex)..<close])
                 let rest = address[address.index(after: close)...]
                 if rest.hasPrefix(":") {
-                    guard let port = Int(rest.dropFirst()), (1...65535).contains(port) else { throw badValue(config, "ListenAddress", address, "address[:port]") }
+                    guard let port = Int(rest.dropFirst()), (1...65535).contains(port) else { throw badAddress() }
                     result.append((host, port))
                 } else {
                     result += ports.map { (host, $0) }
                 }
             } else if address.filter({ $0 == ":" }).count == 1, let colon = address.firstIndex(of: ":") {
-                guard let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
-                    throw badValue(config, "ListenAddress", address, "address[:port]")
-                }
+                guard let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { throw badAddress() }
                 result.append((String(address[..<colon]), port))
             } else {
                 result += ports.map { (address, $0) }
@@ -190,8 +202,26 @@ struct ServerSettings {
 
     // MARK: What is not built yet
 
-    /// Keywords whose effect shhd does not have yet and which would change who gets in or what they may run:
-    /// set to anything but their "off" value, they stop shhd with a message naming them (fail closed).
+    /// Every keyword sshd knows is in exactly one of three lists (a test holds it to that), so none is read and then
+    /// quietly ignored: those shhd acts on; those it cannot honour yet, which stop shhd unless set to their "off"
+    /// value (fail closed); and those whose absence changes nothing an administrator relies on, noted at start.
+    static let enforced: Set<String> = [
+        "port", "listenaddress", "addressfamily", "hostkey", "hostcertificate", "pidfile", "logingracetime", "printmotd",
+        "strictmodes", "permituserenvironment", "ciphers", "macs", "kexalgorithms", "hostkeyalgorithms", "loglevel",
+        "rekeylimit", "permitrootlogin", "permittty", "pubkeyauthentication", "pubkeyacceptedalgorithms",
+        "casignaturealgorithms", "requiredrsasize", "passwordauthentication", "kbdinteractiveauthentication",
+        "permitemptypasswords", "allowusers", "denyusers", "allowgroups", "denygroups", "acceptenv", "setenv",
+        "maxauthtries", "maxsessions", "banner", "clientaliveinterval", "clientalivecountmax", "authorizedkeysfile",
+        "forcecommand", "trustedusercakeys", "authenticationmethods", "tcpkeepalive", "maxstartups",
+        "persourcemaxstartups", "persourcenetblocksize", "persourcepenalties", "persourcepenaltyexemptlist",
+        // Enforced by refusing: every login ChrootDirectory applies to is refused (logged at start).
+        "chrootdirectory",
+        // The file's own structure.
+        "include", "match",
+    ]
+
+    /// Keywords whose effect shhd does not have yet and which would change who gets in, what they may run or how
+    /// long a connection lives: set to anything but their "off" value, they stop shhd with a message naming them.
     static let refusedUnlessOff: [(keyword: String, off: Set<String>, reason: String)] = [
         ("usepam", ["no"], "PAM is not available in shhd yet; set UsePAM no (public key logins work without it)"),
         ("authorizedkeyscommand", ["none"], "AuthorizedKeysCommand is not supported yet"),
@@ -203,24 +233,61 @@ struct ServerSettings {
         ("gssapiauthentication", ["no"], "GSSAPI authentication is not supported"),
         ("hostkeyagent", ["none"], "HostKeyAgent is not supported yet"),
         ("refuseconnection", ["no"], "RefuseConnection is not supported yet"),
+        ("channeltimeout", ["none"], "ChannelTimeout is not supported yet"),
+        ("unusedconnectiontimeout", ["none", "0"], "UnusedConnectionTimeout is not supported yet"),
+        ("rdomain", ["none"], "routing domains (RDomain) are not supported"),
+        ("disableforwarding", ["yes"], "forwarding is not built yet; DisableForwarding yes is what shhd does"),
     ]
 
-    /// Set, but with no effect yet (logged at start); requests they would allow are refused.
+    /// Set, but with no effect in shhd (logged at start): what they allow is refused, or they only tune something
+    /// shhd does not have.
     static let notedWhenSet: [(keyword: String, note: String)] = [
         ("allowtcpforwarding", "TCP forwarding is not built yet: every forwarding request is refused"),
         ("allowstreamlocalforwarding", "stream-local forwarding is not built yet: every request is refused"),
         ("gatewayports", "forwarding is not built yet: every forwarding request is refused"),
         ("permitopen", "forwarding is not built yet: every forwarding request is refused"),
         ("permitlisten", "forwarding is not built yet: every forwarding request is refused"),
+        ("streamlocalbindmask", "stream-local forwarding is not built yet: StreamLocalBindMask has nothing to apply to"),
+        ("streamlocalbindunlink", "stream-local forwarding is not built yet: StreamLocalBindUnlink has nothing to apply to"),
         ("allowagentforwarding", "agent forwarding is not built yet: every request is refused"),
         ("x11forwarding", "X11 forwarding is not built: every request is refused"),
+        ("x11displayoffset", "X11 forwarding is not built: X11DisplayOffset has nothing to apply to"),
+        ("x11uselocalhost", "X11 forwarding is not built: X11UseLocalhost has nothing to apply to"),
+        ("xauthlocation", "X11 forwarding is not built: XAuthLocation is never run"),
         ("permittunnel", "tunnel forwarding is not built: every request is refused"),
         ("subsystem", "subsystems (sftp) are not built yet: every subsystem request is refused"),
-        ("maxstartups", "MaxStartups is validated but not enforced yet"),
-        ("persourcepenalties", "PerSourcePenalties is validated but not enforced yet"),
-        ("persourcemaxstartups", "PerSourceMaxStartups is not enforced yet"),
         ("usedns", "UseDNS: shhd never resolves client addresses"),
+        ("ignorerhosts", "IgnoreRhosts: shhd never reads .rhosts or .shosts"),
+        ("ignoreuserknownhosts", "IgnoreUserKnownHosts: host-based authentication is not supported"),
+        ("hostbasedusesnamefrompacketonly", "host-based authentication is not supported"),
+        ("hostbasedacceptedalgorithms", "host-based authentication is not supported"),
+        ("pubkeyauthoptions", "PubkeyAuthOptions: shhd accepts no security-key types, the only ones it applies to"),
+        ("permituserrc", "PermitUserRC: shhd never runs ~/.ssh/rc"),
+        ("exposeauthinfo", "ExposeAuthInfo: shhd does not write SSH_USER_AUTH files yet"),
+        ("syslogfacility", "SyslogFacility: shhd logs to standard error (or -E)"),
+        ("logverbose", "LogVerbose: shhd has no per-source debug logging"),
+        ("ipqos", "IPQoS: shhd leaves the socket's type of service as it is"),
+        ("compression", "Compression: shhd offers no compression"),
+        ("versionaddendum", "VersionAddendum: shhd's version line has no addendum"),
+        ("fingerprinthash", "FingerprintHash: shhd's log always shows SHA256 fingerprints"),
+        ("modulifile", "ModuliFile: shhd offers no Diffie-Hellman group exchange"),
+        ("printlastlog", "PrintLastLog: shhd does not print the last login"),
+        ("securitykeyprovider", "SecurityKeyProvider: shhd loads no security-key middleware"),
+        ("sshdsessionpath", "SshdSessionPath: shhd has no separate session binary"),
+        ("sshdauthpath", "SshdAuthPath: shhd has no separate authentication binary"),
+        ("pamservicename", "PAMServiceName: PAM is not available in shhd yet"),
+        ("authorizedkeyscommanduser", "AuthorizedKeysCommandUser: AuthorizedKeysCommand is not supported yet"),
+        ("authorizedprincipalscommanduser", "AuthorizedPrincipalsCommandUser: AuthorizedPrincipalsCommand is not supported yet"),
+        ("kerberosgetafstoken", "Kerberos is not supported"),
+        ("kerberosorlocalpasswd", "Kerberos is not supported"),
+        ("kerberosticketcleanup", "Kerberos is not supported"),
+        ("gssapicleanupcredentials", "GSSAPI is not supported"),
+        ("gssapidelegatecredentials", "GSSAPI is not supported"),
+        ("gssapistrictacceptorcheck", "GSSAPI is not supported"),
     ]
+
+    /// Keywords applied once for the whole server: inside Match they would change nothing, so they stop shhd there.
+    static let globalOnlyInShhd: Set<String> = ["clientaliveinterval", "clientalivecountmax", "loglevel", "rekeylimit"]
 
     static func validate(_ file: SSHServerConfigFile, global: SSHServerConfig, notes: inout [String]) throws {
         // Every occurrence, Match blocks included: a refused directive anywhere refuses the whole configuration.
@@ -234,8 +301,9 @@ struct ServerSettings {
         for directive in everywhere where directive.keyword == "chrootdirectory" && directive.arguments.first?.lowercased() != "none" {
             notes.append("\(directive.file) line \(directive.line): ChrootDirectory is not supported yet: logins it applies to are refused")
         }
-        for directive in file.matchDirectives where ["clientaliveinterval", "clientalivecountmax"].contains(directive.keyword) {
-            notes.append("\(directive.file) line \(directive.line): \(directive.spelling) inside Match is not applied yet: the top-level value applies to everyone")
+        for directive in file.matchDirectives where globalOnlyInShhd.contains(directive.keyword) {
+            throw OpenSSHConfigError(.unsupported(keyword: directive.spelling, reason: "inside Match it is not applied by shhd yet; set it at the top level"),
+                                     file: directive.file, line: directive.line)
         }
         for (keyword, note) in notedWhenSet where everywhere.contains(where: { $0.keyword == keyword }) {
             notes.append(note)
@@ -259,10 +327,14 @@ struct ServerSettings {
                 guard ServerLog.Level(name: directive.arguments[0]) != nil else {
                     throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3"), file: directive.file, line: directive.line)
                 }
-            case "maxauthtries", "maxsessions":
+            case "maxauthtries", "maxsessions", "requiredrsasize":
                 guard let number = Int(directive.arguments[0]), number >= 0 else {
                     throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "a number"), file: directive.file, line: directive.line)
                 }
+            case "pubkeyacceptedalgorithms":
+                _ = try ConfigValues.publicKeyAlgorithms(directive.arguments[0], origin: "\(directive.file) line \(directive.line)")
+            case "casignaturealgorithms":
+                _ = try ConfigValues.caSignatureAlgorithms(directive.arguments[0], origin: "\(directive.file) line \(directive.line)")
             case "authenticationmethods" where directive.arguments.first?.lowercased() != "any":
                 for list in directive.arguments {
                     let methods = list.split(separator: ",").map { String($0.prefix { $0 != ":" }) }
@@ -292,7 +364,10 @@ struct ServerSettings {
         config.origins[keyword] ?? "command line"
     }
 
-    static func badValue(_ config: SSHServerConfig, _ keyword: String, _ value: String, _ expected: String) -> OpenSSHConfigError {
-        OpenSSHConfigError(.badValue(keyword: keyword, value: value, expected: expected), file: origin(config, keyword.lowercased()), line: 0)
+    /// A bad value, named with the place it was written ("file line N"; `occurrence` picks the line of one
+    /// occurrence of a keyword that may be given many times).
+    static func badValue(_ config: SSHServerConfig, _ keyword: String, _ value: String, _ expected: String, occurrence: Int? = nil) -> OpenSSHConfigError {
+        let place = occurrence.map { config.origin(of: keyword.lowercased(), occurrence: $0) } ?? origin(config, keyword.lowercased())
+        return OpenSSHConfigError(.badValue(keyword: keyword, value: value, expected: expected), file: place, line: 0)
     }
 }

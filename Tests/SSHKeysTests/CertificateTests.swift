@@ -106,6 +106,24 @@ struct CertificateTests {
             .map { true } == .success(true))
     }
 
+    /// A force-command or source-address that is not one string would read as absent and drop its restriction:
+    /// such a certificate is refused instead (as sshd refuses one whose critical options do not parse).
+    @Test("critical options that do not decode refuse the certificate", arguments: [
+        SSHCertificateOption(name: "force-command", data: [0, 0, 0, 9, 0x74]),
+        SSHCertificateOption(name: "source-address", data: [0xFF]),
+        SSHCertificateOption(name: "force-command", data: [0, 0, 0, 1, 0x74, 0x78]),
+        SSHCertificateOption(name: "verify-required", data: [0, 0, 0, 0]),
+    ])
+    func undecodableCriticalOptions(option: SSHCertificateOption) throws {
+        let ca = try SSHPrivateKey.generate(type: .ed25519)
+        let subject = try SSHPrivateKey.generate(type: .ed25519)
+        let cert = try SSHCertificate.issue(for: subject.publicKey, authority: ca, kind: .user, keyID: "k", principals: ["u"],
+                                            validAfter: 0, validBefore: UInt64.max, criticalOptions: [option])
+        #expect(cert.hasValidSignature)
+        let outcome = cert.validate(kind: .user, trustedAuthorities: [ca.publicKey], principal: "u", time: 1_000, sourceAddress: "10.1.1.1")
+        #expect(outcome.map { true } == .failure(.malformedCriticalOption(option.name)))
+    }
+
     @Test("malformed certificates are refused, never trapped on")
     func malformed() throws {
         let blob = try certificate("host").wireBlob

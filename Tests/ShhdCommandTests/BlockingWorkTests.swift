@@ -28,7 +28,7 @@ import Testing
             #expect(outcome.refused, "the FIFO user's login: \(outcome)")
             #expect(outcome.seconds < 10, "the FIFO user's refusal took \(outcome.seconds) s")
         }
-        #expect(server.logText.contains("\(server.directory)/fifo.keys: Not a regular file"), "log: \(server.logText)")
+        #expect(server.logText.contains("Authentication refused: \(server.directory)/fifo.keys is not a regular file"), "log: \(server.logText)")
     }
 
     /// The account database takes 10 s for one user (an LDAP server that does not answer): that user's attempts

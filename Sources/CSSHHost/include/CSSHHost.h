@@ -58,4 +58,18 @@ int shh_check_password(const char *user, const char *password, int permit_empty)
 /// The account's state in the shadow file: 0 usable, 1 locked (the hash starts with "!"), 2 expired.
 int shh_account_state(const char *user);
 
+/// Opens a user's own file (authorized_keys, ~/.ssh/environment, ~/.hushlogin) with that user's rights and
+/// without being fooled by what the path holds. `resolved` is an absolute path without symbolic links (realpath's
+/// answer); it is walked from "/" one component at a time with openat(O_NOFOLLOW), so a link swapped in after
+/// realpath makes the open fail instead of leading elsewhere, and what is checked is what is opened. The file is
+/// opened O_NONBLOCK (a FIFO cannot hang the caller) and must be a regular file. With `strict` (StrictModes, as
+/// sshd's secure_filename): the file and each directory from it up to `home` (or up to "/" when it lies
+/// elsewhere) must be owned by root or `uid` and writable by nobody else.
+/// When the process runs as root, the calling thread (only it: raw syscalls, not glibc's process-wide wrappers)
+/// takes the user's filesystem identity (fsuid, fsgid, groups) for the walk and gets root's back before returning.
+/// Returns the descriptor (O_CLOEXEC), or -1 with errno set (ENOENT: no such file); -2 when the file or a
+/// directory breaks the rules, with the reason in `problem`.
+int shh_open_user_file(const char *resolved, const char *home, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count,
+                       int strict, char *problem, size_t problem_size);
+
 #endif
