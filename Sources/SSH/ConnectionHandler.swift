@@ -339,7 +339,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     var openChannelCount: Int { channels.count }
 
     private func releaseWriters(_ id: SSHChannelID) {
-        guard let state = channels[id], !state.writeWaiters.isEmpty,
+        guard let state = channels[id], !state.writeWaiters.isEmpty, context?.channel.isWritable ?? true,
               connection.queuedBytes(on: id) <= Self.highWaterMark / 2 else { return }
         let waiters = state.writeWaiters
         state.writeWaiters.removeAll()
@@ -350,11 +350,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let authenticated = event as? SSHUserAuthenticatedEvent {
             user = authenticated.user
             grant = authenticated.grant
+            onAuthenticated?()
             if let (interval, maximum) = keepaliveAfterAuthentication { startKeepalive(interval: interval, maximumUnanswered: maximum) }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// Called once, on the event loop, when a user has authenticated (server side).
+    var onAuthenticated: (() -> Void)?
     /// The authenticated user (server side).
     private(set) var user = ""
     /// What the login may do (server side).
@@ -523,10 +526,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         if stderr { try connection.sendExtendedData(data, on: id) } else { try connection.sendData(data, on: id) }
         state.bytesSent += UInt64(data.readableBytes)
         flushOutbound()
-        guard connection.queuedBytes(on: id) > Self.highWaterMark, let context else { return nil }
+        // Two limits: the peer's window (data it has not granted waits in the connection), and the socket (data
+        // granted but not yet taken by TCP waits in NIO's buffer). A peer that grants a huge window and stops
+        // reading would otherwise have the whole output buffered here.
+        guard let context, connection.queuedBytes(on: id) > Self.highWaterMark || !context.channel.isWritable else { return nil }
         let promise = context.eventLoop.makePromise(of: Void.self)
         state.writeWaiters.append(promise)
         return promise.futureResult
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for id in channels.keys { releaseWriters(id) }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func unreadBytes(on id: SSHChannelID) -> Int { channels[id]?.unreadBytes ?? 0 }

@@ -44,6 +44,8 @@ public struct SSHServerSession: Sendable {
 public enum SSHServerEvent: Sendable {
     /// A TCP connection was accepted.
     case connectionOpened(remoteAddress: SocketAddress?, localAddress: SocketAddress?)
+    /// A TCP connection was closed as soon as it was accepted, for `reason` (startup limits, a penalty).
+    case connectionRefused(remoteAddress: SocketAddress?, localAddress: SocketAddress?, reason: String)
     /// A connection ended; `user` is empty when nobody had authenticated on it. `reason` says why in words (the
     /// peer's DISCONNECT, ours, an error, or the socket closing).
     case connectionClosed(remoteAddress: SocketAddress?, user: String, reason: String)
@@ -123,6 +125,10 @@ public final class SSHServer: Service, Sendable {
         public var acceptedEnvironment: [String]
         /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
         public var banner: String?
+        /// Limits on connections not yet authenticated (MaxStartups, PerSourceMaxStartups, PerSourcePenalties),
+        /// with their live counts: one gate shared by several servers (one per listening address) counts them
+        /// all together, as sshd does. nil (the default for an embedded server): none; shhd sets sshd's.
+        public var startupGate: SSHStartupGate?
         /// TCP keepalives on every connection (sshd's TCPKeepAlive, on by default), so a peer that vanished is
         /// noticed even while nothing is being sent.
         public var tcpKeepAlive = true
@@ -146,6 +152,12 @@ public final class SSHServer: Service, Sendable {
             self.connection = connection
             self.acceptedEnvironment = acceptedEnvironment
         }
+    }
+
+    /// Where an accepted connection is in its startup (see SSHStartupLimits).
+    private final class StartupRecord {
+        var finished = false
+        var graceExceeded = false
     }
 
     /// One accepted connection, for limits and shutdown.
@@ -198,6 +210,7 @@ public final class SSHServer: Service, Sendable {
         let sessionHandler = self.sessionHandler
         let connectionDelegate = self.connectionDelegate
         let connections = self.connections
+        let startupGate = configuration.startupGate
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: group)
@@ -208,12 +221,27 @@ public final class SSHServer: Service, Sendable {
                         if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
                             throw SSHError(.connectionClosed)
                         }
+                        if let startupGate, let refusal = startupGate.admit(child.remoteAddress) {
+                            configuration.onEvent?(.connectionRefused(remoteAddress: child.remoteAddress, localAddress: child.localAddress, reason: refusal))
+                            throw SSHError(.connectionClosed)
+                        }
+                        // Counted as a startup until it authenticates or ends; how it ended may earn its source a penalty.
+                        let startup = NIOLoopBound(StartupRecord(), eventLoop: child.eventLoop)
+                        let remote = child.remoteAddress
+                        @Sendable func finishStartup(_ outcome: SSHStartupOutcome) {
+                            guard !startup.value.finished else { return }
+                            startup.value.finished = true
+                            startupGate?.finished(remote, outcome: outcome)
+                        }
                         let transportHandler = SSHTransportHandler(server: transport)
                         try child.pipeline.syncOperations.addHandler(transportHandler)
-                        try child.pipeline.syncOperations.addHandler(ServerAuthenticationHandler(
+                        let authenticationHandler = ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
-                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner))
+                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner)
+                        try child.pipeline.syncOperations.addHandler(authenticationHandler)
+                        let boundAuthentication = NIOLoopBound(authenticationHandler, eventLoop: child.eventLoop)
                         let connection = ConnectionHandler(configuration: configuration.connection)
+                        connection.onAuthenticated = { finishStartup(.authenticated) }
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
                                                                         maximumSessions: configuration.maximumSessionsPerConnection,
@@ -227,6 +255,7 @@ public final class SSHServer: Service, Sendable {
                         let handler = NIOLoopBound(connection, eventLoop: child.eventLoop)
                         let graceTimer = child.eventLoop.scheduleTask(in: configuration.loginGraceTime) {
                             guard handler.value.user.isEmpty else { return }
+                            startup.value.graceExceeded = true
                             let milliseconds = configuration.loginGraceTime.nanoseconds / 1_000_000
                             child.writeAndFlush(SSHTransportCommand.disconnect(
                                 .byApplication, "not authenticated within the login grace time (\(milliseconds) ms)"), promise: nil)
@@ -237,6 +266,9 @@ public final class SSHServer: Service, Sendable {
                         configuration.onEvent?(.connectionOpened(remoteAddress: remoteAddress, localAddress: child.localAddress))
                         let boundTransport = NIOLoopBound(transportHandler, eventLoop: child.eventLoop)
                         child.closeFuture.whenComplete { _ in
+                            if startup.value.graceExceeded { finishStartup(.graceExceeded) }
+                            else if boundAuthentication.value.failedAttempts > 0 { finishStartup(.authenticationFailed) }
+                            else { finishStartup(.noAuthenticationAttempted) }
                             configuration.onEvent?(.connectionClosed(remoteAddress: remoteAddress, user: handler.value.user,
                                                                      reason: boundTransport.value.closeReason ?? "connection closed"))
                             graceTimer.cancel()

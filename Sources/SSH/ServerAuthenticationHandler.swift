@@ -26,6 +26,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private let configuration: SSHServerAuthentication.Configuration
     private let failureDelay: TimeAmount
     private var machine: SSHServerAuthentication?
+    /// Failed attempts so far (for PerSourcePenalties' authfail).
+    var failedAttempts: Int { machine?.failedAttempts ?? 0 }
     private var sessionIdentifier: [UInt8] = []
     private var remainingMethods: [String]
     /// Methods that succeeded with partial success so far, in order.

@@ -31,6 +31,8 @@ struct ServerSettings {
     /// The text of every Banner file the configuration names (top level and Match), by path.
     var banners: [String: String]
     var runningAccount: SSHSessionAccount
+    /// MaxStartups and the PerSource* settings (never nil for shhd; penalties may be off).
+    var startupLimits: SSHStartupLimits? = nil
 
     /// shhd's own config file, read when -f does not name one. Without it shhd runs its embedded default.
     static let defaultConfigFile = "/etc/shh/shhd_config"
@@ -125,7 +127,87 @@ struct ServerSettings {
         }
         return ServerSettings(file: file, global: global, listeners: try listeners(global), configuration: configuration,
                               pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes, banners: banners,
-                              runningAccount: account)
+                              runningAccount: account, startupLimits: try startupLimits(global))
+    }
+
+    // MARK: Startups
+
+    /// MaxStartups start[:rate:full], PerSourceMaxStartups, PerSourceNetBlockSize v4[:v6], PerSourcePenalties and
+    /// PerSourcePenaltyExemptList, over sshd's defaults (and PerSourceMaxStartups 10; see SSHStartupLimits).
+    static func startupLimits(_ config: SSHServerConfig) throws -> SSHStartupLimits {
+        var limits = SSHStartupLimits()
+        if let text = config["maxstartups"] {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            switch parts.count {
+            case 1 where parts[0] != nil && parts[0]! > 0:
+                (limits.start, limits.rate, limits.full) = (parts[0]!, 100, parts[0]!)
+            case 3 where parts.allSatisfy({ $0 != nil }) && parts[0]! > 0 && (1...100).contains(parts[1]!) && parts[2]! >= parts[0]!:
+                (limits.start, limits.rate, limits.full) = (parts[0]!, parts[1]!, parts[2]!)
+            default:
+                throw badValue(config, "MaxStartups", text, "start:rate:full (such as 10:30:100) or a number")
+            }
+        }
+        if let text = config["persourcemaxstartups"] {
+            if text.lowercased() == "none" {
+                limits.perSourceMaximum = nil
+            } else {
+                guard let number = Int(text), number > 0 else { throw badValue(config, "PerSourceMaxStartups", text, "a number or none") }
+                limits.perSourceMaximum = number
+            }
+        }
+        if let text = config["persourcenetblocksize"] {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(parts.count), let v4 = parts[0], (0...32).contains(v4), parts.count == 1 || (parts[1].map { (0...128).contains($0) } ?? false) else {
+                throw badValue(config, "PerSourceNetBlockSize", text, "an IPv4 prefix length, optionally :IPv6 (such as 32:128)")
+            }
+            limits.ipv4PrefixLength = v4
+            if parts.count == 2, let v6 = parts[1] { limits.ipv6PrefixLength = v6 }
+        }
+        if let words = config.arguments("persourcepenalties") {
+            switch words.first?.lowercased() {
+            case "no"?: limits.penalties = nil
+            case "yes"?: limits.penalties = SSHStartupLimits.Penalties()
+            default:
+                var penalties = SSHStartupLimits.Penalties()
+                for word in words {
+                    let pair = word.split(separator: ":", maxSplits: 1).map(String.init)
+                    func duration() throws -> Duration {
+                        guard pair.count == 2, let seconds = ConfigValues.seconds(pair[1]) else {
+                            throw badValue(config, "PerSourcePenalties", word, "name:time (such as authfail:5s)")
+                        }
+                        return .seconds(seconds)
+                    }
+                    func count() throws -> Int {
+                        guard pair.count == 2, let number = Int(pair[1]), number > 0 else { throw badValue(config, "PerSourcePenalties", word, "name:count") }
+                        return number
+                    }
+                    func denyAll() throws -> Bool {
+                        guard pair.count == 2, ["deny-all", "permissive"].contains(pair[1].lowercased()) else {
+                            throw badValue(config, "PerSourcePenalties", word, "overflow:deny-all or overflow:permissive")
+                        }
+                        return pair[1].lowercased() == "deny-all"
+                    }
+                    switch pair[0].lowercased() {
+                    case "crash": penalties.crash = try duration()
+                    case "authfail": penalties.authenticationFailure = try duration()
+                    case "noauth": penalties.noAuthentication = try duration()
+                    case "grace-exceeded": penalties.graceExceeded = try duration()
+                    case "max": penalties.maximum = try duration()
+                    case "min": penalties.minimum = try duration()
+                    case "max-sources4": penalties.maximumSourcesIPv4 = try count()
+                    case "max-sources6": penalties.maximumSourcesIPv6 = try count()
+                    case "overflow": penalties.denyAllOnOverflowIPv4 = try denyAll()
+                    case "overflow6": penalties.denyAllOnOverflowIPv6 = try denyAll()
+                    default: throw badValue(config, "PerSourcePenalties", word, "crash, authfail, noauth, grace-exceeded, max, min, max-sources4/6 or overflow/overflow6")
+                    }
+                }
+                limits.penalties = penalties
+            }
+        }
+        if let list = config.arguments("persourcepenaltyexemptlist"), list.first?.lowercased() != "none" {
+            limits.penaltyExemptions = list.joined(separator: ",")
+        }
+        return limits
     }
 
     // MARK: Listening

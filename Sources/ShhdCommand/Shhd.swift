@@ -78,9 +78,13 @@ public enum Shhd {
         let sessions = SSHProcessSessionHandler(
             accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount,
             messageOfTheDay: ConfigValues.flag(settings.global["printmotd"] ?? "yes") == false ? nil : "/etc/motd")
+        raiseOpenFileLimit(log: log, limits: settings.startupLimits)
         var servers: [SSHServer] = []
+        // One count of startups and one penalty table for every listening address, as sshd keeps them.
+        let startupGate = settings.startupLimits.map { SSHStartupGate(limits: $0) }
         for listener in settings.listeners {
             var configuration = settings.configuration
+            configuration.startupGate = startupGate
             configuration.onEvent = { event in log.info(describe(event)) }
             configuration.host = listener.host
             configuration.port = listener.port
@@ -116,12 +120,31 @@ public enum Shhd {
         return 0
     }
 
+    /// Each connection, session pipe and terminal is a descriptor: the soft open-file limit goes up to the hard one
+    /// (1024 is a common soft limit), with a warning when even that leaves little room for MaxStartups' connections
+    /// and their sessions.
+    static func raiseOpenFileLimit(log: ServerLog, limits: SSHStartupLimits?) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let wanted = rlim_t(max(4096, (limits?.full ?? 100) * 16))
+        if limit.rlim_cur < wanted {
+            log.info("shhd: the open-file limit is \(limit.rlim_cur); with MaxStartups \(limits?.full ?? 100) and sessions, \(wanted) or more is advised (ulimit -n)")
+        }
+    }
+
     /// One log line per event, worded as sshd words its own where it has one.
     static func describe(_ event: SSHServerEvent) -> String {
         func place(_ address: SocketAddress?) -> String { "\(address?.ipAddress ?? "unknown") port \(address?.port ?? 0)" }
         switch event {
         case .connectionOpened(let remote, let local):
             return "Connection from \(place(remote)) on \(place(local))"
+        case .connectionRefused(let remote, let local, let reason):
+            return "drop connection from [\(remote?.ipAddress ?? "unknown")]:\(remote?.port ?? 0) on [\(local?.ipAddress ?? "unknown")]:\(local?.port ?? 0) \(reason)"
         case .connectionClosed(let remote, let user, let reason):
             return user.isEmpty ? "Connection closed by \(place(remote)) [preauth]: \(reason)"
                 : "Disconnected from user \(user) \(place(remote)): \(reason)"

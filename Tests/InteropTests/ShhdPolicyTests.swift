@@ -139,13 +139,19 @@ struct ShhdPolicyTests {
         #expect(!result.stderr.contains("Server listening"), "\(result.stderr)")
     }
 
-    @Test func maxStartupsIsAcceptedAndLoggedAsNotEnforced() async throws {
+    /// MaxStartups and the PerSource* settings are enforced (ShhdStartupLimitsTests); a value that does not parse
+    /// stops shhd with its line named.
+    @Test func startupLimitsAreCheckedAtStart() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let server = try await fixture.startEmbedded(["-o", "MaxStartups 10:30:100"])
+        let server = try await fixture.startEmbedded(["-o", "MaxStartups 10:30:100", "-o", "PerSourcePenalties authfail:10s min:20s max:5m"])
         defer { server.terminate() }
-        #expect(server.logText.contains("MaxStartups is validated but not enforced yet"), "\(server.logText)")
+        #expect(!server.logText.contains("not enforced"), "\(server.logText)")
         let result = try await fixture.ssh(server, ["echo serving"])
         #expect(result.status == 0 && result.stdout == "serving\n", "\(result.stderr) \(server.logText)")
+        for bad in ["MaxStartups 10:30", "PerSourcePenalties authfail:often", "PerSourceNetBlockSize 33", "PerSourceMaxStartups -1"] {
+            let checked = try await runAsync(shhdPath, ["-t", "-o", bad], environment: ["XDG_STATE_HOME": fixture.directory + "/state"])
+            #expect(checked.status == 255 && checked.stderr.contains("invalid"), "\(bad): \(checked.stderr)")
+        }
     }
 
     @Test func agentForwardingIsNotGranted() async throws {

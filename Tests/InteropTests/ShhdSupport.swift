@@ -20,6 +20,12 @@ final class TestShhd: @unchecked Sendable {
     init(_ arguments: [String], directory: String, environment: [String: String] = [:]) throws {
         self.directory = directory
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // The whole suite connects from 127.0.0.1, many times at once and many times failing on purpose: shhd's
+        // startup limits and penalties (sshd's defaults) would refuse it. Tests of those limits set them with -o.
+        var arguments = arguments
+        if !arguments.contains(where: { $0.localizedCaseInsensitiveContains("MaxStartups") || $0.localizedCaseInsensitiveContains("PerSource") }) {
+            arguments += ["-o", "MaxStartups 1000", "-o", "PerSourceMaxStartups none", "-o", "PerSourcePenalties no"]
+        }
         var attempt = 0
         while true {
             attempt += 1
