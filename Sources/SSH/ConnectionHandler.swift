@@ -83,6 +83,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         var writeWaiters: [EventLoopPromise<Void>] = []
         /// Bytes handed to the input sequence and not read yet: at most the window we granted.
         var unreadBytes = 0
+        /// Requests (window-change, signal, break) handed to the input sequence and not read yet; the session
+        /// policy refuses more past a cap, as nothing else bounds them.
+        var unreadRequests = 0
         /// Data and extended data received and sent on the channel, for logs.
         var bytesReceived: UInt64 = 0
         var bytesSent: UInt64 = 0
@@ -434,9 +437,17 @@ final class ConnectionHandler: ChannelInboundHandler {
             default:
                 break
             }
+            if case .request = input { state.unreadRequests += 1 }
             state.continuation?.yield(input)
         }
     }
+
+    /// The reader took a request from the channel's input.
+    func requestTaken(on id: SSHChannelID) {
+        channels[id]?.unreadRequests -= 1
+    }
+
+    func unreadRequests(on id: SSHChannelID) -> Int { channels[id]?.unreadRequests ?? 0 }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         deliverPendingInput()

@@ -8,6 +8,8 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
     public typealias Element = SSHChannelInput
     let stream: AsyncThrowingStream<SSHChannelInput, any Error>
     let consumed: @Sendable (Int) -> Void
+    /// Called for each request read (the connection counts the ones not read yet).
+    let requestTaken: @Sendable () -> Void
     /// Read bytes are reported to the connection in batches of at least this many (an eighth of the window): one
     /// hop to the event loop per batch instead of one per packet. Below half the window the peer can never stall
     /// on bytes read but not yet reported.
@@ -17,6 +19,7 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<SSHChannelInput, any Error>.AsyncIterator
         let consumed: @Sendable (Int) -> Void
+        let requestTaken: @Sendable () -> Void
         let reportThreshold: Int
         var unreported = 0
 
@@ -30,6 +33,8 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
                     consumed(unreported)
                     unreported = 0
                 }
+            case .request?:
+                requestTaken()
             default:
                 break
             }
@@ -39,7 +44,7 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
 
     /// Only one iterator should read a channel: what one reads, the other does not see.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed, reportThreshold: reportThreshold)
+        AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed, requestTaken: requestTaken, reportThreshold: reportThreshold)
     }
 }
 
@@ -61,6 +66,8 @@ public final class SSHChannel: Sendable {
         self.closedFuture = closed
         input = SSHChannelInputSequence(stream: stream, consumed: { [handler, eventLoop] bytes in
             eventLoop.execute { handler.value.consumed(bytes, on: id) }
+        }, requestTaken: { [handler, eventLoop] in
+            eventLoop.execute { handler.value.requestTaken(on: id) }
         }, reportThreshold: max(1, Int(windowSize / 8)))
     }
 

@@ -348,6 +348,10 @@ final class SessionController: ServerSessionPolicy {
         } && grant.environment[name] == nil
     }
 
+    static let maximumEnvironmentVariables = 128
+    static let maximumEnvironmentBytes = 256 << 10
+    static let maximumUnreadRequests = 64
+
     func sessionRequest(_ request: SSHChannelRequest, on channel: SSHChannelID, handler connection: ConnectionHandler) -> SessionRequestVerdict {
         guard var pending = sessions[channel] else { return .refuse }
         switch request {
@@ -355,6 +359,10 @@ final class SessionController: ServerSessionPolicy {
             pending.terminal = terminal
         case .environment(let name, let value) where !pending.started:
             guard accepts(name, grant: connection.grant) else { return .refuse }
+            // At most 128 variables (as sshd) and 256 KiB of them: each is held until the session starts.
+            let size = pending.environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+            guard pending.environment[name] != nil || pending.environment.count < Self.maximumEnvironmentVariables,
+                  size + name.utf8.count + value.count <= Self.maximumEnvironmentBytes else { return .refuse }
             pending.environment[name] = value
         case .exec(let command) where !pending.started:
             start(&pending, .exec(command), channel: channel, connection: connection)
@@ -363,7 +371,8 @@ final class SessionController: ServerSessionPolicy {
         case .subsystem(let name) where !pending.started && handler.acceptsSubsystem(name):
             start(&pending, .subsystem(name), channel: channel, connection: connection)
         case .windowChange, .signal, .break:
-            return pending.started ? .acceptAndDeliver : .refuse
+            // Delivered to the session's input, which its handler may not read soon: past a cap they are refused.
+            return pending.started && connection.unreadRequests(on: channel) < Self.maximumUnreadRequests ? .acceptAndDeliver : .refuse
         default:
             // x11-req, auth-agent-req and anything unknown are refused until those features exist.
             return .refuse

@@ -26,6 +26,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private let configuration: SSHServerAuthentication.Configuration
     private let failureDelay: TimeAmount
     private var machine: SSHServerAuthentication?
+    static let maximumQueuedRequests = 16
     /// Failed attempts so far (for PerSourcePenalties' authfail).
     var failedAttempts: Int { machine?.failedAttempts ?? 0 }
     private var sessionIdentifier: [UInt8] = []
@@ -67,6 +68,12 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
                 disconnect(context: context, SSHProtocolError(.protocolViolation("a connection message before authentication")))
                 return
             }
+            // A client sends the next request after the answer to the last; a few pipelined are tolerated, a pile of
+            // them waiting for decisions is not.
+            guard queue.count < Self.maximumQueuedRequests else {
+                disconnect(context: context, SSHProtocolError(.protocolViolation("more than \(Self.maximumQueuedRequests) authentication requests waiting for an answer")))
+                return
+            }
             queue.append(payload)
             processNext(context: context)
         default:
@@ -98,11 +105,11 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         case .keyboardInteractive(let user, _): attempt = .keyboardInteractive(user: user, responses: nil)
         case .keyboardInteractiveResponses(let user, let responses): attempt = .keyboardInteractive(user: user, responses: responses)
         }
-        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
-                                                 completedMethods: completedMethods)
         // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this user
         // and connection, else the configured one.
         let wantsBanner = !bannerSent
+        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
+                                                 completedMethods: completedMethods, isFirstRequest: wantsBanner)
         bannerSent = true
         // Decided on this connection's event loop, not the cooperative pool (see EventLoopTaskExecutor).
         let promise = context.eventLoop.makePromise(of: (banner: String?, attempts: Int?, decision: SSHAuthenticationDecision).self)
