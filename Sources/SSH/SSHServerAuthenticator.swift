@@ -10,11 +10,16 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     /// Methods that already succeeded on this connection with `.partialSuccess` (in order), for policies that
     /// need more than one (sshd's AuthenticationMethods).
     public var completedMethods: [String]
+    /// Whether this is the connection's first authentication request (whatever its method): where sshd logs
+    /// what it found out about the user ("Invalid user", "not allowed because ...").
+    public var isFirstRequest: Bool
 
-    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = []) {
+    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = [],
+                isFirstRequest: Bool = false) {
         self.remoteAddress = remoteAddress
         self.localAddress = localAddress
         self.completedMethods = completedMethods
+        self.isFirstRequest = isFirstRequest
     }
 }
 

@@ -21,6 +21,10 @@ public enum Shh {
         let parsed: ShhArguments
         do {
             parsed = try ShhArguments.parse(arguments)
+        } catch let failure as ShhFailure {
+            // A name refused for what it holds: the message alone, as ssh prints it (no usage).
+            diagnostics.error(failure.message)
+            return 255
         } catch {
             diagnostics.error("shh: \(error)")
             diagnostics.error(usage)

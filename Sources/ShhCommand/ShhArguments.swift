@@ -56,10 +56,10 @@ public struct ShhArguments: Equatable, Sendable {
         // exec, which a shell runs; a hostile name (a git URL from a repository, say) must not run a command there.
         // Names from ssh_config are the user's own and are not checked.
         if let host = parsed.host, !isSafeHostName(host) {
-            throw CommandLineError.invalidValue("hostname contains invalid characters")
+            throw ShhFailure("shh: hostname contains invalid characters")
         }
         if let user = parsed.user, !isSafeUserName(user) {
-            throw CommandLineError.invalidValue("remote username contains invalid characters")
+            throw ShhFailure("shh: remote username contains invalid characters")
         }
         return parsed
     }

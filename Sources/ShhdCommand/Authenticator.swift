@@ -118,9 +118,8 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         let user = attempt.user
         switch attempt {
         case .none:
-            // The client's first request: the account checks run (and are logged) here, once per connection,
-            // as sshd logs them when it first looks the user up.
-            _ = admission(user: user, connection: connection, log: true)
+            // Logged when it is the first request (see admissionLogged); "none" itself never lets anyone in.
+            _ = admission(user: user, connection: connection, log: connection.isFirstRequest)
             return .reject
         case .publicKey(_, let key, let isQuery, let algorithm):
             return decidePublicKey(key, algorithm: algorithm, user: user, isQuery: isQuery, connection: connection)
@@ -130,7 +129,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             // The same question for a user who does not exist, is locked or is refused: only the answer's check
             // (which hashes all the same) tells them apart, and it says no to all of them.
             let settings: SSHServerConfig
-            if case .admitted(_, let matched, _, _) = admission(user: user, connection: connection, log: false) {
+            if case .admitted(_, let matched, _, _) = admission(user: user, connection: connection, log: connection.isFirstRequest) {
                 settings = matched
             } else {
                 settings = matchSettings(user: user, groups: [], connection: connection)
@@ -146,7 +145,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     private func decidePublicKey(_ key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, user: String, isQuery: Bool,
                                  connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
-        guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: false),
+        guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: connection.isFirstRequest),
               ConfigValues.flag(settings["pubkeyauthentication"] ?? "yes") != false else {
             return .reject
         }
@@ -303,12 +302,19 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// hash takes tens of milliseconds of this blocking thread). Unknown and refused users are hashed too.
     private func decidePassword(_ password: String, method: String, user: String, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         guard offeredMethods.contains(method) else { return .reject }
-        let admitted = admission(user: user, connection: connection, log: false)
+        let admitted = admission(user: user, connection: connection, log: connection.isFirstRequest)
         var settings: SSHServerConfig?
         if case .admitted(_, let matched, _, _) = admitted { settings = matched }
         let permitEmpty = ConfigValues.flag(settings?["permitemptypasswords"] ?? "no") == true
         let matches = shh_check_password(user, password, permitEmpty ? 1 : 0) == 1
-        guard case .admitted(let account, let matched, _, let from) = admitted else { return .reject }
+        guard case .admitted(let account, let matched, _, let from) = admitted else {
+            // Worded as sshd's, which log watchers (fail2ban) match.
+            let address = connection.remoteAddress
+            var who = user
+            if case .refused(unknownUser: true) = admitted { who = "invalid user \(user)" }
+            log.info("Failed \(method) for \(who) from \(address?.ipAddress ?? "unknown") port \(address?.port ?? 0) ssh2")
+            return .reject
+        }
         let keyword = method == "password" ? "passwordauthentication" : "kbdinteractiveauthentication"
         guard ConfigValues.flag(matched[keyword] ?? "yes") != false else { return .reject }
         guard matches else {
@@ -401,7 +407,8 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     enum Admission {
         case admitted(SSHSessionAccount, SSHServerConfig, address: String, from: String)
-        case refused
+        /// `unknownUser`: there is no such account (sshd's "invalid user"), rather than one refused by policy.
+        case refused(unknownUser: Bool)
     }
 
     /// Whether `user` may log in at all from this connection (before any key is looked at), with the settings
@@ -412,21 +419,21 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         let from = "from \(address) port \(connection.remoteAddress?.port ?? 0)"
         guard let account = lookUpAccount(user) else {
             note("Invalid user \(user) \(from)")
-            return .refused
+            return .refused(unknownUser: true)
         }
         // Not root, shhd cannot become anyone else: only its own user can be let in.
         guard runningAccount.uid == 0 || account.uid == runningAccount.uid else {
             note("User \(user) \(from) refused: shhd runs as \(runningAccount.name) and can only let \(runningAccount.name) in")
-            return .refused
+            return .refused(unknownUser: false)
         }
         // sshd without PAM: a locked or expired account gets in by no method.
         switch shh_account_state(user) {
         case 1:
             note("User \(user) not allowed because account is locked")
-            return .refused
+            return .refused(unknownUser: false)
         case 2:
             note("User \(user) \(from) refused: account has expired")
-            return .refused
+            return .refused(unknownUser: false)
         default:
             break
         }
@@ -436,15 +443,15 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         let settings = file.settings(for: context)
         if let refusal = Self.accessRefusal(user: user, groups: groups, address: address, settings: settings) {
             note("User \(user) \(from) not allowed because \(refusal)")
-            return .refused
+            return .refused(unknownUser: false)
         }
         if account.uid == 0 && (settings["permitrootlogin"] ?? "prohibit-password").lowercased() == "no" {
             note("ROOT LOGIN REFUSED \(from)")
-            return .refused
+            return .refused(unknownUser: false)
         }
         if let chroot = settings["chrootdirectory"], chroot.lowercased() != "none" {
             note("User \(user) \(from) refused: ChrootDirectory \(chroot) is not supported yet")
-            return .refused
+            return .refused(unknownUser: false)
         }
         return .admitted(account, settings, address: address, from: from)
     }

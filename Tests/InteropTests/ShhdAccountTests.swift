@@ -1,7 +1,9 @@
 // shhd as root with real accounts, made for each test and deleted after it: a session runs as the account that
 // logged in (ids, groups, environment, home, no way back to root), passwords and keyboard-interactive checked
 // against /etc/shadow from paramiko and OpenSSH's ssh, PasswordAuthentication and KbdInteractiveAuthentication,
-// locked and expired accounts, PermitRootLogin, and AllowGroups/DenyGroups.
+// locked and expired accounts, PermitRootLogin, AllowGroups/DenyGroups, a NUL byte in the user name (no way past
+// DenyUsers or Match), authorized_keys read with the account's rights and StrictModes on what was opened, and unknown,
+// locked and real users alike in methods, questions and the time a wrong password takes.
 import Foundation
 import Testing
 
@@ -198,6 +200,149 @@ private func paramikoWithPassword(_ fixture: ShhdFixture, _ server: TestShhd, us
     return result.stdout + (result.status == 0 ? "" : "python3 exited \(result.status): \(result.stderr.suffix(1500))")
 }
 
+/// paramiko logging in with the fixture's key as a user name that may hold NUL bytes (written "\0" on the command
+/// line, which cannot carry them) and running a command. Prints "STATUS n" and "STDOUT text", or "REFUSED
+/// <exception> <message>" for whatever stopped the login (a refusal, a disconnect).
+private let paramikoKeyClient = #"""
+import sys, paramiko
+port, known_hosts, identity, user, command = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].replace("\\0", "\0"), sys.argv[5]
+client = paramiko.SSHClient()
+client.load_host_keys(known_hosts)
+client.set_missing_host_key_policy(paramiko.RejectPolicy())
+try:
+    client.connect("127.0.0.1", port=port, username=user, pkey=paramiko.Ed25519Key.from_private_key_file(identity),
+                   allow_agent=False, look_for_keys=False, timeout=30, banner_timeout=30, auth_timeout=30)
+except Exception as error:
+    print("REFUSED", type(error).__name__, str(error).replace("\n", " "))
+    sys.exit(0)
+stdin, stdout, stderr = client.exec_command(command, timeout=60)
+out = stdout.read().decode()
+print("STATUS", stdout.channel.recv_exit_status())
+print("STDOUT", out.strip())
+client.close()
+"""#
+
+/// `paramikoKeyClient` against a server whose host key `knownHosts` holds.
+private func paramikoWithKey(_ fixture: ShhdFixture, port: Int, knownHosts: String, user: String, _ command: String) async throws -> String {
+    let result = try await runAsync("/usr/bin/env", ["python3", "-c", paramikoKeyClient, "\(port)", knownHosts, fixture.identity, user, command],
+                                    deadline: 120)
+    return result.stdout + (result.status == 0 ? "" : "python3 exited \(result.status): \(result.stderr.suffix(1500))")
+}
+
+/// What a client can learn about a user name without its password, from paramiko: `rounds` wrong passwords per
+/// user, a fresh connection each and only the password request timed, users taking turns (so a slow moment of the
+/// machine falls on all of them); then per user, on one more connection, the methods a "none" request is told and
+/// the keyboard-interactive questions (answered wrong). The methods of every failure reply are recorded too, and
+/// for the first user a key it does not list is timed each round (a failure without a password hash, for scale).
+/// Prints one JSON object, by user name.
+private let paramikoEnumerationProbe = #"""
+import json, os, socket, sys, time, paramiko
+from paramiko.auth_handler import AuthHandler
+port, known_hosts, rounds, wrong, users = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+expected = paramiko.HostKeys(known_hosts).lookup("[127.0.0.1]:%d" % port)
+failure = {"methods": None}
+original = AuthHandler._parse_userauth_failure
+def recording(self, message):
+    failure["methods"] = message.get_list()
+    message.rewind()
+    return original(self, message)
+AuthHandler._parse_userauth_failure = recording
+
+def connect():
+    # No Nagle: a 40 ms delayed-ACK stall on our side would blur the server's timing.
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    transport = paramiko.Transport(connection)
+    transport.start_client(timeout=30)
+    key = transport.get_remote_server_key()
+    if expected is None or expected.get(key.get_name()) != key:
+        raise SystemExit("unexpected host key " + key.get_base64())
+    return transport
+
+report = {user: {"none": None, "passwordFailures": [], "interactiveFailure": None, "questions": [], "seconds": [], "unknownKeySeconds": [],
+                 "cpuTicks": 0} for user in users}
+shhd = os.environ.get("SHHD_PID")
+def cpu_ticks():
+    # utime + stime of the whole server (every thread), in clock ticks: what the attempt cost it, whatever the
+    # rest of the machine is doing.
+    if shhd is None:
+        return 0
+    with open("/proc/%s/stat" % shhd) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+stranger = paramiko.ECDSAKey.generate()
+for _ in range(rounds):
+    # A failure that hashes nothing, for comparison: a key the account does not list.
+    transport = connect()
+    start = time.perf_counter()
+    try:
+        transport.auth_publickey(users[0], stranger)
+    except paramiko.AuthenticationException:
+        report[users[0]]["unknownKeySeconds"].append(time.perf_counter() - start)
+    transport.close()
+    for user in users:
+        entry = report[user]
+        transport = connect()
+        failure["methods"] = None
+        ticks = cpu_ticks()
+        start = time.perf_counter()
+        try:
+            transport.auth_password(user, wrong)
+            entry["seconds"].append(-1.0)
+        except paramiko.AuthenticationException:
+            entry["seconds"].append(time.perf_counter() - start)
+        entry["cpuTicks"] += cpu_ticks() - ticks
+        entry["passwordFailures"].append(failure["methods"])
+        transport.close()
+for user in users:
+    entry = report[user]
+    transport = connect()
+    try:
+        transport.auth_none(user)
+    except paramiko.BadAuthenticationType as error:
+        entry["none"] = error.allowed_types
+    def answer(title, instructions, prompts):
+        entry["questions"].append({"title": title, "instructions": instructions,
+                                   "prompts": [{"text": text, "echo": echo} for text, echo in prompts]})
+        return [wrong] * len(prompts)
+    failure["methods"] = None
+    try:
+        transport.auth_interactive(user, answer)
+    except paramiko.AuthenticationException:
+        pass
+    entry["interactiveFailure"] = failure["methods"]
+    transport.close()
+print(json.dumps(report))
+"""#
+
+/// One user's part of `paramikoEnumerationProbe`'s report.
+private struct EnumerationProbe: Decodable {
+    struct Question: Decodable, Equatable, CustomStringConvertible {
+        struct Prompt: Decodable, Equatable { let text: String; let echo: Bool }
+        let title: String
+        let instructions: String
+        let prompts: [Prompt]
+        var description: String { "\(title.debugDescription) \(instructions.debugDescription) \(prompts.map { "\($0.text.debugDescription) echo \($0.echo)" })" }
+    }
+    let none: [String]?
+    let passwordFailures: [[String]?]
+    let interactiveFailure: [String]?
+    let questions: [Question]
+    let seconds: [Double]
+    let unknownKeySeconds: [Double]
+    /// shhd's CPU time over the wrong-password attempts, in clock ticks (10 ms).
+    let cpuTicks: Int
+
+    var medianMilliseconds: Double { Self.medianMilliseconds(seconds) }
+
+    static func medianMilliseconds(_ seconds: [Double]) -> Double {
+        let sorted = seconds.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return 1000 * (sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2)
+    }
+}
+
 /// How many lines of shhd's log contain all of `parts`.
 private func logCount(_ server: TestShhd, _ parts: [String]) -> Int {
     server.logText.split(separator: "\n").filter { line in parts.allSatisfy { line.contains($0) } }.count
@@ -317,8 +462,8 @@ struct ShhdAccountTests {
         }
     }
 
-    /// StrictModes (on by default, as sshd): an authorized_keys file others may write is not read; the key works
-    /// again once the mode is right.
+    /// StrictModes (on by default, as sshd): an authorized_keys file others may write is not read, nor one in a
+    /// ~/.ssh others may write; the key works again once the mode is right.
     @Test func strictModes() async throws {
         try await withTestAccount { fixture, account in
             let server = try await startWithAccountsKeys(fixture)
@@ -332,6 +477,130 @@ struct ShhdAccountTests {
             let tight = try await fixture.ssh(server, ["id -un"], user: account.name)
             #expect(tight.status == 0 && tight.stdout == "\(account.name)\n", "\(tight.stderr) \(server.logText)")
 
+            // A directory above it that others may write is as bad: they could swap the file (judged on the
+            // directories the file was opened through).
+            let directory = account.home + "/.ssh"
+            #expect(try await runAsync("/bin/chmod", ["775", directory]).status == 0)
+            let looseDirectory = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(looseDirectory.status == 255 && looseDirectory.stderr.contains("Permission denied"),
+                    "\(looseDirectory.stdout) \(looseDirectory.stderr)")
+            #expect(await logLines(server, containing: "Authentication refused: bad ownership or modes for directory \(directory)"),
+                    "\(server.logText)")
+            #expect(try await runAsync("/bin/chmod", ["700", directory]).status == 0)
+            let tightAgain = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(tightAgain.status == 0 && tightAgain.stdout == "\(account.name)\n", "\(tightAgain.stderr) \(server.logText)")
+        }
+    }
+
+    // MARK: - A NUL byte in the user name
+
+    /// A C string ends at NUL: "name\0x" would be looked up in the account database as "name" while DenyUsers and
+    /// Match compare "name\0x" (it logged in as the account, walking around DenyUsers). shhd ends such a connection
+    /// as a protocol violation, as sshd does, before any policy looks at the name.
+    @Test func aNulByteInTheUserNameIsNoWayPastDenyUsers() async throws {
+        try await withTestAccount { fixture, account in
+            let open = try await startWithAccountsKeys(fixture)
+            defer { open.terminate() }
+            let openKnownHosts = try knownHostsFile(fixture, open)
+            // The client and key work: the real name gets in where nothing denies it, the smuggled one does not.
+            let real = try await paramikoWithKey(fixture, port: open.port, knownHosts: openKnownHosts, user: account.name, "id -un")
+            #expect(real == "STATUS 0\nSTDOUT \(account.name)\n", "\(real) \(open.logText)")
+            let smuggledOpen = try await paramikoWithKey(fixture, port: open.port, knownHosts: openKnownHosts, user: account.name + "\\0x", "id -un")
+            #expect(smuggledOpen.hasPrefix("REFUSED") && !smuggledOpen.contains("STDOUT"), "\(smuggledOpen) \(open.logText)")
+            #expect(await logLines(open, containing: "protocol error: a user or service name with a NUL byte"), "\(open.logText)")
+
+            let denying = try await startWithAccountsKeys(fixture, ["-o", "DenyUsers \(account.name)"])
+            defer { denying.terminate() }
+            let knownHosts = try knownHostsFile(fixture, denying)
+            let denied = try await paramikoWithKey(fixture, port: denying.port, knownHosts: knownHosts, user: account.name, "id -un")
+            #expect(denied.hasPrefix("REFUSED AuthenticationException"), "\(denied) \(denying.logText)")
+            // OpenSSH's ssh starts with "none", the request shhd logs a refused user at.
+            let deniedSSH = try await fixture.ssh(denying, ["id -un"], user: account.name)
+            #expect(deniedSSH.status == 255 && deniedSSH.stdout.isEmpty, "\(deniedSSH.stdout) \(deniedSSH.stderr)")
+            #expect(await logLines(denying, containing: "User \(account.name) from 127.0.0.1 port", "not allowed because listed in DenyUsers"),
+                    "\(denying.logText)")
+            let smuggled = try await paramikoWithKey(fixture, port: denying.port, knownHosts: knownHosts, user: account.name + "\\0x", "id -un")
+            #expect(smuggled.hasPrefix("REFUSED") && !smuggled.contains("STDOUT") && !smuggled.contains(account.name),
+                    "\(smuggled) \(denying.logText)")
+            #expect(await logLines(denying, containing: "protocol error: a user or service name with a NUL byte"), "\(denying.logText)")
+            #expect(!denying.logText.contains("Accepted publickey") && !denying.logText.contains("Starting session"), "\(denying.logText)")
+        }
+    }
+
+    /// Match User with ForceCommand: "name\0x" matches no block, so (before) it ran its own command as the account
+    /// instead of the forced one. Now it runs neither.
+    @Test func aNulByteInTheUserNameIsNoWayPastMatchUser() async throws {
+        try await withTestAccount { fixture, account in
+            let (server, hostKey, _) = try await fixture.startWithConfig("""
+                Match User \(account.name)
+                    ForceCommand echo forced
+                """, name: "forced_config")
+            defer { server.terminate() }
+            let knownHosts = fixture.directory + "/known_hosts-forced"
+            try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: hostKey + ".pub", encoding: .utf8))"
+                .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            let real = try await paramikoWithKey(fixture, port: server.port, knownHosts: knownHosts, user: account.name, "id -un")
+            #expect(real == "STATUS 0\nSTDOUT forced\n", "the Match block applies to the real name: \(real) \(server.logText)")
+            let smuggled = try await paramikoWithKey(fixture, port: server.port, knownHosts: knownHosts, user: account.name + "\\0x", "id -un")
+            #expect(smuggled.hasPrefix("REFUSED") && !smuggled.contains("STDOUT"), "\(smuggled) \(server.logText)")
+            #expect(!smuggled.contains("forced") && !smuggled.contains(account.name), "\(smuggled)")
+            #expect(await logLines(server, containing: "protocol error: a user or service name with a NUL byte"), "\(server.logText)")
+            // One login and one session only: the real name's.
+            #expect(logCount(server, ["Accepted publickey"]) == 1 && logCount(server, ["Starting session"]) == 1, "\(server.logText)")
+        }
+    }
+
+    // MARK: - authorized_keys read with the account's rights
+
+    /// shhd reads ~/.ssh/authorized_keys as the account would (its fsuid, fsgid and groups): a link to a file the
+    /// account cannot read lets nobody in, however much root could read (before, root read it and let the user in);
+    /// the same key in a file the account owns, behind the same link, does. StrictModes no: with it, the
+    /// world-writable /tmp above the first target refuses the file anyway, and the rights are what is tested here.
+    @Test func authorizedKeysAreReadWithTheAccountsRights() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture, ["-o", "StrictModes no"])
+            defer { server.terminate() }
+            let keys = account.home + "/.ssh/authorized_keys"
+            let rootOnly = fixture.directory + "/root-only"
+            #expect(try await runAsync("/usr/bin/install", ["-d", "-m", "700", "-o", "root", "-g", "root", rootOnly]).status == 0)
+            #expect(try await runAsync("/usr/bin/install", ["-m", "600", "-o", "root", "-g", "root", fixture.identity + ".pub", rootOnly + "/keys"]).status == 0)
+            try FileManager.default.removeItem(atPath: keys)
+            try FileManager.default.createSymbolicLink(atPath: keys, withDestinationPath: rootOnly + "/keys")
+            let refused = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(refused.status == 255 && refused.stdout.isEmpty && refused.stderr.contains("Permission denied"),
+                    "a link to root's file let \(account.name) in: \(refused.stdout) \(refused.stderr) \(server.logText)")
+            #expect(!server.logText.contains("Accepted publickey for \(account.name)"), "\(server.logText)")
+
+            // The same key in a file of the account's own (the link followed, with its rights): in.
+            let own = account.home + "/keys-elsewhere"
+            #expect(try await runAsync("/usr/bin/install", ["-m", "600", "-o", account.name, "-g", account.name, rootOnly + "/keys", own]).status == 0)
+            #expect(try await runAsync("/bin/ln", ["-sfn", own, keys]).status == 0)
+            let admitted = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(admitted.status == 0 && admitted.stdout == "\(account.name)\n", "\(admitted.stderr) \(server.logText)")
+        }
+    }
+
+    /// A FIFO as authorized_keys (a user can make one) is refused at once, not opened and waited on for ever with a
+    /// thread of shhd's; a regular file in its place works again.
+    @Test func aFIFOAsAuthorizedKeysIsRefusedWithoutWaiting() async throws {
+        try await withTestAccount { fixture, account in
+            let server = try await startWithAccountsKeys(fixture)
+            defer { server.terminate() }
+            let keys = account.home + "/.ssh/authorized_keys"
+            try FileManager.default.removeItem(atPath: keys)
+            #expect(try await runAsync("/usr/bin/mkfifo", ["-m", "600", keys]).status == 0)
+            #expect(try await runAsync("/bin/chown", ["\(account.name):\(account.name)", keys]).status == 0)
+            let knownHosts = try knownHostsFile(fixture, server)
+            // Its own deadline, well under the login grace time: a blocked read would hold the login that long.
+            let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
+                                                              "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
+                                                              "\(account.name)@127.0.0.1", "id -un"], deadline: 60)
+            #expect(refused.status == 255 && refused.stdout.isEmpty && refused.stderr.contains("Permission denied"), "\(refused.stdout) \(refused.stderr)")
+            #expect(await logLines(server, containing: "Authentication refused: \(keys) is not a regular file"), "\(server.logText)")
+            try FileManager.default.removeItem(atPath: keys)
+            #expect(try await runAsync("/usr/bin/install", ["-m", "600", "-o", account.name, "-g", account.name, fixture.identity + ".pub", keys]).status == 0)
+            let admitted = try await fixture.ssh(server, ["id -un"], user: account.name)
+            #expect(admitted.status == 0 && admitted.stdout == "\(account.name)\n", "\(admitted.stderr) \(server.logText)")
         }
     }
 
@@ -495,6 +764,66 @@ struct ShhdAccountTests {
             #expect(refusedRoot.status == 255 && refusedRoot.stdout.isEmpty, "\(refusedRoot.stdout) \(refusedRoot.stderr)")
             #expect(await logLines(allowing, containing: "User \(testLogin) from 127.0.0.1 port",
                                    "not allowed because none of user's groups are listed in AllowGroups"), "\(allowing.logText)")
+        }
+    }
+
+    // MARK: - Enumeration
+
+    /// A client must not learn whether a name is a real, locked or unknown account from what it is offered, asked
+    /// or how long a wrong password takes (sshd hashes an unknown user's password too, and asks everyone the same
+    /// question). The figures are printed for the closing note.
+    @Test func unknownLockedAndRealUsersLookAlike() async throws {
+        try await withTestAccount { fixture, real in
+            try await withTestAccount { _, locked in
+                try await locked.administer("/usr/sbin/usermod", ["-L"])
+                let server = try await startWithAccountsKeys(fixture, ["-o", "KbdInteractiveAuthentication yes", "-o", "PasswordAuthentication yes"])
+                defer { server.terminate() }
+                let knownHosts = try knownHostsFile(fixture, server)
+                // Never made: useradd names are "shht" and six letters.
+                let unknown = "shhu" + String(real.name.dropFirst(4))
+                let rounds = 5
+                var environment = ProcessInfo.processInfo.environment
+                environment["SHHD_PID"] = "\(server.pid)"
+                let probe = try await runAsync("/usr/bin/env", ["python3", "-c", paramikoEnumerationProbe, "\(server.port)", knownHosts, "\(rounds)",
+                                                                "not " + real.password, real.name, unknown, locked.name],
+                                               environment: environment, deadline: 240)
+                let reports = try? JSONDecoder().decode([String: EnumerationProbe].self, from: Data(probe.stdout.utf8))
+                let all = try #require(reports, "\(probe.stdout) \(probe.stderr.suffix(2000)) \(server.logText)")
+                let realReport = try #require(all[real.name]), unknownReport = try #require(all[unknown]), lockedReport = try #require(all[locked.name])
+                let figures = [("real", realReport), ("unknown", unknownReport), ("locked", lockedReport)].map { label, report in
+                    "\(label): median \(String(format: "%.1f", report.medianMilliseconds)) ms of "
+                        + report.seconds.map { String(format: "%.1f", 1000 * $0) }.joined(separator: ", ")
+                }
+                let baseline = String(format: "%.1f", EnumerationProbe.medianMilliseconds(realReport.unknownKeySeconds)) + " ms of "
+                    + realReport.unknownKeySeconds.map { String(format: "%.1f", 1000 * $0) }.joined(separator: ", ")
+                print("wrong password, \(rounds) attempts each (ms): " + figures.joined(separator: "; ") + "; for scale, an unlisted key (no hash): median \(baseline)")
+
+                // Both password methods are offered (to everyone), and every failure names the same methods.
+                #expect(realReport.none?.contains("password") == true && realReport.none?.contains("keyboard-interactive") == true,
+                        "\(realReport.none ?? [])")
+                let firstFailure = realReport.passwordFailures.first ?? nil
+                let passwordQuestion = [EnumerationProbe.Question(title: "", instructions: "", prompts: [.init(text: "Password: ", echo: false)])]
+                for (label, report) in [("real", realReport), ("unknown", unknownReport), ("locked", lockedReport)] {
+                    #expect(report.seconds.count == rounds && report.seconds.allSatisfy { $0 >= 0 },
+                            "\(label): a wrong password got in, or attempts are missing: \(report.seconds) \(server.logText)")
+                    #expect(report.questions == passwordQuestion, "\(label) was asked \(report.questions)")
+                    #expect(report.none == realReport.none && report.none != nil, "\(label): \(report.none ?? []) vs \(realReport.none ?? [])")
+                    #expect(report.interactiveFailure == realReport.interactiveFailure && report.interactiveFailure != nil,
+                            "\(label): \(report.interactiveFailure ?? []) vs \(realReport.interactiveFailure ?? [])")
+                    #expect(report.passwordFailures.allSatisfy { $0 != nil && $0 == firstFailure },
+                            "\(label): \(report.passwordFailures) vs \(realReport.passwordFailures)")
+                }
+                // Wall time on a busy machine is the machine's (single attempts jump from the failure delay's 40 ms
+                // step to 80 or 160 ms for any user), so what is compared is the work: shhd's CPU time over each
+                // user's attempts. Every user's password is hashed (yescrypt, tens of ms each); a server that
+                // skipped the hash for unknown or locked users would spend a fraction of the real user's.
+                print("shhd CPU over the wrong passwords (ticks of 10 ms): real \(realReport.cpuTicks), unknown \(unknownReport.cpuTicks), locked \(lockedReport.cpuTicks)")
+                for (label, report) in [("unknown", unknownReport), ("locked", lockedReport)] {
+                    #expect(report.cpuTicks * 2 >= realReport.cpuTicks && report.cpuTicks <= realReport.cpuTicks * 2 + 2,
+                            "the \(label) user's wrong passwords cost shhd \(report.cpuTicks) ticks, the real user's \(realReport.cpuTicks): \(figures)")
+                }
+                #expect(realReport.cpuTicks >= rounds, "a hash costs at least a tick each: \(realReport.cpuTicks)")
+            }
         }
     }
 }
