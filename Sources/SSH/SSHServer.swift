@@ -129,6 +129,9 @@ public final class SSHServer: Service, Sendable {
         /// with their live counts: one gate shared by several servers (one per listening address) counts them
         /// all together, as sshd does. nil (the default for an embedded server): none; shhd sets sshd's.
         public var startupGate: SSHStartupGate?
+        /// Signs for host keys given without their private half (`SSHServerHostKey(publicKey:)`): shhd's privilege
+        /// broker holds its keys in another process. nil: every host key must carry its private key.
+        public var hostKeySigner: (any SSHHostKeySigner)?
         /// TCP keepalives on every connection (sshd's TCPKeepAlive, on by default), so a peer that vanished is
         /// noticed even while nothing is being sent.
         public var tcpKeepAlive = true
@@ -174,6 +177,8 @@ public final class SSHServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let bound: EventLoopPromise<Int>
     private let connections = NIOLockedValueBox<[ObjectIdentifier: OpenConnection]>([:])
+    /// The last connection number given out (SSHServerConnectionInfo.connectionID).
+    private let lastConnectionID = NIOLockedValueBox<UInt64>(0)
 
     /// - Parameters:
     ///   - authenticator: who may log in (default: nobody).
@@ -211,6 +216,7 @@ public final class SSHServer: Service, Sendable {
         let connectionDelegate = self.connectionDelegate
         let connections = self.connections
         let startupGate = configuration.startupGate
+        let lastConnectionID = self.lastConnectionID
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: group)
@@ -233,11 +239,12 @@ public final class SSHServer: Service, Sendable {
                             startup.value.finished = true
                             startupGate?.finished(remote, outcome: outcome)
                         }
-                        let transportHandler = SSHTransportHandler(server: transport)
+                        let connectionID = lastConnectionID.withLockedValue { last -> UInt64 in last += 1; return last }
+                        let transportHandler = SSHTransportHandler(server: transport, hostKeySigner: configuration.hostKeySigner, connectionID: connectionID)
                         try child.pipeline.syncOperations.addHandler(transportHandler)
                         let authenticationHandler = ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
-                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner)
+                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner, connectionID: connectionID)
                         try child.pipeline.syncOperations.addHandler(authenticationHandler)
                         let boundAuthentication = NIOLoopBound(authenticationHandler, eventLoop: child.eventLoop)
                         let connection = ConnectionHandler(configuration: configuration.connection)

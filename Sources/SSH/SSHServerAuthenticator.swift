@@ -13,9 +13,13 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     /// Whether this is the connection's first authentication request (whatever its method): where sshd logs
     /// what it found out about the user ("Invalid user", "not allowed because ...").
     public var isFirstRequest: Bool
+    /// The server's number for this connection, unique while the server runs (what a privilege broker keys its
+    /// record of the connection by).
+    public var connectionID: UInt64 = 0
 
     public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = [],
-                isFirstRequest: Bool = false) {
+                isFirstRequest: Bool = false, connectionID: UInt64 = 0) {
+        self.connectionID = connectionID
         self.remoteAddress = remoteAddress
         self.localAddress = localAddress
         self.completedMethods = completedMethods
@@ -123,6 +127,13 @@ extension SSHServerAuthenticator {
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         await decide(attempt)
     }
+}
+
+/// Signs exchange hashes for host keys whose private half is not in this process (`SSHServerHostKey(publicKey:)`),
+/// such as shhd's privilege broker. Called on the connection's event loop: it must not block.
+public protocol SSHHostKeySigner: Sendable {
+    func sign(exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey,
+              connection: SSHServerConnectionInfo) async throws -> SSHSignature
 }
 
 /// Lets nobody in: the default.

@@ -66,6 +66,9 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
 
     private var transport: SSHTransport
     private let hostKeyValidator: (any SSHHostKeyValidator)?
+    private let hostKeySigner: (any SSHHostKeySigner)?
+    /// The server's number for this connection (for the signer).
+    private let connectionID: UInt64
     private var rekeyTimer: Scheduled<Void>?
     private var validatingHostKey = false
     private var closing = false
@@ -88,13 +91,17 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         precondition(configuration.isClient, "a client handler needs a client configuration")
         transport = SSHTransport(configuration: configuration)
         self.hostKeyValidator = hostKeyValidator
+        hostKeySigner = nil
+        connectionID = 0
     }
 
-    /// A server handler.
-    public init(server configuration: SSHTransportConfiguration) {
+    /// A server handler. `hostKeySigner` signs for host keys given without their private half.
+    public init(server configuration: SSHTransportConfiguration, hostKeySigner: (any SSHHostKeySigner)? = nil, connectionID: UInt64 = 0) {
         precondition(!configuration.isClient, "a server handler needs a server configuration")
         transport = SSHTransport(configuration: configuration)
         hostKeyValidator = nil
+        self.hostKeySigner = hostKeySigner
+        self.connectionID = connectionID
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -149,6 +156,8 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             switch event {
             case .hostKeyToValidate(let hostKey):
                 validateHostKey(hostKey, context: context)
+            case .hostKeySignatureNeeded(let exchangeHash, let algorithm, let hostKey):
+                signWithHostKey(exchangeHash, algorithm: algorithm, hostKey: hostKey, context: context)
             case .keyExchangeCompleted:
                 scheduleRekey(context: context)
                 context.fireChannelRead(wrapInboundOut(event))
@@ -192,6 +201,41 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             context.read()
         }
         hostKeyValidator.validateHostKey(hostKey, validationComplete: promise)
+    }
+
+    /// Server: the host key is held elsewhere; reading pauses (as for a host key decision) until it has signed.
+    private func signWithHostKey(_ exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey, context: ChannelHandlerContext) {
+        guard let hostKeySigner else {
+            fail(context: context, transport.failHostKeySignature("no signer for the \(algorithm) host key"))
+            return
+        }
+        validatingHostKey = true
+        _ = context.channel.setOption(.autoRead, value: false)
+        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
+                                                 connectionID: connectionID)
+        let promise = context.eventLoop.makePromise(of: SSHSignature.self)
+        promise.completeOnEventLoop {
+            try await hostKeySigner.sign(exchangeHash: exchangeHash, algorithm: algorithm, hostKey: hostKey, connection: connection)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.validatingHostKey = false
+            guard !handler.closing else { return }
+            do {
+                try handler.transport.provideHostKeySignature(try result.get())
+            } catch let error as SSHProtocolError {
+                handler.fail(context: context, error)
+                return
+            } catch {
+                handler.fail(context: context, handler.transport.failHostKeySignature("\(error)"))
+                return
+            }
+            handler.processEvents(context: context)
+            handler.flushOutbound(context: context)
+            _ = context.channel.setOption(.autoRead, value: true)
+            context.read()
+        }
     }
 
     private func scheduleRekey(context: ChannelHandlerContext) {

@@ -41,8 +41,12 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private var banner: String?
     private var bannerSent = false
 
+    /// The server's number for the connection (SSHServerConnectionInfo.connectionID).
+    private let connectionID: UInt64
+
     init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount,
-         banner: String? = nil) {
+         banner: String? = nil, connectionID: UInt64 = 0) {
+        self.connectionID = connectionID
         self.authenticator = authenticator
         self.configuration = configuration
         self.failureDelay = failureDelay
@@ -109,7 +113,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         // and connection, else the configured one.
         let wantsBanner = !bannerSent
         let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
-                                                 completedMethods: completedMethods, isFirstRequest: wantsBanner)
+                                                 completedMethods: completedMethods, isFirstRequest: wantsBanner, connectionID: connectionID)
         bannerSent = true
         // Decided on this connection's event loop, not the cooperative pool (see EventLoopTaskExecutor).
         let promise = context.eventLoop.makePromise(of: (banner: String?, attempts: Int?, decision: SSHAuthenticationDecision).self)

@@ -273,7 +273,7 @@ struct ServerSettings {
             } catch {
                 throw ShhdFailure("shhd: HostCertificate \(path): \(error)")
             }
-            guard let index = keys.firstIndex(where: { $0.privateKey.publicKey == certificate.key }) else {
+            guard let index = keys.firstIndex(where: { $0.publicKey == certificate.key }) else {
                 throw ShhdFailure("shhd: HostCertificate \(path) certifies none of the host keys")
             }
             keys[index].certificate = certificate

@@ -53,7 +53,7 @@ import Testing
         if algorithm.isCertificate {
             #expect(pair.clientLog.hostKeys == [.certificate(try #require(key.certificate))])
         } else {
-            #expect(pair.clientLog.hostKeys == [.key(key.privateKey.publicKey)])
+            #expect(pair.clientLog.hostKeys == [.key(key.publicKey)])
         }
     }
 
@@ -272,5 +272,77 @@ import Testing
         try authenticated.server.startKeyExchange()
         authenticated.run()
         #expect(authenticated.server.completedKeyExchanges == 2 && authenticated.clientLog.error == nil)
+    }
+}
+
+/// A server whose host key is held by another process (shhd's privilege broker): the transport asks for each
+/// exchange hash's signature and waits, and checks what it gets.
+@Suite(.timeLimit(.minutes(10))) struct ExternalHostKeyTests {
+    static func pair(chunkSize: Int? = nil) throws -> (TransportPair, SSHPrivateKey) {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        var pair = TransportPair(
+            client: SSHTransportConfiguration(role: .client),
+            server: SSHTransportConfiguration(role: .server(hostKeys: [SSHServerHostKey(publicKey: key.publicKey)])),
+            chunkSize: chunkSize)
+        pair.externalHostKeys = [key.publicKey: key]
+        return (pair, key)
+    }
+
+    @Test(arguments: [nil, 1])
+    func aSignerElsewhereCompletesTheExchangeAndRekeys(chunkSize: Int?) throws {
+        var (pair, key) = try Self.pair(chunkSize: chunkSize)
+        try pair.start()
+        pair.run()
+        #expect(pair.isEstablished, "\(String(describing: pair.clientLog.error)) \(String(describing: pair.serverLog.error))")
+        #expect(pair.clientLog.hostKeys == [.key(key.publicKey)])
+        try pair.server.startKeyExchange()
+        pair.run()
+        #expect(pair.serverLog.events.filter { $0 == "sign" }.count == 2, "one signature per exchange: \(pair.serverLog.events)")
+        #expect(pair.client.completedKeyExchanges == 2 && pair.clientLog.error == nil)
+    }
+
+    @Test func aSignatureThatDoesNotVerifyEndsTheConnection() throws {
+        var (pair, _) = try Self.pair()
+        let impostor = try SSHPrivateKey.generate(type: .ed25519)
+        pair.externalHostKeys = [pair.externalHostKeys.keys.first!: impostor]
+        try pair.start()
+        pair.run()
+        #expect(!pair.isEstablished)
+        #expect(pair.serverLog.error == nil, "the failure is reported by provideHostKeySignature, not by an event")
+        #expect(pair.server.isClosed)
+        #expect(pair.clientLog.peerDisconnect != nil || pair.clientLog.error != nil)
+    }
+
+    @Test func noSignerEndsTheConnection() throws {
+        var (pair, _) = try Self.pair()
+        pair.externalHostKeys = [:]
+        try pair.start()
+        pair.run()
+        #expect(!pair.isEstablished && pair.server.isClosed)
+        #expect(pair.clientLog.peerDisconnect.map { "\($0)".contains("signing with the host key failed") } == true,
+                "\(String(describing: pair.clientLog.peerDisconnect))")
+    }
+
+    @Test func nothingElseIsProcessedWhileTheSignatureIsAwaited() throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        var client = SSHTransport(configuration: SSHTransportConfiguration(role: .client))
+        var server = SSHTransport(configuration: SSHTransportConfiguration(role: .server(hostKeys: [SSHServerHostKey(publicKey: key.publicKey)])))
+        try client.start()
+        try server.start()
+        var asked: [UInt8]?
+        for _ in 0..<10 {
+            if let bytes = client.takeOutbound() { server.receive(bytes) }
+            while let event = try server.nextEvent() {
+                if case .hostKeySignatureNeeded(let hash, _, _) = event { asked = hash }
+            }
+            if let bytes = server.takeOutbound() { client.receive(bytes) }
+            while let event = try client.nextEvent() {
+                if case .hostKeyToValidate = event { try client.acceptHostKey() }
+            }
+        }
+        let hash = try #require(asked)
+        #expect(server.isKeyExchangeInProgress && server.completedKeyExchanges == 0)
+        #expect(throws: SSHProtocolError.self) { try server.provideHostKeySignature(try key.signature(for: hash + [0], algorithm: .ed25519)) }
+        #expect(server.isClosed)
     }
 }

@@ -76,6 +76,8 @@ struct TransportPair {
     /// sends USERAUTH_SUCCESS), as transport tests of higher-layer traffic need: before it, the transport answers
     /// connection-layer messages with UNIMPLEMENTED (RFC 4253 §11.4).
     var authenticateAfterKeyExchange = true
+    /// Private keys of host keys the server was given only the public half of (see SSHServerHostKey(publicKey:)).
+    var externalHostKeys: [SSHPublicKey: SSHPrivateKey] = [:]
 
     /// Moves bytes both ways and drains events until neither side has anything more to say.
     mutating func run(maxRounds: Int = 10_000) {
@@ -153,6 +155,14 @@ struct TransportPair {
                 log.events.append("debug:\(text)")
             case .pong(let data):
                 log.events.append("pong:\(data.count)")
+            case .hostKeySignatureNeeded(let exchangeHash, let algorithm, let hostKey):
+                // The "broker": the test keeps the private keys the server's configuration left out.
+                log.events.append("sign")
+                if let key = externalHostKeys[hostKey], let signature = try? key.signature(for: exchangeHash, algorithm: algorithm.signatureAlgorithm) {
+                    try? server.provideHostKeySignature(signature)
+                } else {
+                    _ = server.failHostKeySignature("no such key here")
+                }
             case .peerDisconnected(let error):
                 log.peerDisconnect = error
                 log.events.append("disconnected")

@@ -56,8 +56,17 @@ public struct SSHTransport {
         var outboundProtection: (any PacketProtection)?
         var inboundProtection: (any PacketProtection)?
         var awaitingHostKeyDecision = false
+        /// Server: the reply waiting for a signature from the process holding the host key.
+        var pendingReply: PendingReply?
         var sentNewKeys = false
         var receivedNewKeys = false
+    }
+    private struct PendingReply {
+        var hostKey: SSHPublicKey
+        var hostKeyBlob: [UInt8]
+        var serverPublic: [UInt8]
+        var sharedSecret: EncodedSharedSecret
+        var exchangeHash: [UInt8]
     }
     private var keyExchange: KeyExchangeState?
     /// Higher-layer payloads held back while a key exchange runs, sent in order after our NEWKEYS.
@@ -159,7 +168,7 @@ public struct SSHTransport {
                 peerIdentification = identification
                 phase = .running
             case .running:
-                if keyExchange?.awaitingHostKeyDecision == true { return nil }
+                if keyExchange?.awaitingHostKeyDecision == true || keyExchange?.pendingReply != nil { return nil }
                 guard let payload = try opener.openPacket(from: &inbound) else { return nil }
                 if let event = try handle(payload, sequenceNumber: opener.sequenceNumber &- 1) { return event }
             }
@@ -299,7 +308,7 @@ public struct SSHTransport {
     }
 
     static func hostKey(_ key: SSHServerHostKey, serves algorithm: SSHHostKeyAlgorithm) -> Bool {
-        key.privateKey.type == algorithm.keyType && (algorithm.isCertificate == (key.certificate != nil))
+        key.publicKey.type == algorithm.keyType && (algorithm.isCertificate == (key.certificate != nil))
     }
 
     private mutating func handleKeyExchangeInit(_ payload: ByteBuffer, sequenceNumber: UInt32) throws {
@@ -353,7 +362,7 @@ public struct SSHTransport {
         guard let hostKey = hostKeys.first(where: { Self.hostKey($0, serves: algorithms.hostKey) }) else {
             throw SSHProtocolError(.invalidState("no host key for \(algorithms.hostKey)"))
         }
-        let hostKeyBlob = hostKey.certificate?.wireBlob ?? hostKey.privateKey.publicKey.wireBlob
+        let hostKeyBlob = hostKey.certificate?.wireBlob ?? hostKey.publicKey.wireBlob
         let (serverPublic, sharedSecret) = try ServerKeyExchange.respond(to: clientPublic, algorithm: algorithms.keyExchange)
         let inputs = ExchangeHashInputs(
             clientIdentification: peerIdentification ?? "", serverIdentification: ourIdentification,
@@ -362,22 +371,65 @@ public struct SSHTransport {
         )
         let hashFunction = algorithms.keyExchange.hashFunction
         let exchangeHash = inputs.exchangeHash(sharedSecret: sharedSecret, using: hashFunction)
+        let pending = PendingReply(hostKey: hostKey.publicKey, hostKeyBlob: hostKeyBlob, serverPublic: serverPublic,
+                                   sharedSecret: sharedSecret, exchangeHash: exchangeHash)
+        guard let privateKey = hostKey.privateKey else {
+            // Signed by the process that holds the key; the reply waits for it.
+            state.pendingReply = pending
+            keyExchange = state
+            pendingEvents.append(.hostKeySignatureNeeded(exchangeHash: exchangeHash, algorithm: algorithms.hostKey, hostKey: hostKey.publicKey))
+            return
+        }
         let signature: SSHSignature
         do {
-            signature = try hostKey.privateKey.signature(for: exchangeHash, algorithm: algorithms.hostKey.signatureAlgorithm)
+            signature = try privateKey.signature(for: exchangeHash, algorithm: algorithms.hostKey.signatureAlgorithm)
         } catch {
             throw SSHProtocolError(.keyExchangeFailed("signing with the \(algorithms.hostKey) host key failed: \(error)"))
         }
-        if sessionIdentifier == nil { sessionIdentifier = exchangeHash }
-        try installKeys(&state, sharedSecret: sharedSecret, exchangeHash: exchangeHash, algorithms: algorithms)
+        keyExchange = state
+        try sendReply(pending, signature: signature)
+    }
+
+    private mutating func sendReply(_ pending: PendingReply, signature: SSHSignature) throws {
+        guard var state = keyExchange, let algorithms = state.algorithms else {
+            throw SSHProtocolError(.invalidState("no key exchange to reply to"))
+        }
+        state.pendingReply = nil
+        if sessionIdentifier == nil { sessionIdentifier = pending.exchangeHash }
+        try installKeys(&state, sharedSecret: pending.sharedSecret, exchangeHash: pending.exchangeHash, algorithms: algorithms)
         try sendTransportMessage { reply in
             reply.writeSSHByte(SSHMessageNumber.keyExchangeECDHReply)
-            reply.writeSSHString(hostKeyBlob)
-            reply.writeSSHString(serverPublic)
+            reply.writeSSHString(pending.hostKeyBlob)
+            reply.writeSSHString(pending.serverPublic)
             reply.writeSSHString(signature.wireBlob)
         }
         keyExchange = state
         try sendNewKeys()
+    }
+
+    /// Server: the signature asked for by `.hostKeySignatureNeeded`. It is checked against the host key (a signer
+    /// that got it wrong ends this connection, not the client's trust), then the reply and NEWKEYS go out.
+    public mutating func provideHostKeySignature(_ signature: SSHSignature) throws {
+        guard let pending = keyExchange?.pendingReply, let algorithm = keyExchange?.algorithms?.hostKey else {
+            throw SSHProtocolError(.invalidState("no exchange hash is waiting for a signature"))
+        }
+        do {
+            guard signature.algorithmName == algorithm.signatureAlgorithm.rawValue,
+                  pending.hostKey.isValidSignature(signature, for: pending.exchangeHash, allowedAlgorithms: [algorithm.signatureAlgorithm]) else {
+                throw SSHProtocolError(.keyExchangeFailed("the host key's signer returned a signature that does not verify"))
+            }
+            try sendReply(pending, signature: signature)
+        } catch let error as SSHProtocolError {
+            fail(error)
+            throw error
+        }
+    }
+
+    /// Server: the host key's signer could not sign; the connection ends with `reason`.
+    public mutating func failHostKeySignature(_ reason: String) -> SSHProtocolError {
+        let error = SSHProtocolError(.keyExchangeFailed("signing with the host key failed: \(reason)"))
+        fail(error)
+        return error
     }
 
     /// Client: SSH_MSG_KEX_ECDH_REPLY → check the signature, then ask the caller about the host key.

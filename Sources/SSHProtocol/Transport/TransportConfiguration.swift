@@ -4,11 +4,22 @@ import SSHKeys
 
 /// A server host key: the private key, and optionally an OpenSSH host certificate for it.
 public struct SSHServerHostKey: Sendable {
-    public var privateKey: SSHPrivateKey
+    /// nil when another process holds the key and signs for it (shhd's privilege broker): the transport then asks
+    /// with `.hostKeySignatureNeeded` and waits for `provideHostKeySignature(_:)`.
+    public var privateKey: SSHPrivateKey?
+    public var publicKey: SSHPublicKey
     public var certificate: SSHCertificate?
 
     public init(privateKey: SSHPrivateKey, certificate: SSHCertificate? = nil) {
         self.privateKey = privateKey
+        self.publicKey = privateKey.publicKey
+        self.certificate = certificate
+    }
+
+    /// A host key whose private half lives elsewhere.
+    public init(publicKey: SSHPublicKey, certificate: SSHCertificate? = nil) {
+        self.privateKey = nil
+        self.publicKey = publicKey
         self.certificate = certificate
     }
 }
@@ -91,6 +102,9 @@ public enum SSHTransportEvent: Sendable {
     case debug(String, alwaysDisplay: Bool)
     /// A reply to our ping@openssh.com.
     case pong([UInt8])
+    /// Server, with a host key held elsewhere: sign `exchangeHash` with `hostKey` using `algorithm`, then
+    /// `provideHostKeySignature(_:)` (or `failHostKeySignature(_:)`). Nothing else is processed meanwhile.
+    case hostKeySignatureNeeded(exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey)
     /// The peer sent SSH_MSG_DISCONNECT; the transport is closed.
     case peerDisconnected(SSHProtocolError)
 }
