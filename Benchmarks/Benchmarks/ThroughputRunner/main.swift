@@ -46,7 +46,7 @@ struct AcceptOneKey: SSHServerAuthenticator {
     let key: SSHPublicKey
     var offeredMethods: [String] { ["publickey"] }
     func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
-        if case .publicKey(_, .key(key), _) = attempt { return .accept }
+        if case .publicKey(_, .key(key), _, _) = attempt { return .accept }
         return .reject
     }
 }
