@@ -84,9 +84,11 @@ let package = Package(
                 "CSSHHost",
                 "SSH",
                 "SSHProtocol",
+                "SSHWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            exclude: ["Broker/THREAT_MODEL.md"],
             swiftSettings: strictSettings
         ),
         .target(

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <pthread.h>
@@ -331,4 +332,57 @@ int shh_open_user_file(const char *resolved, const char *home, uid_t uid, gid_t 
     become_root_again(&saved);
     errno = error;
     return fd;
+}
+
+int shh_seqpacket_pair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
+}
+
+#define SHH_MAX_PASSED_FDS 8
+
+ssize_t shh_send_message(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait) {
+    if (fd_count > SHH_MAX_PASSED_FDS) { errno = EINVAL; return -1; }
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = length };
+    union { char buffer[CMSG_SPACE(sizeof(int) * SHH_MAX_PASSED_FDS)]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    if (fd_count > 0) {
+        message.msg_control = control.buffer;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * fd_count);
+    }
+    ssize_t sent;
+    do { sent = sendmsg(socket, &message, MSG_NOSIGNAL | (dont_wait ? MSG_DONTWAIT : 0)); } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+ssize_t shh_receive_message(int socket, void *bytes, size_t capacity, int *fds, size_t max_fds, size_t *fd_count) {
+    *fd_count = 0;
+    struct iovec vector = { .iov_base = bytes, .iov_len = capacity };
+    union { char buffer[CMSG_SPACE(sizeof(int) * SHH_MAX_PASSED_FDS)]; struct cmsghdr align; } control;
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer };
+    ssize_t received;
+    do { received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received < 0) return -1;
+    int truncated = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *passed = (int *)CMSG_DATA(header);
+        for (size_t i = 0; i < count; i++) {
+            if (!truncated && *fd_count < max_fds) fds[(*fd_count)++] = passed[i];
+            else close(passed[i]);
+        }
+    }
+    if (truncated) {
+        for (size_t i = 0; i < *fd_count; i++) close(fds[i]);
+        *fd_count = 0;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return received;
 }

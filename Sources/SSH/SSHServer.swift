@@ -273,6 +273,7 @@ public final class SSHServer: Service, Sendable {
                         configuration.onEvent?(.connectionOpened(remoteAddress: remoteAddress, localAddress: child.localAddress))
                         let boundTransport = NIOLoopBound(transportHandler, eventLoop: child.eventLoop)
                         child.closeFuture.whenComplete { _ in
+                            configuration.hostKeySigner?.connectionClosed(connectionID)
                             if startup.value.graceExceeded { finishStartup(.graceExceeded) }
                             else if boundAuthentication.value.failedAttempts > 0 { finishStartup(.authenticationFailed) }
                             else { finishStartup(.noAuthenticationAttempted) }

@@ -16,6 +16,9 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     /// The server's number for this connection, unique while the server runs (what a privilege broker keys its
     /// record of the connection by).
     public var connectionID: UInt64 = 0
+    /// For a signed publickey attempt: the signature blob the client sent (already verified here), so a policy in
+    /// another process can verify it again over its own record of the session identifier.
+    public var publicKeySignature: [UInt8]?
 
     public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = [],
                 isFirstRequest: Bool = false, connectionID: UInt64 = 0) {
@@ -134,6 +137,12 @@ extension SSHServerAuthenticator {
 public protocol SSHHostKeySigner: Sendable {
     func sign(exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey,
               connection: SSHServerConnectionInfo) async throws -> SSHSignature
+    /// The connection is gone (whatever the signer recorded of it can go). Called on its event loop.
+    func connectionClosed(_ connectionID: UInt64)
+}
+
+extension SSHHostKeySigner {
+    public func connectionClosed(_ connectionID: UInt64) {}
 }
 
 /// Lets nobody in: the default.

@@ -102,7 +102,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         switch request {
         case .none(let user): attempt = .none(user: user)
         case .publicKeyQuery(let user, let key, let algorithm): attempt = .publicKey(user: user, key: key, isQuery: true, algorithm: algorithm)
-        case .publicKey(let user, let key, let algorithm): attempt = .publicKey(user: user, key: key, isQuery: false, algorithm: algorithm)
+        case .publicKey(let user, let key, let algorithm, _): attempt = .publicKey(user: user, key: key, isQuery: false, algorithm: algorithm)
         case .password(let user, let password, let newPassword):
             // We do not change passwords; a change attempt is a plain failure.
             attempt = newPassword == nil ? .password(user: user, password: password) : .none(user: user)
@@ -112,8 +112,10 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         // Once, ahead of the answer to the first request (RFC 4252 §5.4): the authenticator's banner for this user
         // and connection, else the configured one.
         let wantsBanner = !bannerSent
-        let connection = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
-                                                 completedMethods: completedMethods, isFirstRequest: wantsBanner, connectionID: connectionID)
+        var info = SSHServerConnectionInfo(remoteAddress: context.channel.remoteAddress, localAddress: context.channel.localAddress,
+                                           completedMethods: completedMethods, isFirstRequest: wantsBanner, connectionID: connectionID)
+        if case .publicKey(_, _, _, let signature) = request { info.publicKeySignature = signature }
+        let connection = info
         bannerSent = true
         // Decided on this connection's event loop, not the cooperative pool (see EventLoopTaskExecutor).
         let promise = context.eventLoop.makePromise(of: (banner: String?, attempts: Int?, decision: SSHAuthenticationDecision).self)

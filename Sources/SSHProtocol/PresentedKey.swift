@@ -30,7 +30,7 @@ public enum SSHPresentedKey: Sendable, Hashable {
     }
 
     /// Parses a key blob as the algorithm name says: a certificate for *-cert-v01@openssh.com.
-    init(blob: [UInt8], algorithm: SSHHostKeyAlgorithm) throws {
+    public init(blob: [UInt8], algorithm: SSHHostKeyAlgorithm) throws {
         self = algorithm.isCertificate ? .certificate(try SSHCertificate(wireBlob: blob)) : .key(try SSHPublicKey(wireBlob: blob))
     }
 }

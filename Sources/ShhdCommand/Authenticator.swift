@@ -75,6 +75,18 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
     }
 
+    /// The banner, on a thread that may block (the privilege broker's).
+    func bannerBlocking(for user: String, on connection: SSHServerConnectionInfo) -> String? {
+        let groups = file.matchDirectives.contains(where: { $0.keyword == "banner" }) ? lookUpAccount(user)?.groupNames ?? [] : []
+        return matchSettings(user: user, groups: groups, connection: connection)["banner"].flatMap { banners[$0] }
+    }
+
+    /// MaxAuthTries for the user, on a thread that may block (the privilege broker's).
+    func maximumAttemptsBlocking(for user: String, on connection: SSHServerConnectionInfo) -> Int? {
+        guard file.matchDirectives.contains(where: { $0.keyword == "maxauthtries" }) else { return nil }
+        return matchSettings(user: user, groups: lookUpAccount(user)?.groupNames ?? [], connection: connection)["maxauthtries"].flatMap { Int($0) }
+    }
+
     /// MaxAuthTries as the Match blocks leave it for this user (sshd applies Match once it knows the user).
     func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? {
         guard file.matchDirectives.contains(where: { $0.keyword == "maxauthtries" }) else { return nil }

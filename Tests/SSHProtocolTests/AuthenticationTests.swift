@@ -70,7 +70,7 @@ struct AuthenticationPair {
             try server.reject(methodsThatCanContinue: remainingMethods)
         case .publicKeyQuery(_, let key, _):
             if isAuthorized(key) { try server.acceptPublicKeyQuery() } else { try server.reject(methodsThatCanContinue: remainingMethods) }
-        case .publicKey(_, let key, _):
+        case .publicKey(_, let key, _, _):
             if isAuthorized(key) { try succeed("publickey") } else { try server.reject(methodsThatCanContinue: remainingMethods) }
         case .password(let user, let password, let newPassword):
             if policy.passwords[user] == password {
@@ -357,7 +357,7 @@ struct AuthenticationPair {
                 if let request = try server.receive(ByteBuffer(bytes: message), methodsThatCanContinue: ["publickey"]) {
                     switch request {
                     case .publicKeyQuery(_, .key(let offered), _) where offered == key.publicKey: try server.acceptPublicKeyQuery()
-                    case .publicKey(_, .key(let offered), _) where offered == key.publicKey: try server.accept()
+                    case .publicKey(_, .key(let offered), _, _) where offered == key.publicKey: try server.accept()
                     default: try server.reject(methodsThatCanContinue: ["publickey"])
                     }
                 }

@@ -69,6 +69,18 @@ int shh_account_state(const char *user);
 /// takes the user's filesystem identity (fsuid, fsgid, groups) for the walk and gets root's back before returning.
 /// Returns the descriptor (O_CLOEXEC), or -1 with errno set (ENOENT: no such file); -2 when the file or a
 /// directory breaks the rules, with the reason in `problem`.
+/// A SOCK_SEQPACKET socket pair (message boundaries kept, descriptors can ride along), close-on-exec.
+int shh_seqpacket_pair(int fds[2]);
+
+/// Sends one message with up to 8 descriptors (SCM_RIGHTS). Returns the bytes sent or -1 with errno. With
+/// `dont_wait`, a full socket is EAGAIN instead of a wait.
+ssize_t shh_send_message(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);
+
+/// Receives one message into `bytes` (at most `capacity`) and up to `max_fds` descriptors (close-on-exec; any
+/// beyond are closed). Returns the message's length (0: the peer closed), or -1 with errno; a message longer
+/// than `capacity` is an error (EMSGSIZE) and its descriptors are closed.
+ssize_t shh_receive_message(int socket, void *bytes, size_t capacity, int *fds, size_t max_fds, size_t *fd_count);
+
 int shh_open_user_file(const char *resolved, const char *home, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count,
                        int strict, char *problem, size_t problem_size);
 

@@ -30,8 +30,9 @@ public struct SSHServerAuthentication {
         case none(user: String)
         /// Would this key be accepted? Answer `acceptPublicKeyQuery()` or `reject(...)`.
         case publicKeyQuery(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm)
-        /// The client proved it holds this key (signature verified); is the key authorized for `user`?
-        case publicKey(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm)
+        /// The client proved it holds this key (signature verified); is the key authorized for `user`? `signature`
+        /// is the blob it sent, for a policy in another process that checks it again (shhd's broker).
+        case publicKey(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, signature: [UInt8])
         case password(user: String, password: String, newPassword: String?)
         /// Start keyboard-interactive: `sendInfoRequest(_:)` or `reject(...)`.
         case keyboardInteractive(user: String, submethods: String)
@@ -155,7 +156,7 @@ public struct SSHServerAuthentication {
                 return nil
             }
             state = .awaitingDecision(method: "publickey", isQuery: false, key: key, algorithm: algorithm)
-            return .publicKey(user: request.user, key: key, algorithm: algorithm)
+            return .publicKey(user: request.user, key: key, algorithm: algorithm, signature: signature)
         }
     }
 

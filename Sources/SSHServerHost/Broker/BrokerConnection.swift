@@ -1,0 +1,254 @@
+// Both ends of the privilege broker's socket (a SOCK_SEQPACKET pair, one message per datagram): the network
+// process's client, which sends requests and matches replies by identifier, and the broker's service loop, which
+// reads requests and answers each from a handler. Reads block, so each end keeps one thread of its own for them.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSSHHost
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One end of the broker's socket pair.
+public final class SSHBrokerSocket: Sendable {
+    public let descriptor: Int32
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// A connected pair: (broker's end, network process's end).
+    public static func pair() throws -> (broker: SSHBrokerSocket, network: SSHBrokerSocket) {
+        var fds: [Int32] = [-1, -1]
+        guard shh_seqpacket_pair(&fds) == 0 else { throw SSHBrokerProtocolError("socketpair: \(String(cString: strerror(errno)))") }
+        return (SSHBrokerSocket(descriptor: fds[0]), SSHBrokerSocket(descriptor: fds[1]))
+    }
+
+    /// Sends a message; `waiting: false` fails (EAGAIN) rather than wait for room (on an event loop).
+    public func send(_ message: SSHBrokerMessage, descriptors: [Int32] = [], waiting: Bool = true) throws {
+        let buffer = message.encode()
+        let sent = buffer.readableBytesView.withUnsafeBytes { bytes in
+            descriptors.withUnsafeBufferPointer { fds in
+                shh_send_message(descriptor, bytes.baseAddress, bytes.count, fds.baseAddress, fds.count, waiting ? 0 : 1)
+            }
+        }
+        guard sent == buffer.readableBytes else { throw SSHBrokerProtocolError("send: \(String(cString: strerror(errno)))") }
+    }
+
+    /// The next message and the descriptors that came with it; nil when the other end has closed. Blocks.
+    public func receive() throws -> (message: SSHBrokerMessage, descriptors: [Int32])? {
+        var bytes = [UInt8](repeating: 0, count: SSHBrokerProtocol.maximumMessageSize + 1)
+        var fds = [Int32](repeating: -1, count: 8)
+        var count = 0
+        let received = bytes.withUnsafeMutableBytes { raw in
+            fds.withUnsafeMutableBufferPointer { fdBuffer in
+                shh_receive_message(descriptor, raw.baseAddress, raw.count, fdBuffer.baseAddress, fdBuffer.count, &count)
+            }
+        }
+        guard received >= 0 else { throw SSHBrokerProtocolError("receive: \(String(cString: strerror(errno)))") }
+        let descriptors = Array(fds.prefix(count))
+        guard received > 0 else {
+            descriptors.forEach { Glibc.close($0) }
+            return nil
+        }
+        do {
+            return (try SSHBrokerMessage(decoding: ByteBuffer(bytes: bytes.prefix(received))), descriptors)
+        } catch {
+            descriptors.forEach { Glibc.close($0) }
+            throw error
+        }
+    }
+
+    /// Ends the conversation in both directions (a thread blocked in `receive` returns nil).
+    public func shutDown() {
+        shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    public func close() {
+        _ = Glibc.close(descriptor)
+    }
+}
+
+/// The network process's end: requests out, replies matched to them by identifier, the broker's hello first.
+public final class SSHBrokerClient: Sendable {
+    private struct State {
+        var nextID: UInt32 = 1
+        var pending: [UInt32: CheckedContinuation<SSHBrokerReply, any Error>] = [:]
+        /// Requests sent by `post`, whose replies nobody waits for.
+        var posted: Set<UInt32> = []
+        var failure: SSHBrokerProtocolError?
+        var hello: [SSHBrokerNotice.HostKey]?
+        var helloWaiters: [CheckedContinuation<[SSHBrokerNotice.HostKey], any Error>] = []
+    }
+
+    private let socket: SSHBrokerSocket
+    private let state = Mutex(State())
+    private let reader: NIOThreadPool
+
+    /// Starts reading `socket` on a thread of its own.
+    public init(socket: SSHBrokerSocket) {
+        self.socket = socket
+        reader = NIOThreadPool(numberOfThreads: 1)
+        reader.start()
+        reader.submit { [self] _ in readReplies() }
+    }
+
+    /// The host keys the broker serves (its hello), once it has said it.
+    public func hostKeys() async throws -> [SSHBrokerNotice.HostKey] {
+        try await withCheckedThrowingContinuation { continuation in
+            let outcome = state.withLock { state -> Result<[SSHBrokerNotice.HostKey], any Error>? in
+                if let hello = state.hello { return .success(hello) }
+                if let failure = state.failure { return .failure(failure) }
+                state.helloWaiters.append(continuation)
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+    }
+
+    /// Sends `request` and waits for its reply; throws when the broker is gone or broke the protocol.
+    public func request(_ request: SSHBrokerRequest) async throws -> SSHBrokerReply {
+        try await withCheckedThrowingContinuation { continuation in
+            let id = state.withLock { state -> UInt32? in
+                if state.failure != nil { return nil }
+                let id = state.nextID
+                state.nextID &+= 1
+                state.pending[id] = continuation
+                return id
+            }
+            guard let id else {
+                continuation.resume(throwing: state.withLock { $0.failure } ?? SSHBrokerProtocolError("the broker is gone"))
+                return
+            }
+            do {
+                try socket.send(.request(id: id, request))
+            } catch {
+                if let waiting = state.withLock({ $0.pending.removeValue(forKey: id) }) { waiting.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Sends `request` without waiting for room or for its reply (a notice such as a closed connection, sent from
+    /// an event loop); dropped if the socket is full or the broker gone.
+    public func post(_ request: SSHBrokerRequest) {
+        let id = state.withLock { state -> UInt32? in
+            guard state.failure == nil else { return nil }
+            let id = state.nextID
+            state.nextID &+= 1
+            state.posted.insert(id)
+            return id
+        }
+        guard let id else { return }
+        do {
+            try socket.send(.request(id: id, request), waiting: false)
+        } catch {
+            _ = state.withLock { $0.posted.remove(id) }
+        }
+    }
+
+    /// Stops: the reader ends, and every request waiting and to come fails.
+    public func close() {
+        socket.shutDown()
+    }
+
+    private func readReplies() {
+        var failure = SSHBrokerProtocolError("the broker closed the connection")
+        reading: while true {
+            do {
+                guard let (message, descriptors) = try socket.receive() else { break reading }
+                // No reply carries descriptors yet: any that came are not ours to keep.
+                descriptors.forEach { Glibc.close($0) }
+                switch message {
+                case .reply(let id, let reply):
+                    if state.withLock({ $0.posted.remove(id) }) != nil { continue reading }
+                    guard let waiting = state.withLock({ $0.pending.removeValue(forKey: id) }) else {
+                        failure = SSHBrokerProtocolError("a reply to request \(id), which is not waiting")
+                        break reading
+                    }
+                    waiting.resume(returning: reply)
+                case .notice(.hello(let version, let keys)):
+                    guard version == SSHBrokerProtocol.version else {
+                        failure = SSHBrokerProtocolError("the broker speaks version \(version), not \(SSHBrokerProtocol.version)")
+                        break reading
+                    }
+                    let waiters = state.withLock { state -> [CheckedContinuation<[SSHBrokerNotice.HostKey], any Error>] in
+                        state.hello = keys
+                        defer { state.helloWaiters.removeAll() }
+                        return state.helloWaiters
+                    }
+                    waiters.forEach { $0.resume(returning: keys) }
+                case .request:
+                    failure = SSHBrokerProtocolError("the broker sent a request")
+                    break reading
+                }
+            } catch let error as SSHBrokerProtocolError {
+                failure = error
+                break reading
+            } catch {
+                failure = SSHBrokerProtocolError("\(error)")
+                break reading
+            }
+        }
+        let (pending, helloWaiters) = state.withLock { state in
+            state.failure = failure
+            defer { state.pending.removeAll(); state.helloWaiters.removeAll() }
+            return (Array(state.pending.values), state.helloWaiters)
+        }
+        pending.forEach { $0.resume(throwing: failure) }
+        helloWaiters.forEach { $0.resume(throwing: failure) }
+        socket.close()
+        let reader = self.reader
+        // The pool cannot be shut down from its own thread; a plain thread does it once this one is done.
+        reader.shutdownGracefully { _ in }
+    }
+}
+
+/// Answers the network process's requests: the broker's policy (shhd's authenticator, its host keys).
+public protocol SSHBrokerRequestHandler: Sendable {
+    /// Runs on a thread that may block. An unanswerable request gets `.refused` with why.
+    func handle(_ request: SSHBrokerRequest) -> SSHBrokerReply
+}
+
+/// The broker's end: says hello, then reads requests and answers each on the blocking pool, concurrently (one
+/// slow password check does not hold up another connection's). A message that does not decode, or one no network
+/// process should send, ends the conversation: the broker itself goes on (its caller decides what next).
+public enum SSHBrokerService {
+    public static func serve(_ socket: SSHBrokerSocket, hostKeys: [SSHBrokerNotice.HostKey], handler: any SSHBrokerRequestHandler,
+                             blocking: SSHBlockingWorkPool = .shared) async throws {
+        try socket.send(.notice(.hello(version: SSHBrokerProtocol.version, hostKeys: hostKeys)))
+        let reader = NIOThreadPool(numberOfThreads: 1)
+        reader.start()
+        defer { reader.shutdownGracefully { _ in } }
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        try await withThrowingTaskGroup(of: Void.self) { answers in
+            defer { socket.shutDown() }
+            while true {
+                let next = try await reader.runIfActive(eventLoop: eventLoop) { try socket.receive() }.get()
+                guard let (message, descriptors) = next else { break }
+                descriptors.forEach { close($0) }
+                guard case .request(let id, let request) = message else {
+                    throw SSHBrokerProtocolError("the network process sent something other than a request")
+                }
+                answers.addTask {
+                    let reply = try await blocking.run("the broker's answer to \(Self.describe(request))", timeout: .seconds(60)) {
+                        handler.handle(request)
+                    }
+                    try socket.send(.reply(id: id, reply))
+                }
+            }
+            try await answers.waitForAll()
+        }
+    }
+
+    static func describe(_ request: SSHBrokerRequest) -> String {
+        switch request {
+        case .signExchangeHash: "an exchange hash to sign"
+        case .authenticate(let connection, _, _, _, _, _, _, _): "an authentication attempt on connection \(connection)"
+        case .banner: "a banner"
+        case .maximumAttempts: "an attempt limit"
+        case .connectionClosed: "a closed connection"
+        }
+    }
+}

@@ -1,0 +1,408 @@
+// The privilege broker's protocol: what shhd's unprivileged network process may ask of the root broker, and what it
+// hears back. One message per datagram of a SOCK_SEQPACKET socket pair (descriptors ride along as SCM_RIGHTS),
+// built from RFC 4251 types: a message number, a request identifier (so answers may come back in any order), then
+// the fields. The broker treats every byte as hostile (the network process is the part a peer can reach): any
+// message that does not decode exactly — unknown number, short or trailing bytes, a field past its limit — ends
+// that conversation, never the broker. See Broker/THREAT_MODEL.md.
+import NIOCore
+import SSH
+import SSHProtocol
+import SSHWire
+
+/// Version 1; the broker's hello names it and the network process refuses any other.
+public enum SSHBrokerProtocol {
+    public static let version: UInt32 = 1
+    /// A datagram is never larger (a password, a key and a signature fit many times over).
+    public static let maximumMessageSize = 256 << 10
+    /// Strings inside messages: user names, methods, addresses.
+    static let maximumNameLength = 1024
+    /// Lists inside messages: methods, prompts, responses, environment variables.
+    static let maximumListLength = 256
+}
+
+/// One authentication attempt as the network process passes it on. The broker verifies a publickey signature
+/// itself, over the session identifier it recorded for the connection, never trusting the network process's check.
+public enum SSHBrokerAttempt: Sendable, Equatable {
+    case none(user: String)
+    case publicKey(user: String, algorithm: String, keyBlob: [UInt8], signature: [UInt8]?)
+    case password(user: String, password: String)
+    case keyboardInteractive(user: String, responses: [String]?)
+}
+
+/// What the network process asks.
+public enum SSHBrokerRequest: Sendable, Equatable {
+    /// Sign an exchange hash with one of the host keys (the first for a connection is its session identifier).
+    case signExchangeHash(connection: UInt64, exchangeHash: [UInt8], algorithm: String, hostKey: [UInt8])
+    case authenticate(connection: UInt64, attempt: SSHBrokerAttempt, isFirstRequest: Bool, completedMethods: [String],
+                      remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16)
+    case banner(connection: UInt64, user: String, remoteAddress: String, localAddress: String, localPort: UInt16)
+    case maximumAttempts(connection: UInt64, user: String, remoteAddress: String, localAddress: String, localPort: UInt16)
+    /// The connection is gone: the broker forgets what it knew of it.
+    case connectionClosed(connection: UInt64)
+}
+
+/// The broker's answer to one request.
+public enum SSHBrokerReply: Sendable, Equatable {
+    case signature([UInt8])
+    case decision(SSHAuthenticationDecision)
+    case banner(String?)
+    case maximumAttempts(Int?)
+    case done
+    /// The request was refused (unknown connection, a key the broker does not hold, ...), with why.
+    case refused(String)
+}
+
+/// What the broker says without being asked: first of all its hello.
+public enum SSHBrokerNotice: Sendable, Equatable {
+    /// The protocol version and the host keys (public halves, each with its certificate if any) to serve.
+    case hello(version: UInt32, hostKeys: [HostKey])
+
+    public struct HostKey: Sendable, Equatable {
+        public var publicKey: [UInt8]
+        public var certificate: [UInt8]?
+        public init(publicKey: [UInt8], certificate: [UInt8]?) {
+            self.publicKey = publicKey
+            self.certificate = certificate
+        }
+    }
+}
+
+/// One datagram: a request (network process → broker), a reply or a notice (broker → network process).
+public enum SSHBrokerMessage: Sendable, Equatable {
+    case request(id: UInt32, SSHBrokerRequest)
+    case reply(id: UInt32, SSHBrokerReply)
+    case notice(SSHBrokerNotice)
+}
+
+/// Why a datagram was refused; the conversation that sent it ends.
+public struct SSHBrokerProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { "privilege broker protocol: \(reason)" }
+}
+
+// MARK: Encoding
+
+extension SSHBrokerMessage {
+    private enum Number: UInt8 {
+        case hello = 1
+        case signExchangeHash = 10, authenticate, banner, maximumAttempts, connectionClosed
+        case replySignature = 40, replyDecision, replyBanner, replyMaximumAttempts, replyDone, replyRefused
+    }
+
+    public func encode() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        switch self {
+        case .notice(.hello(let version, let hostKeys)):
+            buffer.writeSSHByte(Number.hello.rawValue)
+            buffer.writeSSHUInt32(version)
+            buffer.writeSSHUInt32(UInt32(hostKeys.count))
+            for key in hostKeys {
+                buffer.writeSSHString(key.publicKey)
+                buffer.writeSSHBoolean(key.certificate != nil)
+                if let certificate = key.certificate { buffer.writeSSHString(certificate) }
+            }
+        case .request(let id, let request):
+            switch request {
+            case .signExchangeHash(let connection, let hash, let algorithm, let hostKey):
+                Self.header(&buffer, .signExchangeHash, id, connection)
+                buffer.writeSSHString(hash)
+                buffer.writeSSHString(algorithm)
+                buffer.writeSSHString(hostKey)
+            case .authenticate(let connection, let attempt, let first, let completed, let remote, let remotePort, let local, let localPort):
+                Self.header(&buffer, .authenticate, id, connection)
+                Self.encode(attempt, into: &buffer)
+                buffer.writeSSHBoolean(first)
+                Self.writeList(completed, into: &buffer)
+                buffer.writeSSHString(remote)
+                buffer.writeSSHUInt32(UInt32(remotePort))
+                buffer.writeSSHString(local)
+                buffer.writeSSHUInt32(UInt32(localPort))
+            case .banner(let connection, let user, let remote, let local, let localPort):
+                Self.header(&buffer, .banner, id, connection)
+                buffer.writeSSHString(user)
+                buffer.writeSSHString(remote)
+                buffer.writeSSHString(local)
+                buffer.writeSSHUInt32(UInt32(localPort))
+            case .maximumAttempts(let connection, let user, let remote, let local, let localPort):
+                Self.header(&buffer, .maximumAttempts, id, connection)
+                buffer.writeSSHString(user)
+                buffer.writeSSHString(remote)
+                buffer.writeSSHString(local)
+                buffer.writeSSHUInt32(UInt32(localPort))
+            case .connectionClosed(let connection):
+                Self.header(&buffer, .connectionClosed, id, connection)
+            }
+        case .reply(let id, let reply):
+            switch reply {
+            case .signature(let blob):
+                buffer.writeSSHByte(Number.replySignature.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHString(blob)
+            case .decision(let decision):
+                buffer.writeSSHByte(Number.replyDecision.rawValue)
+                buffer.writeSSHUInt32(id)
+                Self.encode(decision, into: &buffer)
+            case .banner(let text):
+                buffer.writeSSHByte(Number.replyBanner.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHBoolean(text != nil)
+                if let text { buffer.writeSSHString(text) }
+            case .maximumAttempts(let count):
+                buffer.writeSSHByte(Number.replyMaximumAttempts.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHUInt32(count.map { UInt32(clamping: $0) } ?? 0)
+            case .done:
+                buffer.writeSSHByte(Number.replyDone.rawValue)
+                buffer.writeSSHUInt32(id)
+            case .refused(let reason):
+                buffer.writeSSHByte(Number.replyRefused.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHString(reason)
+            }
+        }
+        return buffer
+    }
+
+    private static func header(_ buffer: inout ByteBuffer, _ number: Number, _ id: UInt32, _ connection: UInt64) {
+        buffer.writeSSHByte(number.rawValue)
+        buffer.writeSSHUInt32(id)
+        buffer.writeSSHUInt64(connection)
+    }
+
+    private static func writeList(_ items: [String], into buffer: inout ByteBuffer) {
+        buffer.writeSSHUInt32(UInt32(items.count))
+        for item in items { buffer.writeSSHString(item) }
+    }
+
+    private static func encode(_ attempt: SSHBrokerAttempt, into buffer: inout ByteBuffer) {
+        switch attempt {
+        case .none(let user):
+            buffer.writeSSHByte(0)
+            buffer.writeSSHString(user)
+        case .publicKey(let user, let algorithm, let blob, let signature):
+            buffer.writeSSHByte(1)
+            buffer.writeSSHString(user)
+            buffer.writeSSHString(algorithm)
+            buffer.writeSSHString(blob)
+            buffer.writeSSHBoolean(signature != nil)
+            if let signature { buffer.writeSSHString(signature) }
+        case .password(let user, let password):
+            buffer.writeSSHByte(2)
+            buffer.writeSSHString(user)
+            buffer.writeSSHString(password)
+        case .keyboardInteractive(let user, let responses):
+            buffer.writeSSHByte(3)
+            buffer.writeSSHString(user)
+            buffer.writeSSHBoolean(responses != nil)
+            if let responses { writeList(responses, into: &buffer) }
+        }
+    }
+
+    private static func encode(_ decision: SSHAuthenticationDecision, into buffer: inout ByteBuffer) {
+        switch decision {
+        case .accept:
+            buffer.writeSSHByte(0)
+        case .reject:
+            buffer.writeSSHByte(1)
+        case .partialSuccess(let methods):
+            buffer.writeSSHByte(2)
+            writeList(methods, into: &buffer)
+        case .ask(let request):
+            buffer.writeSSHByte(3)
+            buffer.writeSSHString(request.name)
+            buffer.writeSSHString(request.instruction)
+            buffer.writeSSHUInt32(UInt32(request.prompts.count))
+            for prompt in request.prompts {
+                buffer.writeSSHString(prompt.prompt)
+                buffer.writeSSHBoolean(prompt.echo)
+            }
+        case .grant(let grant):
+            buffer.writeSSHByte(4)
+            buffer.writeSSHString(grant.method)
+            buffer.writeSSHBoolean(grant.forcedCommand != nil)
+            if let command = grant.forcedCommand { buffer.writeSSHString(command) }
+            buffer.writeSSHBoolean(grant.permitsTerminal)
+            let environment = grant.environment.sorted { $0.key < $1.key }
+            buffer.writeSSHUInt32(UInt32(environment.count))
+            for (name, value) in environment {
+                buffer.writeSSHString(name)
+                buffer.writeSSHString(value)
+            }
+            buffer.writeSSHBoolean(grant.acceptedEnvironment != nil)
+            if let accepted = grant.acceptedEnvironment { writeList(accepted, into: &buffer) }
+            buffer.writeSSHUInt32(grant.maximumSessions.map { UInt32(clamping: $0) } ?? 0)
+        }
+    }
+}
+
+// MARK: Decoding
+
+extension SSHBrokerMessage {
+    /// Decodes one datagram; anything but an exact, well-formed message throws.
+    public init(decoding datagram: ByteBuffer) throws {
+        guard datagram.readableBytes <= SSHBrokerProtocol.maximumMessageSize else {
+            throw SSHBrokerProtocolError("a message of \(datagram.readableBytes) bytes")
+        }
+        var reader = Reader(buffer: datagram)
+        let raw = try reader.byte()
+        guard let number = Number(rawValue: raw) else { throw SSHBrokerProtocolError("unknown message \(raw)") }
+        switch number {
+        case .hello:
+            let version = try reader.uint32()
+            let count = try reader.count()
+            var keys: [SSHBrokerNotice.HostKey] = []
+            for _ in 0..<count {
+                let publicKey = try reader.bytes()
+                let certificate = try reader.boolean() ? try reader.bytes() : nil
+                keys.append(.init(publicKey: publicKey, certificate: certificate))
+            }
+            self = .notice(.hello(version: version, hostKeys: keys))
+        case .signExchangeHash, .authenticate, .banner, .maximumAttempts, .connectionClosed:
+            let id = try reader.uint32()
+            let connection = try reader.uint64()
+            switch number {
+            case .signExchangeHash:
+                let hash = try reader.bytes(limit: 64)
+                self = .request(id: id, .signExchangeHash(connection: connection, exchangeHash: hash, algorithm: try reader.name(),
+                                                          hostKey: try reader.bytes()))
+            case .authenticate:
+                let attempt = try Self.decodeAttempt(&reader)
+                let first = try reader.boolean()
+                let completed = try reader.names()
+                self = .request(id: id, .authenticate(connection: connection, attempt: attempt, isFirstRequest: first, completedMethods: completed,
+                                                      remoteAddress: try reader.name(), remotePort: try reader.port(),
+                                                      localAddress: try reader.name(), localPort: try reader.port()))
+            case .banner:
+                self = .request(id: id, .banner(connection: connection, user: try reader.name(), remoteAddress: try reader.name(),
+                                                localAddress: try reader.name(), localPort: try reader.port()))
+            case .maximumAttempts:
+                self = .request(id: id, .maximumAttempts(connection: connection, user: try reader.name(), remoteAddress: try reader.name(),
+                                                         localAddress: try reader.name(), localPort: try reader.port()))
+            default:
+                self = .request(id: id, .connectionClosed(connection: connection))
+            }
+        case .replySignature:
+            self = .reply(id: try reader.uint32(), .signature(try reader.bytes()))
+        case .replyDecision:
+            let id = try reader.uint32()
+            self = .reply(id: id, .decision(try Self.decodeDecision(&reader)))
+        case .replyBanner:
+            let id = try reader.uint32()
+            self = .reply(id: id, .banner(try reader.boolean() ? try reader.text() : nil))
+        case .replyMaximumAttempts:
+            let id = try reader.uint32()
+            let count = try reader.uint32()
+            self = .reply(id: id, .maximumAttempts(count == 0 ? nil : Int(count)))
+        case .replyDone:
+            self = .reply(id: try reader.uint32(), .done)
+        case .replyRefused:
+            self = .reply(id: try reader.uint32(), .refused(try reader.text()))
+        }
+        guard reader.buffer.readableBytes == 0 else { throw SSHBrokerProtocolError("\(reader.buffer.readableBytes) bytes after the message") }
+    }
+
+    private static func decodeAttempt(_ reader: inout Reader) throws -> SSHBrokerAttempt {
+        switch try reader.byte() {
+        case 0: return .none(user: try reader.name())
+        case 1:
+            let user = try reader.name()
+            let algorithm = try reader.name()
+            let blob = try reader.bytes()
+            return .publicKey(user: user, algorithm: algorithm, keyBlob: blob, signature: try reader.boolean() ? try reader.bytes() : nil)
+        case 2: return .password(user: try reader.name(), password: try reader.text())
+        case 3:
+            let user = try reader.name()
+            return .keyboardInteractive(user: user, responses: try reader.boolean() ? try reader.texts() : nil)
+        case let other: throw SSHBrokerProtocolError("unknown attempt kind \(other)")
+        }
+    }
+
+    private static func decodeDecision(_ reader: inout Reader) throws -> SSHAuthenticationDecision {
+        switch try reader.byte() {
+        case 0: return .accept
+        case 1: return .reject
+        case 2: return .partialSuccess(remainingMethods: try reader.names())
+        case 3:
+            let name = try reader.text()
+            let instruction = try reader.text()
+            let count = try reader.count()
+            var prompts: [KeyboardInteractivePrompt] = []
+            for _ in 0..<count { prompts.append(KeyboardInteractivePrompt(prompt: try reader.text(), echo: try reader.boolean())) }
+            return .ask(KeyboardInteractiveRequest(name: name, instruction: instruction, prompts: prompts))
+        case 4:
+            var grant = SSHLoginGrant(method: try reader.name())
+            grant.forcedCommand = try reader.boolean() ? try reader.text() : nil
+            grant.permitsTerminal = try reader.boolean()
+            let count = try reader.count()
+            for _ in 0..<count {
+                let name = try reader.name()
+                guard grant.environment[name] == nil else { throw SSHBrokerProtocolError("variable \(name) twice") }
+                grant.environment[name] = try reader.text()
+            }
+            grant.acceptedEnvironment = try reader.boolean() ? try reader.names() : nil
+            let sessions = try reader.uint32()
+            grant.maximumSessions = sessions == 0 ? nil : Int(sessions)
+            return .grant(grant)
+        case let other: throw SSHBrokerProtocolError("unknown decision kind \(other)")
+        }
+    }
+
+    /// Reads fields with the protocol's limits; every failure is an SSHBrokerProtocolError.
+    private struct Reader {
+        var buffer: ByteBuffer
+
+        mutating func byte() throws -> UInt8 { try wire { try $0.readSSHByte() } }
+        mutating func boolean() throws -> Bool { try wire { try $0.readSSHBoolean() } }
+        mutating func uint32() throws -> UInt32 { try wire { try $0.readSSHUInt32() } }
+        mutating func uint64() throws -> UInt64 { try wire { try $0.readSSHUInt64() } }
+
+        mutating func port() throws -> UInt16 {
+            let value = try uint32()
+            guard let port = UInt16(exactly: value) else { throw SSHBrokerProtocolError("port \(value)") }
+            return port
+        }
+
+        mutating func count() throws -> Int {
+            let value = try uint32()
+            guard value <= SSHBrokerProtocol.maximumListLength else { throw SSHBrokerProtocolError("a list of \(value) items") }
+            return Int(value)
+        }
+
+        mutating func bytes(limit: Int = SSHBrokerProtocol.maximumMessageSize) throws -> [UInt8] {
+            let bytes = try wire { try $0.readSSHStringBytes() }
+            guard bytes.count <= limit else { throw SSHBrokerProtocolError("a field of \(bytes.count) bytes") }
+            return bytes
+        }
+
+        /// Text of any length the message allows (a password, a banner), valid UTF-8.
+        mutating func text() throws -> String { try wire { try $0.readSSHUTF8String() } }
+
+        /// A name: valid UTF-8, no NUL, at most maximumNameLength bytes.
+        mutating func name() throws -> String {
+            let value = try text()
+            guard value.utf8.count <= SSHBrokerProtocol.maximumNameLength, !value.utf8.contains(0) else {
+                throw SSHBrokerProtocolError("a name that is too long or holds a NUL")
+            }
+            return value
+        }
+
+        mutating func names() throws -> [String] {
+            let count = try count()
+            return try (0..<count).map { _ in try name() }
+        }
+
+        mutating func texts() throws -> [String] {
+            let count = try count()
+            return try (0..<count).map { _ in try text() }
+        }
+
+        private mutating func wire<T>(_ read: (inout ByteBuffer) throws -> T) throws -> T {
+            do {
+                return try read(&buffer)
+            } catch {
+                throw SSHBrokerProtocolError("\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+// shhd's privilege broker, both halves of its policy: what the root broker answers (ShhdBrokerPolicy: it holds
+// the host private keys and decides logins with shhd's authenticator) and what the network process puts in its
+// place (BrokeredAuthenticator, BrokeredHostKeySigner: every decision asked over the broker's socket). The
+// protocol and socket are SSHServerHost's (Broker/); the threat model is Broker/THREAT_MODEL.md there.
+import NIOCore
+import SSH
+import SSHKeys
+import SSHProtocol
+import SSHServerHost
+import Synchronization
+
+/// The broker's answers. A connection exists for it from the first exchange hash it signs for it (which it records
+/// as that connection's session identifier, as OpenSSH's monitor does) until the network process says it closed.
+/// A publickey signature is verified here again, over that recorded identifier: the network process's word that
+/// it checked is not taken.
+final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
+    private struct Connection {
+        var sessionIdentifier: [UInt8]
+        var authenticatedUser: String?
+    }
+
+    let hostKeys: [SSHServerHostKey]
+    let authenticator: ShhdAuthenticator
+    /// Connections remembered at once; past it new ones are refused (a network process that never reports closes
+    /// cannot grow the broker without bound).
+    static let maximumConnections = 100_000
+    private let connections = Mutex<[UInt64: Connection]>([:])
+
+    init(hostKeys: [SSHServerHostKey], authenticator: ShhdAuthenticator) {
+        self.hostKeys = hostKeys
+        self.authenticator = authenticator
+    }
+
+    /// What the hello tells the network process: the public halves and certificates.
+    var announcedHostKeys: [SSHBrokerNotice.HostKey] {
+        hostKeys.map { SSHBrokerNotice.HostKey(publicKey: $0.publicKey.wireBlob, certificate: $0.certificate?.wireBlob) }
+    }
+
+    func handle(_ request: SSHBrokerRequest) -> SSHBrokerReply {
+        switch request {
+        case .signExchangeHash(let connection, let exchangeHash, let algorithmName, let hostKeyBlob):
+            return sign(exchangeHash, algorithmName: algorithmName, hostKeyBlob: hostKeyBlob, connection: connection)
+        case .authenticate(let connection, let attempt, let isFirst, let completed, let remote, let remotePort, let local, let localPort):
+            guard let record = connections.withLock({ $0[connection] }) else { return .refused("connection \(connection) has no key exchange") }
+            guard record.authenticatedUser == nil else { return .refused("connection \(connection) has already authenticated") }
+            var info = SSHServerConnectionInfo(remoteAddress: try? SocketAddress(ipAddress: remote, port: Int(remotePort)),
+                                               localAddress: try? SocketAddress(ipAddress: local, port: Int(localPort)),
+                                               completedMethods: completed, isFirstRequest: isFirst, connectionID: connection)
+            guard let decidable = Self.attempt(attempt, sessionIdentifier: record.sessionIdentifier, info: &info) else { return .decision(.reject) }
+            let decision = authenticator.decideBlocking(decidable, on: info)
+            if case .publicKey(_, _, true, _) = decidable {} else if case .grant = decision {
+                connections.withLock { $0[connection]?.authenticatedUser = decidable.user }
+            } else if case .accept = decision {
+                connections.withLock { $0[connection]?.authenticatedUser = decidable.user }
+            }
+            return .decision(decision)
+        case .banner(let connection, let user, let remote, let local, let localPort):
+            guard connections.withLock({ $0[connection] }) != nil else { return .refused("connection \(connection) has no key exchange") }
+            return .banner(authenticator.bannerBlocking(for: user, on: Self.info(connection, remote, local, localPort)))
+        case .maximumAttempts(let connection, let user, let remote, let local, let localPort):
+            guard connections.withLock({ $0[connection] }) != nil else { return .refused("connection \(connection) has no key exchange") }
+            return .maximumAttempts(authenticator.maximumAttemptsBlocking(for: user, on: Self.info(connection, remote, local, localPort)))
+        case .connectionClosed(let connection):
+            connections.withLock { _ = $0.removeValue(forKey: connection) }
+            return .done
+        }
+    }
+
+    private func sign(_ exchangeHash: [UInt8], algorithmName: String, hostKeyBlob: [UInt8], connection: UInt64) -> SSHBrokerReply {
+        // Only what an exchange hash can be: a SHA-256, -384 or -512 digest.
+        guard [32, 48, 64].contains(exchangeHash.count) else { return .refused("\(exchangeHash.count) bytes are no exchange hash") }
+        guard let algorithm = SSHHostKeyAlgorithm(name: algorithmName),
+              let hostKey = hostKeys.first(where: { $0.publicKey.wireBlob == hostKeyBlob && $0.publicKey.type == algorithm.keyType }),
+              let privateKey = hostKey.privateKey else {
+            return .refused("no host key for \(algorithmName) here")
+        }
+        let recorded = connections.withLock { connections -> Bool in
+            if connections[connection] != nil { return true }
+            guard connections.count < Self.maximumConnections else { return false }
+            connections[connection] = Connection(sessionIdentifier: exchangeHash)
+            return true
+        }
+        guard recorded else { return .refused("too many connections") }
+        do {
+            return .signature(try privateKey.signature(for: exchangeHash, algorithm: algorithm.signatureAlgorithm).wireBlob)
+        } catch {
+            return .refused("signing failed: \(error)")
+        }
+    }
+
+    /// The attempt for shhd's authenticator; nil when it must be refused here (a key that does not parse, a
+    /// signature that does not verify over this connection's session identifier).
+    static func attempt(_ attempt: SSHBrokerAttempt, sessionIdentifier: [UInt8], info: inout SSHServerConnectionInfo) -> SSHAuthenticationAttempt? {
+        switch attempt {
+        case .none(let user):
+            return .none(user: user)
+        case .password(let user, let password):
+            return .password(user: user, password: password)
+        case .keyboardInteractive(let user, let responses):
+            return .keyboardInteractive(user: user, responses: responses)
+        case .publicKey(let user, let algorithmName, let blob, let signature):
+            guard let algorithm = SSHHostKeyAlgorithm(name: algorithmName), let key = try? SSHPresentedKey(blob: blob, algorithm: algorithm),
+                  key.publicKey.type == algorithm.keyType else { return nil }
+            guard let signature else { return .publicKey(user: user, key: key, isQuery: true, algorithm: algorithm) }
+            let data = UserAuthenticationRequest.signedData(sessionIdentifier: sessionIdentifier, user: user, service: "ssh-connection",
+                                                            algorithm: algorithmName, keyBlob: blob)
+            guard let parsed = try? SSHSignature(wireBlob: signature), parsed.algorithmName == algorithm.signatureAlgorithm.rawValue,
+                  key.publicKey.isValidSignature(parsed, for: data, allowedAlgorithms: [algorithm.signatureAlgorithm]) else { return nil }
+            info.publicKeySignature = signature
+            return .publicKey(user: user, key: key, isQuery: false, algorithm: algorithm)
+        }
+    }
+
+    private static func info(_ connection: UInt64, _ remote: String, _ local: String, _ localPort: UInt16) -> SSHServerConnectionInfo {
+        SSHServerConnectionInfo(remoteAddress: try? SocketAddress(ipAddress: remote, port: 0),
+                                localAddress: try? SocketAddress(ipAddress: local, port: Int(localPort)), connectionID: connection)
+    }
+}
+
+/// The network process's authenticator: every decision is the broker's.
+struct BrokeredAuthenticator: SSHServerAuthenticator {
+    let broker: SSHBrokerClient
+    let offeredMethods: [String]
+
+    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
+        await decide(attempt, on: SSHServerConnectionInfo())
+    }
+
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+        let passed: SSHBrokerAttempt
+        switch attempt {
+        case .none(let user): passed = .none(user: user)
+        case .password(let user, let password): passed = .password(user: user, password: password)
+        case .keyboardInteractive(let user, let responses): passed = .keyboardInteractive(user: user, responses: responses)
+        case .publicKey(let user, let key, let isQuery, let algorithm):
+            if !isQuery && connection.publicKeySignature == nil { return .reject }
+            passed = .publicKey(user: user, algorithm: algorithm.name, keyBlob: key.wireBlob, signature: isQuery ? nil : connection.publicKeySignature)
+        }
+        let request = SSHBrokerRequest.authenticate(
+            connection: connection.connectionID, attempt: passed, isFirstRequest: connection.isFirstRequest, completedMethods: connection.completedMethods,
+            remoteAddress: connection.remoteAddress?.ipAddress ?? "", remotePort: UInt16(clamping: connection.remoteAddress?.port ?? 0),
+            localAddress: connection.localAddress?.ipAddress ?? "", localPort: UInt16(clamping: connection.localAddress?.port ?? 0))
+        guard case .decision(let decision)? = try? await broker.request(request) else { return .reject }
+        return decision
+    }
+
+    func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? {
+        let request = SSHBrokerRequest.banner(connection: connection.connectionID, user: user, remoteAddress: connection.remoteAddress?.ipAddress ?? "",
+                                              localAddress: connection.localAddress?.ipAddress ?? "",
+                                              localPort: UInt16(clamping: connection.localAddress?.port ?? 0))
+        guard case .banner(let text)? = try? await broker.request(request) else { return nil }
+        return text
+    }
+
+    func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? {
+        let request = SSHBrokerRequest.maximumAttempts(connection: connection.connectionID, user: user,
+                                                       remoteAddress: connection.remoteAddress?.ipAddress ?? "",
+                                                       localAddress: connection.localAddress?.ipAddress ?? "",
+                                                       localPort: UInt16(clamping: connection.localAddress?.port ?? 0))
+        guard case .maximumAttempts(let count)? = try? await broker.request(request) else { return nil }
+        return count
+    }
+}
+
+/// The network process's host-key signer: the broker holds the keys.
+struct BrokeredHostKeySigner: SSHHostKeySigner {
+    let broker: SSHBrokerClient
+
+    func sign(exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey, connection: SSHServerConnectionInfo) async throws -> SSHSignature {
+        let reply = try await broker.request(.signExchangeHash(connection: connection.connectionID, exchangeHash: exchangeHash,
+                                                               algorithm: algorithm.name, hostKey: hostKey.wireBlob))
+        switch reply {
+        case .signature(let blob): return try SSHSignature(wireBlob: blob)
+        case .refused(let reason): throw SSHBrokerProtocolError("the broker refused to sign: \(reason)")
+        default: throw SSHBrokerProtocolError("the broker answered a signing request with \(reply)")
+        }
+    }
+
+    func connectionClosed(_ connectionID: UInt64) {
+        // On the event loop: sent without waiting, its reply not awaited.
+        broker.post(.connectionClosed(connection: connectionID))
+    }
+}

@@ -1,0 +1,210 @@
+// The privilege broker's protocol and policy, in one process over a real SOCK_SEQPACKET pair: every message
+// round-trips and nothing malformed decodes; a login works with the host key only in the broker and every decision
+// the broker's; the broker checks publickey signatures itself over its own record of the session identifier,
+// refuses what it has no record of, and a network process that sends garbage ends its conversation, not the broker.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSSHHost
+import Foundation
+import NIOCore
+import OpenSSHConfig
+import SSH
+import SSHKeys
+import SSHProtocol
+import SSHServerHost
+@testable import ShhdCommand
+import Testing
+
+private struct Greeter: SSHSessionHandler {
+    func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
+        try await session.channel.write(ByteBuffer(string: "hello \(session.user)\n"))
+        return .status(0)
+    }
+}
+
+/// shhd's authenticator for made-up users of the running account whose keys are in DIR/%u.keys.
+private func authenticator(directory: String, keys: [String: SSHPublicKey]) throws -> ShhdAuthenticator {
+    for (user, key) in keys { try "\(key)\n".write(toFile: "\(directory)/\(user).keys", atomically: true, encoding: .utf8) }
+    let file = try SSHServerConfigFile.read(text: "AuthorizedKeysFile \(directory)/%u.keys\nStrictModes no\n", path: "test")
+    let log = ServerLog()
+    _ = log.redirect(to: directory + "/shhd.log")
+    let running = SSHSessionAccount.current()
+    return ShhdAuthenticator(file: file, global: file.settings(for: nil), runningAccount: running, log: log,
+                             lookUpAccount: { name in SSHSessionAccount(name: name, uid: running.uid, gid: running.gid, home: directory, shell: "/bin/sh") })
+}
+
+@Suite(.timeLimit(.minutes(5))) struct BrokerProtocolTests {
+    static let messages: [SSHBrokerMessage] = [
+        .notice(.hello(version: 1, hostKeys: [.init(publicKey: [1, 2, 3], certificate: nil), .init(publicKey: [4], certificate: [5, 6])])),
+        .request(id: 7, .signExchangeHash(connection: 9, exchangeHash: Array(repeating: 0xAB, count: 32), algorithm: "ssh-ed25519", hostKey: [1, 2])),
+        .request(id: 8, .authenticate(connection: 1, attempt: .publicKey(user: "alice", algorithm: "rsa-sha2-512", keyBlob: [9], signature: [8, 7]),
+                                      isFirstRequest: true, completedMethods: ["publickey"], remoteAddress: "10.0.0.1", remotePort: 5555,
+                                      localAddress: "10.0.0.2", localPort: 22)),
+        .request(id: 9, .authenticate(connection: 1, attempt: .keyboardInteractive(user: "bob", responses: ["a", "b"]), isFirstRequest: false,
+                                      completedMethods: [], remoteAddress: "::1", remotePort: 1, localAddress: "::1", localPort: 2)),
+        .request(id: 10, .authenticate(connection: 2, attempt: .password(user: "carol", password: "pässword"), isFirstRequest: false,
+                                       completedMethods: [], remoteAddress: "", remotePort: 0, localAddress: "", localPort: 0)),
+        .request(id: 11, .banner(connection: 3, user: "dave", remoteAddress: "1.2.3.4", localAddress: "5.6.7.8", localPort: 2222)),
+        .request(id: 12, .maximumAttempts(connection: 3, user: "dave", remoteAddress: "1.2.3.4", localAddress: "5.6.7.8", localPort: 2222)),
+        .request(id: 13, .connectionClosed(connection: 3)),
+        .reply(id: 7, .signature([1, 2, 3])),
+        .reply(id: 8, .decision(.grant(SSHLoginGrant(forcedCommand: "true", permitsTerminal: false, environment: ["A": "1", "B": "2"],
+                                                     acceptedEnvironment: ["LANG"], method: "publickey", maximumSessions: 3)))),
+        .reply(id: 9, .decision(.ask(KeyboardInteractiveRequest(name: "n", instruction: "i", prompts: [.init(prompt: "Password: ", echo: false)])))),
+        .reply(id: 10, .decision(.partialSuccess(remainingMethods: ["password"]))),
+        .reply(id: 10, .decision(.reject)),
+        .reply(id: 11, .banner("welcome\n")),
+        .reply(id: 11, .banner(nil)),
+        .reply(id: 12, .maximumAttempts(3)),
+        .reply(id: 13, .done),
+        .reply(id: 14, .refused("no")),
+    ]
+
+    @Test func everyMessageRoundTrips() throws {
+        for message in Self.messages {
+            #expect(try SSHBrokerMessage(decoding: message.encode()) == message)
+        }
+    }
+
+    /// Cut short, padded, or with a NUL in a name: refused, never trapped on.
+    @Test func malformedMessagesAreRefused() throws {
+        for message in Self.messages {
+            let bytes = Array(message.encode().readableBytesView)
+            for length in 0..<bytes.count {
+                #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: bytes.prefix(length))) }
+            }
+            #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: bytes + [0])) }
+        }
+        let nulUser = SSHBrokerMessage.request(id: 1, .banner(connection: 1, user: "root\0x", remoteAddress: "", localAddress: "", localPort: 0))
+        #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: nulUser.encode()) }
+        #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: [99, 0, 0, 0, 1])) }
+    }
+
+    @Test func descriptorsTravelWithAMessage() throws {
+        let (broker, network) = try SSHBrokerSocket.pair()
+        defer { broker.close(); network.close() }
+        var pipe: [Int32] = [-1, -1]
+        #expect(shh_pipe_cloexec(&pipe) == 0)
+        try broker.send(.reply(id: 1, .done), descriptors: [pipe[1]])
+        close(pipe[1])
+        let received = try #require(try network.receive())
+        #expect(received.message == .reply(id: 1, .done))
+        #expect(received.descriptors.count == 1)
+        _ = "through".withCString { write(received.descriptors[0], $0, 7) }
+        close(received.descriptors[0])
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(read(pipe[0], &buffer, 16) == 7)
+        close(pipe[0])
+    }
+}
+
+@Suite(.timeLimit(.minutes(5))) struct BrokerPolicyTests {
+    /// The network side holds only the host key's public half and asks the broker for every signature and
+    /// decision; a client logs in with its key, and one with another key is refused.
+    @Test func aLoginThroughTheBroker() async throws {
+        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let alice = try SSHPrivateKey.generate(type: .ed25519)
+        let stranger = try SSHPrivateKey.generate(type: .ed25519)
+        let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: hostKey)],
+                                      authenticator: try authenticator(directory: directory, keys: ["alice": alice.publicKey]))
+        let (brokerEnd, networkEnd) = try SSHBrokerSocket.pair()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await SSHBrokerService.serve(brokerEnd, hostKeys: policy.announcedHostKeys, handler: policy) }
+            let broker = SSHBrokerClient(socket: networkEnd)
+            defer { broker.close() }
+            let announced = try await broker.hostKeys()
+            let hostKeys = try announced.map { SSHServerHostKey(publicKey: try SSHPublicKey(wireBlob: $0.publicKey)) }
+            #expect(hostKeys.map(\.publicKey) == [hostKey.publicKey] && hostKeys.allSatisfy { $0.privateKey == nil })
+            var configuration = SSHServer.Configuration(port: 0, hostKeys: hostKeys)
+            configuration.hostKeySigner = BrokeredHostKeySigner(broker: broker)
+            let server = SSHServer(configuration: configuration,
+                                   authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: ["publickey"]), sessionHandler: Greeter())
+            group.addTask { try await server.run() }
+            let port = try await server.listeningPort
+            let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(alice)],
+                                                     hostKeyValidator: PinnedHostKeys([hostKey.publicKey]))
+            let result = try await client.execute("anything")
+            #expect(String(decoding: result.stdout, as: UTF8.self) == "hello alice\n")
+            await client.close()
+            await #expect(throws: SSHError.self) {
+                _ = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(stranger)],
+                                                hostKeyValidator: PinnedHostKeys([hostKey.publicKey]))
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// What only a lying network process would ask: a decision for a connection with no key exchange, a signed
+    /// publickey attempt whose signature covers another session, an exchange hash of the wrong size, a key it
+    /// does not hold.
+    @Test func theBrokerTakesNothingOnTrust() throws {
+        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let alice = try SSHPrivateKey.generate(type: .ed25519)
+        let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: hostKey)],
+                                      authenticator: try authenticator(directory: directory, keys: ["alice": alice.publicKey]))
+        func authenticate(_ connection: UInt64, signatureOver sessionIdentifier: [UInt8]) throws -> SSHBrokerReply {
+            let data = UserAuthenticationRequest.signedData(sessionIdentifier: sessionIdentifier, user: "alice", service: "ssh-connection",
+                                                            algorithm: "ssh-ed25519", keyBlob: alice.publicKey.wireBlob)
+            let signature = try alice.signature(for: data, algorithm: .ed25519).wireBlob
+            return policy.handle(.authenticate(connection: connection, attempt: .publicKey(user: "alice", algorithm: "ssh-ed25519",
+                                                                                          keyBlob: alice.publicKey.wireBlob, signature: signature),
+                                               isFirstRequest: true, completedMethods: [], remoteAddress: "127.0.0.1", remotePort: 1,
+                                               localAddress: "127.0.0.1", localPort: 22))
+        }
+        let sessionIdentifier = Array(repeating: UInt8(0x42), count: 32)
+        guard case .refused = try authenticate(1, signatureOver: sessionIdentifier) else { Issue.record("no key exchange, yet decided"); return }
+        let signed = policy.handle(.signExchangeHash(connection: 1, exchangeHash: sessionIdentifier, algorithm: "ssh-ed25519",
+                                                     hostKey: hostKey.publicKey.wireBlob))
+        guard case .signature(let blob) = signed else { Issue.record("not signed: \(signed)"); return }
+        #expect(hostKey.publicKey.isValidSignature(try SSHSignature(wireBlob: blob), for: sessionIdentifier))
+        #expect(try authenticate(1, signatureOver: Array(repeating: 0x43, count: 32)) == .decision(.reject), "a signature over another session")
+        guard case .decision(.grant) = try authenticate(1, signatureOver: sessionIdentifier) else { Issue.record("the real signature was refused"); return }
+        guard case .refused = try authenticate(1, signatureOver: sessionIdentifier) else { Issue.record("authenticated twice"); return }
+        guard case .refused = policy.handle(.signExchangeHash(connection: 2, exchangeHash: [1, 2, 3], algorithm: "ssh-ed25519",
+                                                              hostKey: hostKey.publicKey.wireBlob)) else { Issue.record("signed 3 bytes"); return }
+        let other = try SSHPrivateKey.generate(type: .ed25519)
+        guard case .refused = policy.handle(.signExchangeHash(connection: 2, exchangeHash: sessionIdentifier, algorithm: "ssh-ed25519",
+                                                              hostKey: other.publicKey.wireBlob)) else { Issue.record("signed with a key it lacks"); return }
+        #expect(policy.handle(.connectionClosed(connection: 1)) == .done)
+        guard case .refused = try authenticate(1, signatureOver: sessionIdentifier) else { Issue.record("a closed connection decided"); return }
+    }
+
+    /// Garbage from the network process ends that conversation with a protocol error; the broker (this process)
+    /// goes on, and a new conversation works.
+    @Test func garbageEndsTheConversationNotTheBroker() async throws {
+        let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: try SSHPrivateKey.generate(type: .ed25519))],
+                                      authenticator: try authenticator(directory: NSTemporaryDirectory(), keys: [:]))
+        // (An empty datagram reads as the end of the conversation, as on any SOCK_SEQPACKET socket: serve returns.)
+        let (emptyBroker, emptyNetwork) = try SSHBrokerSocket.pair()
+        _ = shh_send_message(emptyNetwork.descriptor, nil, 0, nil, 0, 0)
+        try await SSHBrokerService.serve(emptyBroker, hostKeys: policy.announcedHostKeys, handler: policy)
+        emptyBroker.close()
+        emptyNetwork.close()
+        for garbage: [UInt8] in [[0xFF], [10, 0, 0], Array(repeating: 0x41, count: 4096), [40, 0, 0, 0, 1, 0, 0, 0, 0]] {
+            let (brokerEnd, networkEnd) = try SSHBrokerSocket.pair()
+            defer { networkEnd.close() }
+            _ = garbage.withUnsafeBytes { shh_send_message(networkEnd.descriptor, $0.baseAddress, $0.count, nil, 0, 0) }
+            await #expect(throws: (any Error).self, "\(garbage.prefix(8))") {
+                try await SSHBrokerService.serve(brokerEnd, hostKeys: policy.announcedHostKeys, handler: policy)
+            }
+            brokerEnd.close()
+        }
+        // Still serving: a fresh conversation answers.
+        let (brokerEnd, networkEnd) = try SSHBrokerSocket.pair()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await SSHBrokerService.serve(brokerEnd, hostKeys: policy.announcedHostKeys, handler: policy) }
+            let client = SSHBrokerClient(socket: networkEnd)
+            #expect(try await client.request(.connectionClosed(connection: 5)) == .done)
+            client.close()
+            try await group.waitForAll()
+        }
+        brokerEnd.close()
+    }
+}
