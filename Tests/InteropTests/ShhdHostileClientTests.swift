@@ -9,11 +9,6 @@ import Testing
 
 private let hostileScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("hostile_clients.py").path
 
-private func residentKiB(of pid: pid_t) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
-    return Int(line.split(separator: " ").dropFirst().first ?? "")
-}
 
 func runHostileClients(count: Int) async throws {
     let fixture = try await offThePool { try ShhdFixture() }
@@ -21,9 +16,7 @@ func runHostileClients(count: Int) async throws {
     // shhd's own startup limits, with the test's address exempt from penalties (every scenario fails on purpose).
     let server = try await fixture.startEmbedded(["-o", "PerSourcePenaltyExemptList 127.0.0.1"])
     defer { server.terminate() }
-    let knownHosts = fixture.directory + "/known_hosts-hostile"
-    try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
-        .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+    let knownHosts = try fixture.knownHostsFile(for: server)
     let warm = try await fixture.ssh(server, ["true"])
     #expect(warm.status == 0, "\(warm.stderr)")
     let before = try #require(residentKiB(of: server.pid))

@@ -23,11 +23,6 @@ print("READING", flush=True)
 os.kill(os.getpid(), signal.SIGSTOP)
 """
 
-private func residentKiB(of pid: pid_t) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
-    return Int(line.split(separator: " ").dropFirst().first ?? "")
-}
 
 @Suite("shhd's memory per connection", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhdMemoryTests {
@@ -36,9 +31,7 @@ struct ShhdMemoryTests {
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
-        let knownHosts = fixture.directory + "/known_hosts-memory"
-        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
-            .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let knownHosts = try fixture.knownHostsFile(for: server)
         // Warm up (first connection's allocations) before the baseline.
         let warm = try await fixture.ssh(server, ["true"])
         #expect(warm.status == 0, "\(warm.stderr)")

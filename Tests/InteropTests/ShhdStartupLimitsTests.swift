@@ -44,12 +44,6 @@ private final class Flood: @unchecked Sendable {
     }
 }
 
-/// VmRSS of a process in KiB.
-private func residentKiB(_ pid: pid_t) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
-    return Int(line.split(separator: " ").dropFirst().first ?? "")
-}
 
 @Suite("shhd's startup limits", .enabled(if: isRootUser, "logging in as root needs root; CI runs as root"), .timeLimit(.minutes(10)))
 struct ShhdStartupLimitsTests {
@@ -75,7 +69,7 @@ struct ShhdStartupLimitsTests {
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
         let server = try await fixture.startEmbedded(defaults)
         defer { server.terminate() }
-        let before = try #require(residentKiB(server.pid))
+        let before = try #require(residentKiB(of: server.pid))
         let flood = try Flood(port: server.port, directory: fixture.directory, hanging: hanging, kexWorkers: kexWorkers)
         var stopped = false
         defer { if !stopped { killTree(flood.pid) } }
@@ -88,7 +82,7 @@ struct ShhdStartupLimitsTests {
         var peak = before
         for _ in 0..<3 {
             logins.append(try await timedLogin(fixture, server))
-            peak = max(peak, residentKiB(server.pid) ?? 0)
+            peak = max(peak, residentKiB(of: server.pid) ?? 0)
         }
         let floodCounts = await flood.stop()
         stopped = true
@@ -131,9 +125,7 @@ struct ShhdStartupLimitsTests {
         let server = try await fixture.startEmbedded(["-o", "PerSourcePenalties authfail:60s min:90s max:300s"])
         defer { server.terminate() }
         let stranger = try await makeKeys(["stranger"], in: fixture.directory)[0]
-        let knownHosts = fixture.directory + "/known_hosts-penalty"
-        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8))"
-            .write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let knownHosts = try fixture.knownHostsFile(for: server)
         func ssh(from source: String, identity: String) async throws -> ProcessResult {
             try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-b", source, "-p", "\(server.port)", "-i", identity, "-o", "IdentitiesOnly=yes",
                                                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",

@@ -33,6 +33,13 @@ final class ShhdFixture: Sendable {
 
     var hostKeyPublic: String { directory + "/state/shhd/ssh_host_ed25519_key.pub" }
 
+    /// A known_hosts file naming the host key this fixture's shhd made, for clients other than `ssh(_:_:)`.
+    func knownHostsFile(for server: TestShhd) throws -> String {
+        let path = directory + "/known_hosts-\(server.port)"
+        try "[127.0.0.1]:\(server.port) \(try String(contentsOfFile: hostKeyPublic, encoding: .utf8))".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// shhd with a config file of its own (-f, so the embedded default does not apply): a host key made by
     /// ssh-keygen, loopback, the fixture's authorized_keys (StrictModes no: it lies under /tmp), no PAM, then
     /// `rest` (top-level lines and Match blocks; the common lines are 1-5). Returns the server, the host key's path

@@ -216,3 +216,10 @@ func withoutShellStartupNoise(_ stderr: String) -> String {
         .filter { !$0.hasPrefix("pyenv: ") && !$0.contains("/.pyenv/") }
         .joined(separator: "\n")
 }
+
+/// A process's resident memory (VmRSS) in KiB, nil once it is gone.
+func residentKiB(of pid: pid_t) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+    return Int(line.split(separator: " ").dropFirst().first ?? "")
+}
