@@ -47,6 +47,10 @@ let package = Package(
         ]),
         fuzzTarget("FuzzClientConfig", [.product(name: "OpenSSHConfig", package: "shh")]),
         fuzzTarget("FuzzServerConfig", [.product(name: "OpenSSHConfig", package: "shh")]),
+        fuzzTarget("FuzzBrokerMessage", [
+            .product(name: "SSHServerHost", package: "shh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         fuzzTarget("FuzzConnection", [
             .product(name: "SSHProtocol", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

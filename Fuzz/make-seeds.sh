@@ -102,6 +102,7 @@ def ext_info(*pairs): return bytes([7]) + u32(len(pairs)) + b"".join(s(n) + s(v)
 def channel_data(n): return bytes([94]) + u32(0) + s(bytes(n))
 
 MARKERS = ("ext-info-c", "kex-strict-c-v00@openssh.com")
+AUTHENTICATED = 7                           # added to the cipher number in the header: see the harness
 x25519 = bytes(range(1, 33))                # any 32 bytes but the few low-order points is an X25519 public key
 mlkem = bytes(1184) + x25519                # all-zero coefficients pass ML-KEM-768's modulus check
 nist = {name: bytes.fromhex(os.environ[var]) for name, var in
@@ -151,6 +152,14 @@ seeds.update({
         + record(ecdh_init(x25519)) + record(NEWKEYS),
     "sealed-unknown-service": header(3, 2, 5) + record(service(b"ssh-connection")),
     "sealed-then-garbage": header(3, 0, 6) + record(channel_data(16)) + raw(u32(0x00040000) + bytes(40)),
+    # cipher n + 7: the server has sent USERAUTH_SUCCESS, so it takes rekeys, answers pings, delivers channel messages
+    "sealed-authenticated-rekey": header(3, 0, 4 + AUTHENTICATED) + record(kexinit(("curve25519-sha256",),
+        cipher=("aes256-ctr",), mac=("hmac-sha2-512",))) + record(ecdh_init(x25519)) + record(NEWKEYS) + record(channel_data(4)),
+    "sealed-authenticated-rekey-bytewise": header(3, 1, 1 + AUTHENTICATED)
+        + record(kexinit(("curve25519-sha256",), cipher=("aes128-gcm@openssh.com",))) + record(ecdh_init(x25519)) + record(NEWKEYS),
+    "sealed-authenticated-messages": header(3, 0, AUTHENTICATED) + record(channel_data(32)) + record(ping(b"abc"))
+        + record(bytes([193]) + s(b"pong")) + record(bytes([2]) + s(b"x")) + record(debug(b"debug text"))
+        + record(bytes([3]) + u32(7)) + record(bytes([50]) + s(b"late") + s(b"ssh-connection") + s(b"none")) + record(bytes([150])),
 })
 for name, data in seeds.items():
     open(f"Seeds/FuzzServerTransport/{name}", "wb").write(data)
@@ -205,3 +214,32 @@ for name, data in seeds.items():
     open(f"Seeds/FuzzConnection/{name}", "wb").write(data)
 PY
 chmod 644 Seeds/*/*
+
+# FuzzBrokerMessage: one datagram of each kind of the privilege broker's protocol (BrokerMessages.swift).
+mkdir -p Seeds/FuzzBrokerMessage
+python3 - Seeds/FuzzBrokerMessage <<'PYTHON'
+import struct, sys, os
+out = sys.argv[1]
+def s(b):
+    if isinstance(b, str): b = b.encode()
+    return struct.pack(">I", len(b)) + b
+def u32(v): return struct.pack(">I", v)
+def u64(v): return struct.pack(">Q", v)
+def boolean(v): return b"\x01" if v else b"\x00"
+seeds = {
+    "hello": bytes([1]) + u32(1) + u32(2) + s(b"\x00\x00\x00\x0bssh-ed25519" + b"\x00\x00\x00\x20" + b"A"*32) + boolean(False) + s(b"key2") + boolean(True) + s(b"cert"),
+    "sign": bytes([10]) + u32(7) + u64(9) + s(b"\xab"*32) + s("ssh-ed25519") + s(b"blob"),
+    "authenticate-publickey": bytes([11]) + u32(8) + u64(1) + bytes([1]) + s("alice") + s("rsa-sha2-512") + s(b"keyblob") + boolean(True) + s(b"sig")
+        + boolean(True) + u32(1) + s("publickey") + s("10.0.0.1") + u32(5555) + s("10.0.0.2") + u32(22),
+    "authenticate-kbdint": bytes([11]) + u32(9) + u64(1) + bytes([3]) + s("bob") + boolean(True) + u32(2) + s("a") + s("b")
+        + boolean(False) + u32(0) + s("::1") + u32(1) + s("::1") + u32(2),
+    "banner": bytes([12]) + u32(11) + u64(3) + s("dave") + s("1.2.3.4") + s("5.6.7.8") + u32(2222),
+    "closed": bytes([14]) + u32(13) + u64(3),
+    "reply-grant": bytes([41]) + u32(8) + bytes([4]) + s("publickey") + boolean(True) + s("true") + boolean(False) + u32(2) + s("A") + s("1") + s("B") + s("2")
+        + boolean(True) + u32(1) + s("LANG") + u32(3),
+    "reply-ask": bytes([41]) + u32(9) + bytes([3]) + s("n") + s("i") + u32(1) + s("Password: ") + boolean(False),
+    "reply-refused": bytes([45]) + u32(14) + s("no"),
+}
+for name, data in seeds.items():
+    open(os.path.join(out, name), "wb").write(data)
+PYTHON

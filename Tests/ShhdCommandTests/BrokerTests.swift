@@ -76,6 +76,10 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
             }
             #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: bytes + [0])) }
         }
+        // Found by FuzzBrokerMessage: a boolean of 2 read as true, so one message had two encodings.
+        var twoForTrue = Array(SSHBrokerMessage.notice(.hello(version: 1, hostKeys: [.init(publicKey: [1], certificate: [2])])).encode().readableBytesView)
+        twoForTrue[14] = 2  // number, version, count, the key (4 + 1 bytes), then the certificate flag
+        #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: twoForTrue)) }
         let nulUser = SSHBrokerMessage.request(id: 1, .banner(connection: 1, user: "root\0x", remoteAddress: "", localAddress: "", localPort: 0))
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: nulUser.encode()) }
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: [99, 0, 0, 0, 1])) }

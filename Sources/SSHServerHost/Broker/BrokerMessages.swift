@@ -353,7 +353,14 @@ extension SSHBrokerMessage {
         var buffer: ByteBuffer
 
         mutating func byte() throws -> UInt8 { try wire { try $0.readSSHByte() } }
-        mutating func boolean() throws -> Bool { try wire { try $0.readSSHBoolean() } }
+        /// 0 or 1 exactly: RFC 4251 reads any non-zero byte as true, but the broker keeps one encoding per message.
+        mutating func boolean() throws -> Bool {
+            switch try byte() {
+            case 0: return false
+            case 1: return true
+            case let other: throw SSHBrokerProtocolError("a boolean of \(other)")
+            }
+        }
         mutating func uint32() throws -> UInt32 { try wire { try $0.readSSHUInt32() } }
         mutating func uint64() throws -> UInt64 { try wire { try $0.readSSHUInt64() } }
 
