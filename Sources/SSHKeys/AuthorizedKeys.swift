@@ -107,7 +107,9 @@ public struct AuthorizedKeyOptions: Sendable, Equatable {
     static func flag(_ name: String, allowNegation: Bool, _ rest: inout Substring) -> Bool? {
         var cursor = rest
         var negated = false
-        if allowNegation, cursor.lowercased().hasPrefix("no-") {
+        // Lowercase only the 3 characters compared, not the rest of the line: this runs for every flag name at
+        // every option, so lowercasing the rest made a line of many options cost quadratic time.
+        if allowNegation, cursor.prefix(3).lowercased() == "no-" {
             cursor = cursor.dropFirst(3)
             negated = true
         }

@@ -140,6 +140,29 @@ struct AuthorizedKeysTests {
             == .reject(reasons: ["ak:1: key has expired"]))
     }
 
+    /// Found by FuzzAuthorizedKeys (slow inputs): each flag option lowercased the whole rest of the line to look for
+    /// "no-", for every flag name tried at every option, so a line of n options cost O(n²) (20,000 options took 6.9 s
+    /// in a debug build, 40,000 four times that; a user's authorized_keys is parsed at each of their logins). Now
+    /// linear: 40,000 take well under a second.
+    @Test("a line of many options parses in linear time")
+    func manyOptions() throws {
+        let count = 40_000
+        let text = Array(repeating: "no-pty", count: count - 1).joined(separator: ",") + ",NO-X11-FORWARDING"
+        let clock = ContinuousClock()
+        var options: AuthorizedKeyOptions?
+        let elapsed = try clock.measure { options = try AuthorizedKeyOptions(parsing: text) }
+        #expect(options == Self.expected { $0.pty = false; $0.x11Forwarding = false })
+        // Linear: under a second even in a debug build; quadratic took about half a minute.
+        #expect(elapsed < .seconds(5), "\(count) options took \(elapsed)")
+
+        // The longest line a file accepts (16 KiB) is all options and a key.
+        let key = try keyText("ed25519")
+        let line = String(repeating: "no-pty,", count: (16 * 1024 - key.utf8.count - 8) / 7) + "pty " + key
+        let file = AuthorizedKeysFile(parsing: line + "\n", path: "ak")
+        #expect(file.warnings.isEmpty)
+        #expect(file.entries.count == 1)
+    }
+
     @Test("junk, overlong lines and binary data become warnings, never a crash")
     func junk() throws {
         let text = "\u{0}\u{1}\u{2}garbage\n" + String(repeating: "a", count: 20_000) + "\nssh-ed25519\n\"unterminated " + (try keyText("ed25519"))
