@@ -11,13 +11,24 @@ struct AESCTRHMACProtection: PacketProtection {
     private let key: SymmetricKey
     private var counter: [UInt8]
     private let mac: SSHMACAlgorithm
-    private let macKey: SymmetricKey
+    /// The HMAC keyed once (RFC 2104's inner and outer key blocks hashed once, not per packet); each packet's MAC
+    /// starts from a copy (swift-crypto's hashers copy on write).
+    private let keyedMAC: KeyedMAC
+
+    private enum KeyedMAC {
+        case sha256(HMAC<SHA256>)
+        case sha512(HMAC<SHA512>)
+    }
 
     init(key: [UInt8], iv: [UInt8], mac: SSHMACAlgorithm, macKey: [UInt8]) {
         self.key = SymmetricKey(data: key)
         counter = iv
         self.mac = mac
-        self.macKey = SymmetricKey(data: macKey)
+        let macKey = SymmetricKey(data: macKey)
+        switch mac {
+        case .hmacSHA256, .hmacSHA256ETM: keyedMAC = .sha256(HMAC<SHA256>(key: macKey))
+        case .hmacSHA512, .hmacSHA512ETM: keyedMAC = .sha512(HMAC<SHA512>(key: macKey))
+        }
     }
 
     var blockSize: Int { 16 }
@@ -41,14 +52,12 @@ struct AESCTRHMACProtection: PacketProtection {
 
     private func authenticationCode(sequenceNumber: UInt32, _ parts: UnsafeRawBufferPointer...) -> [UInt8] {
         let sequence = bigEndianBytes(sequenceNumber)
-        switch mac {
-        case .hmacSHA256, .hmacSHA256ETM:
-            var hmac = HMAC<SHA256>(key: macKey)
+        switch keyedMAC {
+        case .sha256(var hmac):
             hmac.update(data: sequence)
             for part in parts { hmac.update(data: part) }
             return Array(hmac.finalize())
-        case .hmacSHA512, .hmacSHA512ETM:
-            var hmac = HMAC<SHA512>(key: macKey)
+        case .sha512(var hmac):
             hmac.update(data: sequence)
             for part in parts { hmac.update(data: part) }
             return Array(hmac.finalize())
