@@ -246,6 +246,8 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             let (handler, context) = loopBound.value
             handler.perform(.startKeyExchange, context: context)
             handler.flushOutbound(context: context)
+            // A server starts no re-exchange before authentication: the time limit then counts again from now.
+            if !handler.transport.isKeyExchangeInProgress && !handler.closing { handler.scheduleRekey(context: context) }
         }
     }
 

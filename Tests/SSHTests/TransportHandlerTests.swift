@@ -143,4 +143,33 @@ private final class EventSink: ChannelInboundHandler {
         #expect(sink.events.filter { if case .keyExchangeCompleted(_, false) = $0 { return true } else { return false } }.count == 1)
         _ = try? channel.finish()
     }
+    /// A server's rekey timer that fires before authentication starts nothing (no re-exchange before it, as
+    /// sshd), and counts again: once authenticated, the next expiry starts the exchange.
+    @Test func aServersRekeyTimerWaitsForAuthentication() throws {
+        let channel = EmbeddedChannel()
+        let sink = EventSink()
+        let configuration = SSHTransportConfiguration(role: .server(hostKeys: [try #require(Self.hostKey)]), rekeyLimits: SSHRekeyLimits(seconds: 5))
+        try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(server: configuration))
+        try channel.pipeline.syncOperations.addHandler(sink)
+        var client = SSHTransport(configuration: SSHTransportConfiguration(role: .client))
+        try client.start()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
+        for _ in 0..<5 {
+            if let bytes = client.takeOutbound() { try channel.writeInbound(bytes) }
+            for buffer in try writes(channel) { client.receive(buffer) }
+            while let event = try client.nextEvent() { if case .hostKeyToValidate = event { try client.acceptHostKey() } }
+        }
+        #expect(client.completedKeyExchanges == 1)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(try writes(channel).isEmpty, "no KEXINIT before authentication")
+        var success = ByteBuffer()
+        success.writeInteger(SSHMessageNumber.userAuthenticationSuccess)
+        try channel.writeOutbound(SSHTransportCommand.message(success))
+        for buffer in try writes(channel) { client.receive(buffer) }
+        while try client.nextEvent() != nil {}
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        let kexInit = try writes(channel)
+        #expect(kexInit.count == 1, "the timer, counted again, started the exchange after authentication")
+        _ = try? channel.finish()
+    }
 }
