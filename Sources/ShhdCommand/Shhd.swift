@@ -27,7 +27,8 @@ public enum Shhd {
             parsed = try ShhdArguments.parse(arguments)
         } catch {
             log.error("shhd: \(error)")
-            log.error(usage)
+            // One log write per line: each is escaped as one line (see ServerLog).
+            for line in usage.split(separator: "\n") { log.error(String(line)) }
             return 255
         }
         if parsed.printVersion {
