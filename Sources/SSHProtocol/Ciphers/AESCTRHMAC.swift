@@ -11,24 +11,13 @@ struct AESCTRHMACProtection: PacketProtection {
     private let key: SymmetricKey
     private var counter: [UInt8]
     private let mac: SSHMACAlgorithm
-    /// The HMAC keyed once (RFC 2104's inner and outer key blocks hashed once, not per packet); each packet's MAC
-    /// starts from a copy (swift-crypto's hashers copy on write).
-    private let keyedMAC: KeyedMAC
-
-    private enum KeyedMAC {
-        case sha256(HMAC<SHA256>)
-        case sha512(HMAC<SHA512>)
-    }
+    private let macKey: SymmetricKey
 
     init(key: [UInt8], iv: [UInt8], mac: SSHMACAlgorithm, macKey: [UInt8]) {
         self.key = SymmetricKey(data: key)
         counter = iv
         self.mac = mac
-        let macKey = SymmetricKey(data: macKey)
-        switch mac {
-        case .hmacSHA256, .hmacSHA256ETM: keyedMAC = .sha256(HMAC<SHA256>(key: macKey))
-        case .hmacSHA512, .hmacSHA512ETM: keyedMAC = .sha512(HMAC<SHA512>(key: macKey))
-        }
+        self.macKey = SymmetricKey(data: macKey)
     }
 
     var blockSize: Int { 16 }
@@ -52,12 +41,14 @@ struct AESCTRHMACProtection: PacketProtection {
 
     private func authenticationCode(sequenceNumber: UInt32, _ parts: UnsafeRawBufferPointer...) -> [UInt8] {
         let sequence = bigEndianBytes(sequenceNumber)
-        switch keyedMAC {
-        case .sha256(var hmac):
+        switch mac {
+        case .hmacSHA256, .hmacSHA256ETM:
+            var hmac = HMAC<SHA256>(key: macKey)
             hmac.update(data: sequence)
             for part in parts { hmac.update(data: part) }
             return Array(hmac.finalize())
-        case .sha512(var hmac):
+        case .hmacSHA512, .hmacSHA512ETM:
+            var hmac = HMAC<SHA512>(key: macKey)
             hmac.update(data: sequence)
             for part in parts { hmac.update(data: part) }
             return Array(hmac.finalize())
