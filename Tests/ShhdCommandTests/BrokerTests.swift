@@ -80,6 +80,13 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
         var twoForTrue = Array(SSHBrokerMessage.notice(.hello(version: 1, hostKeys: [.init(publicKey: [1], certificate: [2])])).encode().readableBytesView)
         twoForTrue[14] = 2  // number, version, count, the key (4 + 1 bytes), then the certificate flag
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: twoForTrue)) }
+        // Found by FuzzBrokerMessage: a grant's variables out of order decoded, and encoded again in order.
+        let ordered = Array(SSHBrokerMessage.reply(id: 1, .decision(.grant(SSHLoginGrant(environment: ["A": "1", "B": "2"], method: "m"))))
+            .encode().readableBytesView)
+        let swapped = ordered.replacing([0, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x31, 0, 0, 0, 1, 0x42, 0, 0, 0, 1, 0x32],
+                                        with: [0, 0, 0, 1, 0x42, 0, 0, 0, 1, 0x32, 0, 0, 0, 1, 0x41, 0, 0, 0, 1, 0x31])
+        #expect(swapped != ordered)
+        #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: swapped)) }
         let nulUser = SSHBrokerMessage.request(id: 1, .banner(connection: 1, user: "root\0x", remoteAddress: "", localAddress: "", localPort: 0))
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: nulUser.encode()) }
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: [99, 0, 0, 0, 1])) }

@@ -335,9 +335,12 @@ extension SSHBrokerMessage {
             grant.forcedCommand = try reader.boolean() ? try reader.text() : nil
             grant.permitsTerminal = try reader.boolean()
             let count = try reader.count()
+            var previous: String?
             for _ in 0..<count {
+                // In increasing order, as they are encoded: one encoding per grant, and no name twice.
                 let name = try reader.name()
-                guard grant.environment[name] == nil else { throw SSHBrokerProtocolError("variable \(name) twice") }
+                if let previous, !(previous < name) { throw SSHBrokerProtocolError("variable \(name) out of order") }
+                previous = name
                 grant.environment[name] = try reader.text()
             }
             grant.acceptedEnvironment = try reader.boolean() ? try reader.names() : nil
