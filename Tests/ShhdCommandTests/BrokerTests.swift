@@ -136,14 +136,16 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
                                    authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: ["publickey"]), sessionHandler: Greeter())
             group.addTask { try await server.run() }
             let port = try await server.listeningPort
+            // A generous handshake deadline: the long tier runs this beside floods that take both cores.
             let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(alice)],
-                                                     hostKeyValidator: PinnedHostKeys([hostKey.publicKey]))
+                                                     hostKeyValidator: PinnedHostKeys([hostKey.publicKey]),
+                                                     configuration: .init(connectTimeout: .seconds(120)))
             let result = try await client.execute("anything")
             #expect(String(decoding: result.stdout, as: UTF8.self) == "hello alice\n")
             await client.close()
             await #expect(throws: SSHError.self) {
                 _ = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "alice", credentials: [.privateKey(stranger)],
-                                                hostKeyValidator: PinnedHostKeys([hostKey.publicKey]))
+                                                hostKeyValidator: PinnedHostKeys([hostKey.publicKey]), configuration: .init(connectTimeout: .seconds(120)))
             }
             group.cancelAll()
         }
