@@ -143,19 +143,11 @@ private func startWithAccountsKeys(_ fixture: ShhdFixture, _ extra: [String] = [
     try await TestShhd.start(extra, directory: fixture.directory, environment: ["XDG_STATE_HOME": fixture.directory + "/state"])
 }
 
-/// A known_hosts file naming the host key shhd generated in the fixture's state directory.
-private func knownHostsFile(_ fixture: ShhdFixture, _ server: TestShhd) throws -> String {
-    let path = fixture.directory + "/known_hosts-\(server.port)"
-    let key = try String(contentsOfFile: fixture.hostKeyPublic, encoding: .utf8)
-    try "[127.0.0.1]:\(server.port) \(key)".write(toFile: path, atomically: true, encoding: .utf8)
-    return path
-}
-
 /// OpenSSH's ssh logging in with `method` (password or keyboard-interactive) only, answering its one prompt with
 /// `password` through SSH_ASKPASS, and running `command`.
 private func sshWithPassword(_ fixture: ShhdFixture, _ server: TestShhd, user: String, password: String, method: String,
                      _ command: String) async throws -> ProcessResult {
-    let knownHosts = try knownHostsFile(fixture, server)
+    let knownHosts = try fixture.knownHostsFile(for: server)
     let askpass = fixture.directory + "/askpass-\(UUID().uuidString)"
     // The test passwords hold no single quote.
     try "#!/bin/sh\nprintf '%s\\n' '\(password)'\n".write(toFile: askpass, atomically: true, encoding: .utf8)
@@ -192,7 +184,7 @@ client.close()
 """
 
 private func paramikoWithPassword(_ fixture: ShhdFixture, _ server: TestShhd, user: String, password: String, _ command: String) async throws -> String {
-    let knownHosts = try knownHostsFile(fixture, server)
+    let knownHosts = try fixture.knownHostsFile(for: server)
     var environment = ProcessInfo.processInfo.environment
     environment["SHHT_PASSWORD"] = password
     let result = try await runAsync("/usr/bin/env", ["python3", "-c", paramikoPasswordClient, "\(server.port)", knownHosts, user, command],
@@ -501,7 +493,7 @@ struct ShhdAccountTests {
         try await withTestAccount { fixture, account in
             let open = try await startWithAccountsKeys(fixture)
             defer { open.terminate() }
-            let openKnownHosts = try knownHostsFile(fixture, open)
+            let openKnownHosts = try fixture.knownHostsFile(for: open)
             // The client and key work: the real name gets in where nothing denies it, the smuggled one does not.
             let real = try await paramikoWithKey(fixture, port: open.port, knownHosts: openKnownHosts, user: account.name, "id -un")
             #expect(real == "STATUS 0\nSTDOUT \(account.name)\n", "\(real) \(open.logText)")
@@ -511,7 +503,7 @@ struct ShhdAccountTests {
 
             let denying = try await startWithAccountsKeys(fixture, ["-o", "DenyUsers \(account.name)"])
             defer { denying.terminate() }
-            let knownHosts = try knownHostsFile(fixture, denying)
+            let knownHosts = try fixture.knownHostsFile(for: denying)
             let denied = try await paramikoWithKey(fixture, port: denying.port, knownHosts: knownHosts, user: account.name, "id -un")
             #expect(denied.hasPrefix("REFUSED AuthenticationException"), "\(denied) \(denying.logText)")
             // OpenSSH's ssh starts with "none", the request shhd logs a refused user at.
@@ -590,7 +582,7 @@ struct ShhdAccountTests {
             try FileManager.default.removeItem(atPath: keys)
             #expect(try await runAsync("/usr/bin/mkfifo", ["-m", "600", keys]).status == 0)
             #expect(try await runAsync("/bin/chown", ["\(account.name):\(account.name)", keys]).status == 0)
-            let knownHosts = try knownHostsFile(fixture, server)
+            let knownHosts = try fixture.knownHostsFile(for: server)
             // Its own deadline, well under the login grace time: a blocked read would hold the login that long.
             let refused = try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes",
                                                               "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)",
@@ -631,7 +623,7 @@ struct ShhdAccountTests {
         try await withTestAccount { fixture, account in
             let server = try await startWithAccountsKeys(fixture, ["-o", "AuthenticationMethods publickey,password"])
             defer { server.terminate() }
-            let knownHosts = try knownHostsFile(fixture, server)
+            let knownHosts = try fixture.knownHostsFile(for: server)
             let askpass = fixture.directory + "/askpass-both"
             try "#!/bin/sh\nprintf '%s\\n' '\(account.password)'\n".write(toFile: askpass, atomically: true, encoding: .utf8)
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: askpass)
@@ -778,7 +770,7 @@ struct ShhdAccountTests {
                 try await locked.administer("/usr/sbin/usermod", ["-L"])
                 let server = try await startWithAccountsKeys(fixture, ["-o", "KbdInteractiveAuthentication yes", "-o", "PasswordAuthentication yes"])
                 defer { server.terminate() }
-                let knownHosts = try knownHostsFile(fixture, server)
+                let knownHosts = try fixture.knownHostsFile(for: server)
                 // Never made: useradd names are "shht" and six letters.
                 let unknown = "shhu" + String(real.name.dropFirst(4))
                 let rounds = 5

@@ -61,9 +61,7 @@ final class ShhdFixture: Sendable {
 
     /// OpenSSH's ssh to `server` as `user`, trusting the host key shhd generated.
     func ssh(_ server: TestShhd, _ arguments: [String], user: String = testLogin, stdin: [UInt8] = []) async throws -> ProcessResult {
-        let knownHosts = directory + "/known_hosts-\(server.port)"
-        let key = try String(contentsOfFile: hostKeyPublic, encoding: .utf8)
-        try "[127.0.0.1]:\(server.port) \(key)".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let knownHosts = try knownHostsFile(for: server)
         return try await runAsync("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", identity, "-o", "IdentitiesOnly=yes",
                                                    "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                                                    "-o", "UserKnownHostsFile=\(knownHosts)", "\(user)@127.0.0.1"] + arguments, stdin: stdin)

@@ -23,17 +23,6 @@ private struct Greeter: SSHSessionHandler {
     }
 }
 
-/// shhd's authenticator for made-up users of the running account whose keys are in DIR/%u.keys.
-private func authenticator(directory: String, keys: [String: SSHPublicKey]) throws -> ShhdAuthenticator {
-    for (user, key) in keys { try "\(key)\n".write(toFile: "\(directory)/\(user).keys", atomically: true, encoding: .utf8) }
-    let file = try SSHServerConfigFile.read(text: "AuthorizedKeysFile \(directory)/%u.keys\nStrictModes no\n", path: "test")
-    let log = ServerLog()
-    _ = log.redirect(to: directory + "/shhd.log")
-    let running = SSHSessionAccount.current()
-    return ShhdAuthenticator(file: file, global: file.settings(for: nil), runningAccount: running, log: log,
-                             lookUpAccount: { name in SSHSessionAccount(name: name, uid: running.uid, gid: running.gid, home: directory, shell: "/bin/sh") })
-}
-
 @Suite(.timeLimit(.minutes(5))) struct BrokerProtocolTests {
     static let messages: [SSHBrokerMessage] = [
         .notice(.hello(version: 1, hostKeys: [.init(publicKey: [1, 2, 3], certificate: nil), .init(publicKey: [4], certificate: [5, 6])])),
@@ -121,7 +110,7 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
         let alice = try SSHPrivateKey.generate(type: .ed25519)
         let stranger = try SSHPrivateKey.generate(type: .ed25519)
         let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: hostKey)],
-                                      authenticator: try authenticator(directory: directory, keys: ["alice": alice.publicKey]))
+                                      authenticator: try madeUpUsersAuthenticator(directory: directory, keys: ["alice": alice.publicKey]))
         let (brokerEnd, networkEnd) = try SSHBrokerSocket.pair()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await SSHBrokerService.serve(brokerEnd, hostKeys: policy.announcedHostKeys, handler: policy) }
@@ -161,7 +150,7 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let alice = try SSHPrivateKey.generate(type: .ed25519)
         let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: hostKey)],
-                                      authenticator: try authenticator(directory: directory, keys: ["alice": alice.publicKey]))
+                                      authenticator: try madeUpUsersAuthenticator(directory: directory, keys: ["alice": alice.publicKey]))
         func authenticate(_ connection: UInt64, signatureOver sessionIdentifier: [UInt8]) throws -> SSHBrokerReply {
             let data = UserAuthenticationRequest.signedData(sessionIdentifier: sessionIdentifier, user: "alice", service: "ssh-connection",
                                                             algorithm: "ssh-ed25519", keyBlob: alice.publicKey.wireBlob)
@@ -193,7 +182,7 @@ private func authenticator(directory: String, keys: [String: SSHPublicKey]) thro
     /// goes on, and a new conversation works.
     @Test func garbageEndsTheConversationNotTheBroker() async throws {
         let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: try SSHPrivateKey.generate(type: .ed25519))],
-                                      authenticator: try authenticator(directory: NSTemporaryDirectory(), keys: [:]))
+                                      authenticator: try madeUpUsersAuthenticator(directory: NSTemporaryDirectory(), keys: [:]))
         // (An empty datagram reads as the end of the conversation, as on any SOCK_SEQPACKET socket: serve returns.)
         let (emptyBroker, emptyNetwork) = try SSHBrokerSocket.pair()
         _ = shh_send_message(emptyNetwork.descriptor, nil, 0, nil, 0, 0)

@@ -24,20 +24,12 @@ private struct Idle: SSHSessionHandler {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
-        for user in ["limited", "other"] { try "\(key.publicKey)\n".write(toFile: "\(directory)/\(user).keys", atomically: true, encoding: .utf8) }
-        let file = try SSHServerConfigFile.read(text: """
-            AuthorizedKeysFile \(directory)/%u.keys
-            StrictModes no
+        let authenticator = try madeUpUsersAuthenticator(directory: directory, keys: ["limited": key.publicKey, "other": key.publicKey], moreConfig: """
             MaxSessions 3
             Match User limited
               MaxSessions 1
               MaxAuthTries 2
-            """, path: "test")
-        let log = ServerLog()
-        _ = log.redirect(to: directory + "/shhd.log")
-        let running = SSHSessionAccount.current()
-        let authenticator = ShhdAuthenticator(file: file, global: file.settings(for: nil), runningAccount: running, log: log,
-                                              lookUpAccount: { SSHSessionAccount(name: $0, uid: running.uid, gid: running.gid, home: directory, shell: "/bin/sh") })
+            """)
         let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)], maximumSessionsPerConnection: 3),
                                authenticator: authenticator, sessionHandler: Idle())
         try await withThrowingTaskGroup(of: Void.self) { group in
