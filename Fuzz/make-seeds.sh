@@ -239,6 +239,14 @@ seeds = {
         + boolean(True) + u32(1) + s("LANG") + u32(3),
     "reply-ask": bytes([41]) + u32(9) + bytes([3]) + s("n") + s("i") + u32(1) + s("Password: ") + boolean(False),
     "reply-refused": bytes([45]) + u32(14) + s("no"),
+    "start-session-terminal": bytes([15]) + u32(15) + u64(4) + s("erin") + bytes([1]) + s(b"ls -l") + u32(1) + s("LANG") + s("C.UTF-8")
+        + boolean(True) + s("xterm") + u32(80) + u32(24) + u32(0) + u32(0) + s(b"\x35\x00\x00\x00\x01\x00")
+        + s("10.0.0.1") + u32(5555) + s("10.0.0.2") + u32(22),
+    "start-session-shell": bytes([15]) + u32(16) + u64(4) + s("erin") + bytes([0]) + u32(0) + boolean(False) + s("") + u32(0) + s("") + u32(0),
+    "signal-session": bytes([16]) + u32(17) + u64(4) + u64(7) + u32(15),
+    "reply-session-started": bytes([46]) + u32(15) + u64(7) + boolean(True) + boolean(True) + s("motd\n"),
+    "reply-session-refused": bytes([47]) + u32(16) + s("no account\n") + u32(254),
+    "session-exited": bytes([2]) + u64(7) + boolean(True) + u32(9),
 }
 for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(data)

@@ -386,3 +386,14 @@ ssize_t shh_receive_message(int socket, void *bytes, size_t capacity, int *fds, 
     }
     return received;
 }
+
+int shh_drop_privileges(const char *root, uid_t uid, gid_t gid, const char **failed_step) {
+    if (chroot(root) != 0) { *failed_step = "chroot"; return -1; }
+    if (chdir("/") != 0) { *failed_step = "chdir"; return -1; }
+    if (setgroups(1, &gid) != 0) { *failed_step = "setgroups"; return -1; }
+    if (setresgid(gid, gid, gid) != 0) { *failed_step = "setresgid"; return -1; }
+    if (setresuid(uid, uid, uid) != 0) { *failed_step = "setresuid"; return -1; }
+    // Past this point root must be out of reach: a uid change back that works means the drop did not happen.
+    if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) { errno = EPERM; *failed_step = "giving up root"; return -1; }
+    return 0;
+}

@@ -38,6 +38,8 @@ public struct SSHServerSession: Sendable {
     public let channel: SSHChannel
     /// What the login may do (a forced command, variables the server sets), as the authenticator granted it.
     public let grant: SSHLoginGrant
+    /// The connection's number in this server (as in SSHServerConnectionInfo.connectionID).
+    public let connectionID: UInt64
 }
 
 /// What a server's log records (one event per line in sshd's style): connections and sessions.
@@ -93,6 +95,9 @@ public final class SSHServer: Service, Sendable {
         public var host: String
         /// The port to listen on; 0 picks a free one (see `listeningPort`).
         public var port: Int
+        /// A socket already bound and listening (shhd's network process gets its listeners from the root broker):
+        /// served instead of binding `host` and `port`; the server owns it from `run()` on.
+        public var listeningSocket: NIOBSDSocket.Handle?
         /// The host keys, one per type; the client's preference picks which one signs.
         public var hostKeys: [SSHServerHostKey]
         /// Key exchange, cipher, MAC and host key algorithms to offer, in order of preference.
@@ -252,7 +257,8 @@ public final class SSHServer: Service, Sendable {
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
                                                                         maximumSessions: configuration.maximumSessionsPerConnection,
-                                                                        eventLoop: child.eventLoop, onEvent: configuration.onEvent)
+                                                                        eventLoop: child.eventLoop, connectionID: connectionID,
+                                                                        onEvent: configuration.onEvent)
                         }
                         connection.serverDelegate = connectionDelegate
                         if let interval = configuration.clientAliveInterval {
@@ -284,7 +290,7 @@ public final class SSHServer: Service, Sendable {
                         }
                     }
                 }
-                .bind(host: configuration.host, port: configuration.port).get()
+                .bindOrAdopt(configuration)
         } catch {
             bound.fail(error)
             throw error
@@ -330,9 +336,12 @@ final class SessionController: ServerSessionPolicy {
     private let onEvent: (@Sendable (SSHServerEvent) -> Void)?
     private var sessions: [SSHChannelID: Pending] = [:]
 
+    private let connectionID: UInt64
+
     init(handler: any SSHSessionHandler, acceptedEnvironment: [String], maximumSessions: Int, eventLoop: any EventLoop,
-         onEvent: (@Sendable (SSHServerEvent) -> Void)? = nil) {
+         connectionID: UInt64 = 0, onEvent: (@Sendable (SSHServerEvent) -> Void)? = nil) {
         self.handler = handler
+        self.connectionID = connectionID
         self.onEvent = onEvent
         self.acceptedEnvironment = acceptedEnvironment
         self.maximumSessions = maximumSessions
@@ -396,7 +405,8 @@ final class SessionController: ServerSessionPolicy {
                                  windowSize: connection.connection.configuration.window.windowSize)
         let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
                                        terminal: pending.terminal, remoteAddress: connection.remoteAddress,
-                                       localAddress: connection.localAddress, channel: channel, grant: connection.grant)
+                                       localAddress: connection.localAddress, channel: channel, grant: connection.grant,
+                                       connectionID: connectionID)
         let handler = self.handler
         let record = SSHServerSessionRecord(user: connection.user, remoteAddress: connection.remoteAddress, channel: id.rawValue,
                                             command: command, hasTerminal: pending.terminal != nil)
@@ -415,5 +425,15 @@ final class SessionController: ServerSessionPolicy {
             case .failure: bound.value.sendFinal(.exitStatus(255), on: id)
             }
         }
+    }
+}
+
+extension ServerBootstrap {
+    /// Binds the configured address, or takes over the listening socket the configuration hands in.
+    fileprivate func bindOrAdopt(_ configuration: SSHServer.Configuration) async throws -> any Channel {
+        if let socket = configuration.listeningSocket {
+            return try await withBoundSocket(socket).get()
+        }
+        return try await bind(host: configuration.host, port: configuration.port).get()
     }
 }

@@ -105,7 +105,7 @@ struct PseudoTerminal: Sendable {
     }
 }
 
-enum ChildProcess {
+public enum ChildProcess {
     /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value"), in
     /// `directory`; as `account` (its groups, gid, uid) when `changeUser`; on `terminal` when given (the caller's
     /// terminal side is closed here either way).
@@ -174,7 +174,7 @@ enum ChildProcess {
 
     /// Waits for `pid` to end, on a small thread of its own: waitpid on that one pid, so children that other code in
     /// the process started (Foundation's Process, say) are never reaped from under it.
-    static func exit(of pid: pid_t) async -> ChildExit {
+    public static func exit(of pid: pid_t) async -> ChildExit {
         await withCheckedContinuation { continuation in
             startThread {
                 var status: Int32 = 0

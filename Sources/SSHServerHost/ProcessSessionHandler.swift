@@ -26,8 +26,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         case authenticatedUser
     }
 
-    private let accounts: Accounts
-    private let serverAccount: SSHSessionAccount
+    private let launcher: any SSHSessionLauncher
     private let supportsTerminalSessions: Bool
 
     /// - Parameters:
@@ -42,108 +41,35 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     ///     the session ends with status 254 (sshd's /etc/nologin; /run/nologin is what systemd makes at shutdown).
     public init(accounts: Accounts = .serverAccount, shell: String? = nil, terminals: Bool = true, messageOfTheDay: String? = nil,
                 blocking: SSHBlockingWorkPool = .shared, noLoginFiles: [String] = ["/etc/nologin", "/run/nologin"]) {
-        self.noLoginFiles = noLoginFiles
-        self.accounts = accounts
-        self.blocking = blocking
-        self.messageOfTheDay = messageOfTheDay
-        var account = SSHSessionAccount.current()
-        if let shell { account.shell = shell }
-        self.serverAccount = account
-        self.shellOverride = shell
-        self.supportsTerminalSessions = terminals
+        self.init(launcher: SSHLocalSessionLauncher(accounts: accounts, shell: shell, messageOfTheDay: messageOfTheDay, blocking: blocking,
+                                                    noLoginFiles: noLoginFiles),
+                  terminals: terminals)
     }
 
-    private let shellOverride: String?
-    private let noLoginFiles: [String]
-    private let messageOfTheDay: String?
-    private let blocking: SSHBlockingWorkPool
+    /// Serves sessions that `launcher` starts (shhd's network process: the root broker starts them).
+    public init(launcher: any SSHSessionLauncher, terminals: Bool = true) {
+        self.launcher = launcher
+        self.supportsTerminalSessions = terminals
+    }
 
     public var supportsTerminals: Bool { supportsTerminalSessions }
 
     public func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
-        let account: SSHSessionAccount
-        switch accounts {
-        case .serverAccount:
-            account = serverAccount
-        case .authenticatedUser:
-            let user = session.user
-            guard var found = try await blocking.run("the account lookup of \(user)", { SSHSessionAccount(named: user) }) else {
-                try await session.channel.writeStderr(ByteBuffer(string: "no account \(session.user) on this server\n"))
-                return .status(254)
-            }
-            if let shellOverride { found.shell = shellOverride }
-            account = found
+        let child: SSHLaunchedSession
+        switch try await launcher.launch(SSHSessionLaunchRequest(session)) {
+        case .refused(let message, let status):
+            try await session.channel.writeStderr(ByteBuffer(bytes: message))
+            return .status(status)
+        case .started(let started):
+            child = started
         }
-        if account.uid != 0, !noLoginFiles.isEmpty {
-            let files = noLoginFiles
-            let notice = try await blocking.run("looking for /etc/nologin") { () -> [UInt8]? in
-                for path in files where access(path, F_OK) == 0 {
-                    return Self.readSmallFile(path) ?? Array("Logins are currently disabled.\n".utf8)
-                }
-                return nil
-            }
-            if let notice {
-                try await session.channel.writeStderr(ByteBuffer(bytes: notice.isEmpty ? Array("Logins are currently disabled.\n".utf8) : notice))
-                return .status(254)
-            }
-        }
-        let changeUser = account.uid != getuid() || account.gid != getgid()
-
-        let shellName = account.shell.split(separator: "/").last.map(String.init) ?? "sh"
-        let arguments: [String]
-        var originalCommand: String?
-        switch (session.command, session.grant.forcedCommand) {
-        case (.exec(let command), let forced?):
-            originalCommand = String(decoding: command, as: UTF8.self)
-            arguments = [shellName, "-c", forced]
-        case (_, let forced?):
-            arguments = [shellName, "-c", forced]
-        case (.exec(let command), nil):
-            arguments = [shellName, "-c", String(decoding: command, as: UTF8.self)]
-        case (.shell, nil):
-            arguments = ["-" + shellName]
-        case (.subsystem(let name), nil):
-            // Not reached: subsystem requests are refused (acceptsSubsystem). Fail closed all the same.
-            try await session.channel.writeStderr(ByteBuffer(string: "subsystem \(name) is not available\n"))
-            return .status(1)
-        }
-        var showsMessageOfTheDay = false
-        if session.terminal != nil, case .shell = session.command, session.grant.forcedCommand == nil { showsMessageOfTheDay = true }
-        let (request, motdPath) = (session.terminal, showsMessageOfTheDay ? messageOfTheDay : nil)
-        // Without a terminal (most exec sessions) there is nothing to set up: no hop to the pool.
-        let setUp: TerminalSetUp = request == nil ? TerminalSetUp() : try await blocking.run(
-            "opening a terminal for \(account.name)",
-            discardLate: { (late: TerminalSetUp) in if let terminal = late.terminal { close(terminal.controller); close(terminal.terminal) } }
-        ) { () throws -> TerminalSetUp in
-            let terminal = try request.map { try PseudoTerminal.open(request: $0, owner: account) }
-            guard let motdPath, !SSHUserFile.exists(account.home + "/.hushlogin", as: account) else { return TerminalSetUp(terminal: terminal) }
-            return TerminalSetUp(terminal: terminal, messageOfTheDay: Self.readSmallFile(motdPath))
-        }
-        let terminal = setUp.terminal
-        if let text = setUp.messageOfTheDay {
+        let hasTerminal = child.hasTerminal
+        if let text = child.messageOfTheDay {
             // Straight to the client (the terminal would hold it until the shell reads... nothing): a terminal's
             // output turns each newline into CR LF, so the message does too.
             var message = ByteBuffer()
             for byte in text { if byte == 0x0A { message.writeInteger(UInt8(0x0D)) }; message.writeInteger(byte) }
             try? await session.channel.write(message)
-        }
-        let child: SpawnedChild
-        do {
-            let variables = environment(for: session, account: account, terminal: terminal, originalCommand: originalCommand)
-            child = try await blocking.run("starting \(account.shell) for \(account.name)", discardLate: { (late: SpawnedChild) in
-                // Started after the session gave up on it: hung up and reaped, its descriptors closed.
-                kill(-late.pid, SIGHUP)
-                kill(late.pid, SIGKILL)
-                for descriptor in [late.stdin, late.stdout] + (late.stderr.map { [$0] } ?? []) { close(descriptor) }
-                Task { _ = await ChildProcess.exit(of: late.pid) }
-            }) {
-                try ChildProcess.spawn(path: account.shell, arguments: arguments, environment: variables, directory: account.home,
-                                       account: account, changeUser: changeUser, terminal: terminal)
-            }
-        } catch {
-            // The terminal was the spawn's to close, whether it failed or is still to run (then `discardLate` ends it).
-            try? await session.channel.writeStderr(ByteBuffer(string: "\(error)\n"))
-            return .status(254)
         }
 
         // Each direction is its own child task. The session ends when the command has exited and its output
@@ -159,11 +85,11 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                 group.addTask { try? await self.forward(from: stderr, to: session.channel, stderr: true, end: nil); return .output }
             }
             group.addTask {
-                let vanished = await self.feed(session.channel, into: child.stdin, signalling: child.pid, terminal: terminal,
-                                               closeAtEOF: terminal == nil)
+                let vanished = await self.feed(session.channel, into: child.stdin, signal: child.signal, terminal: hasTerminal,
+                                               closeAtEOF: !hasTerminal)
                 return .input(clientVanished: vanished)
             }
-            group.addTask { .exit(await ChildProcess.exit(of: child.pid)) }
+            group.addTask { .exit(await child.exit()) }
             var exit: ChildExit?
             var openOutputs = outputs
             while exit == nil || openOutputs > 0, let finished = await group.next() {
@@ -174,15 +100,15 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                     // up, as a terminal's hang-up would, so nothing is left behind. A client that vanished hangs up
                     // whatever of its session's process group still runs after the shell too: it holds our pipes
                     // (CI once saw a session's last command outlive its killed shell and the connection).
-                    kill(-child.pid, SIGHUP)
+                    child.signal(SIGHUP)
                 case .input, .hangUp: break
                 case .exit(let status):
                     exit = status
-                    if terminal != nil {
+                    if hasTerminal {
                         group.addTask {
                             // What the shell wrote last is read first (the terminal holds it until read); then the
                             // terminal is closed, hanging up whatever still has it open.
-                            await Self.waitUntilDrained(child.stdout)
+                            await Self.waitUntilDrained(child.stdout, on: session.channel.eventLoop)
                             await output.close()
                             return .hangUp
                         }
@@ -192,74 +118,26 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
             group.cancelAll()
             return exit ?? .signaled(SIGKILL)
         }
-        if terminal != nil { kill(-child.pid, SIGHUP) }
+        if hasTerminal { child.signal(SIGHUP) }
         switch ended {
         case .exited(let status): return .status(status)
         case .signaled(let signal): return .signal(SSHExitSignal(signalName: Self.signalName(signal)))
         }
     }
 
-    /// A session's terminal (after pty-req) and the message of the day to show on it.
-    private struct TerminalSetUp: Sendable {
-        var terminal: PseudoTerminal? = nil
-        var messageOfTheDay: [UInt8]? = nil
-    }
-
-    /// A file's bytes, up to 64 KiB (nil when unreadable, empty, or larger). Opened without waiting: a FIFO
-    /// there must not hold the session.
-    private static func readSmallFile(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: 64 << 10)
-        var total = 0
-        while total < bytes.count {
-            let count = bytes[total...].withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            total += count
-        }
-        return total > 0 && total < bytes.count ? Array(bytes.prefix(total)) : nil
-    }
-
     /// Waits until the terminal's controlling side has had nothing to read for two checks in a row (50 ms apart),
     /// or ten seconds: long enough for a slow client to take the last output, short enough that a background job
     /// holding the terminal does not hold the session.
-    private static func waitUntilDrained(_ controller: CInt) async {
+    /// The pauses are the event loop's timers rather than Task.sleep, which waits on libdispatch's pool (shhd's
+    /// chrooted network process must not; see its NetworkProcessExecutor).
+    private static func waitUntilDrained(_ controller: CInt, on eventLoop: any EventLoop) async {
         var quietChecks = 0
         for _ in 0..<200 where quietChecks < 2 {
-            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+            guard !Task.isCancelled, (try? await eventLoop.scheduleTask(in: .milliseconds(50)) {}.futureResult.get()) != nil else { return }
             var pending: CInt = 0
             let empty = ioctl(controller, UInt(FIONREAD), &pending) != 0 || pending == 0
             quietChecks = empty ? quietChecks + 1 : 0
         }
-    }
-
-    /// The environment sshd gives a session: the account's, where the connection comes from, the terminal, the
-    /// variables the client sent that the server accepts, then what the server sets (SetEnv, environment=), which
-    /// nothing overrides.
-    private func environment(for session: SSHServerSession, account: SSHSessionAccount, terminal: PseudoTerminal?,
-                             originalCommand: String?) -> [String] {
-        var variables: [String: String] = [
-            "HOME": account.home, "USER": account.name, "LOGNAME": account.name, "SHELL": account.shell,
-            "PATH": account.uid == 0 ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" : "/usr/local/bin:/usr/bin:/bin:/usr/games",
-            "MAIL": "/var/mail/\(account.name)",
-        ]
-        if let remote = session.remoteAddress, let local = session.localAddress,
-           let remoteIP = remote.ipAddress, let remotePort = remote.port, let localIP = local.ipAddress, let localPort = local.port {
-            variables["SSH_CLIENT"] = "\(remoteIP) \(remotePort) \(localPort)"
-            variables["SSH_CONNECTION"] = "\(remoteIP) \(remotePort) \(localIP) \(localPort)"
-        }
-        if let terminal, let request = session.terminal {
-            variables["SSH_TTY"] = terminal.path
-            variables["TERM"] = request.terminalType
-        }
-        if let originalCommand { variables["SSH_ORIGINAL_COMMAND"] = originalCommand }
-        for (name, value) in session.environment where variables[name] == nil {
-            variables[name] = String(decoding: value, as: UTF8.self)
-        }
-        for (name, value) in session.grant.environment { variables[name] = value }
-        return variables.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
     /// Copies one of the child's output pipes to the channel until EOF, on the connection's event loop: each read
@@ -292,7 +170,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// that does not read holds the client back through the channel's window, and EOF follows the last byte.
     /// Returns whether the input ended because the client vanished (the connection or channel failed) rather than
     /// by EOF and CLOSE.
-    private func feed(_ channel: SSHChannel, into descriptor: CInt, signalling pid: pid_t, terminal: PseudoTerminal?,
+    private func feed(_ channel: SSHChannel, into descriptor: CInt, signal: @Sendable (Int32) -> Void, terminal: Bool,
                       closeAtEOF: Bool) async -> Bool {
         guard let pipe = try? await NIOPipeBootstrap(group: channel.eventLoop).takingOwnershipOfDescriptor(output: descriptor).get() else {
             close(descriptor)
@@ -310,8 +188,8 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                     writable = false
                     try? await pipe.close()
                 case .request(.signal(let name)):
-                    if let number = Self.signalNumber(name) { kill(-pid, number) }
-                case .request(.windowChange(let size)) where terminal != nil:
+                    if let number = Self.signalNumber(name) { signal(number) }
+                case .request(.windowChange(let size)) where terminal:
                     // Through this task's own descriptor of the terminal, open until it returns.
                     PseudoTerminal.resize(descriptor, to: size)
                 default:
@@ -332,10 +210,10 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         ("USR2", SIGUSR2),
     ]
 
-    static func signalNumber(_ name: String) -> Int32? { signals.first { $0.0 == name }?.1 }
+    public static func signalNumber(_ name: String) -> Int32? { signals.first { $0.0 == name }?.1 }
 
     /// RFC 4254 names the common signals; others travel as "NUMBER@shh" so they stay recognisable.
-    static func signalName(_ number: Int32) -> String { signals.first { $0.1 == number }?.0 ?? "\(number)@shh" }
+    public static func signalName(_ number: Int32) -> String { signals.first { $0.1 == number }?.0 ?? "\(number)@shh" }
 
 }
 

@@ -2,6 +2,11 @@
 // the host private keys and decides logins with shhd's authenticator) and what the network process puts in its
 // place (BrokeredAuthenticator, BrokeredHostKeySigner: every decision asked over the broker's socket). The
 // protocol and socket are SSHServerHost's (Broker/); the threat model is Broker/THREAT_MODEL.md there.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
 import SSH
 import SSHKeys
@@ -17,18 +22,39 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
     private struct Connection {
         var sessionIdentifier: [UInt8]
         var authenticatedUser: String?
+        /// What the login may do, as the authenticator granted it: applied to every session of the connection,
+        /// whatever the network process asks.
+        var grant: SSHLoginGrant?
+    }
+
+    /// A session the broker started: whose connection it belongs to and how to signal it.
+    private struct Session {
+        var connection: UInt64
+        var signal: @Sendable (Int32) -> Void
     }
 
     let hostKeys: [SSHServerHostKey]
     let authenticator: ShhdAuthenticator
+    /// Starts sessions as their users (nil: none are started, as when shhd is not root).
+    let launcher: SSHLocalSessionLauncher?
+    /// The server's AcceptEnv, for the client's variables when the grant names none.
+    let acceptedEnvironment: [String]
+    /// Where notices go (a session's end); nil in tests that only ask questions.
+    let notices: SSHBrokerSocket?
+    private let sessions = Mutex<[UInt64: Session]>([:])
+    private let lastSessionID = Mutex<UInt64>(0)
     /// Connections remembered at once; past it new ones are refused (a network process that never reports closes
     /// cannot grow the broker without bound).
     static let maximumConnections = 100_000
     private let connections = Mutex<[UInt64: Connection]>([:])
 
-    init(hostKeys: [SSHServerHostKey], authenticator: ShhdAuthenticator) {
+    init(hostKeys: [SSHServerHostKey], authenticator: ShhdAuthenticator, launcher: SSHLocalSessionLauncher? = nil,
+         acceptedEnvironment: [String] = [], notices: SSHBrokerSocket? = nil) {
         self.hostKeys = hostKeys
         self.authenticator = authenticator
+        self.launcher = launcher
+        self.acceptedEnvironment = acceptedEnvironment
+        self.notices = notices
     }
 
     /// What the hello tells the network process: the public halves and certificates.
@@ -48,10 +74,10 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
                                                completedMethods: completed, isFirstRequest: isFirst, connectionID: connection)
             guard let decidable = Self.attempt(attempt, sessionIdentifier: record.sessionIdentifier, info: &info) else { return .decision(.reject) }
             let decision = authenticator.decideBlocking(decidable, on: info)
-            if case .publicKey(_, _, true, _) = decidable {} else if case .grant = decision {
-                connections.withLock { $0[connection]?.authenticatedUser = decidable.user }
+            if case .publicKey(_, _, true, _) = decidable {} else if case .grant(let grant) = decision {
+                connections.withLock { $0[connection]?.authenticatedUser = decidable.user; $0[connection]?.grant = grant }
             } else if case .accept = decision {
-                connections.withLock { $0[connection]?.authenticatedUser = decidable.user }
+                connections.withLock { $0[connection]?.authenticatedUser = decidable.user; $0[connection]?.grant = SSHLoginGrant() }
             }
             return .decision(decision)
         case .banner(let connection, let user, let remote, let local, let localPort):
@@ -63,7 +89,71 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
         case .connectionClosed(let connection):
             connections.withLock { _ = $0.removeValue(forKey: connection) }
             return .done
+        case .startSession:
+            return .refused("a session is started by answer(_:)")
+        case .signalSession(let connection, let session, let signal):
+            guard let known = sessions.withLock({ $0[session] }), known.connection == connection else {
+                return .refused("no session \(session) on connection \(connection)")
+            }
+            // Only signals a client may send (RFC 4254 §6.9's names) and the hang-up that ends a session.
+            guard let number = Int32(exactly: signal), SSHProcessSessionHandler.signalName(number).hasSuffix("@shh") == false else {
+                return .refused("signal \(signal) is not one a session may be sent")
+            }
+            known.signal(number)
+            return .done
         }
+    }
+
+    /// Sessions: started here, as the user the connection authenticated as, with the grant recorded at login.
+    func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? {
+        guard case .startSession(let connection, let asked) = request else { return nil }
+        guard let launcher else { return SSHBrokerAnswer(.refused("this broker starts no sessions")) }
+        guard let record = connections.withLock({ $0[connection] }), let user = record.authenticatedUser, let grant = record.grant else {
+            return SSHBrokerAnswer(.refused("connection \(connection) has not authenticated"))
+        }
+        guard asked.user == user else { return SSHBrokerAnswer(.refused("connection \(connection) authenticated as another user")) }
+        if asked.terminal != nil && !grant.permitsTerminal { return SSHBrokerAnswer(.refused("no terminal for this login")) }
+        let accepted = grant.acceptedEnvironment ?? acceptedEnvironment
+        let environment = asked.environment.filter { name, _ in
+            grant.environment[name] == nil && accepted.contains { OpenSSHPattern.matches(name, pattern: $0) }
+        }
+        let launch: SSHSessionLaunch
+        do {
+            launch = try await launcher.launch(SSHSessionLaunchRequest(
+                user: user, command: asked.command, environment: environment, terminal: asked.terminal,
+                remoteAddress: try? SocketAddress(ipAddress: asked.remoteAddress, port: Int(asked.remotePort)),
+                localAddress: try? SocketAddress(ipAddress: asked.localAddress, port: Int(asked.localPort)), grant: grant))
+        } catch {
+            return SSHBrokerAnswer(.sessionRefused(message: Array("\(error)\n".utf8), status: 254))
+        }
+        switch launch {
+        case .refused(let message, let status):
+            return SSHBrokerAnswer(.sessionRefused(message: message, status: UInt32(bitPattern: status)))
+        case .started(let session):
+            let id = lastSessionID.withLock { last -> UInt64 in last += 1; return last }
+            sessions.withLock { $0[id] = Session(connection: connection, signal: session.signal) }
+            let notices = self.notices
+            Task {
+                let exit = await session.exit()
+                self.sessions.withLock { _ = $0.removeValue(forKey: id) }
+                _ = try? await SSHBlockingWorkPool.shared.run("telling the network process a session ended") {
+                    try notices?.send(.notice(.sessionExited(session: id, exit: exit)))
+                }
+            }
+            if session.hasTerminal {
+                // One descriptor of the terminal's controlling side travels; the network process makes its own second.
+                close(session.stdin)
+                return SSHBrokerAnswer(.sessionStarted(session: id, terminal: true, messageOfTheDay: session.messageOfTheDay),
+                                       descriptors: [session.stdout])
+            }
+            return SSHBrokerAnswer(.sessionStarted(session: id, terminal: false, messageOfTheDay: session.messageOfTheDay),
+                                   descriptors: [session.stdin, session.stdout] + (session.stderr.map { [$0] } ?? []))
+        }
+    }
+
+    /// The network process is gone: every session it served is hung up, as a closing terminal would.
+    func networkProcessEnded() {
+        for session in sessions.withLock({ Array($0.values) }) { session.signal(SIGHUP) }
     }
 
     private func sign(_ exchangeHash: [UInt8], algorithmName: String, hostKeyBlob: [UInt8], connection: UInt64) -> SSHBrokerReply {
@@ -159,6 +249,50 @@ struct BrokeredAuthenticator: SSHServerAuthenticator {
                                                        localPort: UInt16(clamping: connection.localAddress?.port ?? 0))
         guard case .maximumAttempts(let count)? = try? await broker.request(request) else { return nil }
         return count
+    }
+}
+
+/// The network process's session launcher: the broker starts each session and passes its descriptors back.
+struct BrokeredSessionLauncher: SSHSessionLauncher {
+    let broker: SSHBrokerClient
+
+    func launch(_ request: SSHSessionLaunchRequest) async throws -> SSHSessionLaunch {
+        let asked = SSHBrokerSessionRequest(
+            user: request.user, command: request.command, environment: request.environment, terminal: request.terminal,
+            remoteAddress: request.remoteAddress?.ipAddress ?? "", remotePort: UInt16(clamping: request.remoteAddress?.port ?? 0),
+            localAddress: request.localAddress?.ipAddress ?? "", localPort: UInt16(clamping: request.localAddress?.port ?? 0))
+        let (reply, descriptors) = try await broker.requestWithDescriptors(.startSession(connection: request.connectionID, asked))
+        func refuse(_ why: String) -> SSHSessionLaunch {
+            descriptors.forEach { close($0) }
+            return .refused(message: Array("\(why)\n".utf8), status: 254)
+        }
+        switch reply {
+        case .sessionRefused(let message, let status):
+            descriptors.forEach { close($0) }
+            return .refused(message: message, status: Int32(bitPattern: status))
+        case .sessionStarted(let session, let terminal, let motd):
+            guard descriptors.count == (terminal ? 1 : 3) else { return refuse("the broker sent \(descriptors.count) descriptors for a session") }
+            let broker = self.broker
+            let connection = request.connectionID
+            let signal: @Sendable (Int32) -> Void = { number in
+                broker.post(.signalSession(connection: connection, session: session, signal: UInt32(bitPattern: number)))
+            }
+            let exit: @Sendable () async -> ChildExit = { await broker.sessionExit(session) }
+            if terminal {
+                let input = dup(descriptors[0])
+                guard input >= 0 else {
+                    signal(SIGHUP)
+                    return refuse("dup: \(String(cString: strerror(errno)))")
+                }
+                return .started(SSHLaunchedSession(stdin: input, stdout: descriptors[0], stderr: nil, messageOfTheDay: motd, signal: signal, exit: exit))
+            }
+            return .started(SSHLaunchedSession(stdin: descriptors[0], stdout: descriptors[1], stderr: descriptors[2], messageOfTheDay: motd,
+                                               signal: signal, exit: exit))
+        case .refused(let why):
+            return refuse("the session was refused: \(why)")
+        default:
+            return refuse("the broker answered a session with \(reply)")
+        }
     }
 }
 

@@ -39,7 +39,8 @@ struct ServerSettings {
 
     /// `checking` (-t, -T): read and check everything, write nothing (the embedded default's host key is made on
     /// the first real start).
-    static func resolve(_ arguments: ShhdArguments, log: ServerLog, checking: Bool = false) throws -> ServerSettings {
+    /// `loadingHostKeys: false` (the network process): no private key is read; the broker announces the public halves.
+    static func resolve(_ arguments: ShhdArguments, log: ServerLog, checking: Bool = false, loadingHostKeys: Bool = true) throws -> ServerSettings {
         var embeddedKeyPending = false
         guard let account = SSHSessionAccount(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
         var lines = arguments.configLines
@@ -56,7 +57,7 @@ struct ServerSettings {
             let given = Set(lines.compactMap { (try? ConfigTokenizer.split($0))??.keyword.lowercased() })
             if !given.contains("listenaddress") { lines.append("ListenAddress 127.0.0.1") }
             if !given.contains("hostkey") && !given.contains("hostdsakey") {
-                if let path = try EmbeddedHostKey.ensure(for: account, log: log, create: !checking) {
+                if let path = try EmbeddedHostKey.ensure(for: account, log: log, create: !checking && loadingHostKeys) {
                     lines.append("HostKey \"\(path)\"")
                 } else {
                     embeddedKeyPending = true
@@ -71,7 +72,7 @@ struct ServerSettings {
         var notes = file.notes
         try validate(file, global: global, notes: &notes)
 
-        var configuration = SSHServer.Configuration(hostKeys: embeddedKeyPending ? [] : try loadHostKeys(global, log: log))
+        var configuration = SSHServer.Configuration(hostKeys: embeddedKeyPending || !loadingHostKeys ? [] : try loadHostKeys(global, log: log))
         configuration.algorithms = try ConfigValues.algorithms({ keyword in
             global[keyword].map { ($0, global.origins[keyword] ?? "command line") }
         }, over: .defaults)

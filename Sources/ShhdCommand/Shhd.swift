@@ -9,12 +9,16 @@ import Musl
 #endif
 import Logging
 import NIOCore
+import NIOPosix
 import OpenSSHConfig
 import ServiceLifecycle
 import SSH
 import SSHCommandLine
 import SSHKeys
+import SSHProtocol
 import SSHServerHost
+import Synchronization
+import UnixSignals
 
 public enum Shhd {
     public static let version = "shhd_0.1"
@@ -40,7 +44,9 @@ public enum Shhd {
             return 255
         }
         do {
-            let settings = try ServerSettings.resolve(parsed, log: log, checking: parsed.checkOnly || parsed.printConfiguration)
+            let networkProcess = PrivilegeSeparation.networkProcess
+            let settings = try ServerSettings.resolve(parsed, log: log, checking: parsed.checkOnly || parsed.printConfiguration,
+                                                      loadingHostKeys: networkProcess == nil)
             if let level = settings.global["loglevel"].flatMap(ServerLog.Level.init(name:)) { log.level = level }
             if parsed.debug > 0 { log.level = max(log.level, ServerLog.Level(rawValue: ServerLog.Level.verbose.rawValue + parsed.debug) ?? .debug3) }
             if parsed.quiet { log.level = .quiet }
@@ -49,8 +55,11 @@ public enum Shhd {
                 return 0
             }
             if parsed.checkOnly { return 0 }
+            if let networkProcess { return try await serveAsNetworkProcess(settings, networkProcess, log: log) }
             for note in settings.notes { log.info(note) }
-            return try await serve(settings, log: log)
+            // As root, shhd splits: see PrivilegeSeparation.
+            if settings.runningAccount.uid == 0 { return try await serveSeparated(settings, arguments: arguments, log: log) }
+            return try await serve(settings, log: log, serving: inProcess(settings, log: log))
         } catch let error as OpenSSHConfigError {
             log.error("shhd: \(error)")
             return 255
@@ -63,6 +72,30 @@ public enum Shhd {
         }
     }
 
+    /// `run`, with the main thread waiting for it instead of leaving. An async main ends the main thread
+    /// (dispatch_main's pthread_exit); the network process's later change of credentials then never reaches it, and
+    /// /proc (ps, top) goes on showing the process as root. A waiting main thread takes the change with the others.
+    public static func runWithMainThreadWaiting(_ arguments: [String]) -> Int32 {
+        final class Outcome: @unchecked Sendable {
+            // Written once by the task, read after the semaphore says it was.
+            var status: Int32 = 255
+            let done = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        }
+        // The network process runs its tasks on NIO's threads (see NetworkProcessExecutor), installed before the first.
+        if PrivilegeSeparation.networkProcess != nil && !NetworkProcessExecutor.install() {
+            ServerLog().error("shhd: network process: this Swift runtime does not let shhd run its tasks off libdispatch's pool")
+            return 255
+        }
+        let outcome = Outcome()
+        sem_init(outcome.done, 0, 0)
+        Task.detached {
+            outcome.status = await run(arguments)
+            sem_post(outcome.done)
+        }
+        while sem_wait(outcome.done) != 0 && errno == EINTR {}
+        return outcome.status
+    }
+
     /// How long SIGTERM or SIGINT lets open sessions run before their connections are closed.
     static let shutdownGracePeriod: Duration = .seconds(30)
 
@@ -71,41 +104,69 @@ public enum Shhd {
                     [-g login_grace_time] [-h host_key_file] [-o option] [-p port]
         """
 
+    /// Who decides, signs and starts sessions for the servers: shhd itself (not root), or the broker (the network
+    /// process), which also hands in the listening sockets.
+    struct Serving {
+        var authenticator: any SSHServerAuthenticator
+        var sessions: SSHProcessSessionHandler
+        var hostKeys: [SSHServerHostKey]?
+        var hostKeySigner: (any SSHHostKeySigner)?
+        var listeningSockets: [CInt]?
+    }
+
+    /// Everything in this process: shhd not run as root (sessions are its own user's).
+    static func inProcess(_ settings: ServerSettings, log: ServerLog) -> Serving {
+        Serving(authenticator: ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
+                                                 banners: settings.banners),
+                sessions: SSHProcessSessionHandler(accounts: .serverAccount, messageOfTheDay: messageOfTheDay(settings)))
+    }
+
+    static func messageOfTheDay(_ settings: ServerSettings) -> String? {
+        ConfigValues.flag(settings.global["printmotd"] ?? "yes") == false ? nil : "/etc/motd"
+    }
+
     /// One SSHServer per listening address, run as a service group that SIGTERM and SIGINT shut down gracefully.
-    static func serve(_ settings: ServerSettings, log: ServerLog) async throws -> Int32 {
-        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
-                                              banners: settings.banners)
-        // As root, each session runs as the account that logged in; otherwise only shhd's own user gets in.
-        let sessions = SSHProcessSessionHandler(
-            accounts: settings.runningAccount.uid == 0 ? .authenticatedUser : .serverAccount,
-            messageOfTheDay: ConfigValues.flag(settings.global["printmotd"] ?? "yes") == false ? nil : "/etc/motd")
-        raiseOpenFileLimit(log: log, limits: settings.startupLimits)
+    static func serve(_ settings: ServerSettings, log: ServerLog, serving: Serving) async throws -> Int32 {
+        let authenticator = serving.authenticator
+        let sessions = serving.sessions
+        if serving.listeningSockets == nil { raiseOpenFileLimit(log: log, limits: settings.startupLimits) }
         var servers: [SSHServer] = []
         // One count of startups and one penalty table for every listening address, as sshd keeps them.
         let startupGate = settings.startupLimits.map { SSHStartupGate(limits: $0) }
-        for listener in settings.listeners {
+        for (index, listener) in settings.listeners.enumerated() {
             var configuration = settings.configuration
+            if let hostKeys = serving.hostKeys { configuration.hostKeys = hostKeys }
+            configuration.hostKeySigner = serving.hostKeySigner
+            configuration.listeningSocket = serving.listeningSockets?[index]
             configuration.startupGate = startupGate
             configuration.onEvent = { event in log.info(describe(event)) }
             configuration.host = listener.host
             configuration.port = listener.port
             servers.append(SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: sessions))
         }
-        if let pidFile = settings.pidFile {
-            try? SSHKeyFile.write("\(getpid())\n", toPath: pidFile, mode: 0o644)
-        }
-        defer { if let pidFile = settings.pidFile { unlink(pidFile) } }
+        // The network process's broker writes the PID file and says where it listens.
+        let pidFile = serving.listeningSockets == nil ? settings.pidFile : nil
+        if let pidFile { try? SSHKeyFile.write("\(getpid())\n", toPath: pidFile, mode: 0o644) }
+        defer { if let pidFile { unlink(pidFile) } }
         var quiet = Logger(label: "shhd.lifecycle")
         quiet.logLevel = .critical
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: servers.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
-        // sshd's sessions outlive its listener (each is a process of its own); shhd's live in this process, so a
-        // stop waits for them only this long, then closes every connection (their sessions are hung up).
-        groupConfiguration.maximumGracefulShutdownDuration = shutdownGracePeriod
-        let group = ServiceGroup(configuration: groupConfiguration)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: servers.map { .init(service: $0) }, logger: quiet))
+        // SIGTERM and SIGINT start a graceful shutdown. sshd's sessions outlive its listener (each is a process of its
+        // own); shhd's are served here, so a stop waits for them only shutdownGracePeriod, then closes every
+        // connection (their sessions are hung up). The timer is NIO's, not ServiceGroup's Task.sleep: nothing in the
+        // network process may wait on libdispatch's pool (see NetworkProcessExecutor).
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let runner = Task { try await group.run() }
+        let shutdown = Task {
+            for await _ in signals {
+                await group.triggerGracefulShutdown()
+                MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .seconds(shutdownGracePeriod.components.seconds)) { runner.cancel() }
+            }
+        }
+        defer { shutdown.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            for (server, listener) in zip(servers, settings.listeners) {
+            tasks.addTask { try await withTaskCancellationHandler { try await runner.value } onCancel: { runner.cancel() } }
+            for (server, listener) in zip(servers, settings.listeners) where serving.listeningSockets == nil {
                 tasks.addTask {
                     do {
                         let port = try await server.listeningPort
@@ -119,6 +180,121 @@ public enum Shhd {
         }
         log.info("Received signal; terminating.")
         return 0
+    }
+
+    // MARK: Privilege separation
+
+    /// The root half: listens, then runs the network process (restarting it when it dies) and answers it.
+    static func serveSeparated(_ settings: ServerSettings, arguments: [String], log: ServerLog) async throws -> Int32 {
+        let identity = try PrivilegeSeparation.networkProcessIdentity()
+        var listeners: [CInt] = []
+        defer { listeners.forEach { close($0) } }
+        for listener in settings.listeners {
+            let (descriptor, port) = try PrivilegeSeparation.listen(host: listener.host, port: listener.port)
+            listeners.append(descriptor)
+            log.info("Server listening on \(listener.host) port \(port).")
+        }
+        // Before the first start: the network process inherits the limit (it cannot raise it once unprivileged).
+        raiseOpenFileLimit(log: log, limits: settings.startupLimits)
+        let networkProcess = PrivilegeSeparation.NetworkProcess(uid: identity.uid, gid: identity.gid, root: identity.root,
+                                                                listenerCount: listeners.count)
+        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
+                                              banners: settings.banners)
+        let launcher = SSHLocalSessionLauncher(accounts: .authenticatedUser, messageOfTheDay: messageOfTheDay(settings))
+        if let pidFile = settings.pidFile { try? SSHKeyFile.write("\(getpid())\n", toPath: pidFile, mode: 0o644) }
+        defer { if let pidFile = settings.pidFile { unlink(pidFile) } }
+
+        // SIGTERM and SIGINT: the network process shuts down gracefully (it has the connections), then we end.
+        let stopping = Atomic<Bool>(false)
+        let running = Atomic<pid_t>(0)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let signalWatcher = Task {
+            for await _ in signals {
+                stopping.store(true, ordering: .sequentiallyConsistent)
+                let pid = running.load(ordering: .sequentiallyConsistent)
+                if pid > 0 { kill(pid, SIGTERM) }
+            }
+        }
+        defer { signalWatcher.cancel() }
+
+        var quickDeaths = 0
+        while true {
+            let (brokerEnd, networkEnd) = try SSHBrokerSocket.pair()
+            let pid: pid_t
+            do {
+                pid = try PrivilegeSeparation.spawnNetworkProcess(arguments: arguments, identity: networkProcess, broker: networkEnd.descriptor,
+                                                                  listeners: listeners)
+            } catch {
+                networkEnd.close()
+                brokerEnd.close()
+                throw error
+            }
+            networkEnd.close()
+            running.store(pid, ordering: .sequentiallyConsistent)
+            // A signal that came between the spawn and the store above would have missed it.
+            if stopping.load(ordering: .sequentiallyConsistent) { kill(pid, SIGTERM) }
+            let started = ContinuousClock.now
+            let policy = ShhdBrokerPolicy(hostKeys: settings.configuration.hostKeys, authenticator: authenticator, launcher: launcher,
+                                          acceptedEnvironment: settings.configuration.acceptedEnvironment, notices: brokerEnd)
+            let service = Task {
+                do {
+                    try await SSHBrokerService.serve(brokerEnd, hostKeys: policy.announcedHostKeys, handler: policy)
+                } catch {
+                    // The network process broke the protocol: it is not to be trusted with another request.
+                    log.error("shhd: \(error); the network process is stopped")
+                    kill(pid, SIGKILL)
+                }
+            }
+            let exit = await ChildProcess.exit(of: pid)
+            running.store(0, ordering: .sequentiallyConsistent)
+            brokerEnd.shutDown()
+            await service.value
+            brokerEnd.close()
+            policy.networkProcessEnded()
+            if stopping.load(ordering: .sequentiallyConsistent) { return 0 }
+            switch exit {
+            case .exited(let status) where status != 0:
+                // It stopped on its own and said why (a configuration it refused, a failure to start).
+                return status
+            case .exited:
+                log.error("shhd: the network process ended; starting a new one")
+            case .signaled(let signal):
+                log.error("shhd: the network process was killed by signal \(signal) (its connections are lost); starting a new one")
+            }
+            quickDeaths = ContinuousClock.now - started < .seconds(10) ? quickDeaths + 1 : 0
+            if quickDeaths >= 5 {
+                log.error("shhd: the network process died \(quickDeaths) times in a row within seconds of starting; giving up")
+                return 255
+            }
+            if quickDeaths > 1 { try? await Task.sleep(for: .seconds(1)) }
+        }
+    }
+
+    /// The unprivileged half: the broker's host keys (public halves), then root given up, then the servers.
+    static func serveAsNetworkProcess(_ settings: ServerSettings, _ part: PrivilegeSeparation.NetworkProcess, log: ServerLog) async throws -> Int32 {
+        guard part.listenerCount == settings.listeners.count else {
+            throw ShhdFailure("shhd: network process: \(part.listenerCount) listening sockets for \(settings.listeners.count) addresses")
+        }
+        let broker = SSHBrokerClient(socket: SSHBrokerSocket(descriptor: PrivilegeSeparation.brokerDescriptor))
+        let hostKeys = try await broker.hostKeys().map { announced in
+            SSHServerHostKey(publicKey: try SSHPublicKey(wireBlob: announced.publicKey),
+                             certificate: try announced.certificate.map { try SSHCertificate(wireBlob: $0) })
+        }
+        // (The open-file limit was raised by the broker before it started this process.)
+        try PrivilegeSeparation.drop(to: part)
+        // Without its broker this process can decide, sign and start nothing: it ends.
+        Task {
+            await broker.waitUntilClosed()
+            log.error("shhd: network process: the broker is gone; exiting")
+            Glibc.exit(255)
+        }
+        let offeredMethods = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log)
+            .offeredMethods
+        let serving = Serving(authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: offeredMethods),
+                              sessions: SSHProcessSessionHandler(launcher: BrokeredSessionLauncher(broker: broker)),
+                              hostKeys: hostKeys, hostKeySigner: BrokeredHostKeySigner(broker: broker),
+                              listeningSockets: part.listenerDescriptors)
+        return try await serve(settings, log: log, serving: serving)
     }
 
     /// Each connection, session pipe and terminal is a descriptor: the soft open-file limit goes up to the hard one

@@ -6,4 +6,4 @@ import Musl
 #endif
 import ShhdCommand
 
-exit(await Shhd.run(Array(CommandLine.arguments.dropFirst())))
+exit(Shhd.runWithMainThreadWaiting(Array(CommandLine.arguments.dropFirst())))

@@ -93,6 +93,15 @@ final class TestShhd: @unchecked Sendable {
 
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
+    /// The network process (shhd run as root splits in two): shhd's child that is shhd itself, not a session. Nil when
+    /// there is none right now (not root, or it is being restarted).
+    var networkProcess: pid_t? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.lazy.compactMap { pid_t($0) }.first { candidate in
+            parentProcess(of: candidate) == self.pid && executablePath(of: candidate) == executablePath(of: self.pid)
+        }
+    }
+
     /// SIGTERM, then the exit status (nil if it did not exit within `seconds`; it is killed then).
     @discardableResult
     @available(*, noasync, message: "blocks a cooperative pool thread; use await stopped()")
@@ -162,4 +171,19 @@ func makeKeys(_ names: [String], in directory: String) async throws -> [String] 
         paths.append(path)
     }
     return paths
+}
+
+/// The parent of `pid` as /proc says (nil when it is gone).
+func parentProcess(of pid: pid_t) -> pid_t? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return fields.count > 1 ? pid_t(fields[1]) : nil
+}
+
+/// The program `pid` runs (/proc/PID/exe), nil when unreadable.
+func executablePath(of pid: pid_t) -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+    guard length > 0 else { return nil }
+    return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

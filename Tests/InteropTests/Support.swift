@@ -223,3 +223,14 @@ func residentKiB(of pid: pid_t) -> Int? {
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
     return Int(line.split(separator: " ").dropFirst().first ?? "")
 }
+
+/// Polls `condition` every 50 ms until it holds (true) or `seconds` pass (false; it is asked once more at the end).
+func waitUntil(seconds: Double, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+        let expired = Date() >= deadline
+        if await condition() { return true }
+        if expired { return false }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+}

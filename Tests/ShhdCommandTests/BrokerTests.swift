@@ -48,6 +48,22 @@ private struct Greeter: SSHSessionHandler {
         .reply(id: 12, .maximumAttempts(3)),
         .reply(id: 13, .done),
         .reply(id: 14, .refused("no")),
+        .request(id: 15, .startSession(connection: 4, SSHBrokerSessionRequest(
+            user: "erin", command: .exec(Array("ls -l\0\u{FF}".utf8)), environment: ["LANG": Array("C.UTF-8".utf8), "LC_X": [0xFF]],
+            terminal: SSHPseudoTerminalRequest(terminalType: "xterm", size: SSHTerminalSize(columns: 80, rows: 24, pixelWidth: 1, pixelHeight: 2),
+                                               modes: SSHTerminalModes(encoded: [53, 0, 0, 0, 1, 0])),
+            remoteAddress: "10.0.0.1", remotePort: 5555, localAddress: "10.0.0.2", localPort: 22))),
+        .request(id: 16, .startSession(connection: 4, SSHBrokerSessionRequest(user: "erin", command: .shell, environment: [:], terminal: nil,
+                                                                              remoteAddress: "", remotePort: 0, localAddress: "", localPort: 0))),
+        .request(id: 17, .startSession(connection: 4, SSHBrokerSessionRequest(user: "erin", command: .subsystem("sftp"), environment: [:],
+                                                                              terminal: nil, remoteAddress: "::1", remotePort: 1,
+                                                                              localAddress: "::1", localPort: 2))),
+        .request(id: 18, .signalSession(connection: 4, session: 7, signal: 15)),
+        .reply(id: 15, .sessionStarted(session: 7, terminal: true, messageOfTheDay: Array("motd\n".utf8))),
+        .reply(id: 16, .sessionStarted(session: 8, terminal: false, messageOfTheDay: nil)),
+        .reply(id: 17, .sessionRefused(message: Array("no account\n".utf8), status: 254)),
+        .notice(.sessionExited(session: 7, exit: .exited(3))),
+        .notice(.sessionExited(session: 8, exit: .signaled(9))),
     ]
 
     @Test func everyMessageRoundTrips() throws {
@@ -79,6 +95,19 @@ private struct Greeter: SSHSessionHandler {
         let nulUser = SSHBrokerMessage.request(id: 1, .banner(connection: 1, user: "root\0x", remoteAddress: "", localAddress: "", localPort: 0))
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: nulUser.encode()) }
         #expect(throws: SSHBrokerProtocolError.self) { try SSHBrokerMessage(decoding: ByteBuffer(bytes: [99, 0, 0, 0, 1])) }
+    }
+
+    /// The fuzzer's seeds are real messages (so it starts from every kind), each decoding to the bytes it came from.
+    @Test func fuzzSeedsAreMessages() throws {
+        let seeds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/Seeds/FuzzBrokerMessage")
+        let names = try FileManager.default.contentsOfDirectory(atPath: seeds.path)
+        #expect(names.count >= 15)
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: seeds.appendingPathComponent(name)))
+            let message = try SSHBrokerMessage(decoding: ByteBuffer(bytes: bytes))
+            #expect(Array(message.encode().readableBytesView) == bytes, "\(name)")
+        }
     }
 
     @Test func descriptorsTravelWithAMessage() throws {
@@ -176,6 +205,60 @@ private struct Greeter: SSHSessionHandler {
                                                               hostKey: other.publicKey.wireBlob)) else { Issue.record("signed with a key it lacks"); return }
         #expect(policy.handle(.connectionClosed(connection: 1)) == .done)
         guard case .refused = try authenticate(1, signatureOver: sessionIdentifier) else { Issue.record("a closed connection decided"); return }
+    }
+
+    /// A session starts only for the user the connection authenticated as, with the variables the broker's own
+    /// AcceptEnv takes (whatever the network process passed), and comes back as three descriptors; signals go only
+    /// to a session of the connection that asks.
+    @Test func sessionsOnlyForWhoLoggedIn() async throws {
+        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let alice = try SSHPrivateKey.generate(type: .ed25519)
+        let policy = ShhdBrokerPolicy(hostKeys: [SSHServerHostKey(privateKey: hostKey)],
+                                      authenticator: try madeUpUsersAuthenticator(directory: directory, keys: ["alice": alice.publicKey],
+                                                                                  moreConfig: "AcceptEnv LC_*\n"),
+                                      launcher: SSHLocalSessionLauncher(shell: "/bin/sh", noLoginFiles: []))
+        func start(_ user: String, _ command: String) async -> SSHBrokerAnswer? {
+            await policy.answer(.startSession(connection: 1, SSHBrokerSessionRequest(
+                user: user, command: .exec(Array(command.utf8)), environment: ["LC_X": Array("one".utf8), "EVIL": Array("two".utf8)],
+                terminal: nil, remoteAddress: "10.0.0.1", remotePort: 5555, localAddress: "10.0.0.2", localPort: 22)))
+        }
+        guard case .refused? = await start("alice", "true")?.reply else { Issue.record("a session before any login"); return }
+        let sessionIdentifier = Array(repeating: UInt8(0x42), count: 32)
+        _ = policy.handle(.signExchangeHash(connection: 1, exchangeHash: sessionIdentifier, algorithm: "ssh-ed25519", hostKey: hostKey.publicKey.wireBlob))
+        guard case .refused? = await start("alice", "true")?.reply else { Issue.record("a session before authentication"); return }
+        let data = UserAuthenticationRequest.signedData(sessionIdentifier: sessionIdentifier, user: "alice", service: "ssh-connection",
+                                                        algorithm: "ssh-ed25519", keyBlob: alice.publicKey.wireBlob)
+        let signature = try alice.signature(for: data, algorithm: .ed25519).wireBlob
+        let decision = policy.handle(.authenticate(connection: 1, attempt: .publicKey(user: "alice", algorithm: "ssh-ed25519",
+                                                                                      keyBlob: alice.publicKey.wireBlob, signature: signature),
+                                                   isFirstRequest: true, completedMethods: [], remoteAddress: "10.0.0.1", remotePort: 5555,
+                                                   localAddress: "10.0.0.2", localPort: 22))
+        guard case .decision(.grant) = decision else { Issue.record("alice was not let in: \(decision)"); return }
+        guard case .refused? = await start("bob", "true")?.reply else { Issue.record("a session for a user who did not log in"); return }
+        let answer = try #require(await start("alice", "echo \"$LC_X-$EVIL-$SSH_CONNECTION\""))
+        guard case .sessionStarted(let session, false, nil) = answer.reply, answer.descriptors.count == 3 else {
+            Issue.record("no session: \(answer.reply) \(answer.descriptors)")
+            answer.descriptors.forEach { close($0) }
+            return
+        }
+        close(answer.descriptors[0])
+        close(answer.descriptors[2])
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let count = read(answer.descriptors[1], &buffer, buffer.count)
+            guard count > 0 else { break }
+            output += buffer.prefix(count)
+        }
+        close(answer.descriptors[1])
+        #expect(String(decoding: output, as: UTF8.self) == "one--10.0.0.1 5555 10.0.0.2 22\n")
+        guard case .refused = policy.handle(.signalSession(connection: 2, session: session, signal: UInt32(SIGTERM))) else {
+            Issue.record("another connection signalled the session")
+            return
+        }
     }
 
     /// Garbage from the network process ends that conversation with a protocol error; the broker (this process)

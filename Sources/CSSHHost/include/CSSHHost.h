@@ -72,6 +72,11 @@ int shh_account_state(const char *user);
 /// A SOCK_SEQPACKET socket pair (message boundaries kept, descriptors can ride along), close-on-exec.
 int shh_seqpacket_pair(int fds[2]);
 
+/// shhd's network process gives up root for good: chroot to `root` (an empty directory), then the one group
+/// `gid`, gid and uid (real, effective and saved, every thread: glibc broadcasts set*id; with them go all
+/// capabilities), and checks that root cannot be had back. 0, or -1 with errno and the step that failed.
+int shh_drop_privileges(const char *root, uid_t uid, gid_t gid, const char **failed_step);
+
 /// Sends one message with up to 8 descriptors (SCM_RIGHTS). Returns the bytes sent or -1 with errno. With
 /// `dont_wait`, a full socket is EAGAIN instead of a wait.
 ssize_t shh_send_message(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);

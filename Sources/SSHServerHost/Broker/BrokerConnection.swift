@@ -14,6 +14,9 @@ import Synchronization
 /// One end of the broker's socket pair.
 public final class SSHBrokerSocket: Sendable {
     public let descriptor: Int32
+    /// Set by `close`: a send after it fails instead of writing to whatever now has the descriptor's number (a
+    /// session's end noticed after its network process is gone must not reach the next one's socket).
+    private let closed = Mutex(false)
 
     public init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -29,12 +32,15 @@ public final class SSHBrokerSocket: Sendable {
     /// Sends a message; `waiting: false` fails (EAGAIN) rather than wait for room (on an event loop).
     public func send(_ message: SSHBrokerMessage, descriptors: [Int32] = [], waiting: Bool = true) throws {
         let buffer = message.encode()
-        let sent = buffer.readableBytesView.withUnsafeBytes { bytes in
-            descriptors.withUnsafeBufferPointer { fds in
-                shh_send_message(descriptor, bytes.baseAddress, bytes.count, fds.baseAddress, fds.count, waiting ? 0 : 1)
+        try closed.withLock { isClosed in
+            guard !isClosed else { throw SSHBrokerProtocolError("send: the socket is closed") }
+            let sent = buffer.readableBytesView.withUnsafeBytes { bytes in
+                descriptors.withUnsafeBufferPointer { fds in
+                    shh_send_message(descriptor, bytes.baseAddress, bytes.count, fds.baseAddress, fds.count, waiting ? 0 : 1)
+                }
             }
+            guard sent == buffer.readableBytes else { throw SSHBrokerProtocolError("send: \(String(cString: strerror(errno)))") }
         }
-        guard sent == buffer.readableBytes else { throw SSHBrokerProtocolError("send: \(String(cString: strerror(errno)))") }
     }
 
     /// The next message and the descriptors that came with it; nil when the other end has closed. Blocks.
@@ -67,7 +73,11 @@ public final class SSHBrokerSocket: Sendable {
     }
 
     public func close() {
-        _ = Glibc.close(descriptor)
+        closed.withLock { isClosed in
+            guard !isClosed else { return }
+            isClosed = true
+            _ = Glibc.close(descriptor)
+        }
     }
 }
 
@@ -75,12 +85,16 @@ public final class SSHBrokerSocket: Sendable {
 public final class SSHBrokerClient: Sendable {
     private struct State {
         var nextID: UInt32 = 1
-        var pending: [UInt32: CheckedContinuation<SSHBrokerReply, any Error>] = [:]
+        var pending: [UInt32: CheckedContinuation<(SSHBrokerReply, [Int32]), any Error>] = [:]
+        /// Sessions that ended before anyone asked, and those being waited for.
+        var sessionExits: [UInt64: ChildExit] = [:]
+        var sessionExitWaiters: [UInt64: CheckedContinuation<ChildExit, Never>] = [:]
         /// Requests sent by `post`, whose replies nobody waits for.
         var posted: Set<UInt32> = []
         var failure: SSHBrokerProtocolError?
         var hello: [SSHBrokerNotice.HostKey]?
         var helloWaiters: [CheckedContinuation<[SSHBrokerNotice.HostKey], any Error>] = []
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let socket: SSHBrokerSocket
@@ -108,8 +122,30 @@ public final class SSHBrokerClient: Sendable {
         }
     }
 
-    /// Sends `request` and waits for its reply; throws when the broker is gone or broke the protocol.
+    /// Sends `request` and waits for its reply; throws when the broker is gone or broke the protocol. Descriptors
+    /// that came with the reply are closed (see `requestWithDescriptors`).
     public func request(_ request: SSHBrokerRequest) async throws -> SSHBrokerReply {
+        let (reply, descriptors) = try await requestWithDescriptors(request)
+        descriptors.forEach { Glibc.close($0) }
+        return reply
+    }
+
+    /// How a session the broker started ended (its sessionExited notice); a session of a broker that is gone
+    /// counts as hung up.
+    public func sessionExit(_ session: UInt64) async -> ChildExit {
+        await withCheckedContinuation { continuation in
+            let known = state.withLock { state -> ChildExit? in
+                if let exit = state.sessionExits.removeValue(forKey: session) { return exit }
+                if state.failure != nil { return .signaled(SIGHUP) }
+                state.sessionExitWaiters[session] = continuation
+                return nil
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
+
+    /// `request`, and the descriptors its reply brought (the caller owns them).
+    public func requestWithDescriptors(_ request: SSHBrokerRequest) async throws -> (SSHBrokerReply, [Int32]) {
         try await withCheckedThrowingContinuation { continuation in
             let id = state.withLock { state -> UInt32? in
                 if state.failure != nil { return nil }
@@ -148,6 +184,18 @@ public final class SSHBrokerClient: Sendable {
         }
     }
 
+    /// Returns once the conversation is over (the broker closed it, broke the protocol, or `close` was called).
+    public func waitUntilClosed() async {
+        await withCheckedContinuation { continuation in
+            let over = state.withLock { state -> Bool in
+                if state.failure != nil { return true }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if over { continuation.resume() }
+        }
+    }
+
     /// Stops: the reader ends, and every request waiting and to come fails.
     public func close() {
         socket.shutDown()
@@ -158,17 +206,23 @@ public final class SSHBrokerClient: Sendable {
         reading: while true {
             do {
                 guard let (message, descriptors) = try socket.receive() else { break reading }
-                // No reply carries descriptors yet: any that came are not ours to keep.
-                descriptors.forEach { Glibc.close($0) }
-                switch message {
-                case .reply(let id, let reply):
-                    if state.withLock({ $0.posted.remove(id) }) != nil { continue reading }
-                    guard let waiting = state.withLock({ $0.pending.removeValue(forKey: id) }) else {
-                        failure = SSHBrokerProtocolError("a reply to request \(id), which is not waiting")
+                // Only a reply hands descriptors on; with anything else they are not ours to keep.
+                guard case .reply = message else {
+                    descriptors.forEach { Glibc.close($0) }
+                    if case .notice(.sessionExited(let session, let exit)) = message {
+                        let waiter = state.withLock { state -> CheckedContinuation<ChildExit, Never>? in
+                            if let waiter = state.sessionExitWaiters.removeValue(forKey: session) { return waiter }
+                            state.sessionExits[session] = exit
+                            return nil
+                        }
+                        waiter?.resume(returning: exit)
+                        continue reading
+                    }
+                    if case .request = message {
+                        failure = SSHBrokerProtocolError("the broker sent a request")
                         break reading
                     }
-                    waiting.resume(returning: reply)
-                case .notice(.hello(let version, let keys)):
+                    guard case .notice(.hello(let version, let keys)) = message else { continue reading }
                     guard version == SSHBrokerProtocol.version else {
                         failure = SSHBrokerProtocolError("the broker speaks version \(version), not \(SSHBrokerProtocol.version)")
                         break reading
@@ -179,9 +233,22 @@ public final class SSHBrokerClient: Sendable {
                         return state.helloWaiters
                     }
                     waiters.forEach { $0.resume(returning: keys) }
-                case .request:
-                    failure = SSHBrokerProtocolError("the broker sent a request")
-                    break reading
+                    continue reading
+                }
+                switch message {
+                case .reply(let id, let reply):
+                    if state.withLock({ $0.posted.remove(id) }) != nil {
+                        descriptors.forEach { Glibc.close($0) }
+                        continue reading
+                    }
+                    guard let waiting = state.withLock({ $0.pending.removeValue(forKey: id) }) else {
+                        descriptors.forEach { Glibc.close($0) }
+                        failure = SSHBrokerProtocolError("a reply to request \(id), which is not waiting")
+                        break reading
+                    }
+                    waiting.resume(returning: (reply, descriptors))
+                default:
+                    break
                 }
             } catch let error as SSHBrokerProtocolError {
                 failure = error
@@ -191,13 +258,21 @@ public final class SSHBrokerClient: Sendable {
                 break reading
             }
         }
-        let (pending, helloWaiters) = state.withLock { state in
+        let (pending, helloWaiters, exitWaiters, closeWaiters) = state.withLock { state in
             state.failure = failure
-            defer { state.pending.removeAll(); state.helloWaiters.removeAll() }
-            return (Array(state.pending.values), state.helloWaiters)
+            defer {
+                state.pending.removeAll()
+                state.helloWaiters.removeAll()
+                state.sessionExitWaiters.removeAll()
+                state.closeWaiters.removeAll()
+            }
+            return (Array(state.pending.values), state.helloWaiters, Array(state.sessionExitWaiters.values), state.closeWaiters)
         }
+        closeWaiters.forEach { $0.resume() }
         pending.forEach { $0.resume(throwing: failure) }
         helloWaiters.forEach { $0.resume(throwing: failure) }
+        // Without the broker its sessions are beyond reach (their descriptors close with ours): hung up.
+        exitWaiters.forEach { $0.resume(returning: .signaled(SIGHUP)) }
         socket.close()
         let reader = self.reader
         // The pool cannot be shut down from its own thread; a plain thread does it once this one is done.
@@ -209,6 +284,23 @@ public final class SSHBrokerClient: Sendable {
 public protocol SSHBrokerRequestHandler: Sendable {
     /// Runs on a thread that may block. An unanswerable request gets `.refused` with why.
     func handle(_ request: SSHBrokerRequest) -> SSHBrokerReply
+    /// Answers a request that needs more than one blocking call or hands descriptors back (a session's start);
+    /// nil leaves it to `handle`. The service sends the descriptors with the reply, then closes them.
+    func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer?
+}
+
+extension SSHBrokerRequestHandler {
+    public func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? { nil }
+}
+
+/// A reply and the descriptors that go with it.
+public struct SSHBrokerAnswer: Sendable {
+    public var reply: SSHBrokerReply
+    public var descriptors: [Int32]
+    public init(_ reply: SSHBrokerReply, descriptors: [Int32] = []) {
+        self.reply = reply
+        self.descriptors = descriptors
+    }
 }
 
 /// The broker's end: says hello, then reads requests and answers each on the blocking pool, concurrently (one
@@ -232,10 +324,16 @@ public enum SSHBrokerService {
                     throw SSHBrokerProtocolError("the network process sent something other than a request")
                 }
                 answers.addTask {
-                    let reply = try await blocking.run("the broker's answer to \(Self.describe(request))", timeout: .seconds(60)) {
-                        handler.handle(request)
+                    let answer: SSHBrokerAnswer
+                    if let given = await handler.answer(request) {
+                        answer = given
+                    } else {
+                        answer = SSHBrokerAnswer(try await blocking.run("the broker's answer to \(Self.describe(request))", timeout: .seconds(60)) {
+                            handler.handle(request)
+                        })
                     }
-                    try socket.send(.reply(id: id, reply))
+                    defer { answer.descriptors.forEach { close($0) } }
+                    try socket.send(.reply(id: id, answer.reply), descriptors: answer.descriptors)
                 }
             }
             try await answers.waitForAll()
@@ -249,6 +347,8 @@ public enum SSHBrokerService {
         case .banner: "a banner"
         case .maximumAttempts: "an attempt limit"
         case .connectionClosed: "a closed connection"
+        case .startSession(let connection, _): "a session on connection \(connection)"
+        case .signalSession: "a signal"
         }
     }
 }

@@ -39,6 +39,35 @@ public enum SSHBrokerRequest: Sendable, Equatable {
     case maximumAttempts(connection: UInt64, user: String, remoteAddress: String, localAddress: String, localPort: UInt16)
     /// The connection is gone: the broker forgets what it knew of it.
     case connectionClosed(connection: UInt64)
+    /// Start a session as the connection's authenticated user (the broker applies the grant it recorded at login:
+    /// a forced command, the variables it sets and accepts). Answered with sessionStarted and its descriptors.
+    case startSession(connection: UInt64, SSHBrokerSessionRequest)
+    /// Send a signal to a session the broker started for this connection (its process group).
+    case signalSession(connection: UInt64, session: UInt64, signal: UInt32)
+}
+
+/// A session as the network process asks for it; the user must be the one the broker let in on that connection.
+public struct SSHBrokerSessionRequest: Sendable, Equatable {
+    public var user: String
+    public var command: SSHSessionCommand
+    public var environment: [String: [UInt8]]
+    public var terminal: SSHPseudoTerminalRequest?
+    public var remoteAddress: String
+    public var remotePort: UInt16
+    public var localAddress: String
+    public var localPort: UInt16
+
+    public init(user: String, command: SSHSessionCommand, environment: [String: [UInt8]], terminal: SSHPseudoTerminalRequest?,
+                remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16) {
+        self.user = user
+        self.command = command
+        self.environment = environment
+        self.terminal = terminal
+        self.remoteAddress = remoteAddress
+        self.remotePort = remotePort
+        self.localAddress = localAddress
+        self.localPort = localPort
+    }
 }
 
 /// The broker's answer to one request.
@@ -48,6 +77,11 @@ public enum SSHBrokerReply: Sendable, Equatable {
     case banner(String?)
     case maximumAttempts(Int?)
     case done
+    /// The session runs: its descriptors came with this reply (with a terminal, one: the controlling side;
+    /// without, three: stdin, stdout, stderr), and the message of the day to show first.
+    case sessionStarted(session: UInt64, terminal: Bool, messageOfTheDay: [UInt8]?)
+    /// The session did not start: the message for the client's stderr and the exit status to report.
+    case sessionRefused(message: [UInt8], status: UInt32)
     /// The request was refused (unknown connection, a key the broker does not hold, ...), with why.
     case refused(String)
 }
@@ -56,6 +90,8 @@ public enum SSHBrokerReply: Sendable, Equatable {
 public enum SSHBrokerNotice: Sendable, Equatable {
     /// The protocol version and the host keys (public halves, each with its certificate if any) to serve.
     case hello(version: UInt32, hostKeys: [HostKey])
+    /// A session the broker started has ended: exited with a status, or killed by a signal.
+    case sessionExited(session: UInt64, exit: ChildExit)
 
     public struct HostKey: Sendable, Equatable {
         public var publicKey: [UInt8]
@@ -85,9 +121,10 @@ public struct SSHBrokerProtocolError: Error, Equatable, Sendable, CustomStringCo
 
 extension SSHBrokerMessage {
     private enum Number: UInt8 {
-        case hello = 1
-        case signExchangeHash = 10, authenticate, banner, maximumAttempts, connectionClosed
-        case replySignature = 40, replyDecision, replyBanner, replyMaximumAttempts, replyDone, replyRefused
+        case hello = 1, sessionExited
+        case signExchangeHash = 10, authenticate, banner, maximumAttempts, connectionClosed, startSession, signalSession
+        case replySignature = 40, replyDecision, replyBanner, replyMaximumAttempts, replyDone, replyRefused, replySessionStarted,
+             replySessionRefused
     }
 
     public func encode() -> ByteBuffer {
@@ -132,6 +169,24 @@ extension SSHBrokerMessage {
                 buffer.writeSSHUInt32(UInt32(localPort))
             case .connectionClosed(let connection):
                 Self.header(&buffer, .connectionClosed, id, connection)
+            case .startSession(let connection, let session):
+                Self.header(&buffer, .startSession, id, connection)
+                Self.encode(session, into: &buffer)
+            case .signalSession(let connection, let session, let signal):
+                Self.header(&buffer, .signalSession, id, connection)
+                buffer.writeSSHUInt64(session)
+                buffer.writeSSHUInt32(signal)
+            }
+        case .notice(.sessionExited(let session, let exit)):
+            buffer.writeSSHByte(Number.sessionExited.rawValue)
+            buffer.writeSSHUInt64(session)
+            switch exit {
+            case .exited(let status):
+                buffer.writeSSHBoolean(false)
+                buffer.writeSSHUInt32(UInt32(bitPattern: status))
+            case .signaled(let signal):
+                buffer.writeSSHBoolean(true)
+                buffer.writeSSHUInt32(UInt32(bitPattern: signal))
             }
         case .reply(let id, let reply):
             switch reply {
@@ -159,6 +214,18 @@ extension SSHBrokerMessage {
                 buffer.writeSSHByte(Number.replyRefused.rawValue)
                 buffer.writeSSHUInt32(id)
                 buffer.writeSSHString(reason)
+            case .sessionStarted(let session, let terminal, let motd):
+                buffer.writeSSHByte(Number.replySessionStarted.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHUInt64(session)
+                buffer.writeSSHBoolean(terminal)
+                buffer.writeSSHBoolean(motd != nil)
+                if let motd { buffer.writeSSHString(motd) }
+            case .sessionRefused(let message, let status):
+                buffer.writeSSHByte(Number.replySessionRefused.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHString(message)
+                buffer.writeSSHUInt32(status)
             }
         }
         return buffer
@@ -168,6 +235,39 @@ extension SSHBrokerMessage {
         buffer.writeSSHByte(number.rawValue)
         buffer.writeSSHUInt32(id)
         buffer.writeSSHUInt64(connection)
+    }
+
+    private static func encode(_ session: SSHBrokerSessionRequest, into buffer: inout ByteBuffer) {
+        buffer.writeSSHString(session.user)
+        switch session.command {
+        case .shell:
+            buffer.writeSSHByte(0)
+        case .exec(let command):
+            buffer.writeSSHByte(1)
+            buffer.writeSSHString(command)
+        case .subsystem(let name):
+            buffer.writeSSHByte(2)
+            buffer.writeSSHString(name)
+        }
+        let environment = session.environment.sorted { $0.key < $1.key }
+        buffer.writeSSHUInt32(UInt32(environment.count))
+        for (name, value) in environment {
+            buffer.writeSSHString(name)
+            buffer.writeSSHString(value)
+        }
+        buffer.writeSSHBoolean(session.terminal != nil)
+        if let terminal = session.terminal {
+            buffer.writeSSHString(terminal.terminalType)
+            buffer.writeSSHUInt32(terminal.size.columns)
+            buffer.writeSSHUInt32(terminal.size.rows)
+            buffer.writeSSHUInt32(terminal.size.pixelWidth)
+            buffer.writeSSHUInt32(terminal.size.pixelHeight)
+            buffer.writeSSHString(terminal.modes.encoded)
+        }
+        buffer.writeSSHString(session.remoteAddress)
+        buffer.writeSSHUInt32(UInt32(session.remotePort))
+        buffer.writeSSHString(session.localAddress)
+        buffer.writeSSHUInt32(UInt32(session.localPort))
     }
 
     private static func writeList(_ items: [String], into buffer: inout ByteBuffer) {
@@ -258,7 +358,12 @@ extension SSHBrokerMessage {
                 keys.append(.init(publicKey: publicKey, certificate: certificate))
             }
             self = .notice(.hello(version: version, hostKeys: keys))
-        case .signExchangeHash, .authenticate, .banner, .maximumAttempts, .connectionClosed:
+        case .sessionExited:
+            let session = try reader.uint64()
+            let signaled = try reader.boolean()
+            let value = Int32(bitPattern: try reader.uint32())
+            self = .notice(.sessionExited(session: session, exit: signaled ? .signaled(value) : .exited(value)))
+        case .signExchangeHash, .authenticate, .banner, .maximumAttempts, .connectionClosed, .startSession, .signalSession:
             let id = try reader.uint32()
             let connection = try reader.uint64()
             switch number {
@@ -279,6 +384,10 @@ extension SSHBrokerMessage {
             case .maximumAttempts:
                 self = .request(id: id, .maximumAttempts(connection: connection, user: try reader.name(), remoteAddress: try reader.name(),
                                                          localAddress: try reader.name(), localPort: try reader.port()))
+            case .startSession:
+                self = .request(id: id, .startSession(connection: connection, try Self.decodeSession(&reader)))
+            case .signalSession:
+                self = .request(id: id, .signalSession(connection: connection, session: try reader.uint64(), signal: try reader.uint32()))
             default:
                 self = .request(id: id, .connectionClosed(connection: connection))
             }
@@ -298,8 +407,46 @@ extension SSHBrokerMessage {
             self = .reply(id: try reader.uint32(), .done)
         case .replyRefused:
             self = .reply(id: try reader.uint32(), .refused(try reader.text()))
+        case .replySessionStarted:
+            let id = try reader.uint32()
+            let session = try reader.uint64()
+            let terminal = try reader.boolean()
+            self = .reply(id: id, .sessionStarted(session: session, terminal: terminal, messageOfTheDay: try reader.boolean() ? try reader.bytes() : nil))
+        case .replySessionRefused:
+            let id = try reader.uint32()
+            self = .reply(id: id, .sessionRefused(message: try reader.bytes(), status: try reader.uint32()))
         }
         guard reader.buffer.readableBytes == 0 else { throw SSHBrokerProtocolError("\(reader.buffer.readableBytes) bytes after the message") }
+    }
+
+    private static func decodeSession(_ reader: inout Reader) throws -> SSHBrokerSessionRequest {
+        let user = try reader.name()
+        let command: SSHSessionCommand
+        switch try reader.byte() {
+        case 0: command = .shell
+        case 1: command = .exec(try reader.bytes())
+        case 2: command = .subsystem(try reader.name())
+        case let other: throw SSHBrokerProtocolError("unknown session command kind \(other)")
+        }
+        let count = try reader.count()
+        var environment: [String: [UInt8]] = [:]
+        var previous: String?
+        for _ in 0..<count {
+            let name = try reader.name()
+            if let previous, !(previous < name) { throw SSHBrokerProtocolError("variable \(name) out of order") }
+            previous = name
+            environment[name] = try reader.bytes()
+        }
+        var terminal: SSHPseudoTerminalRequest?
+        if try reader.boolean() {
+            let type = try reader.name()
+            let size = SSHTerminalSize(columns: try reader.uint32(), rows: try reader.uint32(), pixelWidth: try reader.uint32(),
+                                       pixelHeight: try reader.uint32())
+            terminal = SSHPseudoTerminalRequest(terminalType: type, size: size, modes: SSHTerminalModes(encoded: try reader.bytes(limit: 4096)))
+        }
+        return SSHBrokerSessionRequest(user: user, command: command, environment: environment, terminal: terminal,
+                                       remoteAddress: try reader.name(), remotePort: try reader.port(),
+                                       localAddress: try reader.name(), localPort: try reader.port())
     }
 
     private static func decodeAttempt(_ reader: inout Reader) throws -> SSHBrokerAttempt {
