@@ -5,6 +5,8 @@
 import CLibFuzzerDriver
 import SSHKeys
 
+let maximumCheckedEntries = 8
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
@@ -19,6 +21,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     check(file.warnings.count == unusable, "a line neither parsed nor warned about")
     for entry in file.entries {
         check(entry.line >= 1 && entry.line <= file.lines.count, "entry line number out of range")
+    }
+    // Every check walks every entry (hashing each |1| name with its salt), so checking each entry's key made an
+    // execution quadratic in the entries; the keys of the first few entries already reach every verdict (each
+    // check still sees the whole file).
+    for entry in file.entries.prefix(maximumCheckedEntries) {
         for name in ["server.example.com", "[server.example.com]:2222", "192.0.2.10", entry.hosts] {
             _ = KnownHosts.check(entry.key, hostName: name, files: [file])
         }

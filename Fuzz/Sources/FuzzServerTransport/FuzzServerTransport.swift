@@ -2,7 +2,9 @@
 // exchange, binary packets, KEXINIT and key exchange, NEWKEYS, strict KEX, ext-info) with what a hostile client
 // can send. Raw bytes mostly die at the version line, so the first input byte picks a mode that gets deeper:
 //
-//   header byte: bits 0-1 mode, bits 2-3 how the stream is fed, bits 4-7 cipher (modes 2 and 3)
+//   header byte: bits 0-1 mode, bits 2-3 how the stream is fed, bits 4-7 n (modes 2 and 3): cipher n % 7; with
+//   n >= 7 the server has already sent USERAUTH_SUCCESS (the transport then accepts rekeying, answers pings and
+//   delivers connection messages; before it, it answers those with UNIMPLEMENTED, as sshd does).
 //   mode 0  raw: the rest of the input is the client's whole byte stream.
 //   mode 1  plaintext packets: "SSH-2.0-fuzz\r\n", then records framed as unencrypted packets (KEXINIT,
 //           KEX_ECDH_INIT with any public value, NEWKEYS in or out of order, ...).
@@ -37,7 +39,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let body = input.dropFirst()
     let chunkSize = [0, 1, 7, 64][Int(header >> 2) & 3]
     let cipher = Int(header >> 4) % Fixtures.cipherChoices.count
-    trace("mode \(header & 3), chunks of \(chunkSize == 0 ? "all" : String(chunkSize)), cipher \(Fixtures.cipherChoices[cipher])")
+    let authenticated = Int(header >> 4) >= Fixtures.cipherChoices.count
+    let established = authenticated ? Fixtures.authenticated[cipher] : Fixtures.established[cipher]
+    trace("mode \(header & 3), chunks of \(chunkSize == 0 ? "all" : String(chunkSize)), cipher \(Fixtures.cipherChoices[cipher])\(authenticated ? ", authenticated" : "")")
     switch header & 3 {
     case 0:
         var server = Fixtures.startedServer()
@@ -50,10 +54,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
         drive(&server, stream: stream, chunkSize: chunkSize)
     case 2:
-        var server = Fixtures.established[cipher].server
+        var server = established.server
         drive(&server, stream: Array(body), chunkSize: chunkSize)
     default:
-        var (client, server) = Fixtures.established[cipher]
+        var (client, server) = established
         var stream: [UInt8] = []
         forEachRecord(in: body) { record, framed in
             if framed {
@@ -77,8 +81,9 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     shh_fuzz_run_driver(argc, argv, fuzzOneInput)
 }
 
-/// Made once per process: an ed25519 host key, and one established client/server pair per cipher. SSHTransport
-/// is a value type, so each input starts from a copy of the same established state.
+/// Made once per process: an ed25519 host key, and one established client/server pair per cipher (and the same
+/// after the server sent USERAUTH_SUCCESS). SSHTransport is a value type, so each input starts from a copy of the
+/// same established state.
 enum Fixtures {
     static let hostKey: SSHServerHostKey = {
         do {
@@ -101,7 +106,12 @@ enum Fixtures {
         (.aes128CTR, .hmacSHA512ETM),
     ]
 
-    static func startedServer() -> SSHTransport {
+    /// A started server (identification line and KEXINIT already sent and taken), made once: starting one costs a
+    /// KEXINIT with every algorithm name and a random cookie, a noticeable share of an execution. Each input
+    /// gets a copy (value type; its buffers are copy on write).
+    static func startedServer() -> SSHTransport { started }
+
+    nonisolated(unsafe) private static let started: SSHTransport = {
         var server = SSHTransport(configuration: serverConfiguration)
         do {
             try server.start()
@@ -110,7 +120,7 @@ enum Fixtures {
         }
         _ = server.takeOutbound()
         return server
-    }
+    }()
 
     nonisolated(unsafe) static let established: [(client: SSHTransport, server: SSHTransport)] = cipherChoices.map { cipher, mac in
         let algorithms = SSHAlgorithms(ciphers: [cipher], macs: mac.map { [$0] } ?? SSHMACAlgorithm.defaults)
@@ -126,6 +136,22 @@ enum Fixtures {
               server.negotiatedAlgorithms?.macClientToServer == mac
         else { fatalError("the in-process handshake with \(cipher.rawValue) did not complete as configured") }
         return (client, server)
+    }
+}
+
+extension Fixtures {
+    /// `established`, after the server sent USERAUTH_SUCCESS (which is what makes a server transport take rekeys,
+    /// pings and connection messages); the client never reads it, as the fuzz input only uses its sealing keys.
+    nonisolated(unsafe) static let authenticated: [(client: SSHTransport, server: SSHTransport)] = established.map { pair in
+        var server = pair.server
+        do {
+            try server.send(ByteBuffer(bytes: [52]))
+        } catch {
+            fatalError("the established server refused to send USERAUTH_SUCCESS: \(error)")
+        }
+        _ = server.takeOutbound()
+        guard server.isAuthenticated else { fatalError("USERAUTH_SUCCESS did not authenticate the server transport") }
+        return (pair.client, server)
     }
 }
 
@@ -158,9 +184,15 @@ func drive(_ server: inout SSHTransport, stream: [UInt8], chunkSize: Int) {
     let eventLimit = stream.count + 16
     var events = 0
     var offset = 0
+    // One buffer for every chunk: receive(_:) copies the bytes in and lets the buffer go, so clearing it does not
+    // allocate again (with 1-byte chunks a new buffer per chunk was a malloc per input byte).
+    var chunk = ByteBuffer()
+    chunk.reserveCapacity(chunkSize == 0 ? stream.count : chunkSize)
     repeat {
         let end = chunkSize == 0 ? stream.count : min(offset + chunkSize, stream.count)
-        server.receive(ByteBuffer(bytes: stream[offset..<end]))
+        chunk.clear()
+        chunk.writeBytes(stream[offset..<end])
+        server.receive(chunk)
         offset = end
         while true {
             let event: SSHTransportEvent?
