@@ -357,7 +357,7 @@ struct ShhdAccountTests {
     static let selfReport = #"""
         echo "uid=$(id -u)"; echo "gid=$(id -g)"; echo "groups=$(id -G)"; echo "groupnames=$(id -Gn)"
         echo "home=$HOME"; echo "shell=$SHELL"; echo "user=$USER"; echo "logname=$LOGNAME"; echo "pwd=$(pwd)"
-        echo "bash=${BASH_VERSION:+yes}"
+        echo "bash=${BASH_VERSION:+yes}"; echo "root=$(readlink /proc/self/root)"
         grep -E '^(Uid|Gid|CapPrm|CapEff):' /proc/self/status | tr -s '\t' ' ' | sed 's/: /=/'
         if cat /etc/shadow >/dev/null 2>&1; then echo shadow=readable; else echo shadow=unreadable; fi
         if touch /root/.shht-probe 2>/dev/null; then echo root-home=writable; else echo root-home=unwritable; fi
@@ -392,6 +392,8 @@ struct ShhdAccountTests {
             #expect(seen["Uid"] == four(account.uid), "\(result.stdout)")
             #expect(seen["Gid"] == four(account.gid), "\(result.stdout)")
             #expect(seen["CapEff"] == "0000000000000000" && seen["CapPrm"] == "0000000000000000", "\(result.stdout)")
+            // The whole file system, not the network process's empty chroot: the broker started it.
+            #expect(seen["root"] == "/", "\(result.stdout)")
             #expect(seen["shadow"] == "unreadable" && seen["root-home"] == "unwritable", "\(result.stdout)")
             #expect(!FileManager.default.fileExists(atPath: "/root/.shht-probe"))
             #expect(await logLines(server, containing: "Accepted publickey for \(account.name) from 127.0.0.1"), "\(server.logText)")

@@ -30,9 +30,11 @@ struct SlowValidator: SSHHostKeyValidator {
 
     @Test func aSlowHostKeyAnswerIsNotTimedWithoutAnAuthenticationTimeout() async throws {
         try await withServer { port, userKey in
-            let configuration = SSHClient.Configuration(connectTimeout: .milliseconds(500), authenticationTimeout: nil)
+            // The connect timeout is generous enough to reach the host key check on a busy machine (500 ms was not,
+            // beside the fuzzers in CI's company) and still shorter than the answer, which must not count against it.
+            let configuration = SSHClient.Configuration(connectTimeout: .seconds(5), authenticationTimeout: nil)
             let client = try await SSHClient.connect(host: "127.0.0.1", port: port, user: "me", credentials: [.privateKey(userKey)],
-                                                     hostKeyValidator: SlowValidator(delay: .seconds(2)), configuration: configuration)
+                                                     hostKeyValidator: SlowValidator(delay: .seconds(7)), configuration: configuration)
             let result = try await client.execute("x")
             #expect(result.stdout == Array("hello, me\n".utf8))
             await client.close()
