@@ -23,8 +23,10 @@ import UnixSignals
 public enum Shhd {
     public static let version = "shhd_0.1"
 
-    /// Runs shhd with `arguments` (without the program name); returns the exit status.
-    public static func run(_ arguments: [String]) async -> Int32 {
+    /// Runs shhd with `arguments` (without the program name); returns the exit status. `relaunchPrefix`: what goes
+    /// between this program's path and `arguments` to run shhd again (the network process): nothing for shhd
+    /// itself, `["shhd"]` for a program that runs shhd as a subcommand.
+    public static func run(_ arguments: [String], relaunchPrefix: [String] = []) async -> Int32 {
         let log = ServerLog()
         let parsed: ShhdArguments
         do {
@@ -58,7 +60,7 @@ public enum Shhd {
             if let networkProcess { return try await serveAsNetworkProcess(settings, networkProcess, log: log) }
             for note in settings.notes { log.info(note) }
             // As root, shhd splits: see PrivilegeSeparation.
-            if settings.runningAccount.uid == 0 { return try await serveSeparated(settings, arguments: arguments, log: log) }
+            if settings.runningAccount.uid == 0 { return try await serveSeparated(settings, arguments: relaunchPrefix + arguments, log: log) }
             return try await serve(settings, log: log, serving: inProcess(settings, log: log))
         } catch let error as OpenSSHConfigError {
             log.error("shhd: \(error)")
@@ -72,10 +74,11 @@ public enum Shhd {
         }
     }
 
-    /// `run`, with the main thread waiting for it instead of leaving. An async main ends the main thread
+    /// `run`, with the main thread waiting for it instead of leaving (call it from a main.swift without top-level
+    /// `await`, whose code runs on the main thread). An async main ends the main thread
     /// (dispatch_main's pthread_exit); the network process's later change of credentials then never reaches it, and
     /// /proc (ps, top) goes on showing the process as root. A waiting main thread takes the change with the others.
-    public static func runWithMainThreadWaiting(_ arguments: [String]) -> Int32 {
+    public static func runWithMainThreadWaiting(_ arguments: [String], relaunchPrefix: [String] = []) -> Int32 {
         final class Outcome: @unchecked Sendable {
             // Written once by the task, read after the semaphore says it was.
             var status: Int32 = 255
@@ -89,7 +92,7 @@ public enum Shhd {
         let outcome = Outcome()
         sem_init(outcome.done, 0, 0)
         Task.detached {
-            outcome.status = await run(arguments)
+            outcome.status = await run(arguments, relaunchPrefix: relaunchPrefix)
             sem_post(outcome.done)
         }
         while sem_wait(outcome.done) != 0 && errno == EINTR {}

@@ -170,7 +170,7 @@ struct ShhdPolicyTests {
         defer {
             if !reaped { kill(agent, SIGKILL); Thread.detachNewThread { var status: Int32 = 0; waitpid(agent, &status, 0) } }
         }
-        #expect(await pollUntil(seconds: 20) { FileManager.default.fileExists(atPath: socket) }, "ssh-agent never made \(socket)")
+        #expect(await waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: socket) }, "ssh-agent never made \(socket)")
         let environment = ProcessInfo.processInfo.environment.merging(["SSH_AUTH_SOCK": socket]) { $1 }
         let result = try await runAsync("/usr/bin/ssh", try sshOptions(fixture, port: server.port, identities: [fixture.identity])
                                         + ["-v", "-A", "\(testLogin)@127.0.0.1", "echo ${SSH_AUTH_SOCK:-none}"], environment: environment)
@@ -278,20 +278,10 @@ struct ShhdPolicyTests {
 
     /// Whether `text` shows up in the server's log within a generous deadline (the log is written as events happen).
     func logged(_ server: TestShhd, _ text: String) async -> Bool {
-        await pollUntil(seconds: 20) { server.logText.contains(text) }
+        await waitUntil(seconds: 20) { server.logText.contains(text) }
     }
 }
 
-/// Polls `condition` every 50 ms; the last check starts after the deadline (a busy test process may resume late).
-private func pollUntil(seconds: Double, _ condition: () async -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while true {
-        let expired = Date() >= deadline
-        if await condition() { return true }
-        if expired { return false }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-}
 
 /// Connects to 127.0.0.1:port, sends an SSH version line and then nothing, and reads (the server's version line and
 /// KEXINIT) until the server closes (true) or `seconds` pass with nothing from it (false). Also returns our port.

@@ -224,7 +224,8 @@ func residentKiB(of pid: pid_t) -> Int? {
     return Int(line.split(separator: " ").dropFirst().first ?? "")
 }
 
-/// Polls `condition` every 50 ms until it holds (true) or `seconds` pass (false; it is asked once more at the end).
+/// Polls `condition` every 50 ms until it holds (true) or `seconds` pass (false). The last check starts after the
+/// deadline: a busy test process may resume late.
 func waitUntil(seconds: Double, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while true {

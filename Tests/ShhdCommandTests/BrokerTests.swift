@@ -132,8 +132,7 @@ private struct Greeter: SSHSessionHandler {
     /// The network side holds only the host key's public half and asks the broker for every signature and
     /// decision; a client logs in with its key, and one with another key is refused.
     @Test func aLoginThroughTheBroker() async throws {
-        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let alice = try SSHPrivateKey.generate(type: .ed25519)
@@ -173,8 +172,7 @@ private struct Greeter: SSHSessionHandler {
     /// publickey attempt whose signature covers another session, an exchange hash of the wrong size, a key it
     /// does not hold.
     @Test func theBrokerTakesNothingOnTrust() throws {
-        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let alice = try SSHPrivateKey.generate(type: .ed25519)
@@ -211,8 +209,7 @@ private struct Greeter: SSHSessionHandler {
     /// AcceptEnv takes (whatever the network process passed), and comes back as three descriptors; signals go only
     /// to a session of the connection that asks.
     @Test func sessionsOnlyForWhoLoggedIn() async throws {
-        let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
         let alice = try SSHPrivateKey.generate(type: .ed25519)
@@ -292,4 +289,11 @@ private struct Greeter: SSHSessionHandler {
         }
         brokerEnd.close()
     }
+}
+
+/// A fresh directory for one test's made-up users (the caller removes it).
+private func temporaryDirectory() throws -> String {
+    let directory = NSTemporaryDirectory() + "shhd-broker-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return directory
 }

@@ -37,20 +37,43 @@ func parseOptions(_ arguments: ArraySlice<String>) -> [String: String] {
 }
 
 let arguments = CommandLine.arguments
-let options = parseOptions(arguments.dropFirst(2))
-do {
-    switch arguments.count > 1 ? arguments[1] : "" {
-    case "run": try await Harness(options: options).run()
-    case "client": exit(try await runClient(options))
-    case "load": try await runLoad(options)
-    case "hold": try await runHold(options)
-    case "shh": exit(await Shh.run(Array(arguments.dropFirst(2))))
-    case "shhd": exit(await Shhd.run(Array(arguments.dropFirst(2))))
-    default:
-        FileHandle.standardError.write(Data("usage: shh-bench run [--full] [--json FILE]\n".utf8))
-        exit(2)
-    }
-} catch {
-    FileHandle.standardError.write(Data("shh-bench: \(error)\n".utf8))
-    exit(1)
+// shhd first, on the main thread (no top-level await in this file: that would end the main thread before any of it
+// ran): its network process changes user on every thread, the main one included, and is started again as
+// `shh-bench shhd ...`.
+if arguments.count > 1, arguments[1] == "shhd" {
+    exit(Shhd.runWithMainThreadWaiting(Array(arguments.dropFirst(2)), relaunchPrefix: ["shhd"]))
 }
+
+/// The harness's async work, its exit status back to the waiting main thread.
+func runHarness(_ arguments: [String]) async -> Int32 {
+    let options = parseOptions(arguments.dropFirst(2))
+    do {
+        switch arguments.count > 1 ? arguments[1] : "" {
+        case "run": try await Harness(options: options).run()
+        case "client": return try await runClient(options)
+        case "load": try await runLoad(options)
+        case "hold": try await runHold(options)
+        case "shh": return await Shh.run(Array(arguments.dropFirst(2)))
+        default:
+            FileHandle.standardError.write(Data("usage: shh-bench run [--full] [--json FILE]\n".utf8))
+            return 2
+        }
+        return 0
+    } catch {
+        FileHandle.standardError.write(Data("shh-bench: \(error)\n".utf8))
+        return 1
+    }
+}
+
+final class HarnessOutcome: @unchecked Sendable {
+    // Written once by the task, read after the semaphore says so.
+    var status: Int32 = 1
+    let done = DispatchSemaphore(value: 0)
+}
+let outcome = HarnessOutcome()
+Task.detached {
+    outcome.status = await runHarness(arguments)
+    outcome.done.signal()
+}
+outcome.done.wait()
+exit(outcome.status)

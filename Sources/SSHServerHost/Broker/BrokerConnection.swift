@@ -53,6 +53,8 @@ public final class SSHBrokerSocket: Sendable {
                 shh_receive_message(descriptor, raw.baseAddress, raw.count, fdBuffer.baseAddress, fdBuffer.count, &count)
             }
         }
+        // A peer that died with messages of ours unread resets the connection: it has ended, as at EOF.
+        if received < 0 && errno == ECONNRESET { return nil }
         guard received >= 0 else { throw SSHBrokerProtocolError("receive: \(String(cString: strerror(errno)))") }
         let descriptors = Array(fds.prefix(count))
         guard received > 0 else {

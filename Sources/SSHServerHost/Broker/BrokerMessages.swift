@@ -249,12 +249,7 @@ extension SSHBrokerMessage {
             buffer.writeSSHByte(2)
             buffer.writeSSHString(name)
         }
-        let environment = session.environment.sorted { $0.key < $1.key }
-        buffer.writeSSHUInt32(UInt32(environment.count))
-        for (name, value) in environment {
-            buffer.writeSSHString(name)
-            buffer.writeSSHString(value)
-        }
+        writeVariables(session.environment, into: &buffer)
         buffer.writeSSHBoolean(session.terminal != nil)
         if let terminal = session.terminal {
             buffer.writeSSHString(terminal.terminalType)
@@ -268,6 +263,15 @@ extension SSHBrokerMessage {
         buffer.writeSSHUInt32(UInt32(session.remotePort))
         buffer.writeSSHString(session.localAddress)
         buffer.writeSSHUInt32(UInt32(session.localPort))
+    }
+
+    /// Variables in increasing order of name: one encoding per set (the decoder insists on the order).
+    private static func writeVariables(_ variables: [String: [UInt8]], into buffer: inout ByteBuffer) {
+        buffer.writeSSHUInt32(UInt32(variables.count))
+        for (name, value) in variables.sorted(by: { $0.key < $1.key }) {
+            buffer.writeSSHString(name)
+            buffer.writeSSHString(value)
+        }
     }
 
     private static func writeList(_ items: [String], into buffer: inout ByteBuffer) {
@@ -323,12 +327,7 @@ extension SSHBrokerMessage {
             buffer.writeSSHBoolean(grant.forcedCommand != nil)
             if let command = grant.forcedCommand { buffer.writeSSHString(command) }
             buffer.writeSSHBoolean(grant.permitsTerminal)
-            let environment = grant.environment.sorted { $0.key < $1.key }
-            buffer.writeSSHUInt32(UInt32(environment.count))
-            for (name, value) in environment {
-                buffer.writeSSHString(name)
-                buffer.writeSSHString(value)
-            }
+            writeVariables(grant.environment.mapValues { Array($0.utf8) }, into: &buffer)
             buffer.writeSSHBoolean(grant.acceptedEnvironment != nil)
             if let accepted = grant.acceptedEnvironment { writeList(accepted, into: &buffer) }
             buffer.writeSSHUInt32(grant.maximumSessions.map { UInt32(clamping: $0) } ?? 0)
@@ -428,15 +427,7 @@ extension SSHBrokerMessage {
         case 2: command = .subsystem(try reader.name())
         case let other: throw SSHBrokerProtocolError("unknown session command kind \(other)")
         }
-        let count = try reader.count()
-        var environment: [String: [UInt8]] = [:]
-        var previous: String?
-        for _ in 0..<count {
-            let name = try reader.name()
-            if let previous, !(previous < name) { throw SSHBrokerProtocolError("variable \(name) out of order") }
-            previous = name
-            environment[name] = try reader.bytes()
-        }
+        let environment = try reader.variables { try $0.bytes() }
         var terminal: SSHPseudoTerminalRequest?
         if try reader.boolean() {
             let type = try reader.name()
@@ -481,15 +472,7 @@ extension SSHBrokerMessage {
             var grant = SSHLoginGrant(method: try reader.name())
             grant.forcedCommand = try reader.boolean() ? try reader.text() : nil
             grant.permitsTerminal = try reader.boolean()
-            let count = try reader.count()
-            var previous: String?
-            for _ in 0..<count {
-                // In increasing order, as they are encoded: one encoding per grant, and no name twice.
-                let name = try reader.name()
-                if let previous, !(previous < name) { throw SSHBrokerProtocolError("variable \(name) out of order") }
-                previous = name
-                grant.environment[name] = try reader.text()
-            }
+            grant.environment = try reader.variables { try $0.text() }
             grant.acceptedEnvironment = try reader.boolean() ? try reader.names() : nil
             let sessions = try reader.uint32()
             grant.maximumSessions = sessions == 0 ? nil : Int(sessions)
@@ -542,6 +525,20 @@ extension SSHBrokerMessage {
                 throw SSHBrokerProtocolError("a name that is too long or holds a NUL")
             }
             return value
+        }
+
+        /// Name-value pairs in increasing order of name, as they are encoded: one encoding per set, no name twice.
+        mutating func variables<Value>(_ value: (inout Reader) throws -> Value) throws -> [String: Value] {
+            let count = try count()
+            var variables: [String: Value] = [:]
+            var previous: String?
+            for _ in 0..<count {
+                let name = try name()
+                if let previous, !(previous < name) { throw SSHBrokerProtocolError("variable \(name) out of order") }
+                previous = name
+                variables[name] = try value(&self)
+            }
+            return variables
         }
 
         mutating func names() throws -> [String] {
