@@ -59,10 +59,15 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     /// Banner as the Match blocks for this user and connection leave it (sshd reads it per connection too). The
     /// group lookup blocks: it runs on the blocking pool, and a lookup past its deadline means the global banner.
+    /// Whether a user's banner can depend on their groups (a Banner inside Match): only then is an account looked up.
+    var bannerNeedsAccount: Bool { file.matchDirectives.contains { $0.keyword == "banner" } }
+    /// Whether MaxAuthTries can differ per user (inside Match); otherwise it is the global one for everyone.
+    var attemptLimitNeedsAccount: Bool { file.matchDirectives.contains { $0.keyword == "maxauthtries" } }
+
     func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? {
         let banners = self.banners
         // Only a Banner inside Match can depend on the user's groups; otherwise nothing needs looking up.
-        guard file.matchDirectives.contains(where: { $0.keyword == "banner" }) else {
+        guard bannerNeedsAccount else {
             return matchSettings(user: user, groups: [], connection: connection)["banner"].flatMap { banners[$0] }
         }
         do {
@@ -77,19 +82,19 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     /// The banner, on a thread that may block (the privilege broker's).
     func bannerBlocking(for user: String, on connection: SSHServerConnectionInfo) -> String? {
-        let groups = file.matchDirectives.contains(where: { $0.keyword == "banner" }) ? lookUpAccount(user)?.groupNames ?? [] : []
+        let groups = bannerNeedsAccount ? lookUpAccount(user)?.groupNames ?? [] : []
         return matchSettings(user: user, groups: groups, connection: connection)["banner"].flatMap { banners[$0] }
     }
 
     /// MaxAuthTries for the user, on a thread that may block (the privilege broker's).
     func maximumAttemptsBlocking(for user: String, on connection: SSHServerConnectionInfo) -> Int? {
-        guard file.matchDirectives.contains(where: { $0.keyword == "maxauthtries" }) else { return nil }
+        guard attemptLimitNeedsAccount else { return nil }
         return matchSettings(user: user, groups: lookUpAccount(user)?.groupNames ?? [], connection: connection)["maxauthtries"].flatMap { Int($0) }
     }
 
     /// MaxAuthTries as the Match blocks leave it for this user (sshd applies Match once it knows the user).
     func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? {
-        guard file.matchDirectives.contains(where: { $0.keyword == "maxauthtries" }) else { return nil }
+        guard attemptLimitNeedsAccount else { return nil }
         do {
             return try await blocking.run("the account lookup of \(user) for MaxAuthTries", timeout: decisionTimeout) { [self] in
                 matchSettings(user: user, groups: lookUpAccount(user)?.groupNames ?? [], connection: connection)["maxauthtries"].flatMap { Int($0) }

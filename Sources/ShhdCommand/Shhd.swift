@@ -291,9 +291,9 @@ public enum Shhd {
             log.error("shhd: network process: the broker is gone; exiting")
             Glibc.exit(255)
         }
-        let offeredMethods = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log)
-            .offeredMethods
-        let serving = Serving(authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: offeredMethods),
+        let local = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
+                                      banners: settings.banners)
+        let serving = Serving(authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: local.offeredMethods, local: local),
                               sessions: SSHProcessSessionHandler(launcher: BrokeredSessionLauncher(broker: broker)),
                               hostKeys: hostKeys, hostKeySigner: BrokeredHostKeySigner(broker: broker),
                               listeningSockets: part.listenerDescriptors)

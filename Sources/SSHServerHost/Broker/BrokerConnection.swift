@@ -289,10 +289,14 @@ public protocol SSHBrokerRequestHandler: Sendable {
     /// Answers a request that needs more than one blocking call or hands descriptors back (a session's start);
     /// nil leaves it to `handle`. The service sends the descriptors with the reply, then closes them.
     func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer?
+    /// Answers a request that neither blocks nor takes long (a signature, a closed connection) on the thread that
+    /// reads the socket, with no hop to a pool; nil leaves it to `answer` and `handle`.
+    func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply?
 }
 
 extension SSHBrokerRequestHandler {
     public func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? { nil }
+    public func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply? { nil }
 }
 
 /// A reply and the descriptors that go with it.
@@ -305,9 +309,10 @@ public struct SSHBrokerAnswer: Sendable {
     }
 }
 
-/// The broker's end: says hello, then reads requests and answers each on the blocking pool, concurrently (one
-/// slow password check does not hold up another connection's). A message that does not decode, or one no network
-/// process should send, ends the conversation: the broker itself goes on (its caller decides what next).
+/// The broker's end: says hello, then reads requests on a thread of its own, answering the quick ones there and the
+/// others on the blocking pool, concurrently (one slow password check does not hold up another connection's). A
+/// message that does not decode, or one no network process should send, ends the conversation: the broker itself
+/// goes on (its caller decides what next). Answers still being worked on are sent before `serve` returns.
 public enum SSHBrokerService {
     public static func serve(_ socket: SSHBrokerSocket, hostKeys: [SSHBrokerNotice.HostKey], handler: any SSHBrokerRequestHandler,
                              blocking: SSHBlockingWorkPool = .shared) async throws {
@@ -316,29 +321,42 @@ public enum SSHBrokerService {
         reader.start()
         defer { reader.shutdownGracefully { _ in } }
         let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
-        try await withThrowingTaskGroup(of: Void.self) { answers in
+        // A discarding group: a broker serves millions of requests, and a finished child must not be kept.
+        try await withThrowingDiscardingTaskGroup { answers in
             defer { socket.shutDown() }
             while true {
-                let next = try await reader.runIfActive(eventLoop: eventLoop) { try socket.receive() }.get()
-                guard let (message, descriptors) = next else { break }
-                descriptors.forEach { close($0) }
-                guard case .request(let id, let request) = message else {
-                    throw SSHBrokerProtocolError("the network process sent something other than a request")
-                }
+                // Read, answering what is quick on the spot, until a request needs the pool (or the end).
+                let next = try await reader.runIfActive(eventLoop: eventLoop) { () throws -> (UInt32, SSHBrokerRequest)? in
+                    while let (message, descriptors) = try socket.receive() {
+                        descriptors.forEach { close($0) }
+                        guard case .request(let id, let request) = message else {
+                            throw SSHBrokerProtocolError("the network process sent something other than a request")
+                        }
+                        guard let reply = handler.immediateReply(to: request) else { return (id, request) }
+                        try socket.send(.reply(id: id, reply))
+                    }
+                    return nil
+                }.get()
+                guard let (id, request) = next else { break }
                 answers.addTask {
                     let answer: SSHBrokerAnswer
                     if let given = await handler.answer(request) {
                         answer = given
                     } else {
-                        answer = SSHBrokerAnswer(try await blocking.run("the broker's answer to \(Self.describe(request))", timeout: .seconds(60)) {
-                            handler.handle(request)
-                        })
+                        do {
+                            answer = SSHBrokerAnswer(try await blocking.run("the broker's answer to \(Self.describe(request))", timeout: .seconds(60)) {
+                                handler.handle(request)
+                            })
+                        } catch {
+                            // A hung account database refuses this one request; the conversation goes on.
+                            answer = SSHBrokerAnswer(.refused("\(error)"))
+                        }
                     }
                     defer { answer.descriptors.forEach { close($0) } }
-                    try socket.send(.reply(id: id, answer.reply), descriptors: answer.descriptors)
+                    // A send that fails means the other end is gone: the reading loop sees that and ends.
+                    try? socket.send(.reply(id: id, answer.reply), descriptors: answer.descriptors)
                 }
             }
-            try await answers.waitForAll()
         }
     }
 
