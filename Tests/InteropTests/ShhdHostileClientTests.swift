@@ -19,14 +19,18 @@ func runHostileClients(count: Int) async throws {
     let knownHosts = try fixture.knownHostsFile(for: server)
     let warm = try await fixture.ssh(server, ["true"])
     #expect(warm.status == 0, "\(warm.stderr)")
-    let before = try #require(residentKiB(of: server.pid))
+    let before = try #require(server.totalResidentKiB)
+    let networkProcess = server.networkProcess
     let result = try await runAsync("/usr/bin/env", ["python3", hostileScript, "\(server.port)", knownHosts, fixture.identity, testLogin, "\(count)"],
                                     deadline: Double(60 + count * 5))
-    let after = residentKiB(of: server.pid) ?? 0
+    let after = server.totalResidentKiB ?? 0
     print("\(count) hostile clients in a row: shhd RSS \(before / 1024) MiB before, \(after / 1024) MiB after")
     #expect(result.stdout.contains("SCENARIOS \(count)"), "\(result.stdout) \(result.stderr.suffix(2000)) \(server.logText.suffix(3000))")
     #expect(!result.stdout.contains("UNEXPECTED"), "\(result.stdout) \(server.logText.suffix(3000))")
     #expect(kill(server.pid, 0) == 0, "shhd is still running")
+    // As root, no client may take the network process down either (a restart would drop everyone's connections).
+    #expect(server.networkProcess == networkProcess, "the network process was replaced: \(server.logText.suffix(3000))")
+    #expect(!server.logText.contains("the network process"), "\(server.logText.suffix(3000))")
     let login = try await fixture.ssh(server, ["echo served"])
     #expect(login.status == 0 && login.stdout == "served\n", "\(login.stderr) \(server.logText.suffix(3000))")
     #expect(after - before < 64 * 1024, "RSS grew from \(before) KiB to \(after) KiB")

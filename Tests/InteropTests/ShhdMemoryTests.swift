@@ -35,7 +35,7 @@ struct ShhdMemoryTests {
         // Warm up (first connection's allocations) before the baseline.
         let warm = try await fixture.ssh(server, ["true"])
         #expect(warm.status == 0, "\(warm.stderr)")
-        let before = try #require(residentKiB(of: server.pid))
+        let before = try #require(server.totalResidentKiB)
         let output = fixture.directory + "/stopping.out"
         let client = try spawnInNewSession("/usr/bin/env", ["python3", "-c", stoppingClient, "\(server.port)", knownHosts, fixture.identity,
                                                             testLogin, "head -c 1073741824 /dev/zero"],
@@ -51,7 +51,7 @@ struct ShhdMemoryTests {
         var peak = before
         let deadline = Date().addingTimeInterval(4)
         while Date() < deadline {
-            peak = max(peak, residentKiB(of: server.pid) ?? 0)
+            peak = max(peak, server.totalResidentKiB ?? 0)
             try await Task.sleep(for: .milliseconds(100))
         }
         print("a stopped reader with a 2 GiB window: shhd RSS \(before) KiB before, \(peak) KiB peak over 4 s (+\((peak - before) / 1024) MiB)")

@@ -73,7 +73,7 @@ struct ShhdStartupLimitsTests {
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
         let server = try await fixture.startEmbedded(defaults)
         defer { server.terminate() }
-        let before = try #require(residentKiB(of: server.pid))
+        let before = try #require(server.totalResidentKiB)
         let flood = try Flood(port: server.port, directory: fixture.directory, hanging: hanging, kexWorkers: kexWorkers)
         var stopped = false
         defer { if !stopped { killTree(flood.pid) } }
@@ -86,7 +86,7 @@ struct ShhdStartupLimitsTests {
         var peak = before
         for _ in 0..<3 {
             logins.append(try await timedLogin(fixture, server))
-            peak = max(peak, residentKiB(of: server.pid) ?? 0)
+            peak = max(peak, server.totalResidentKiB ?? 0)
         }
         let floodCounts = await flood.stop()
         stopped = true

@@ -93,6 +93,13 @@ final class TestShhd: @unchecked Sendable {
 
     var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
+    /// shhd's resident memory in KiB: the broker's plus, as root, the network process's (which holds the
+    /// connections); nil once shhd is gone.
+    var totalResidentKiB: Int? {
+        guard let broker = residentKiB(of: pid) else { return nil }
+        return broker + (networkProcess.flatMap { residentKiB(of: $0) } ?? 0)
+    }
+
     /// The network process (shhd run as root splits in two): shhd's child that is shhd itself, not a session. Nil when
     /// there is none right now (not root, or it is being restarted).
     var networkProcess: pid_t? {
