@@ -244,6 +244,10 @@ public final class SSHServer: Service, Sendable {
                             startup.value.finished = true
                             startupGate?.finished(remote, outcome: outcome)
                         }
+                        // A pipeline that cannot be set up closes the connection before its close handler below
+                        // exists: its startup is given back here, or MaxStartups would count it for ever.
+                        var setUp = false
+                        defer { if !setUp { finishStartup(.noAuthenticationAttempted) } }
                         let connectionID = lastConnectionID.withLockedValue { last -> UInt64 in last += 1; return last }
                         let transportHandler = SSHTransportHandler(server: transport, hostKeySigner: configuration.hostKeySigner, connectionID: connectionID)
                         try child.pipeline.syncOperations.addHandler(transportHandler)
@@ -288,6 +292,7 @@ public final class SSHServer: Service, Sendable {
                             graceTimer.cancel()
                             _ = connections.withLockedValue { $0.removeValue(forKey: key) }
                         }
+                        setUp = true
                     }
                 }
                 .bindOrAdopt(configuration)

@@ -56,6 +56,32 @@ public final class SSHBlockingWorkPool: Sendable {
         }
     }
 
+    /// `run` without a task waiting: `work` runs on one of the pool's threads and `deliver` gets its result there —
+    /// or, on the timer's thread, the timeout if `work` has not finished within `timeout` (a late result is dropped;
+    /// work still queued then never runs). One thread hop instead of a task's several: the privilege broker sends
+    /// each reply this way.
+    public func submit<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), _ work: @escaping @Sendable () -> T,
+                                    deliver: @escaping @Sendable (Result<T, SSHServerHostError>) -> Void) {
+        let delivered = NIOLockedValueBox(false)
+        @Sendable func claim() -> Bool {
+            delivered.withLockedValue { done in
+                defer { done = true }
+                return !done
+            }
+        }
+        let deadline = timers.scheduleTask(in: TimeAmount(timeout)) {
+            if claim() { deliver(.failure(SSHServerHostError(.timedOut(what: what, after: timeout)))) }
+        }
+        threads.submit { state in
+            guard state == .active, !delivered.withLockedValue({ $0 }) else { return }
+            let result = work()
+            if claim() {
+                deadline.cancel()
+                deliver(.success(result))
+            }
+        }
+    }
+
     private enum Outcome<T: Sendable> {
         case waiting
         case pending(CheckedContinuation<T, any Error>)

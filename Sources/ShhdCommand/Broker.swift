@@ -113,6 +113,10 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
         }
     }
 
+    func answersAsynchronously(_ request: SSHBrokerRequest) -> Bool {
+        if case .startSession = request { true } else { false }
+    }
+
     /// Sessions: started here, as the user the connection authenticated as, with the grant recorded at login.
     func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? {
         guard case .startSession(let connection, let asked) = request else { return nil }

@@ -286,9 +286,12 @@ public final class SSHBrokerClient: Sendable {
 public protocol SSHBrokerRequestHandler: Sendable {
     /// Runs on a thread that may block. An unanswerable request gets `.refused` with why.
     func handle(_ request: SSHBrokerRequest) -> SSHBrokerReply
-    /// Answers a request that needs more than one blocking call or hands descriptors back (a session's start);
-    /// nil leaves it to `handle`. The service sends the descriptors with the reply, then closes them.
+    /// Answers a request for which `answersAsynchronously` is true (one that needs more than one blocking call or
+    /// hands descriptors back: a session's start); nil leaves it to `handle`. The service sends the descriptors with
+    /// the reply, then closes them.
     func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer?
+    /// Whether `answer` takes this request; the rest go to `handle` on the blocking pool (or `immediateReply`).
+    func answersAsynchronously(_ request: SSHBrokerRequest) -> Bool
     /// Answers a request that neither blocks nor takes long (a signature, a closed connection) on the thread that
     /// reads the socket, with no hop to a pool; nil leaves it to `answer` and `handle`.
     func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply?
@@ -296,6 +299,7 @@ public protocol SSHBrokerRequestHandler: Sendable {
 
 extension SSHBrokerRequestHandler {
     public func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? { nil }
+    public func answersAsynchronously(_ request: SSHBrokerRequest) -> Bool { false }
     public func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply? { nil }
 }
 
@@ -309,10 +313,12 @@ public struct SSHBrokerAnswer: Sendable {
     }
 }
 
-/// The broker's end: says hello, then reads requests on a thread of its own, answering the quick ones there and the
-/// others on the blocking pool, concurrently (one slow password check does not hold up another connection's). A
+/// The broker's end: says hello, then reads requests on a thread of its own, answering the quick ones there, handing
+/// the blocking ones straight to the blocking pool (whose thread sends the reply) and the asynchronous ones (a
+/// session's start) to tasks — all concurrently: one slow password check does not hold up another connection's. A
 /// message that does not decode, or one no network process should send, ends the conversation: the broker itself
-/// goes on (its caller decides what next). Answers still being worked on are sent before `serve` returns.
+/// goes on (its caller decides what next). Asynchronous answers still under way are sent before `serve` returns;
+/// a pool answer that comes after the socket is closed is dropped.
 public enum SSHBrokerService {
     public static func serve(_ socket: SSHBrokerSocket, hostKeys: [SSHBrokerNotice.HostKey], handler: any SSHBrokerRequestHandler,
                              blocking: SSHBlockingWorkPool = .shared) async throws {
@@ -332,8 +338,17 @@ public enum SSHBrokerService {
                         guard case .request(let id, let request) = message else {
                             throw SSHBrokerProtocolError("the network process sent something other than a request")
                         }
-                        guard let reply = handler.immediateReply(to: request) else { return (id, request) }
-                        try socket.send(.reply(id: id, reply))
+                        if let reply = handler.immediateReply(to: request) {
+                            try socket.send(.reply(id: id, reply))
+                        } else if handler.answersAsynchronously(request) {
+                            return (id, request)
+                        } else {
+                            blocking.submit("the broker's answer to \(Self.describe(request))", timeout: .seconds(60), { handler.handle(request) }) {
+                                // A hung account database refuses this one request; the conversation goes on.
+                                let reply = (try? $0.get()) ?? .refused("the answer took longer than 60 s")
+                                try? socket.send(.reply(id: id, reply))
+                            }
+                        }
                     }
                     return nil
                 }.get()
