@@ -119,9 +119,14 @@ public enum Shhd {
 
     /// Everything in this process: shhd not run as root (sessions are its own user's).
     static func inProcess(_ settings: ServerSettings, log: ServerLog) -> Serving {
-        Serving(authenticator: ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
-                                                 banners: settings.banners),
+        Serving(authenticator: authenticator(settings, log: log),
                 sessions: SSHProcessSessionHandler(accounts: .serverAccount, messageOfTheDay: messageOfTheDay(settings)))
+    }
+
+    /// shhd's authenticator over the settings: the one that decides (in-process, or in the broker), and the network
+    /// process's copy for what needs no account.
+    static func authenticator(_ settings: ServerSettings, log: ServerLog) -> ShhdAuthenticator {
+        ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log, banners: settings.banners)
     }
 
     static func messageOfTheDay(_ settings: ServerSettings) -> String? {
@@ -201,8 +206,7 @@ public enum Shhd {
         raiseOpenFileLimit(log: log, limits: settings.startupLimits)
         let networkProcess = PrivilegeSeparation.NetworkProcess(uid: identity.uid, gid: identity.gid, root: identity.root,
                                                                 listenerCount: listeners.count)
-        let authenticator = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
-                                              banners: settings.banners)
+        let authenticator = authenticator(settings, log: log)
         let launcher = SSHLocalSessionLauncher(accounts: .authenticatedUser, messageOfTheDay: messageOfTheDay(settings))
         if let pidFile = settings.pidFile { try? SSHKeyFile.write("\(getpid())\n", toPath: pidFile, mode: 0o644) }
         defer { if let pidFile = settings.pidFile { unlink(pidFile) } }
@@ -291,8 +295,7 @@ public enum Shhd {
             log.error("shhd: network process: the broker is gone; exiting")
             Glibc.exit(255)
         }
-        let local = ShhdAuthenticator(file: settings.file, global: settings.global, runningAccount: settings.runningAccount, log: log,
-                                      banners: settings.banners)
+        let local = authenticator(settings, log: log)
         let serving = Serving(authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: local.offeredMethods, local: local),
                               sessions: SSHProcessSessionHandler(launcher: BrokeredSessionLauncher(broker: broker)),
                               hostKeys: hostKeys, hostKeySigner: BrokeredHostKeySigner(broker: broker),
