@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// shh — an SSH suite in Swift. Module layout and the rules behind it: ../shared/ARCHITECTURE.md
+// shh — an SSH suite in Swift. Module layout and the rules behind it: docs/ARCHITECTURE.md
 // (dependencies point down only: executables → command modules → SSHKeys → SSHWire).
 import PackageDescription
 
@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // `swift package generate-documentation` (Scripts/build-docs.sh, run by CI); a plugin, nothing is linked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(
