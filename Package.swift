@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "SSHKeys", targets: ["SSHKeys"]),
         .library(name: "SSHProtocol", targets: ["SSHProtocol"]),
         .library(name: "SSH", targets: ["SSH"]),
+        .library(name: "SSHPOSIX", targets: ["SSHPOSIX"]),
+        .library(name: "SSHAgent", targets: ["SSHAgent"]),
         .library(name: "SSHServerHost", targets: ["SSHServerHost"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
@@ -79,11 +81,37 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .target(name: "CSSHHost", linkerSettings: [.linkedLibrary("crypt")]),
+        // POSIX for client and server alike (processes, pseudo-terminals, termios, accounts, descriptors, a pool for
+        // blocking calls), over a C shim that needs nothing beyond libc.
+        .target(name: "CSSHPOSIX"),
+        .target(
+            name: "SSHPOSIX",
+            dependencies: [
+                "CSSHPOSIX",
+                "SSHProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The ssh-agent protocol (draft-miller-ssh-agent): the client shh signs with, the base of agent forwarding.
+        .target(
+            name: "SSHAgent",
+            dependencies: [
+                "SSHKeys", "SSHWire", "SSHProtocol", "SSH",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // What only a server does: password checks (libcrypt, through its own C shim so the client never links it).
+        .target(name: "CSSHServerHost", linkerSettings: [.linkedLibrary("crypt")]),
         .target(
             name: "SSHServerHost",
             dependencies: [
-                "CSSHHost",
+                "CSSHPOSIX",
+                "CSSHServerHost",
+                "SSHPOSIX",
                 "SSH",
                 "SSHProtocol",
                 "SSHWire",
@@ -115,7 +143,8 @@ let package = Package(
         .target(
             name: "ShhdCommand",
             dependencies: [
-                "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol", "SSHServerHost",
+                "CSSHPOSIX", "CSSHServerHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHPOSIX", "SSHProtocol",
+                "SSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,7 +161,7 @@ let package = Package(
         .target(
             name: "ShhCommand",
             dependencies: [
-                "CSSHHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHProtocol", "SSHServerHost",
+                "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHAgent", "SSHCommandLine", "SSHKeys", "SSHPOSIX", "SSHProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -188,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "ShhdCommandTests",
             dependencies: [
-                "ShhdCommand", "OpenSSHConfig", "SSH", "SSHKeys", "SSHProtocol", "SSHServerHost",
+                "ShhdCommand", "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHKeys", "SSHPOSIX", "SSHProtocol", "SSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -198,7 +227,8 @@ let package = Package(
             dependencies: [
                 "SSH",
                 "SSHServerHost",
-                "CSSHHost",
+                "SSHPOSIX",
+                "CSSHPOSIX",
                 "SSHProtocol",
                 "SSHKeys",
                 "SSHKeygenCommand",

@@ -10,6 +10,7 @@ import Glibc
 import Musl
 #endif
 import NIOCore
+import SSHPOSIX
 import NIOPosix
 import SSH
 import SSHProtocol

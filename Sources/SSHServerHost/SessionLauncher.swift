@@ -10,6 +10,7 @@ import Glibc
 import Musl
 #endif
 import NIOCore
+import SSHPOSIX
 import SSH
 import SSHProtocol
 
@@ -91,7 +92,7 @@ public protocol SSHSessionLauncher: Sendable {
 /// Starts sessions in this process: as the server's own account, or (as root) as each authenticated user.
 public struct SSHLocalSessionLauncher: SSHSessionLauncher {
     private let accounts: SSHProcessSessionHandler.Accounts
-    private let serverAccount: SSHSessionAccount
+    private let serverAccount: SystemAccount
     private let shellOverride: String?
     private let noLoginFiles: [String]
     private let messageOfTheDay: String?
@@ -101,7 +102,7 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
     public init(accounts: SSHProcessSessionHandler.Accounts = .serverAccount, shell: String? = nil, messageOfTheDay: String? = nil,
                 blocking: SSHBlockingWorkPool = .shared, noLoginFiles: [String] = ["/etc/nologin", "/run/nologin"]) {
         self.accounts = accounts
-        var account = SSHSessionAccount.current()
+        var account = SystemAccount.current()
         if let shell { account.shell = shell }
         self.serverAccount = account
         self.shellOverride = shell
@@ -115,13 +116,13 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
     }
 
     public func launch(_ request: SSHSessionLaunchRequest) async throws -> SSHSessionLaunch {
-        let account: SSHSessionAccount
+        let account: SystemAccount
         switch accounts {
         case .serverAccount:
             account = serverAccount
         case .authenticatedUser:
             let user = request.user
-            guard var found = try await blocking.run("the account lookup of \(user)", { SSHSessionAccount(named: user) }) else {
+            guard var found = try await blocking.run("the account lookup of \(user)", { SystemAccount(named: user) }) else {
                 return Self.refusal("no account \(request.user) on this server\n")
             }
             if let shellOverride { found.shell = shellOverride }
@@ -217,7 +218,7 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
     /// The environment sshd gives a session: the account's, where the connection comes from, the terminal, the
     /// variables the client sent that the server accepts, then what the server sets (SetEnv, environment=), which
     /// nothing overrides.
-    private func environment(for request: SSHSessionLaunchRequest, account: SSHSessionAccount, terminal: PseudoTerminal?,
+    private func environment(for request: SSHSessionLaunchRequest, account: SystemAccount, terminal: PseudoTerminal?,
                              originalCommand: String?) -> [String] {
         var variables: [String: String] = [
             "HOME": account.home, "USER": account.name, "LOGNAME": account.name, "SHELL": account.shell,

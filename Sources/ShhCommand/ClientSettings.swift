@@ -11,7 +11,8 @@ import OpenSSHConfig
 import SSH
 import SSHKeys
 import SSHProtocol
-import SSHServerHost
+import SSHAgent
+import SSHPOSIX
 
 struct ClientSettings {
     var originalHost: String
@@ -40,13 +41,13 @@ struct ClientSettings {
     var passwordPrompts: Int
     var knownHostsName: String
     /// IdentityAgent, else SSH_AUTH_SOCK; nil for none.
-    var agent: AgentClient?
+    var agent: SSHAgentClient?
     var identitiesOnly: Bool
 
     static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
         // The user running shh, from the password database (HOME when it has no entry for our uid).
-        var account = SSHSessionAccount.current()
-        if SSHSessionAccount(uid: account.uid) == nil { account.home = processEnvironment()["HOME"] ?? "/" }
+        var account = SystemAccount.current()
+        if SystemAccount(uid: account.uid) == nil { account.home = ProcessEnvironment.variables["HOME"] ?? "/" }
         var reader = SSHClientConfigReader(
             destination: .init(originalHost: host, commandLineUser: arguments.user, localUser: account.name, homeDirectory: account.home),
             runCommand: { command in runShellCommand(command) })
@@ -145,7 +146,7 @@ struct ClientSettings {
             }
         }
         var environment: [(String, String)] = []
-        for (name, value) in processEnvironment().sorted(by: { $0.0 < $1.0 }) where patterns.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
+        for (name, value) in ProcessEnvironment.variables.sorted(by: { $0.0 < $1.0 }) where patterns.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
             environment.append((name, value))
         }
         for assignment in config.arguments("setenv") ?? [] {
@@ -159,9 +160,9 @@ struct ClientSettings {
             .split(separator: ",").map { String($0) }
         let prompts = Int(config["numberofpasswordprompts"] ?? "3") ?? 3
         let agentSocket: String? = switch config["identityagent"] {
-        case nil, "SSH_AUTH_SOCK"?: processEnvironment()["SSH_AUTH_SOCK"]
+        case nil, "SSH_AUTH_SOCK"?: ProcessEnvironment.variables["SSH_AUTH_SOCK"]
         case "none"?: nil
-        case let path? where path.hasPrefix("$"): processEnvironment()[String(path.dropFirst())]
+        case let path? where path.hasPrefix("$"): ProcessEnvironment.variables[String(path.dropFirst())]
         case let path?: try expandPath(path)
         }
         return ClientSettings(
@@ -175,7 +176,7 @@ struct ClientSettings {
             sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
             // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
             knownHostsName: config["hostkeyalias"] ?? KnownHosts.hostName(hostName, port: port),
-            agent: agentSocket.flatMap { $0.isEmpty ? nil : AgentClient(socketPath: $0) },
+            agent: agentSocket.flatMap { $0.isEmpty ? nil : SSHAgentClient(socketPath: $0) },
             identitiesOnly: try flag(config, "identitiesonly", default: false))
     }
 
@@ -277,15 +278,4 @@ func runToSuccess(_ program: String, _ arguments: [String], fileActions: UnsafeP
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 { guard errno == EINTR else { return false } }
     return status & 0x7f == 0 && (status >> 8) & 0xff == 0
-}
-
-func processEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let equals = text.firstIndex(of: "=") { result[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
-        pointer += 1
-    }
-    return result
 }

@@ -8,6 +8,8 @@ import Glibc
 import Musl
 #endif
 import SSH
+import SSHAgent
+import SSHPOSIX
 import SSHCommandLine
 import SSHKeys
 import SSHProtocol
@@ -23,12 +25,12 @@ func whilePersonAnswers<T: Sendable>(_ ask: @escaping @Sendable () throws -> T) 
 }
 
 enum Identities {
-    static func credentials(_ settings: ClientSettings, diagnostics: Diagnostics) -> [SSHClientCredential] {
+    static func credentials(_ settings: ClientSettings, diagnostics: Diagnostics) async -> [SSHClientCredential] {
         var byMethod: [String: [SSHClientCredential]] = [:]
         let files = settings.identityFiles.flatMap { publicKeyCredentials(path: $0, settings: settings, diagnostics: diagnostics) }
         // The agent's keys first, as ssh; with IdentitiesOnly only those that are also identity files. A file
         // whose key the agent holds is not offered twice.
-        var agentKeys = settings.agent?.credentials(diagnostics: diagnostics) ?? []
+        var agentKeys = await agentCredentials(settings.agent, diagnostics: diagnostics)
         let fileKeys = Set(files.compactMap(\.presentedKey))
         if settings.identitiesOnly { agentKeys = agentKeys.filter { $0.presentedKey.map(fileKeys.contains) ?? false } }
         let offeredByAgent = Set(agentKeys.compactMap(\.presentedKey))
@@ -53,6 +55,25 @@ enum Identities {
             }]
         }
         return settings.preferredAuthentications.flatMap { byMethod[$0] ?? [] }
+    }
+
+    /// The agent's keys, signing through it; none (with a note at -v) when it cannot be asked.
+    private static func agentCredentials(_ agent: SSHAgentClient?, diagnostics: Diagnostics) async -> [SSHClientCredential] {
+        guard let agent else { return [] }
+        let identities: [SSHAgentIdentity]
+        do {
+            identities = try await agent.identities()
+        } catch {
+            diagnostics.debug("agent at \(agent.socketPath): \(error)")
+            return []
+        }
+        return identities.map { identity in
+            let key = identity.key.publicKey
+            diagnostics.debug("Will attempt key: \(identity.comment) \(key.type.displayName) \(key.fingerprint()) agent")
+            return SSHClientCredential.signer(key: identity.key) { data, algorithm in
+                try await agent.sign(data, with: identity.key, algorithm: algorithm)
+            }
+        }
     }
 
     /// One identity file: nothing when it does not exist (the defaults are only tried when present), a message at
@@ -146,7 +167,7 @@ private final class KeyUnlocker: Sendable {
 /// SSH_ASKPASS: used when SSH_ASKPASS_REQUIRE is "force", or when it is "prefer"/unset and there is no terminal
 /// (and DISPLAY or SSH_ASKPASS_REQUIRE asks for it), as ssh does.
 func askPassphrase(_ prompt: String) -> String? {
-    let environment = processEnvironment()
+    let environment = ProcessEnvironment.variables
     let require = environment["SSH_ASKPASS_REQUIRE"]?.lowercased()
     let askpass = environment["SSH_ASKPASS"]
     let hasTerminal = access("/dev/tty", R_OK | W_OK) == 0 && { let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); if fd >= 0 { close(fd) }; return fd >= 0 }()

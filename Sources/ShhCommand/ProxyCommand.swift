@@ -6,7 +6,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import SSHPOSIX
 
 struct ProxyCommandProcess: Sendable {
     let pid: pid_t
@@ -17,34 +17,31 @@ struct ProxyCommandProcess: Sendable {
 
     /// Starts `command` (tokens already expanded). Throws ShhFailure when it cannot be started.
     static func start(_ command: String) throws -> ProxyCommandProcess {
-        var toChild: [Int32] = [-1, -1]
-        var fromChild: [Int32] = [-1, -1]
-        guard shh_pipe_cloexec(&toChild) == 0 else { throw failure(command, errno) }
-        guard shh_pipe_cloexec(&fromChild) == 0 else {
-            let saved = errno
-            toChild.forEach { close($0) }
-            throw failure(command, saved)
+        let toChild = try Descriptors.pipe()
+        let fromChild: (read: CInt, write: CInt)
+        do {
+            fromChild = try Descriptors.pipe()
+        } catch {
+            close(toChild.read)
+            close(toChild.write)
+            throw failure(command, error)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
-        _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
-        let shell = processEnvironment()["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
-        let words: [String] = [shell, "-c", "exec \(command)"]
-        var argv = words.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, shell, &actions, nil, &argv, environ)
-        close(toChild[0])
-        close(fromChild[1])
-        guard spawned == 0 else {
-            close(toChild[1])
-            close(fromChild[0])
-            throw failure(command, spawned)
+        let shell = ProcessEnvironment.variables["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        let pid: pid_t
+        do {
+            // Its standard error stays ours, as with ssh.
+            pid = try ProgramSpawn.start(shell, arguments: ["-c", "exec \(command)"], environment: ProcessEnvironment.entries,
+                                         actions: [.duplicate(toChild.read, as: STDIN_FILENO), .duplicate(fromChild.write, as: STDOUT_FILENO)])
+        } catch {
+            close(toChild.read)
+            close(fromChild.write)
+            close(toChild.write)
+            close(fromChild.read)
+            throw failure(command, error)
         }
-        return ProxyCommandProcess(pid: pid, fromProxy: fromChild[0], toProxy: toChild[1])
+        close(toChild.read)
+        close(fromChild.write)
+        return ProxyCommandProcess(pid: pid, fromProxy: fromChild.read, toProxy: toChild.write)
     }
 
     /// Tells the command the connection is over (SIGHUP, as ssh) and reaps it if it has already gone.
@@ -54,7 +51,8 @@ struct ProxyCommandProcess: Sendable {
         _ = waitpid(pid, &status, WNOHANG)
     }
 
-    private static func failure(_ command: String, _ code: Int32) -> ShhFailure {
-        ShhFailure("shh: cannot run proxy command \"\(command)\": \(String(cString: strerror(code)))")
+    private static func failure(_ command: String, _ error: any Error) -> ShhFailure {
+        let reason = if let error = error as? SSHPOSIXError, case .systemCall(_, let code) = error.kind { String(cString: strerror(code)) } else { "\(error)" }
+        return ShhFailure("shh: cannot run proxy command \"\(command)\": \(reason)")
     }
 }

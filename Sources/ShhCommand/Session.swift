@@ -6,7 +6,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import SSHPOSIX
 import Dispatch
 import NIOCore
 import SSH
@@ -77,7 +77,7 @@ struct Session {
         }.get()
         let hasTerminal = wantsTerminal(command: command)
         if hasTerminal {
-            let terminalType = settings.sendEnvironment.last { $0.0 == "TERM" }?.1 ?? processEnvironment()["TERM"] ?? ""
+            let terminalType = settings.sendEnvironment.last { $0.0 == "TERM" }?.1 ?? ProcessEnvironment.variables["TERM"] ?? ""
             let request = SSHPseudoTerminalRequest(terminalType: terminalType, size: LocalTerminal.size(of: STDIN_FILENO),
                                                    modes: LocalTerminal.modes(of: STDIN_FILENO))
             do {
@@ -131,7 +131,7 @@ struct Session {
             knownHostsName: settings.knownHostsName, host: settings.hostName, userFiles: settings.userKnownHostsFiles,
             globalFiles: settings.globalKnownHostsFiles, policy: settings.strictHostKeyChecking,
             hashNewEntries: settings.hashKnownHosts, batchMode: settings.batchMode, diagnostics: diagnostics)
-        let credentials = Identities.credentials(settings, diagnostics: diagnostics)
+        let credentials = await Identities.credentials(settings, diagnostics: diagnostics)
         diagnostics.debug("Connecting to \(settings.hostName) port \(settings.port) as \(settings.user).")
         var attempt = 1
         while true {
@@ -224,7 +224,7 @@ struct Session {
             escapeFilter = EscapeFilter(escapeCharacter: character)
         }
         // Output into a pipe (`shh host tar c . | tar x`): a 1 MiB pipe lets us write ahead of the reader.
-        if terminal == nil { _ = shh_grow_pipe(STDOUT_FILENO, 1 << 20) }
+        if terminal == nil { Descriptors.growPipe(STDOUT_FILENO, to: 1 << 20) }
         if escapeFilter == nil && !arguments.stdinNull {
             // Plain data: straight from the reading thread to the channel's event loop, no task in between.
             StandardInput.pump(into: session)
@@ -336,7 +336,7 @@ extension StandardInput {
             // From a pipe (`tar c . | shh host ...`), a 1 MiB pipe lets the writer run ahead and a read take up to
             // 256 KiB: four times fewer reads, hand-overs and wake-ups than 64 KiB. Files and terminals are left as
             // they are (the call fails on them).
-            let chunkSize = shh_grow_pipe(STDIN_FILENO, 1 << 20) >= 256 * 1024 ? 256 * 1024 : 64 * 1024
+            let chunkSize = (Descriptors.growPipe(STDIN_FILENO, to: 1 << 20) ?? 0) >= 256 * 1024 ? 256 * 1024 : 64 * 1024
             while true {
                 permits.wait()
                 if failed.load(ordering: .relaxed) { return }

@@ -8,7 +8,7 @@ import Musl
 #endif
 import Dispatch
 import SSHProtocol
-import SSHServerHost
+import SSHPOSIX
 import Synchronization
 
 enum LocalTerminal {

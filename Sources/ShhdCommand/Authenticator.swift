@@ -10,7 +10,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import CSSHServerHost
+import SSHPOSIX
 import NIOCore
 import OpenSSHConfig
 import SSH
@@ -20,7 +21,7 @@ import SSHServerHost
 
 struct ShhdAuthenticator: SSHServerAuthenticator {
     let file: SSHServerConfigFile
-    let runningAccount: SSHSessionAccount
+    let runningAccount: SystemAccount
     let log: ServerLog
     /// The same for every user (RFC 4252 §5.1): publickey, and the password methods when shhd runs as root (only
     /// root can read /etc/shadow) and the configuration enables them anywhere.
@@ -33,11 +34,11 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// How long one decision's blocking work may take before that attempt is refused (and logged).
     let decisionTimeout: Duration
     /// The account database (getpwnam_r); tests put a slow one here.
-    let lookUpAccount: @Sendable (String) -> SSHSessionAccount?
+    let lookUpAccount: @Sendable (String) -> SystemAccount?
 
-    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SSHSessionAccount, log: ServerLog, banners: [String: String] = [:],
+    init(file: SSHServerConfigFile, global: SSHServerConfig, runningAccount: SystemAccount, log: ServerLog, banners: [String: String] = [:],
          blocking: SSHBlockingWorkPool = .shared, decisionTimeout: Duration = .seconds(20),
-         lookUpAccount: @escaping @Sendable (String) -> SSHSessionAccount? = { SSHSessionAccount(named: $0) }) {
+         lookUpAccount: @escaping @Sendable (String) -> SystemAccount? = { SystemAccount(named: $0) }) {
         self.file = file
         self.banners = banners
         self.runningAccount = runningAccount
@@ -199,7 +200,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
     }
 
-    private func grantOrRefuse(_ settings: SSHServerConfig, account: SSHSessionAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey,
+    private func grantOrRefuse(_ settings: SSHServerConfig, account: SystemAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey,
                                user: String, from: String, isQuery: Bool, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         switch grant(settings, account: account, entry: entry, key: key, method: "publickey") {
         case .failure(let refusal):
@@ -358,7 +359,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// What this login may do: sshd's ForceCommand over command= (a certificate's force-command must agree with
     /// it), PermitTTY with no-pty/restrict and a certificate's permit-pty, SetEnv over environment= and
     /// ~/.ssh/environment (those two only as PermitUserEnvironment allows), AcceptEnv as Match left it.
-    func grant(_ settings: SSHServerConfig, account: SSHSessionAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey?,
+    func grant(_ settings: SSHServerConfig, account: SystemAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey?,
                method: String) -> Result<SSHLoginGrant, Refusal> {
         var grant = SSHLoginGrant(method: method)
         var keyCommand = entry?.options.command
@@ -423,7 +424,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     }
 
     enum Admission {
-        case admitted(SSHSessionAccount, SSHServerConfig, address: String, from: String)
+        case admitted(SystemAccount, SSHServerConfig, address: String, from: String)
         /// `unknownUser`: there is no such account (sshd's "invalid user"), rather than one refused by policy.
         case refused(unknownUser: Bool)
     }
@@ -474,7 +475,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     }
 
     /// AuthorizedKeysFile with %h, %u, %U and %% expanded, relative paths from the home directory; "none" for none.
-    func authorizedKeysFiles(_ settings: SSHServerConfig, account: SSHSessionAccount) -> [AuthorizedKeysFile] {
+    func authorizedKeysFiles(_ settings: SSHServerConfig, account: SystemAccount) -> [AuthorizedKeysFile] {
         let patterns = settings.arguments("authorizedkeysfile") ?? [".ssh/authorized_keys", ".ssh/authorized_keys2"]
         return patterns.filter { $0.lowercased() != "none" }.compactMap { pattern in
             var path = ""

@@ -8,6 +8,7 @@ import Glibc
 import Musl
 #endif
 import NIOCore
+import SSHPOSIX
 import SSH
 import SSHKeys
 import SSHProtocol

@@ -8,16 +8,17 @@ import Musl
 #endif
 import SSHKeys
 import SSHServerHost
+import SSHPOSIX
 
 enum EmbeddedHostKey {
-    static func directory(for account: SSHSessionAccount) -> String {
+    static func directory(for account: SystemAccount) -> String {
         if let state = getenv("XDG_STATE_HOME").map({ String(cString: $0) }), state.hasPrefix("/") { return state + "/shhd" }
         return account.home + "/.local/state/shhd"
     }
 
     /// The key's path, making the key (and its .pub) first when it does not exist — unless `create` is false
     /// (shhd -t and -T write nothing, as sshd -t): then nil when there is none yet.
-    static func ensure(for account: SSHSessionAccount, log: ServerLog, create: Bool = true) throws -> String? {
+    static func ensure(for account: SystemAccount, log: ServerLog, create: Bool = true) throws -> String? {
         let directory = directory(for: account)
         let path = directory + "/ssh_host_ed25519_key"
         if access(path, F_OK) == 0 { return path }

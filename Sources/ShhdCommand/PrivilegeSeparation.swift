@@ -11,7 +11,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import CSSHServerHost
+import SSHPOSIX
 import NIOCore
 import SSH
 import SSHServerHost
@@ -61,7 +62,7 @@ enum PrivilegeSeparation {
 
     /// The account and directory the network process will have; checked before anything is served.
     static func networkProcessIdentity() throws -> (uid: uid_t, gid: gid_t, root: String) {
-        guard let account = accountNames.lazy.compactMap({ SSHSessionAccount(named: $0) }).first else {
+        guard let account = accountNames.lazy.compactMap({ SystemAccount(named: $0) }).first else {
             throw ShhdFailure("shhd: no account for the network process: create \"sshd\" (OpenSSH's privilege separation user) or \"nobody\"")
         }
         guard account.uid != 0 else { throw ShhdFailure("shhd: the privilege separation account \(account.name) is root") }
@@ -114,39 +115,15 @@ enum PrivilegeSeparation {
         let length = readlink("/proc/self/exe", &executable, executable.count - 1)
         guard length > 0 else { throw ShhdFailure("shhd: cannot find its own program (/proc/self/exe): \(String(cString: strerror(errno)))") }
         let path = String(decoding: executable.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // Each descriptor goes high first, then to its number, so one's target never overwrites another's source;
-        // dup2 leaves the copies without close-on-exec.
-        let sources = [broker] + listeners
-        let high = (sources.max() ?? 0) + 1 + 64
-        for (index, source) in sources.enumerated() { posix_spawn_file_actions_adddup2(&actions, source, high + CInt(index)) }
-        for index in sources.indices {
-            posix_spawn_file_actions_adddup2(&actions, high + CInt(index), brokerDescriptor + CInt(index))
-            posix_spawn_file_actions_addclose(&actions, high + CInt(index))
-        }
-        // Anything else of ours left open without close-on-exec (a library's pipe) stays behind.
-        _ = shh_spawn_file_actions_addclosefrom(&actions, brokerDescriptor + CInt(sources.count))
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        var environment = ProcessEnvironment.current.filter { !$0.hasPrefix(environmentVariable + "=") }
+        var environment = ProcessEnvironment.entries.filter { !$0.hasPrefix(environmentVariable + "=") }
         environment.append("\(environmentVariable)=\(identity.environmentValue)")
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw ShhdFailure("shhd: cannot start the network process: \(String(cString: strerror(result)))") }
-        return pid
+        do {
+            // The broker's socket becomes 3 and the listeners follow; anything else of ours stays behind.
+            return try ProgramSpawn.start(path, arguments: arguments, environment: environment,
+                                          actions: SpawnAction.renumbering([broker] + listeners, from: brokerDescriptor))
+        } catch {
+            throw ShhdFailure("shhd: cannot start the network process: \(error)")
+        }
     }
 
     // MARK: The network process's side
@@ -158,18 +135,5 @@ enum PrivilegeSeparation {
             let step = failedStep.map { String(cString: $0) } ?? "dropping privileges"
             throw ShhdFailure("shhd: network process: \(step) failed: \(String(cString: strerror(errno)))")
         }
-    }
-}
-
-/// The process's environment as "NAME=value" strings.
-enum ProcessEnvironment {
-    static var current: [String] {
-        var result: [String] = []
-        var pointer = environ
-        while let entry = pointer.pointee {
-            result.append(String(cString: entry))
-            pointer += 1
-        }
-        return result
     }
 }

@@ -7,6 +7,7 @@ import Glibc
 import Musl
 #endif
 import NIOCore
+import SSHPOSIX
 import OpenSSHConfig
 import SSH
 import SSHKeys
@@ -30,7 +31,7 @@ struct ServerSettings {
     var notes: [String]
     /// The text of every Banner file the configuration names (top level and Match), by path.
     var banners: [String: String]
-    var runningAccount: SSHSessionAccount
+    var runningAccount: SystemAccount
     /// MaxStartups and the PerSource* settings (never nil for shhd; penalties may be off).
     var startupLimits: SSHStartupLimits? = nil
 
@@ -42,7 +43,7 @@ struct ServerSettings {
     /// `loadingHostKeys: false` (the network process): no private key is read; the broker announces the public halves.
     static func resolve(_ arguments: ShhdArguments, log: ServerLog, checking: Bool = false, loadingHostKeys: Bool = true) throws -> ServerSettings {
         var embeddedKeyPending = false
-        guard let account = SSHSessionAccount(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
+        guard let account = SystemAccount(uid: getuid()) else { throw ShhdFailure("shhd: cannot find the account of uid \(getuid())") }
         var lines = arguments.configLines
         let configPath: String?
         if let given = arguments.configFile {

@@ -9,6 +9,7 @@ import Musl
 #endif
 import Logging
 import NIOCore
+import SSHPOSIX
 import NIOPosix
 import OpenSSHConfig
 import ServiceLifecycle
@@ -366,7 +367,7 @@ public enum Shhd {
                 switch parts[0] {
                 case "user":
                     context.user = parts[1]
-                    context.groups = SSHSessionAccount(named: parts[1])?.groupNames ?? []
+                    context.groups = SystemAccount(named: parts[1])?.groupNames ?? []
                 case "host": context.host = parts[1]
                 case "addr": context.address = parts[1]
                 case "laddr": context.localAddress = parts[1]

@@ -4,6 +4,7 @@
 // connection attempt.
 import Foundation
 import NIOCore
+import SSHPOSIX
 import NIOPosix
 @testable import SSH
 import ServiceLifecycle

@@ -3,6 +3,7 @@
 import Crypto
 import Foundation
 import SSH
+import SSHPOSIX
 import SSHKeys
 import SSHServerHost
 import SSHProtocol

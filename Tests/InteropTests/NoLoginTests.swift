@@ -3,6 +3,7 @@
 // are again. An in-process SSHServer running sessions as the account that logged in, and our SSHClient.
 import Foundation
 import SSH
+import SSHPOSIX
 import SSHKeys
 import SSHProtocol
 import SSHServerHost

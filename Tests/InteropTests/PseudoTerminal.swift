@@ -1,7 +1,7 @@
 // A program run the way a user at a terminal runs it: in its own session, with a fresh pseudo-terminal as its
 // standard input, output and error and as its controlling terminal (so /dev/tty works). The test plays the user:
 // it types, reads what the screen got, resizes the window and checks the terminal's modes afterwards.
-import CSSHHost
+import CSSHPOSIX
 import Foundation
 import Synchronization
 
@@ -38,11 +38,11 @@ final class PseudoTerminalProcess: Sendable {
         // becomes the controlling terminal of the new session.
         let pid: pid_t
         do {
-            pid = try spawnInNewSession(executable, arguments, environment: environment) { actions in
-                posix_spawn_file_actions_addopen(&actions, 0, terminalPath, O_RDWR, 0)
-                posix_spawn_file_actions_adddup2(&actions, 0, 1)
-                posix_spawn_file_actions_adddup2(&actions, 0, 2)
-            }
+            pid = try spawnInNewSession(executable, arguments, environment: environment, actions: [
+                .open(terminalPath, flags: O_RDWR, mode: 0, as: 0),
+                .duplicate(0, as: 1),
+                .duplicate(0, as: 2),
+            ])
         } catch {
             close(controller)
             throw error

@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import ServiceLifecycle
 import SSH
+import SSHPOSIX
 import SSHKeys
 import SSHServerHost
 import SSHProtocol

@@ -39,11 +39,11 @@ struct ShhdMemoryTests {
         let output = fixture.directory + "/stopping.out"
         let client = try spawnInNewSession("/usr/bin/env", ["python3", "-c", stoppingClient, "\(server.port)", knownHosts, fixture.identity,
                                                             testLogin, "head -c 1073741824 /dev/zero"],
-                                           environment: ProcessInfo.processInfo.environment) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        }
+                                           environment: ProcessInfo.processInfo.environment, actions: [
+            .open("/dev/null", flags: O_RDONLY, mode: 0, as: 0),
+            .open(output, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600, as: 1),
+            .duplicate(1, as: 2),
+        ])
         defer { killTree(client) }
         #expect(await eventually(30) { ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("READING") },
                 "\((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")

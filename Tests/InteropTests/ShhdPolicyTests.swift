@@ -159,11 +159,11 @@ struct ShhdPolicyTests {
         let server = try await fixture.startEmbedded()
         defer { server.terminate() }
         let socket = fixture.directory + "/agent.sock"
-        let agent = try spawnInNewSession("/usr/bin/ssh-agent", ["-D", "-a", socket], environment: ProcessInfo.processInfo.environment) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        }
+        let agent = try spawnInNewSession("/usr/bin/ssh-agent", ["-D", "-a", socket], environment: ProcessInfo.processInfo.environment, actions: [
+            .open("/dev/null", flags: O_RDONLY, mode: 0, as: 0),
+            .open("/dev/null", flags: O_WRONLY, mode: 0, as: 1),
+            .duplicate(1, as: 2),
+        ])
         // Stopped and reaped before the fixture's directory goes: an agent ending on SIGTERM removes its socket, which
         // would race the directory's removal. SIGKILL (which leaves the socket) if the test throws first.
         var reaped = false

@@ -183,11 +183,11 @@ struct ShhdSessionTests {
             : "head -c 1048576 /dev/zero; echo mid-transfer >&2; cat /dev/zero; sleep \(marker)"
         let arguments = try sshOptions(fixture, port: server.port) + ["\(testLogin)@127.0.0.1", command]
         // The client is killed with data still flowing.
-        let ssh = try spawnInNewSession("/usr/bin/ssh", arguments, environment: ProcessInfo.processInfo.environment) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, direction == "up" ? "/dev/zero" : "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        }
+        let ssh = try spawnInNewSession("/usr/bin/ssh", arguments, environment: ProcessInfo.processInfo.environment, actions: [
+            .open(direction == "up" ? "/dev/zero" : "/dev/null", flags: O_RDONLY, mode: 0, as: 0),
+            .open("/dev/null", flags: O_WRONLY, mode: 0, as: 1),
+            .open(errors, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600, as: 2),
+        ])
         var reaped = false
         defer {
             if !reaped { kill(ssh, SIGKILL); Thread.detachNewThread { var status: Int32 = 0; waitpid(ssh, &status, 0) } }

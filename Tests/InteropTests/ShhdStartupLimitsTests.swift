@@ -5,7 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSSHHost
+import CSSHPOSIX
 import Foundation
 import Testing
 
@@ -28,11 +28,11 @@ private final class Flood: @unchecked Sendable {
         // both cores from everyone would measure this machine, not shhd.
         pid = try spawnInNewSession("/usr/bin/nice", ["-n", "19", "/usr/bin/env", "python3", floodScript, "\(port)", "127.0.0.2", "\(hanging)",
                                                       "127.0.0.3", "\(kexWorkers)"],
-                                    environment: ProcessInfo.processInfo.environment) { actions in
-            posix_spawn_file_actions_adddup2(&actions, readEnd, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        }
+                                    environment: ProcessInfo.processInfo.environment, actions: [
+            .duplicate(readEnd, as: 0),
+            .open(path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600, as: 1),
+            .duplicate(1, as: 2),
+        ])
         close(readEnd)
         stdinWriter = fds[1]
     }

@@ -1,6 +1,6 @@
 // shhd started by a test: our own build of the server on a free loopback port, its log in a temp directory,
 // spawned directly (its own session, no descriptors of ours beyond 0-2, default signals) and stopped by PID.
-import CSSHHost
+import SSHPOSIX
 import Foundation
 
 var shhdPath: String { "\(productsDirectory)/shhd" }
@@ -31,11 +31,11 @@ final class TestShhd: @unchecked Sendable {
             attempt += 1
             let port = try freeLoopbackPort()
             let log = directory + "/shhd-\(port).log"
-            let pid = try spawnInNewSession(shhdPath, ["-D", "-e", "-p", "\(port)"] + arguments, environment: merged) { actions in
-                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-                posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-                posix_spawn_file_actions_adddup2(&actions, 1, 2)
-            }
+            let pid = try spawnInNewSession(shhdPath, ["-D", "-e", "-p", "\(port)"] + arguments, environment: merged, actions: [
+                .open("/dev/null", flags: O_RDONLY, mode: 0, as: 0),
+                .open(log, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600, as: 1),
+                .duplicate(1, as: 2),
+            ])
             switch Self.waitUntilListening(pid: pid, port: port, log: log) {
             case .listening:
                 (self.port, self.pid, self.log) = (port, pid, log)
@@ -137,29 +137,13 @@ final class TestShhd: @unchecked Sendable {
 /// what `descriptors` sets up for 0, 1 and 2 (threads in the test process block signals, and children would
 /// inherit that mask and our pipes otherwise). Returns its PID; the caller reaps it.
 func spawnInNewSession(_ executable: String, _ arguments: [String], environment: [String: String],
-                       descriptors: (inout posix_spawn_file_actions_t) -> Void) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    descriptors(&actions)
-    _ = shh_spawn_file_actions_addclosefrom(&actions, 3)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var all = sigset_t()
-    sigfillset(&all)
-    var none = sigset_t()
-    sigemptyset(&none)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setsigmask(&attributes, &none)
-    posix_spawnattr_setflags(&attributes, Int16(shh_posix_spawn_setsid_flag() | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for pointer in argv + envp { free(pointer) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-    guard spawned == 0 else { throw InteropError.missingProgram("\(executable) (\(String(cString: strerror(spawned))))") }
-    return pid
+                       actions: [SpawnAction]) throws -> pid_t {
+    do {
+        return try ProgramSpawn.start(executable, arguments: arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+                                      actions: actions, newSession: true)
+    } catch {
+        throw InteropError.missingProgram("\(executable) (\(error))")
+    }
 }
 
 /// Sends `signal` to a child of this process and waits for it (on a thread of its own, not the pool).

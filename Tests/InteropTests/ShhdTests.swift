@@ -292,11 +292,11 @@ struct ShhdTests {
             .write(toFile: knownHosts, atomically: true, encoding: .utf8)
         let client = try spawnInNewSession("/usr/bin/ssh", ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "BatchMode=yes",
                                                              "-o", "UserKnownHostsFile=\(knownHosts)", "\(testLogin)@127.0.0.1", "sleep 60"],
-                                           environment: ProcessInfo.processInfo.environment) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        }
+                                           environment: ProcessInfo.processInfo.environment, actions: [
+            .open("/dev/null", flags: O_RDONLY, mode: 0, as: 0),
+            .open("/dev/null", flags: O_WRONLY, mode: 0, as: 1),
+            .duplicate(1, as: 2),
+        ])
         defer {
             kill(client, SIGKILL)
             Thread.detachNewThread { var status: Int32 = 0; waitpid(client, &status, 0) }

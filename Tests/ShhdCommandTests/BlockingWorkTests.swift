@@ -7,6 +7,7 @@ import Glibc
 #endif
 import Foundation
 import NIOCore
+import SSHPOSIX
 import OpenSSHConfig
 import SSH
 import SSHKeys
@@ -96,7 +97,7 @@ private struct TestServer: Sendable {
         let log = ServerLog()
         #expect(log.redirect(to: directory + "/shhd.log"))
         log.level = .verbose
-        let running = SSHSessionAccount.current()
+        let running = SystemAccount.current()
         let home = directory
         pool = SSHBlockingWorkPool(threads: 8)
         authenticator = ShhdAuthenticator(
@@ -104,7 +105,7 @@ private struct TestServer: Sendable {
             decisionTimeout: decisionTimeout,
             lookUpAccount: { name in
                 if name == hostileUser, let slowLookup { Thread.sleep(forTimeInterval: Double(slowLookup.components.seconds)) }
-                return SSHSessionAccount(name: name, uid: running.uid, gid: running.gid, home: home, shell: "/bin/sh")
+                return SystemAccount(name: name, uid: running.uid, gid: running.gid, home: home, shell: "/bin/sh")
             })
     }
 

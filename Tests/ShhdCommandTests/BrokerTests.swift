@@ -5,9 +5,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSSHHost
+import CSSHPOSIX
 import Foundation
 import NIOCore
+import SSHPOSIX
 import OpenSSHConfig
 import SSH
 import SSHKeys

@@ -2,6 +2,7 @@
 // Match names gets its own limits, everyone else the top-level ones.
 import Foundation
 import NIOCore
+import SSHPOSIX
 import OpenSSHConfig
 import SSH
 import SSHKeys

@@ -3,6 +3,7 @@ import Foundation
 import OpenSSHConfig
 import SSHKeys
 import SSHServerHost
+import SSHPOSIX
 @testable import ShhdCommand
 
 /// shhd's authenticator for made-up users of the running account (home `directory`), whose keys are written to
@@ -12,7 +13,7 @@ func madeUpUsersAuthenticator(directory: String, keys: [String: SSHPublicKey], m
     let file = try SSHServerConfigFile.read(text: "AuthorizedKeysFile \(directory)/%u.keys\nStrictModes no\n" + moreConfig, path: "test")
     let log = ServerLog()
     _ = log.redirect(to: directory + "/shhd.log")
-    let running = SSHSessionAccount.current()
+    let running = SystemAccount.current()
     return ShhdAuthenticator(file: file, global: file.settings(for: nil), runningAccount: running, log: log,
-                             lookUpAccount: { SSHSessionAccount(name: $0, uid: running.uid, gid: running.gid, home: directory, shell: "/bin/sh") })
+                             lookUpAccount: { SystemAccount(name: $0, uid: running.uid, gid: running.gid, home: directory, shell: "/bin/sh") })
 }

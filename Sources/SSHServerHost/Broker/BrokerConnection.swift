@@ -6,8 +6,9 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import CSSHPOSIX
 import NIOCore
+import SSHPOSIX
 import NIOPosix
 import Synchronization
 

@@ -5,6 +5,7 @@
 // message that does not decode exactly — unknown number, short or trailing bytes, a field past its limit — ends
 // that conversation, never the broker. See Broker/THREAT_MODEL.md.
 import NIOCore
+import SSHPOSIX
 import SSH
 import SSHProtocol
 import SSHWire

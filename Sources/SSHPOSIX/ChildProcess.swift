@@ -4,7 +4,7 @@
 // disposition and none blocked whatever the server's threads block or ignore, nothing of the server's open but
 // descriptors 0-2, and — when the server runs as root — the account's groups, gid and uid. posix_spawn cannot change
 // the user or make a controlling terminal, so there is one path for every session.
-import CSSHHost
+import CSSHPOSIX
 import SSHProtocol
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +13,7 @@ import Musl
 #endif
 
 /// Why a session process could not be started or watched.
-public struct SSHServerHostError: Error, Sendable, CustomStringConvertible {
+public struct SSHPOSIXError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// A system call failed: which, and errno's text.
         case systemCall(String, errno: Int32)
@@ -46,37 +46,37 @@ public enum ChildExit: Sendable, Equatable {
 
 /// A running child and the parent's ends of its standard descriptors. With a terminal, stdin and stdout are the
 /// pseudo-terminal's controlling side (two descriptors of it) and there is no separate stderr.
-struct SpawnedChild: Sendable {
-    let pid: pid_t
+package struct SpawnedChild: Sendable {
+    package let pid: pid_t
     /// Where the child's input is written.
-    let stdin: CInt
+    package let stdin: CInt
     /// Where its output (and, with a terminal, its errors too) is read.
-    let stdout: CInt
+    package let stdout: CInt
     /// Where its errors are read; nil with a terminal.
-    let stderr: CInt?
+    package let stderr: CInt?
 }
 
 /// A pseudo-terminal opened for a session: the controlling side stays with the server, the terminal side becomes
 /// the session's controlling terminal.
-struct PseudoTerminal: Sendable {
-    let controller: CInt
-    let terminal: CInt
-    let path: String
+package struct PseudoTerminal: Sendable {
+    package let controller: CInt
+    package let terminal: CInt
+    package let path: String
 
     /// Opens one with the client's modes and window size, owned by `account` (mode 0620, group tty) when the
     /// server runs as root, as sshd's pty_setowner does.
-    static func open(request: SSHPseudoTerminalRequest, owner account: SSHSessionAccount?) throws -> PseudoTerminal {
+    package static func open(request: SSHPseudoTerminalRequest, owner account: SystemAccount?) throws -> PseudoTerminal {
         var controller: CInt = -1
         var name = [CChar](repeating: 0, count: 128)
         guard shh_open_pseudo_terminal(&controller, &name, name.count) == 0 else {
-            throw SSHServerHostError(.systemCall("posix_openpt", errno: errno))
+            throw SSHPOSIXError(.systemCall("posix_openpt", errno: errno))
         }
         let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let terminal = Glibc.open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard terminal >= 0 else {
             let code = errno
             close(controller)
-            throw SSHServerHostError(.systemCall("open \(path)", errno: code))
+            throw SSHPOSIXError(.systemCall("open \(path)", errno: code))
         }
         var settings = termios()
         if tcgetattr(terminal, &settings) == 0 {
@@ -98,7 +98,7 @@ struct PseudoTerminal: Sendable {
 
     /// TIOCSWINSZ on a descriptor of the terminal: the size the client's window has now (window-change, RFC 4254
     /// §6.7). The caller must own `descriptor` for the call (a closed number may be someone else's by now).
-    static func resize(_ descriptor: CInt, to size: SSHTerminalSize) {
+    package static func resize(_ descriptor: CInt, to size: SSHTerminalSize) {
         var window = winsize(ws_row: UInt16(clamping: size.rows), ws_col: UInt16(clamping: size.columns),
                              ws_xpixel: UInt16(clamping: size.pixelWidth), ws_ypixel: UInt16(clamping: size.pixelHeight))
         _ = ioctl(descriptor, UInt(TIOCSWINSZ), &window)
@@ -109,8 +109,8 @@ public enum ChildProcess {
     /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value"), in
     /// `directory`; as `account` (its groups, gid, uid) when `changeUser`; on `terminal` when given (the caller's
     /// terminal side is closed here either way).
-    static func spawn(path: String, arguments: [String], environment: [String], directory: String,
-                      account: SSHSessionAccount?, changeUser: Bool, terminal: PseudoTerminal?) throws -> SpawnedChild {
+    package static func spawn(path: String, arguments: [String], environment: [String], directory: String,
+                      account: SystemAccount?, changeUser: Bool, terminal: PseudoTerminal?) throws -> SpawnedChild {
         var opened: [CInt] = []
         func closeAll() { for fd in opened { close(fd) } }
         defer { if let terminal { close(terminal.terminal) } }
@@ -119,7 +119,7 @@ public enum ChildProcess {
             guard shh_pipe_cloexec(&ends) == 0 else {
                 let code = errno
                 closeAll()
-                throw SSHServerHostError(.systemCall("pipe2", errno: code))
+                throw SSHPOSIXError(.systemCall("pipe2", errno: code))
             }
             opened += ends
             return ends
@@ -154,14 +154,14 @@ public enum ChildProcess {
             closeAll()
             if let terminal { close(terminal.controller) }
             let step = failedStep.map { String(cString: $0) } ?? "spawn"
-            throw SSHServerHostError(.systemCall(step == "exec" ? "exec \(path)" : step, errno: code))
+            throw SSHPOSIXError(.systemCall(step == "exec" ? "exec \(path)" : step, errno: code))
         }
         if let terminal {
             let input = dup(terminal.controller)
             guard input >= 0 else {
                 close(terminal.controller)
                 kill(-pid, SIGHUP)
-                throw SSHServerHostError(.systemCall("dup", errno: errno))
+                throw SSHPOSIXError(.systemCall("dup", errno: errno))
             }
             return SpawnedChild(pid: pid, stdin: input, stdout: terminal.controller, stderr: nil)
         }

@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 
-public struct SSHSessionAccount: Sendable, Equatable {
+public struct SystemAccount: Sendable, Equatable {
     public var name: String
     public var uid: uid_t
     public var gid: gid_t
@@ -40,9 +40,9 @@ public struct SSHSessionAccount: Sendable, Equatable {
     }
 
     /// The account the process runs as (a placeholder with its uid when the database does not know it).
-    public static func current() -> SSHSessionAccount {
+    public static func current() -> SystemAccount {
         let uid = getuid()
-        return SSHSessionAccount(uid: uid) ?? SSHSessionAccount(name: "\(uid)", uid: uid, gid: getgid(), home: "/", shell: "/bin/sh")
+        return SystemAccount(uid: uid) ?? SystemAccount(name: "\(uid)", uid: uid, gid: getgid(), home: "/", shell: "/bin/sh")
     }
 
     /// The IDs of the groups the account is in, its primary group first (what setgroups gets).
@@ -73,7 +73,7 @@ public struct SSHSessionAccount: Sendable, Equatable {
     }
 
     private static func lookUp(_ call: (UnsafeMutablePointer<passwd>, UnsafeMutablePointer<CChar>, Int,
-                                        UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>) -> Int32) -> SSHSessionAccount? {
+                                        UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>) -> Int32) -> SystemAccount? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         return withGrowingBuffer { buffer, size in
@@ -82,7 +82,7 @@ public struct SSHSessionAccount: Sendable, Equatable {
             // The entry's strings point into `buffer`: copied out before it goes.
             guard result != nil, let name = entry.pw_name else { return .done(nil) }
             let shell = entry.pw_shell.map { String(cString: $0) } ?? ""
-            return .done(SSHSessionAccount(name: String(cString: name), uid: entry.pw_uid, gid: entry.pw_gid,
+            return .done(SystemAccount(name: String(cString: name), uid: entry.pw_uid, gid: entry.pw_gid,
                                            home: entry.pw_dir.map { String(cString: $0) } ?? "/", shell: shell.isEmpty ? "/bin/sh" : shell))
         } ?? nil
     }

@@ -8,7 +8,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSSHHost
+import CSSHPOSIX
 
 public enum SSHUserFile {
     public enum Outcome: Sendable, Equatable {
@@ -23,7 +23,7 @@ public enum SSHUserFile {
 
     /// Reads `path` as `account` would. `strictModes`: the file and the directories above it (up to the home
     /// directory) must be owned by root or the account and writable by nobody else.
-    public static func read(_ path: String, as account: SSHSessionAccount, strictModes: Bool, maximumSize: Int = 1 << 20) -> Outcome {
+    public static func read(_ path: String, as account: SystemAccount, strictModes: Bool, maximumSize: Int = 1 << 20) -> Outcome {
         guard let resolved = resolve(path) else {
             return errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable("\(path): \(String(cString: strerror(errno)))")
         }
@@ -54,7 +54,7 @@ public enum SSHUserFile {
     }
 
     /// Whether the account has `path` (a regular file it can reach with its own rights): ~/.hushlogin.
-    public static func exists(_ path: String, as account: SSHSessionAccount) -> Bool {
+    public static func exists(_ path: String, as account: SystemAccount) -> Bool {
         switch read(path, as: account, strictModes: false, maximumSize: 64 << 10) {
         case .contents: true
         case .missing, .refused, .unreadable: false

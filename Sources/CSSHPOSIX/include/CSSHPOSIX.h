@@ -1,7 +1,8 @@
-// C helpers for SSHServerHost: the few system interfaces Swift does not import (GNU extensions and macros), and
-// the session-spawning shim (a vfork-style child running only system calls), which Swift cannot write safely.
-#ifndef CSSHHOST_H
-#define CSSHHOST_H
+// C helpers for SSHPOSIX (client and server alike): the few system interfaces Swift does not import (GNU
+// extensions and macros), descriptor passing, and the session-spawning shim (a vfork-style child running only system
+// calls), which Swift cannot write safely. No library beyond libc: the client links this too.
+#ifndef CSSHPOSIX_H
+#define CSSHPOSIX_H
 
 #include <spawn.h>
 #include <sys/types.h>
@@ -49,14 +50,17 @@ struct shh_session_spawn {
 /// names the step that failed ("setuid", "exec", ...), in the child or here.
 pid_t shh_spawn_session(const struct shh_session_spawn *spawn, const char **failed_step);
 
-/// Whether `user`'s password is `password` (crypt_r against the shadow entry, or the password database's field):
-/// 1 yes, 0 no, -1 out of memory. Locked ("!"), disabled ("*") and empty fields never match, except an empty field
-/// with an empty password when `permit_empty` (PermitEmptyPasswords). Unknown users take as long as known ones.
-/// Reading /etc/shadow needs root.
-int shh_check_password(const char *user, const char *password, int permit_empty);
+/// A SOCK_SEQPACKET socket pair (message boundaries kept, descriptors can ride along), close-on-exec.
+int shh_seqpacket_pair(int fds[2]);
 
-/// The account's state in the shadow file: 0 usable, 1 locked (the hash starts with "!"), 2 expired.
-int shh_account_state(const char *user);
+/// Sends one message with up to 8 descriptors (SCM_RIGHTS). Returns the bytes sent or -1 with errno. With
+/// `dont_wait`, a full socket is EAGAIN instead of a wait.
+ssize_t shh_send_message(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);
+
+/// Receives one message into `bytes` (at most `capacity`) and up to `max_fds` descriptors (close-on-exec; any
+/// beyond are closed). Returns the message's length (0: the peer closed), or -1 with errno; a message longer
+/// than `capacity` is an error (EMSGSIZE) and its descriptors are closed.
+ssize_t shh_receive_message(int socket, void *bytes, size_t capacity, int *fds, size_t max_fds, size_t *fd_count);
 
 /// Opens a user's own file (authorized_keys, ~/.ssh/environment, ~/.hushlogin) with that user's rights and
 /// without being fooled by what the path holds. `resolved` is an absolute path without symbolic links (realpath's
@@ -69,23 +73,6 @@ int shh_account_state(const char *user);
 /// takes the user's filesystem identity (fsuid, fsgid, groups) for the walk and gets root's back before returning.
 /// Returns the descriptor (O_CLOEXEC), or -1 with errno set (ENOENT: no such file); -2 when the file or a
 /// directory breaks the rules, with the reason in `problem`.
-/// A SOCK_SEQPACKET socket pair (message boundaries kept, descriptors can ride along), close-on-exec.
-int shh_seqpacket_pair(int fds[2]);
-
-/// shhd's network process gives up root for good: chroot to `root` (an empty directory), then the one group
-/// `gid`, gid and uid (real, effective and saved, every thread: glibc broadcasts set*id; with them go all
-/// capabilities), and checks that root cannot be had back. 0, or -1 with errno and the step that failed.
-int shh_drop_privileges(const char *root, uid_t uid, gid_t gid, const char **failed_step);
-
-/// Sends one message with up to 8 descriptors (SCM_RIGHTS). Returns the bytes sent or -1 with errno. With
-/// `dont_wait`, a full socket is EAGAIN instead of a wait.
-ssize_t shh_send_message(int socket, const void *bytes, size_t length, const int *fds, size_t fd_count, int dont_wait);
-
-/// Receives one message into `bytes` (at most `capacity`) and up to `max_fds` descriptors (close-on-exec; any
-/// beyond are closed). Returns the message's length (0: the peer closed), or -1 with errno; a message longer
-/// than `capacity` is an error (EMSGSIZE) and its descriptors are closed.
-ssize_t shh_receive_message(int socket, void *bytes, size_t capacity, int *fds, size_t max_fds, size_t *fd_count);
-
 int shh_open_user_file(const char *resolved, const char *home, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count,
                        int strict, char *problem, size_t problem_size);
 

@@ -34,7 +34,7 @@ public final class SSHBlockingWorkPool: Sendable {
         threads.shutdownGracefully { _ in }
     }
 
-    /// Runs `work` on one of the pool's threads and returns its result; throws `SSHServerHostError.timedOut(what)` when
+    /// Runs `work` on one of the pool's threads and returns its result; throws `SSHPOSIXError.timedOut(what)` when
     /// it has not finished within `timeout` (rethrows what `work` throws otherwise). A result that arrives after the
     /// caller gave up goes to `discardLate`, which releases what it holds (descriptors, a child process).
     public func run<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), discardLate: (@Sendable (T) -> Void)? = nil,
@@ -43,7 +43,7 @@ public final class SSHBlockingWorkPool: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             outcome.withLockedValue { $0 = .pending(continuation) }
             let deadline = timers.scheduleTask(in: TimeAmount(timeout)) {
-                Self.finish(outcome, with: .failure(SSHServerHostError(.timedOut(what: what, after: timeout))))
+                Self.finish(outcome, with: .failure(SSHPOSIXError(.timedOut(what: what, after: timeout))))
             }
             threads.submit { state in
                 // Dropped when no longer wanted (the deadline passed while it queued), unless it owns something that
@@ -61,7 +61,7 @@ public final class SSHBlockingWorkPool: Sendable {
     /// work still queued then never runs). One thread hop instead of a task's several: the privilege broker sends
     /// each reply this way.
     public func submit<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), _ work: @escaping @Sendable () -> T,
-                                    deliver: @escaping @Sendable (Result<T, SSHServerHostError>) -> Void) {
+                                    deliver: @escaping @Sendable (Result<T, SSHPOSIXError>) -> Void) {
         let delivered = NIOLockedValueBox(false)
         @Sendable func claim() -> Bool {
             delivered.withLockedValue { done in
@@ -70,7 +70,7 @@ public final class SSHBlockingWorkPool: Sendable {
             }
         }
         let deadline = timers.scheduleTask(in: TimeAmount(timeout)) {
-            if claim() { deliver(.failure(SSHServerHostError(.timedOut(what: what, after: timeout)))) }
+            if claim() { deliver(.failure(SSHPOSIXError(.timedOut(what: what, after: timeout)))) }
         }
         threads.submit { state in
             guard state == .active, !delivered.withLockedValue({ $0 }) else { return }
