@@ -155,7 +155,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
                     case .success(nil):
                         handler.tryNext(allowed: allowed, context: context)
                     case .failure(let error):
-                        handler.fail(context: context, error)
+                        handler.fail(context: context, SSHError.credential(.password, failedWith: error))
                     }
                 }
                 return
@@ -166,7 +166,8 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
             return
         }
         // The verdict first: closing the connection below would otherwise report it as merely closed.
-        finish(.failure(SSHError(.authenticationFailed(user: user, tried: tried, allowed: allowed))))
+        finish(.failure(SSHError(.authenticationFailed(user: user, tried: tried.map(SSHAuthenticationMethod.init(name:)),
+                                                      allowed: allowed.map(SSHAuthenticationMethod.init(name:))))))
         context.writeAndFlush(wrapOutboundOut(.disconnect(.noMoreAuthenticationMethodsAvailable, "No more authentication methods available")), promise: nil)
     }
 
@@ -219,7 +220,7 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
                 handler.perform(context: context) { try $0.respond(answers) }
                 context.flush()
             case .failure(let error):
-                handler.fail(context: context, error)
+                handler.fail(context: context, SSHError.credential(.keyboardInteractive, failedWith: error))
             }
         }
     }
@@ -257,5 +258,14 @@ final class ClientAuthenticationHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         finish(.failure(SSHError(.connectionClosed)))
         context.fireChannelInactive()
+    }
+}
+
+extension SSHError {
+    /// A credential's own code threw: the caller's cancellation stays a cancellation, anything else is the
+    /// credential's failure, not the peer's.
+    static func credential(_ method: SSHAuthenticationMethod, failedWith error: any Error) -> any Error {
+        if error is CancellationError || error is SSHError { return error }
+        return SSHError(.credentialFailed(method: method), underlying: error)
     }
 }

@@ -168,8 +168,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             channels[id]?.opened = nil
         case .channelOpenFailed(let id, let reason, let description):
             let state = channels.removeValue(forKey: id)
-            state?.opened?.fail(SSHError(.channelOpenFailed(reason: "\(reason)", description: description)))
-            state?.continuation?.finish(throwing: SSHError(.channelOpenFailed(reason: "\(reason)", description: description)))
+            state?.opened?.fail(SSHError(.channelOpenFailed(reason: reason, description: description)))
+            state?.continuation?.finish(throwing: SSHError(.channelOpenFailed(reason: reason, description: description)))
             state?.closed.succeed()
             endIfDrained()
         case .data(let id, let data):

@@ -57,9 +57,13 @@ public final class SSHChannel: Sendable {
     /// What the peer sends on this channel, in order.
     public let input: SSHChannelInputSequence
     let closedFuture: EventLoopFuture<Void>
+    /// Client channels keep their connection open while they are in use, even when the `SSHClient` is gone.
+    let lifetime: SSHConnectionLifetime?
 
     init(id: SSHChannelID, handler: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop,
-         stream: AsyncThrowingStream<SSHChannelInput, any Error>, closed: EventLoopFuture<Void>, windowSize: UInt32) {
+         stream: AsyncThrowingStream<SSHChannelInput, any Error>, closed: EventLoopFuture<Void>, windowSize: UInt32,
+         lifetime: SSHConnectionLifetime? = nil) {
+        self.lifetime = lifetime
         self.id = id
         self.handler = handler
         self.eventLoop = eventLoop

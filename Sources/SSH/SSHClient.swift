@@ -5,7 +5,18 @@ import SSHKeys
 import SSHProtocol
 
 /// An SSH client connection (RFC 4251–4254): connected, host key checked and authenticated by `connect`, then
-/// commands, sessions and other channels on it. Safe to share between tasks; `close()` ends it.
+/// commands, sessions and other channels on it. Safe to share between tasks.
+///
+/// `close()` ends it politely; `withConnection` closes it however its body ends; and a client that is no longer
+/// referenced (nor any channel opened on it) closes its connection by itself.
+///
+/// ```swift
+/// let uptime = try await SSHClient.withConnection(
+///     host: "example.com", user: "me", credentials: [.privateKey(key)], hostKeyValidator: .knownHosts()
+/// ) { client in
+///     try await client.run("uptime", check: true)
+/// }
+/// ```
 public final class SSHClient: Sendable {
     /// How the client connects: algorithms, rekey limits, timeouts and keepalives.
     public struct Configuration: Sendable {
@@ -41,6 +52,8 @@ public final class SSHClient: Sendable {
 
     let channel: any Channel
     let connection: NIOLoopBound<ConnectionHandler>
+    /// Closes the connection once neither this client nor any of its channels is referenced.
+    let lifetime: SSHConnectionLifetime
     /// What the first key exchange settled on, with the session identifier.
     public let negotiatedAlgorithms: SSHNegotiatedAlgorithms
 
@@ -48,6 +61,28 @@ public final class SSHClient: Sendable {
         self.channel = channel
         self.connection = connection
         self.negotiatedAlgorithms = negotiatedAlgorithms
+        lifetime = SSHConnectionLifetime(channel: channel)
+    }
+
+    /// Connects as `connect(host:port:user:credentials:hostKeyValidator:...)` does, runs `body` with the client,
+    /// and closes the connection however `body` ends (returning, throwing or cancelled).
+    /// - Returns: what `body` returns.
+    /// - Throws: `SSHError` when connecting fails, or what `body` throws.
+    public static func withConnection<Result: Sendable>(
+        host: String, port: Int = 22, user: String, credentials: [SSHClientCredential],
+        hostKeyValidator: any SSHHostKeyValidator, configuration: Configuration = Configuration(),
+        _ body: (SSHClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try await connect(host: host, port: port, user: user, credentials: credentials,
+                                       hostKeyValidator: hostKeyValidator, configuration: configuration)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
     }
 
     /// Connects, checks the server's host key with `hostKeyValidator`, and authenticates `user` with the first of
@@ -109,18 +144,19 @@ public final class SSHClient: Sendable {
         let hostKeyReached = NIOLoopBoundBox.makeBoxSendingValue(false, as: Bool.self, eventLoop: eventLoop)
         authenticated.futureResult.whenComplete { _ in authenticationEnded.value = true }
         // The connect timeout ends where the host key is to be checked; the authentication timeout (if any) starts.
-        let validator = HostKeyCheckMilestone(base: hostKeyValidator) {
+        let validator = HostKeyCheckMilestone(base: hostKeyValidator, eventLoop: eventLoop) {
             hostKeyReached.value = true
             guard let limit = configuration.authenticationTimeout else { return }
             eventLoop.scheduleTask(in: limit) {
                 guard !authenticationEnded.value else { return }
-                authenticated.fail(SSHError(.connectFailed(host: host, port: port, reason: "timed out during authentication")))
+                authenticated.fail(SSHError(.timedOut(phase: .authentication, host: host, port: port)))
             }
         }
         do {
             channel = try await makeChannel(eventLoop) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: validator))
+                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: validator,
+                                                                                           server: SSHHostAddress(host: host, port: port)))
                     try channel.pipeline.syncOperations.addHandler(
                         ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: onBanner,
                                                     onProgress: onProgress))
@@ -136,7 +172,7 @@ public final class SSHClient: Sendable {
         }
         let timeout = eventLoop.scheduleTask(in: configuration.connectTimeout) {
             guard !authenticationEnded.value, !hostKeyReached.value else { return }
-            authenticated.fail(SSHError(.connectFailed(host: host, port: port, reason: "timed out during the SSH handshake")))
+            authenticated.fail(SSHError(.timedOut(phase: .handshake, host: host, port: port)))
             channel.close(promise: nil)
         }
         defer { timeout.cancel() }
@@ -193,7 +229,8 @@ public final class SSHClient: Sendable {
         let (id, opened, closed, windowSize) = try await channel.eventLoop.submit {
             try connection.value.openChannel(type, input: continuation)
         }.get()
-        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed, windowSize: windowSize)
+        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed,
+                                 windowSize: windowSize, lifetime: lifetime)
         do {
             try await withTaskCancellationHandler {
                 try await opened.get()
@@ -225,7 +262,7 @@ public final class SSHClient: Sendable {
     /// status or signal come back (whole; use `openSession()` to stream).
     public func execute(_ command: String, stdin: [UInt8] = []) async throws -> SSHExecutionResult {
         do {
-            return try await run(command, stdin: stdin)
+            return try await collect(command, stdin: stdin)
         } catch {
             // Whatever a cancelled task ran into on the way out (a channel it closed itself), the cause is the
             // cancellation.
@@ -234,7 +271,22 @@ public final class SSHClient: Sendable {
         }
     }
 
-    private func run(_ command: String, stdin: [UInt8]) async throws -> SSHExecutionResult {
+    /// Runs `command` and returns its standard output as text (UTF-8; invalid bytes become U+FFFD), as AsyncSSH's
+    /// `run` does. With `check`, a command that does not exit 0 throws `SSHError.Kind.commandFailed` with its status
+    /// and the end of its standard error; without it the output comes back whatever the status (use `execute` to
+    /// see the status and standard error).
+    /// - Throws: `SSHError`; `CancellationError` when the calling task is cancelled.
+    public func run(_ command: String, check: Bool = false, stdin: [UInt8] = []) async throws -> String {
+        let result = try await execute(command, stdin: stdin)
+        if check && (result.exitStatus != 0 || result.exitSignal != nil) {
+            let stderr = String(decoding: result.stderr.suffix(2048), as: UTF8.self)
+            throw SSHError(.commandFailed(command: command, exitStatus: result.exitStatus, signal: result.exitSignal?.signalName,
+                                          stderr: stderr.trimmingSuffix { $0 == "\n" }))
+        }
+        return String(decoding: result.stdout, as: UTF8.self)
+    }
+
+    private func collect(_ command: String, stdin: [UInt8]) async throws -> SSHExecutionResult {
         let session = try await openSession()
         do {
             try await session.request(.exec(command))
@@ -272,6 +324,14 @@ public final class SSHClient: Sendable {
     }
 }
 
+extension String {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+        var text = self
+        while let last = text.last, predicate(last) { text.removeLast() }
+        return text
+    }
+}
+
 /// What a command run with `SSHClient.execute(_:stdin:)` produced.
 public struct SSHExecutionResult: Sendable, Equatable {
     /// Everything the command wrote to its standard output.
@@ -285,13 +345,29 @@ public struct SSHExecutionResult: Sendable, Equatable {
 }
 
 /// Passes host key checks to `base`, first telling the connection that the handshake has got that far (the connect
-/// timeout ends there). Runs on the connection's event loop, as every validator call does.
+/// timeout ends there).
 private struct HostKeyCheckMilestone: SSHHostKeyValidator {
     let base: any SSHHostKeyValidator
+    let eventLoop: any EventLoop
     let reached: @Sendable () -> Void
 
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
-        reached()
-        base.validateHostKey(hostKey, validationComplete: validationComplete)
+    func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
+        // The milestone is recorded on the connection's loop, where the timeouts read it.
+        try await eventLoop.submit(reached).get()
+        try await base.validateHostKey(hostKey, of: server)
+    }
+}
+
+/// Owns a client connection's lifetime: when the last `SSHClient` or `SSHChannel` holding it goes, the connection
+/// is closed (a client dropped without `close()` must not stay connected).
+final class SSHConnectionLifetime: Sendable {
+    let channel: any Channel
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    deinit {
+        channel.close(promise: nil)
     }
 }

@@ -11,39 +11,6 @@ import NIOCore
 import SSHKeys
 import SSHProtocol
 
-/// Decides whether the server's host key is the one we expect (known_hosts, a pinned key, ...). Required for every
-/// client: there is no default that accepts everything.
-public protocol SSHHostKeyValidator: Sendable {
-    /// Succeed `validationComplete` to go on, fail it to refuse the server. Called once per connection.
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>)
-}
-
-/// Accepts any host key: only for tests and throwaway tools, as its name says.
-public struct AcceptAnyHostKeyInsecurely: SSHHostKeyValidator {
-    public init() {}
-    public func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
-        validationComplete.succeed()
-    }
-}
-
-extension SSHHostKeyValidator where Self == AcceptAnyHostKeyInsecurely {
-    /// Accepts any host key, so anyone between us and the server can read and change everything.
-    public static var acceptAnyHostKeyInsecurely: AcceptAnyHostKeyInsecurely { AcceptAnyHostKeyInsecurely() }
-}
-
-/// Accepts exactly the given keys (plain host keys, or certificates whose subject key is one of them).
-public struct PinnedHostKeys: SSHHostKeyValidator {
-    public var keys: Set<SSHPublicKey>
-    public init(_ keys: Set<SSHPublicKey>) { self.keys = keys }
-    public func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
-        if keys.contains(hostKey.publicKey) {
-            validationComplete.succeed()
-        } else {
-            validationComplete.fail(SSHProtocolError(.hostKeyRejected("the server's \(hostKey.publicKey.type.rawValue) key is not the expected one")))
-        }
-    }
-}
-
 /// What the layer above asks of the transport.
 public enum SSHTransportCommand: Sendable {
     /// A higher-layer message, message number first.
@@ -66,6 +33,8 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
 
     private var transport: SSHTransport
     private let hostKeyValidator: (any SSHHostKeyValidator)?
+    /// Client: the server as the caller named it, for the validator and messages.
+    private let server: SSHHostAddress
     private let hostKeySigner: (any SSHHostKeySigner)?
     /// The server's number for this connection (for the signer).
     private let connectionID: UInt64
@@ -86,11 +55,12 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         return "\(error)"
     }
 
-    /// A client handler; `hostKeyValidator` is required.
-    public init(client configuration: SSHTransportConfiguration, hostKeyValidator: any SSHHostKeyValidator) {
+    /// A client handler; `hostKeyValidator` is required and judges the key `server` presents.
+    public init(client configuration: SSHTransportConfiguration, hostKeyValidator: any SSHHostKeyValidator, server: SSHHostAddress) {
         precondition(configuration.isClient, "a client handler needs a client configuration")
         transport = SSHTransport(configuration: configuration)
         self.hostKeyValidator = hostKeyValidator
+        self.server = server
         hostKeySigner = nil
         connectionID = 0
     }
@@ -100,6 +70,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         precondition(!configuration.isClient, "a server handler needs a server configuration")
         transport = SSHTransport(configuration: configuration)
         hostKeyValidator = nil
+        server = SSHHostAddress(host: "", port: 0)
         self.hostKeySigner = hostKeySigner
         self.connectionID = connectionID
     }
@@ -183,16 +154,27 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         // buffer without limit; reading resumes afterwards.
         _ = context.channel.setOption(.autoRead, value: false)
         let promise = context.eventLoop.makePromise(of: Void.self)
+        let server = self.server
+        promise.completeOnEventLoop { try await hostKeyValidator.validateHostKey(hostKey, of: server) }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
             let (handler, context) = loopBound.value
             handler.validatingHostKey = false
+            guard !handler.closing else { return }
             do {
                 try result.get()
+            } catch {
+                // The state machine queues a DISCONNECT that says only "host key not verifiable"; the caller gets
+                // the validator's own error.
+                let reason = (error as? SSHHostKeyRejection).map(\.description) ?? "\(error)"
+                _ = handler.transport.rejectHostKey(reason)
+                handler.fail(context: context, SSHError(.hostKeyRejected(host: server.host, port: server.port, reason: reason), underlying: error))
+                return
+            }
+            do {
                 try handler.transport.acceptHostKey()
             } catch {
-                let reason = (error as? SSHProtocolError).map { "\($0)" } ?? "\(error)"
-                handler.fail(context: context, handler.transport.rejectHostKey(reason))
+                handler.fail(context: context, error)
                 return
             }
             handler.processEvents(context: context)
@@ -200,7 +182,6 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
             _ = context.channel.setOption(.autoRead, value: true)
             context.read()
         }
-        hostKeyValidator.validateHostKey(hostKey, validationComplete: promise)
     }
 
     /// Server: the host key is held elsewhere; reading pauses (as for a host key decision) until it has signed.

@@ -102,6 +102,16 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         }
     }
 
+    /// The text sent to the peer in SSH_MSG_DISCONNECT: `description`, except where the detail is ours alone — a
+    /// host key validator's reasons may name local files and lines, which the peer must not learn.
+    public var peerDescription: String {
+        switch kind {
+        case .hostKeyRejected: "host key not verifiable"
+        case .invalidState: "internal error"
+        default: description
+        }
+    }
+
     public var description: String {
         switch kind {
         case .badIdentification(let detail):

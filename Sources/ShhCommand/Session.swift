@@ -201,7 +201,7 @@ struct Session {
         case .connectFailed, .unresolvableHost:
             return "shh: \(error)"
         case .authenticationFailed(let user, _, let allowed):
-            return "\(user)@\(settings.hostName): Permission denied (\(allowed.joined(separator: ",")))."
+            return "\(user)@\(settings.hostName): Permission denied (\(allowed.map(\.name).joined(separator: ",")))."
         case .protocolFailure(let failure):
             if case .noCommonAlgorithm(let category, _, let theirs) = failure.kind {
                 // ssh names ciphers and MACs without their direction.

@@ -50,7 +50,7 @@ struct ClientAuthenticationInteropTests {
             Issue.record("\(installation): an unknown key was accepted")
         } catch let error as SSHError {
             guard case .authenticationFailed(let user, let tried, let allowed) = error.kind else { Issue.record("\(error)"); return }
-            #expect(user == testLogin && tried == ["publickey"] && allowed.contains("publickey"), "\(error)")
+            #expect(user == testLogin && tried == [.publicKey] && allowed.contains(.publicKey), "\(error)")
             #expect(error.description.hasPrefix("Permission denied for \(testLogin)"))
         }
     }

@@ -154,7 +154,7 @@ struct ClientFlowInteropTests {
             await client.close()
         } catch let error as SSHError {
             guard case .authenticationFailed(let failedUser, let tried, _) = error.kind else { Issue.record("\(label): \(error)"); return }
-            #expect(failedUser == user && tried == [method], "\(label): \(error)")
+            #expect(failedUser == user && tried == [SSHAuthenticationMethod(name: method)], "\(label): \(error)")
         } catch {
             Issue.record("\(label): \(error)")
         }

@@ -105,8 +105,8 @@ final class AuthenticationTestServer: @unchecked Sendable {
                 Issue.record("\(user) got in")
             } catch let error as SSHError {
                 guard case .authenticationFailed(_, let tried, let allowed) = error.kind else { Issue.record("\(error)"); continue }
-                #expect(tried == ["password"])
-                #expect(allowed == ["publickey", "password", "keyboard-interactive"], "the same list for known and unknown users")
+                #expect(tried == [.password])
+                #expect(allowed == [.publicKey, .password, .keyboardInteractive], "the same list for known and unknown users")
             }
             // The none probe is answered at once; the failed password is held for 300 ms.
             #expect(ContinuousClock.now - started >= .milliseconds(300), "\(user)")

@@ -61,7 +61,8 @@ final class RawSSHClient: Sendable {
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: PinnedHostKeys([hostKey])))
+                    try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: transport, hostKeyValidator: PinnedHostKeys([hostKey]),
+                                                                                                       server: SSHHostAddress(host: "127.0.0.1", port: port)))
                     try channel.pipeline.syncOperations.addHandler(
                         ClientAuthenticationHandler(user: user, credentials: credentials, authenticated: authenticated, onBanner: nil))
                     try channel.pipeline.syncOperations.addHandler(RawRecorder(continuation))
@@ -180,7 +181,7 @@ private func otherConnectionWorks(port: Int, key: SSHPrivateKey, hostKey: SSHPri
                                                 hostKeyValidator: PinnedHostKeys([hostKey.publicKey]))
             }
             if case .authenticationFailed(_, let tried, _)? = error?.kind {
-                #expect(tried == ["publickey"])
+                #expect(tried == [.publicKey])
             } else {
                 Issue.record("expected an authentication failure, got \(String(describing: error))")
             }

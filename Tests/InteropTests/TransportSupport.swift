@@ -27,9 +27,9 @@ private final class RecordingValidator: SSHHostKeyValidator, @unchecked Sendable
 
     init(_ inner: any SSHHostKeyValidator) { self.inner = inner }
 
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
+    func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
         lock.withLock { _seen = hostKey }
-        inner.validateHostKey(hostKey, validationComplete: validationComplete)
+        try await inner.validateHostKey(hostKey, of: server)
     }
 }
 
@@ -115,7 +115,8 @@ func probeTransport(
         .connectTimeout(.seconds(10))
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: recorder))
+                try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: recorder,
+                                                                                   server: SSHHostAddress(host: "127.0.0.1", port: port)))
                 try channel.pipeline.syncOperations.addHandler(ProbeHandler(user: user, rekeyFirst: rekeyFirst, done: done))
             }
         }

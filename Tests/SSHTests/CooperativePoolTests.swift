@@ -13,11 +13,10 @@ import Testing
 /// Accepts any host key, after filling every thread of the cooperative pool with a task that blocks for five
 /// seconds: from here to the end of authentication, nothing can run there.
 private struct PoolHoggingValidator: SSHHostKeyValidator {
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
+    func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
         for _ in 0..<ProcessInfo.processInfo.activeProcessorCount {
             Task.detached { usleep(5_000_000) }
         }
-        validationComplete.succeed()
     }
 }
 

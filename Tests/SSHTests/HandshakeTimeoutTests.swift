@@ -10,8 +10,8 @@ import Testing
 /// Answers after `delay`, as a person reading a fingerprint would.
 struct SlowValidator: SSHHostKeyValidator {
     let delay: TimeAmount
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
-        validationComplete.futureResult.eventLoop.scheduleTask(in: delay) { validationComplete.succeed() }
+    func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
+        try await Task.sleep(nanoseconds: UInt64(delay.nanoseconds))
     }
 }
 
@@ -49,6 +49,10 @@ struct SlowValidator: SSHHostKeyValidator {
                                                 hostKeyValidator: SlowValidator(delay: .seconds(5)), configuration: configuration)
                 Issue.record("connected although the host key answer came after the authentication timeout")
             } catch let error as SSHError {
+                guard case .timedOut(.authentication, _, _) = error.kind else {
+                    Issue.record("expected a timeout during authentication, got \(error)")
+                    return
+                }
                 #expect("\(error)".contains("timed out during authentication"), "\(error)")
             }
         }

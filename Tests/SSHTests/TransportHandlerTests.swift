@@ -8,11 +8,12 @@ import SSHProtocol
 import SSHWire
 import Testing
 
-/// Holds the promise so a test decides when (and how) validation completes.
+/// Holds the validation open so a test decides when (and how) it completes. Everything runs on the embedded
+/// loop's one thread (the validator's task too, on the loop as its executor).
 private final class DeferredValidator: SSHHostKeyValidator, @unchecked Sendable {
-    var pending: EventLoopPromise<Void>?
-    func validateHostKey(_ hostKey: SSHPresentedKey, validationComplete: EventLoopPromise<Void>) {
-        pending = validationComplete
+    var pending: CheckedContinuation<Void, any Error>?
+    func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
+        try await withCheckedThrowingContinuation { pending = $0 }
     }
 }
 
@@ -33,7 +34,8 @@ private final class EventSink: ChannelInboundHandler {
         let channel = EmbeddedChannel()
         let sink = EventSink()
         let configuration = SSHTransportConfiguration(role: .client, rekeyLimits: SSHRekeyLimits(seconds: rekeySeconds))
-        try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: validator))
+        try channel.pipeline.syncOperations.addHandler(SSHTransportHandler(client: configuration, hostKeyValidator: validator,
+                                                                                   server: SSHHostAddress(host: "example.com", port: 22)))
         try channel.pipeline.syncOperations.addHandler(sink)
         let server = SSHTransport(configuration: SSHTransportConfiguration(role: .server(hostKeys: [try #require(Self.hostKey)])))
         return (channel, sink, server)
@@ -73,9 +75,10 @@ private final class EventSink: ChannelInboundHandler {
         // Server's reply, NEWKEYS and EXT_INFO arrive together; validation is pending, so nothing goes out yet.
         let flight2 = server.takeOutbound()
         try channel.writeInbound(try #require(flight2))
+        channel.embeddedEventLoop.run()
         #expect(try writes(channel).isEmpty)
-        let promise = try #require(validator.pending)
-        promise.succeed()
+        let validation = try #require(validator.pending)
+        validation.resume()
         channel.embeddedEventLoop.run()
         // Flight 3: NEWKEYS, in one write, and the key exchange is complete on both sides.
         let third = try writes(channel)
@@ -101,12 +104,29 @@ private final class EventSink: ChannelInboundHandler {
         try drain(&server)
         let flight4 = server.takeOutbound()
         try channel.writeInbound(try #require(flight4))
-        try #require(validator.pending).fail(SSHProtocolError(.hostKeyRejected("not in known_hosts")))
+        channel.embeddedEventLoop.run()
+        struct LocalReason: Error, CustomStringConvertible { var description: String { "not in /home/me/.ssh/known_hosts line 7" } }
+        try #require(validator.pending).resume(throwing: LocalReason())
         channel.embeddedEventLoop.run()
         for buffer in try writes(channel) { server.receive(buffer) }
-        #expect(throws: Never.self) { try drain(&server) }
+        var peerSaw: String?
+        while let event = try server.nextEvent() {
+            if case .peerDisconnected(let error) = event, case .disconnectedByPeer(let code, let message) = error.kind {
+                #expect(code == SSHDisconnectReason.hostKeyNotVerifiable.rawValue)
+                peerSaw = message
+            }
+        }
         #expect(server.isClosed, "the server got our DISCONNECT")
-        #expect(sink.errors.contains { ($0 as? SSHProtocolError)?.disconnectReason == .hostKeyNotVerifiable })
+        // The validator's reasons are ours: the server learns only that its key was not verifiable.
+        #expect(peerSaw == "host key not verifiable")
+        let local = sink.errors.compactMap { $0 as? SSHError }.first
+        guard case .hostKeyRejected(let host, _, let reason)? = local?.kind else {
+            Issue.record("expected hostKeyRejected, got \(sink.errors)")
+            return
+        }
+        #expect(host == "example.com")
+        #expect(reason.contains("known_hosts line 7"), "the caller keeps the validator's reason")
+        #expect(local?.underlying is LocalReason)
         #expect(!channel.isActive)
     }
 
@@ -119,6 +139,7 @@ private final class EventSink: ChannelInboundHandler {
             for buffer in try writes(channel) { server.receive(buffer) }
             try drain(&server)
             if let bytes = server.takeOutbound() { try channel.writeInbound(bytes) }
+            channel.embeddedEventLoop.run()  // the host key validator's task
         }
         #expect(server.completedKeyExchanges == 1)
         #expect(try writes(channel).isEmpty)

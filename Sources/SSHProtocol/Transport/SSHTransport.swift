@@ -149,7 +149,7 @@ public struct SSHTransport {
         guard phase != .closed else { return }
         if case .disconnectedByPeer = error.kind {} else if started {
             var payload = ByteBuffer()
-            DisconnectMessage(reason: error.disconnectReason.rawValue, description: error.description).encode(into: &payload)
+            DisconnectMessage(reason: error.disconnectReason.rawValue, description: error.peerDescription).encode(into: &payload)
             try? sealer.seal(payload: payload, into: &outbound)
         }
         phase = .closed
