@@ -65,8 +65,14 @@ struct ClientAuthenticationInteropTests {
                                             hostKeyValidator: PinnedHostKeys([impostor]))
             Issue.record("a wrong host key was accepted")
         } catch let error as SSHError {
-            guard case .protocolFailure(let failure) = error.kind else { Issue.record("\(error)"); return }
-            #expect(failure.disconnectReason == .hostKeyNotVerifiable, "\(error)")
+            guard case .hostKeyRejected(_, let port, let reason) = error.kind else { Issue.record("\(error)"); return }
+            #expect(port == sshd.port && reason.contains("not one of the pinned keys"), "\(error)")
+            #expect(error.underlying is SSHHostKeyRejection, "\(error)")
         }
+        // sshd learns only that its key was not verifiable, nothing of our reasons.
+        let logged = await eventually(10) { ((try? readText("\(sshd.directory)/sshd.log")) ?? "").contains("host key not verifiable") }
+        #expect(logged, "sshd logged our DISCONNECT's text")
+        let log = (try? readText("\(sshd.directory)/sshd.log")) ?? ""
+        #expect(!log.contains("pinned"), "the validator's reason reached the server: \(log)")
     }
 }
