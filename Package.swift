@@ -210,6 +210,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "OpenSSHConfigTests",
+            dependencies: ["OpenSSHConfig", "SSHKeys", "SSHProtocol"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ShhCommandTests",
             dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine"],
             swiftSettings: strictSettings

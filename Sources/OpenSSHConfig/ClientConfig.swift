@@ -8,38 +8,6 @@ import Musl
 #endif
 import SSHKeys
 
-/// The options ssh_config gave one connection, by canonical lower-case keyword.
-public struct SSHClientConfig: Sendable, Equatable {
-    /// Keyword → the arguments of its first occurrence.
-    public private(set) var values: [String: [String]] = [:]
-    /// Accumulating keyword → the arguments of each occurrence, in order.
-    public private(set) var lists: [String: [[String]]] = [:]
-    /// Where each value came from ("file line N" or "command line"), for messages and -v.
-    public private(set) var origins: [String: String] = [:]
-
-    public init() {}
-
-    /// The first argument of `keyword`'s value, if set.
-    public subscript(keyword: String) -> String? { values[keyword]?.first }
-
-    public func arguments(_ keyword: String) -> [String]? { values[keyword] }
-
-    public func all(_ keyword: String) -> [[String]] { lists[keyword] ?? [] }
-
-    /// Records an occurrence; returns false when an earlier one already won.
-    @discardableResult
-    public mutating func set(_ keyword: String, _ arguments: [String], origin: String) -> Bool {
-        if ClientKeywords.accumulating.contains(keyword) {
-            lists[keyword, default: []].append(arguments)
-            return true
-        }
-        guard values[keyword] == nil else { return false }
-        values[keyword] = arguments
-        origins[keyword] = origin
-        return true
-    }
-}
-
 /// Reads ssh_config files and -o lines for one destination.
 public struct SSHClientConfigReader {
     /// What Host and Match test against.
@@ -171,7 +139,7 @@ public struct SSHClientConfigReader {
             }
             return
         }
-        config.set(canonical, arguments, origin: line > 0 ? "\(file) line \(line)" : file)
+        config.set(canonical, arguments, at: OpenSSHConfigOrigin(file: file, line: line))
     }
 
     // MARK: Host and Match
@@ -246,7 +214,7 @@ public struct SSHClientConfigReader {
 
     private func expandTokens(_ text: String) -> String {
         let tokens = PercentTokens(
-            host: currentHost, originalHost: destination.originalHost, port: config["port"] ?? "22",
+            host: currentHost, originalHost: destination.originalHost, port: config["port"] ?? String(SSHClientOptions.defaults.port),
             remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory)
         return (try? tokens.expand(text)) ?? text
     }

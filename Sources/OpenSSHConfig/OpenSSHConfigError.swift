@@ -17,15 +17,32 @@ public struct OpenSSHConfigError: Error, Equatable, Sendable, CustomStringConver
     public let kind: Kind
     public let file: String
     public let line: Int
+    /// How the place is written: "file: line N" (reading errors, as ssh's parser words them) or "file line N" (a
+    /// value that does not parse, as shh and shhd have always worded those).
+    let placeWording: PlaceWording
+
+    enum PlaceWording: Sendable {
+        case fileColonLine, fileLine
+    }
 
     public init(_ kind: Kind, file: String, line: Int) {
+        self.init(kind, file: file, line: line, wording: .fileColonLine)
+    }
+
+    init(_ kind: Kind, file: String, line: Int, wording: PlaceWording) {
         self.kind = kind
         self.file = file
         self.line = line
+        self.placeWording = wording
+    }
+
+    /// A value that does not parse, written at `place`.
+    static func badValue(_ keyword: String, _ value: String, expected: String, at place: OpenSSHConfigOrigin) -> OpenSSHConfigError {
+        OpenSSHConfigError(.badValue(keyword: keyword, value: value, expected: expected), file: place.file, line: place.line, wording: .fileLine)
     }
 
     public var description: String {
-        let place = line > 0 ? "\(file): line \(line)" : file
+        let place = line <= 0 ? file : placeWording == .fileLine ? "\(file) line \(line)" : "\(file): line \(line)"
         switch kind {
         case .unknownKeyword(let keyword): return "\(place): Bad configuration option: \(keyword)"
         case .unsupported(let keyword, let reason): return "\(place): \(keyword): \(reason)"

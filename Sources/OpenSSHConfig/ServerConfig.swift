@@ -35,51 +35,6 @@ public struct SSHServerMatchContext: Sendable, Equatable {
     }
 }
 
-/// The values that apply (globally, or to one connection): canonical keyword → arguments of the occurrence that
-/// won, or every occurrence for accumulating keywords.
-public struct SSHServerConfig: Sendable, Equatable {
-    public private(set) var values: [String: [String]] = [:]
-    public private(set) var lists: [String: [[String]]] = [:]
-    /// Where each value came from ("file line N" or "command line"); for a keyword that accumulates, its first line.
-    public private(set) var origins: [String: String] = [:]
-    /// Where each occurrence of an accumulating keyword came from, in the order of `all(_:)`.
-    public private(set) var occurrenceOrigins: [String: [String]] = [:]
-
-    /// Where the `index`th occurrence of `keyword` came from (an error about that value names its own line).
-    public func origin(of keyword: String, occurrence index: Int) -> String {
-        if let list = occurrenceOrigins[keyword], list.indices.contains(index) { return list[index] }
-        return origins[keyword] ?? "command line"
-    }
-
-    public init() {}
-
-    public subscript(keyword: String) -> String? { values[keyword]?.first }
-    public func arguments(_ keyword: String) -> [String]? { values[keyword] }
-    public func all(_ keyword: String) -> [[String]] { lists[keyword] ?? [] }
-    public func isSet(_ keyword: String) -> Bool { values[keyword] != nil || lists[keyword] != nil }
-
-    /// Puts `occurrences` in place of whatever `keyword` had (sshd's -p replacing the Port lines).
-    public mutating func replace(_ keyword: String, with occurrences: [[String]], origin: String) {
-        values[keyword] = nil
-        lists[keyword] = nil
-        origins[keyword] = nil
-        occurrenceOrigins[keyword] = nil
-        for arguments in occurrences { set(keyword, arguments, origin: origin) }
-    }
-
-    mutating func set(_ keyword: String, _ arguments: [String], origin: String) {
-        if ServerKeywords.accumulating.contains(keyword) {
-            lists[keyword, default: []].append(arguments)
-            occurrenceOrigins[keyword, default: []].append(origin)
-            if origins[keyword] == nil { origins[keyword] = origin }
-            return
-        }
-        guard values[keyword] == nil else { return }
-        values[keyword] = arguments
-        origins[keyword] = origin
-    }
-}
-
 /// A parsed and checked sshd_config.
 public struct SSHServerConfigFile: Sendable {
     /// One directive where it was written.
@@ -91,7 +46,8 @@ public struct SSHServerConfigFile: Sendable {
         public var arguments: [String]
         public var file: String
         public var line: Int
-        var origin: String { line > 0 ? "\(file) line \(line)" : file }
+        /// Where it was written.
+        public var place: OpenSSHConfigOrigin { OpenSSHConfigOrigin(file: file, line: line) }
     }
 
     /// A run of directives under the same condition: nil for the top level, else a Match line's criteria.
@@ -230,13 +186,13 @@ public struct SSHServerConfigFile: Sendable {
         if let context {
             for block in blocks {
                 guard let criteria = block.criteria, criteria.isEmpty || Self.matches(criteria, context) else { continue }
-                for directive in block.directives { fromMatch.set(directive.keyword, directive.arguments, origin: directive.origin) }
+                for directive in block.directives { fromMatch.set(directive.keyword, directive.arguments, at: directive.place) }
             }
         }
         var config = fromMatch
         for block in blocks where block.criteria == nil {
             for directive in block.directives where !fromMatch.isSet(directive.keyword) {
-                config.set(directive.keyword, directive.arguments, origin: directive.origin)
+                config.set(directive.keyword, directive.arguments, at: directive.place)
             }
         }
         return config

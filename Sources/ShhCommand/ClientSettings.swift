@@ -21,7 +21,8 @@ struct ClientSettings {
     var user: String
     var localUser: String
     var homeDirectory: String
-    var config: SSHClientConfig
+    /// The options as shh resolved them (user, host name, port; paths and commands expanded), for -G.
+    var options: SSHClientOptions
     var identityFiles: [String]
     var certificateFiles: [String]
     var userKnownHostsFiles: [String]
@@ -59,27 +60,16 @@ struct ClientSettings {
             try reader.read(path: account.home + "/.ssh/config", userConfig: true, required: false)
             try reader.read(path: "/etc/ssh/ssh_config", userConfig: false, required: false)
         }
-        let config = reader.config
-        if let level = config["loglevel"] {
-            guard let parsed = Diagnostics.Level(name: level) else { throw badValue("LogLevel", level, "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3", config) }
-            diagnostics.level = parsed
-        }
+        let options = try SSHClientOptions(reader.config, commandLinePort: arguments.port)
+        diagnostics.level = Diagnostics.Level(rawValue: options.logLevel.rawValue) ?? diagnostics.level
         if arguments.verbosity > 0 {
             diagnostics.level = max(diagnostics.level, Diagnostics.Level(rawValue: min(Diagnostics.Level.verbose.rawValue + arguments.verbosity, Diagnostics.Level.debug3.rawValue)) ?? .debug3)
         }
         reader.notes.forEach { diagnostics.debug($0) }
 
-        let port: Int
-        if let given = arguments.port {
-            port = given
-        } else if let text = config["port"] {
-            guard let number = ShhArguments.port(text) else { throw badValue("Port", text, "a port number", config) }
-            port = number
-        } else {
-            port = 22
-        }
-        let user = arguments.user ?? config["user"] ?? account.name
-        let hostName = config["hostname"].map { PercentTokens.expandHostName($0, host: host) } ?? host
+        let port = options.port
+        let user = arguments.user ?? options.user ?? account.name
+        let hostName = options.hostName.map { PercentTokens.expandHostName($0, host: host) } ?? host
         let tokens = PercentTokens(host: hostName, originalHost: host, port: String(port), remoteUser: user,
                                    localUser: account.name, homeDirectory: account.home)
         func expandPath(_ path: String) throws -> String {
@@ -90,177 +80,100 @@ struct ClientSettings {
             }
         }
 
-        try refuseWhatIsNotBuilt(config, arguments: arguments, diagnostics: diagnostics)
+        try refuseWhatIsNotBuilt(options, arguments: arguments, diagnostics: diagnostics)
 
-        let identityLines = config.all("identityfile").compactMap(\.first)
-        let identityFiles = identityLines.isEmpty
-            ? ["id_rsa", "id_ecdsa", "id_ed25519"].map { account.home + "/.ssh/" + $0 }
-            : try identityLines.map(expandPath)
-        let certificateFiles = try config.all("certificatefile").compactMap(\.first).map(expandPath)
-        let userKnownHosts = try (config.arguments("userknownhostsfile") ?? ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]).map(expandPath)
-        let globalKnownHosts = try (config.arguments("globalknownhostsfile") ?? ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]).map(expandPath)
-        let strictText = config["stricthostkeychecking"] ?? "ask"
-        guard let strict = StrictHostKeyChecking(configValue: strictText) else {
-            throw badValue("StrictHostKeyChecking", strictText, "yes, accept-new, no or ask", config)
-        }
-        let batchMode = try flag(config, "batchmode", default: false)
+        // What shh will use, as -G prints it: the connection's user, host name and port, paths and commands expanded.
+        var resolved = options
+        resolved.user = user
+        resolved.hostName = hostName
+        resolved.identityFiles = try options.identityFiles.map(expandPath)
+        resolved.certificateFiles = try options.certificateFiles.map(expandPath)
+        resolved.userKnownHostsFiles = try options.userKnownHostsFiles.map(expandPath)
+        resolved.globalKnownHostsFiles = try options.globalKnownHostsFiles.map(expandPath)
+        resolved.remoteCommand = try options.remoteCommand.map { try tokens.expand($0) }
+        resolved.proxyCommand = try options.proxyCommand.map { try tokens.expand($0) }
+        let strict = options.strictHostKeyChecking
 
         // ssh bounds connecting (ConnectTimeout), never the person answering the host key question or a prompt.
         var client = SSHClient.Configuration(authenticationTimeout: nil)
-        client.algorithms = try ConfigValues.algorithms({ keyword in
-            config[keyword].map { ($0, config.origins[keyword] ?? "command line") }
-        }, over: client.algorithms)
-        if let timeout = config["connecttimeout"], timeout.lowercased() != "none" {
-            guard let seconds = Int(timeout), seconds > 0 else { throw badValue("ConnectTimeout", timeout, "seconds", config) }
-            client.connectTimeout = .seconds(Int64(seconds))
-        }
-        if let interval = config["serveraliveinterval"] {
-            guard let seconds = Int(interval), seconds >= 0 else { throw badValue("ServerAliveInterval", interval, "seconds", config) }
-            client.keepaliveInterval = seconds > 0 ? .seconds(Int64(seconds)) : nil
-        }
-        if let count = config["serveralivecountmax"] {
-            guard let number = Int(count), number > 0 else { throw badValue("ServerAliveCountMax", count, "a positive number", config) }
-            client.keepaliveMaximumUnanswered = number
-        }
-        if let limit = config.arguments("rekeylimit") {
-            client.rekeyLimits = try ConfigValues.rekeyLimits(limit, origin: config.origins["rekeylimit"] ?? "command line")
-        }
-        let attemptsText = config["connectionattempts"] ?? "1"
-        guard let attempts = Int(attemptsText), attempts > 0 else { throw badValue("ConnectionAttempts", attemptsText, "a positive number", config) }
+        client.algorithms = options.algorithms
+        if let timeout = options.connectTimeout { client.connectTimeout = .seconds(timeout.components.seconds) }
+        client.keepaliveInterval = options.serverAliveInterval.map { .seconds($0.components.seconds) }
+        client.keepaliveMaximumUnanswered = options.serverAliveCountMax
+        client.rekeyLimits = options.rekeyLimits
 
-        let requestTTY = (config["requesttty"] ?? "auto").lowercased()
-        guard ["auto", "yes", "no", "force"].contains(requestTTY) else { throw badValue("RequestTTY", requestTTY, "auto, yes, no or force", config) }
+        let escapeCharacter = options.escapeCharacter
 
-        let escapeText = config["escapechar"] ?? "~"
-        guard let escapeCharacter = EscapeCharacter(escapeText) else { throw badValue("EscapeChar", escapeText, "one character, ^X or none", config) }
-
-        // SendEnv patterns (a "-pattern" removes earlier ones), then SetEnv's fixed values.
-        var patterns: [String] = []
-        for occurrence in config.all("sendenv") {
-            for pattern in occurrence {
-                if pattern.hasPrefix("-") {
-                    patterns.removeAll { OpenSSHPattern.matches($0, pattern: String(pattern.dropFirst())) }
-                } else {
-                    patterns.append(pattern)
-                }
-            }
-        }
+        // SendEnv's patterns pick from our environment, then SetEnv's fixed values.
         var environment: [(String, String)] = []
-        for (name, value) in ProcessEnvironment.variables.sorted(by: { $0.0 < $1.0 }) where patterns.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
+        for (name, value) in ProcessEnvironment.variables.sorted(by: { $0.0 < $1.0 })
+        where options.sendEnvironmentPatterns.contains(where: { OpenSSHPattern.matches(name, pattern: $0) }) {
             environment.append((name, value))
         }
-        for assignment in config.arguments("setenv") ?? [] {
-            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
-                throw badValue("SetEnv", assignment, "NAME=value", config)
-            }
-            environment.append((String(assignment[..<equals]), String(assignment[assignment.index(after: equals)...])))
-        }
+        environment += options.setEnvironment.map { ($0.name, $0.value) }
 
-        let preferred = (config["preferredauthentications"] ?? "publickey,keyboard-interactive,password")
-            .split(separator: ",").map { String($0) }
-        let prompts = Int(config["numberofpasswordprompts"] ?? "3") ?? 3
-        let agentSocket: String? = switch config["identityagent"] {
-        case nil, "SSH_AUTH_SOCK"?: ProcessEnvironment.variables["SSH_AUTH_SOCK"]
-        case "none"?: nil
-        case let path? where path.hasPrefix("$"): ProcessEnvironment.variables[String(path.dropFirst())]
-        case let path?: try expandPath(path)
+        let agentSocket: String? = switch options.identityAgent {
+        case .environment(let name): ProcessEnvironment.variables[name]
+        case .none: nil
+        case .socket(let path): try expandPath(path)
         }
         return ClientSettings(
             originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
-            homeDirectory: account.home, config: config, identityFiles: identityFiles, certificateFiles: certificateFiles,
-            userKnownHostsFiles: userKnownHosts, globalKnownHostsFiles: globalKnownHosts, strictHostKeyChecking: strict,
-            hashKnownHosts: try flag(config, "hashknownhosts", default: false), batchMode: batchMode, client: client,
-            connectionAttempts: attempts, requestTTY: requestTTY, escapeCharacter: escapeCharacter,
-            remoteCommand: try config["remotecommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand(config.arguments("remotecommand")?.joined(separator: " ") ?? $0) },
-            proxyCommand: try config["proxycommand"].flatMap { $0.lowercased() == "none" ? nil : try tokens.expand($0) },
-            sendEnvironment: environment, preferredAuthentications: preferred, passwordPrompts: prompts,
+            homeDirectory: account.home, options: resolved, identityFiles: resolved.identityFiles,
+            certificateFiles: resolved.certificateFiles, userKnownHostsFiles: resolved.userKnownHostsFiles,
+            globalKnownHostsFiles: resolved.globalKnownHostsFiles, strictHostKeyChecking: strict,
+            hashKnownHosts: options.hashKnownHosts, batchMode: options.batchMode, client: client,
+            connectionAttempts: options.connectionAttempts, requestTTY: options.requestTTY.rawValue, escapeCharacter: escapeCharacter,
+            remoteCommand: resolved.remoteCommand, proxyCommand: resolved.proxyCommand,
+            sendEnvironment: environment, preferredAuthentications: options.preferredAuthentications,
+            passwordPrompts: options.numberOfPasswordPrompts,
             // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
-            knownHostsName: config["hostkeyalias"] ?? KnownHosts.hostName(hostName, port: port),
+            knownHostsName: options.hostKeyAlias ?? KnownHosts.hostName(hostName, port: port),
             agent: agentSocket.flatMap { $0.isEmpty ? nil : SSHAgentClient(socketPath: $0) },
-            identitiesOnly: try flag(config, "identitiesonly", default: false))
+            identitiesOnly: options.identitiesOnly)
     }
 
     /// Options shh parses but whose effect is not built yet: each stops the run with a message naming it, so
     /// nothing is silently half-done. Options whose effect does not matter (multiplexing, compression) pass.
-    static func refuseWhatIsNotBuilt(_ config: SSHClientConfig, arguments: ShhArguments, diagnostics: Diagnostics) throws {
+    static func refuseWhatIsNotBuilt(_ options: SSHClientOptions, arguments: ShhArguments, diagnostics: Diagnostics) throws {
         if let feature = arguments.notYetSupported.first {
             throw ShhFailure("shh: \(feature) is not supported yet")
         }
-        func isOn(_ keyword: String) -> Bool {
-            guard let value = config[keyword]?.lowercased() else { return false }
-            return !["no", "false", "off", "none"].contains(value)
-        }
-        let refusals: [(String, String)] = [
-            ("forwardagent", "agent forwarding (ForwardAgent / -A) is not supported yet"),
-            ("forwardx11", "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
-            ("proxyjump", "ProxyJump (-J) is not supported yet"),
-            ("proxyusefdpass", "ProxyUseFdpass is not supported; a ProxyCommand's standard input and output are used"),
-            ("pkcs11provider", "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
-            ("securitykeyprovider", "security keys (SecurityKeyProvider) are not supported"),
-            ("knownhostscommand", "KnownHostsCommand is not supported; use known_hosts files"),
-            ("tunnel", "tunnel device forwarding (Tunnel) is not supported yet"),
-            ("forkafterauthentication", "going to the background (ForkAfterAuthentication / -f) is not supported yet"),
-            ("permitlocalcommand", "LocalCommand (PermitLocalCommand) is not supported yet"),
-            ("bindaddress", "BindAddress (-b) is not supported yet"),
-            ("bindinterface", "BindInterface (-B) is not supported yet"),
-            ("canonicalizehostname", "CanonicalizeHostname is not supported yet"),
+        let refusals: [(SSHClientOptions.Feature, String)] = [
+            (.forwardAgent, "agent forwarding (ForwardAgent / -A) is not supported yet"),
+            (.forwardX11, "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
+            (.proxyJump, "ProxyJump (-J) is not supported yet"),
+            (.proxyUseFdpass, "ProxyUseFdpass is not supported; a ProxyCommand's standard input and output are used"),
+            (.pkcs11Provider, "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
+            (.securityKeyProvider, "security keys (SecurityKeyProvider) are not supported"),
+            (.knownHostsCommand, "KnownHostsCommand is not supported; use known_hosts files"),
+            (.tunnel, "tunnel device forwarding (Tunnel) is not supported yet"),
+            (.forkAfterAuthentication, "going to the background (ForkAfterAuthentication / -f) is not supported yet"),
+            (.permitLocalCommand, "LocalCommand (PermitLocalCommand) is not supported yet"),
+            (.bindAddress, "BindAddress (-b) is not supported yet"),
+            (.bindInterface, "BindInterface (-B) is not supported yet"),
+            (.canonicalizeHostname, "CanonicalizeHostname is not supported yet"),
         ]
-        for (keyword, message) in refusals where isOn(keyword) {
-            throw ShhFailure("shh: \(message) (\(config.origins[keyword] ?? "command line"))")
+        for (feature, message) in refusals {
+            if let place = options.enabledFeatures[feature] { throw ShhFailure("shh: \(message) (\(place))") }
         }
-        for forward in ["localforward", "remoteforward", "dynamicforward"] where !config.all(forward).isEmpty && !isOn("clearallforwardings") {
-            throw ShhFailure("shh: port forwarding (\(forward)) is not supported yet")
+        for forwarding in SSHClientOptions.Forwarding.allCases where options.forwards[forwarding] != nil && !options.isOn(.clearAllForwardings) {
+            throw ShhFailure("shh: port forwarding (\(forwarding.rawValue)) is not supported yet")
         }
-        for (keyword, note) in [("compression", "compression is not supported; continuing without it"),
-                                ("controlmaster", "connection multiplexing is not supported; connecting directly"),
-                                ("controlpath", "connection multiplexing is not supported; ControlPath is unused"),
-                                ("controlpersist", "connection multiplexing is not supported; ControlPersist is unused"),
-                                ("gssapiauthentication", "GSSAPI authentication is not supported; other methods are tried")]
-        where isOn(keyword) {
+        for (feature, note) in [(SSHClientOptions.Feature.compression, "compression is not supported; continuing without it"),
+                                (.controlMaster, "connection multiplexing is not supported; connecting directly"),
+                                (.controlPath, "connection multiplexing is not supported; ControlPath is unused"),
+                                (.controlPersist, "connection multiplexing is not supported; ControlPersist is unused"),
+                                (.gssapiAuthentication, "GSSAPI authentication is not supported; other methods are tried")]
+        where options.isOn(feature) {
             diagnostics.debug(note)
         }
     }
 
     /// ssh_config's "-o -G" output: lower-case keywords, one per line, with what shh will use.
     func printed() -> String {
-        var lines = ["host \(originalHost)", "user \(user)", "hostname \(hostName)", "port \(port)"]
-        lines.append("stricthostkeychecking \(strictHostKeyChecking == .acceptNew ? "accept-new" : strictHostKeyChecking.rawValue)")
-        lines.append("batchmode \(batchMode ? "yes" : "no")")
-        lines.append("hashknownhosts \(hashKnownHosts ? "yes" : "no")")
-        lines.append("requesttty \(requestTTY)")
-        lines.append("ciphers \(client.algorithms.ciphers.map(\.rawValue).joined(separator: ","))")
-        lines.append("macs \(client.algorithms.macs.map(\.rawValue).joined(separator: ","))")
-        lines.append("kexalgorithms \(client.algorithms.keyExchange.map(\.rawValue).joined(separator: ","))")
-        lines.append("hostkeyalgorithms \(client.algorithms.hostKey.map(\.name).joined(separator: ","))")
-        lines.append("userknownhostsfile \(userKnownHostsFiles.joined(separator: " "))")
-        lines.append("globalknownhostsfile \(globalKnownHostsFiles.joined(separator: " "))")
-        lines.append("connectionattempts \(connectionAttempts)")
-        lines += identityFiles.map { "identityfile \($0)" }
-        lines += certificateFiles.map { "certificatefile \($0)" }
-        if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
-        if let proxyCommand { lines.append("proxycommand \(proxyCommand)") }
-        let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
-        for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
-            lines.append("\(keyword) \(arguments.joined(separator: " "))")
-        }
-        for keyword in ["sendenv", "localforward", "remoteforward", "dynamicforward"] {
-            for arguments in config.all(keyword) { lines.append("\(keyword) \(arguments.joined(separator: " "))") }
-        }
-        return lines.map { $0 + "\n" }.joined()
+        options.printed(host: originalHost)
     }
-}
-
-func flag(_ config: SSHClientConfig, _ keyword: String, default value: Bool) throws -> Bool {
-    guard let text = config[keyword] else { return value }
-    switch text.lowercased() {
-    case "yes", "true", "on": return true
-    case "no", "false", "off": return false
-    default: throw badValue(keyword, text, "yes or no", config)
-    }
-}
-
-func badValue(_ keyword: String, _ value: String, _ expected: String, _ config: SSHClientConfig) -> ShhFailure {
-    ShhFailure("shh: \(config.origins[keyword.lowercased()] ?? "command line"): invalid \(keyword) \"\(value)\": expected \(expected)")
 }
 
 

@@ -5,25 +5,14 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import OpenSSHConfig
 import SSH
 import SSHCommandLine
 import SSHKeys
 import SSHProtocol
 import Synchronization
 
-enum StrictHostKeyChecking: String {
-    case yes, acceptNew = "accept-new", no, ask
-
-    init?(configValue: String) {
-        switch configValue.lowercased() {
-        case "yes", "true": self = .yes
-        case "accept-new": self = .acceptNew
-        case "no", "off", "false": self = .no
-        case "ask": self = .ask
-        default: return nil
-        }
-    }
-}
+typealias StrictHostKeyChecking = SSHClientOptions.StrictHostKeyChecking
 
 /// Refused host keys end the connection with this (its text has been printed already).
 struct HostKeyVerificationFailed: Error {}

@@ -7,6 +7,7 @@ import Glibc
 import Musl
 #endif
 import Dispatch
+import OpenSSHConfig
 import SSHProtocol
 import SSHPOSIX
 import Synchronization
@@ -193,21 +194,4 @@ struct EscapeFilter {
     }
 }
 
-/// EscapeChar / -e: "none", one character, or "^X" for a control character.
-enum EscapeCharacter: Equatable {
-    case none
-    case character(UInt8)
-
-    init?(_ text: String) {
-        let bytes = Array(text.utf8)
-        if text.lowercased() == "none" {
-            self = .none
-        } else if bytes.count == 1 {
-            self = .character(bytes[0])
-        } else if bytes.count == 2, bytes[0] == UInt8(ascii: "^") {
-            self = .character(bytes[1] & 31)
-        } else {
-            return nil
-        }
-    }
-}
+typealias EscapeCharacter = SSHClientOptions.EscapeCharacter

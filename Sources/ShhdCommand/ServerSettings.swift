@@ -23,7 +23,10 @@ struct ShhdFailure: Error {
 /// The account shhd runs as (and, not as root, the only one that may log in).
 struct ServerSettings {
     var file: SSHServerConfigFile
+    /// The top level's values as written (for the authenticator, which applies Match blocks per login).
     var global: SSHServerConfig
+    /// The whole server's options (no Match block applied).
+    var options: SSHServerOptions
     var listeners: [(host: String, port: Int)]
     var configuration: SSHServer.Configuration
     var pidFile: String?
@@ -67,207 +70,83 @@ struct ServerSettings {
             if arguments.ports.isEmpty && !given.contains("port") { lines.append("Port 2222") }
         }
         let file = try SSHServerConfigFile.read(path: configPath, options: lines)
-        var global = file.settings(for: nil)
-        // -p replaces the config's Port lines (sshd: ports from the command line win outright).
-        if !arguments.ports.isEmpty { global.replace("port", with: arguments.ports.map { ["\($0)"] }, origin: "command line") }
+        let global = file.settings(for: nil)
         var notes = file.notes
         try validate(file, global: global, notes: &notes)
+        // -p replaces the config's Port lines (sshd: ports from the command line win outright).
+        let options = try SSHServerOptions(global, commandLinePorts: arguments.ports)
 
-        var configuration = SSHServer.Configuration(hostKeys: embeddedKeyPending || !loadingHostKeys ? [] : try loadHostKeys(global, log: log))
-        configuration.algorithms = try ConfigValues.algorithms({ keyword in
-            global[keyword].map { ($0, global.origins[keyword] ?? "command line") }
-        }, over: .defaults)
-        if let limit = global.arguments("rekeylimit") {
-            configuration.rekeyLimits = try ConfigValues.rekeyLimits(limit, origin: origin(global, "rekeylimit"))
-        }
-        if let tries = global["maxauthtries"] {
-            guard let number = Int(tries), number > 0 else { throw badValue(global, "MaxAuthTries", tries, "a positive number") }
-            configuration.authentication.maximumAttempts = number
-        }
+        var configuration = SSHServer.Configuration(hostKeys: embeddedKeyPending || !loadingHostKeys ? [] : try loadHostKeys(options, log: log))
+        configuration.algorithms = options.algorithms
+        configuration.rekeyLimits = options.rekeyLimits
+        configuration.authentication.maximumAttempts = options.maxAuthTries
         // The protocol layer lets through any algorithm some Match block may accept; the authenticator then holds
         // each login to the list its Match blocks give it.
-        var publicKeyAlgorithms: [SSHHostKeyAlgorithm] = []
-        let everyList = (global["pubkeyacceptedalgorithms"].map { [($0, origin(global, "pubkeyacceptedalgorithms"))] } ?? [])
-            + file.matchDirectives.filter { $0.keyword == "pubkeyacceptedalgorithms" }.map { ($0.arguments[0], "\($0.file) line \($0.line)") }
-        if global["pubkeyacceptedalgorithms"] == nil { publicKeyAlgorithms = SSHHostKeyAlgorithm.defaults }
-        for (text, place) in everyList {
-            for algorithm in try ConfigValues.publicKeyAlgorithms(text, origin: place) where !publicKeyAlgorithms.contains(algorithm) {
-                publicKeyAlgorithms.append(algorithm)
-            }
-        }
-        configuration.authentication.acceptedPublicKeyAlgorithms = publicKeyAlgorithms
-        configuration.tcpKeepAlive = ConfigValues.flag(global["tcpkeepalive"] ?? "yes") != false
-        if let sessions = global["maxsessions"] {
-            guard let number = Int(sessions), number >= 0 else { throw badValue(global, "MaxSessions", sessions, "a number") }
-            configuration.maximumSessionsPerConnection = number
-        }
-        if let grace = global["logingracetime"] {
-            guard let seconds = ConfigValues.seconds(grace) else { throw badValue(global, "LoginGraceTime", grace, "a time such as 2m") }
-            // 0 means no limit in sshd.
-            configuration.loginGraceTime = seconds == 0 ? .hours(24 * 365) : .seconds(seconds)
-        }
-        configuration.acceptedEnvironment = global.all("acceptenv").flatMap { $0 }
-        if let interval = global["clientaliveinterval"] {
-            guard let seconds = ConfigValues.seconds(interval) else { throw badValue(global, "ClientAliveInterval", interval, "a time such as 30s") }
-            configuration.clientAliveInterval = seconds == 0 ? nil : .seconds(seconds)
-        }
-        if let count = global["clientalivecountmax"] {
-            guard let number = Int(count), number >= 0 else { throw badValue(global, "ClientAliveCountMax", count, "a number") }
-            // sshd: 0 turns the disconnect off (keepalives are still sent, nothing ends the connection).
-            configuration.clientAliveCountMax = number == 0 ? Int.max : number
-        }
+        configuration.authentication.acceptedPublicKeyAlgorithms = try file.publicKeyAlgorithmsAnyMatchMayAccept(global: options)
+        configuration.tcpKeepAlive = options.tcpKeepAlive
+        configuration.maximumSessionsPerConnection = options.maxSessions
+        // sshd's LoginGraceTime 0 is no limit.
+        configuration.loginGraceTime = options.loginGraceTime.map { .seconds($0.components.seconds) } ?? .hours(24 * 365)
+        configuration.acceptedEnvironment = options.acceptEnvironment
+        configuration.clientAliveInterval = options.clientAliveInterval.map { .seconds($0.components.seconds) }
+        // sshd: 0 turns the disconnect off (keepalives are still sent, nothing ends the connection).
+        configuration.clientAliveCountMax = options.clientAliveCountMax == 0 ? Int.max : options.clientAliveCountMax
         // Every Banner file, the top level's and those inside Match, read now: the authenticator picks one per user.
         var banners: [String: String] = [:]
-        for directive in file.blocks.flatMap(\.directives) where directive.keyword == "banner" {
-            let path = directive.arguments[0]
-            guard path.lowercased() != "none", banners[path] == nil else { continue }
+        for (path, place) in file.bannerFiles {
             do {
                 banners[path] = String(decoding: try SSHKeyFile.readFile(atPath: path, maximumSize: 64 << 10), as: UTF8.self)
             } catch {
-                throw ShhdFailure("shhd: Banner \(path) (\(directive.file) line \(directive.line)): \(error)")
+                throw ShhdFailure("shhd: Banner \(path) (\(place)): \(error)")
             }
         }
-        return ServerSettings(file: file, global: global, listeners: try listeners(global), configuration: configuration,
-                              pidFile: global["pidfile"].flatMap { $0.lowercased() == "none" ? nil : $0 }, notes: notes, banners: banners,
-                              runningAccount: account, startupLimits: try startupLimits(global))
+        return ServerSettings(file: file, global: global, options: options, listeners: options.listeners.map { ($0.host, $0.port) },
+                              configuration: configuration, pidFile: options.pidFile, notes: notes, banners: banners,
+                              runningAccount: account, startupLimits: startupLimits(options))
     }
 
     // MARK: Startups
 
-    /// MaxStartups start[:rate:full], PerSourceMaxStartups, PerSourceNetBlockSize v4[:v6], PerSourcePenalties and
-    /// PerSourcePenaltyExemptList, over sshd's defaults (and PerSourceMaxStartups 10; see SSHStartupLimits).
-    static func startupLimits(_ config: SSHServerConfig) throws -> SSHStartupLimits {
+    /// MaxStartups, PerSourceMaxStartups, PerSourceNetBlockSize, PerSourcePenalties and PerSourcePenaltyExemptList
+    /// as the server applies them.
+    static func startupLimits(_ options: SSHServerOptions) -> SSHStartupLimits {
         var limits = SSHStartupLimits()
-        if let text = config["maxstartups"] {
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
-            switch parts.count {
-            case 1 where parts[0] != nil && parts[0]! > 0:
-                (limits.start, limits.rate, limits.full) = (parts[0]!, 100, parts[0]!)
-            case 3 where parts.allSatisfy({ $0 != nil }) && parts[0]! > 0 && (1...100).contains(parts[1]!) && parts[2]! >= parts[0]!:
-                (limits.start, limits.rate, limits.full) = (parts[0]!, parts[1]!, parts[2]!)
-            default:
-                throw badValue(config, "MaxStartups", text, "start:rate:full (such as 10:30:100) or a number")
-            }
+        (limits.start, limits.rate, limits.full) = (options.maxStartups.start, options.maxStartups.rate, options.maxStartups.full)
+        limits.perSourceMaximum = options.perSourceMaxStartups
+        limits.ipv4PrefixLength = options.perSourceNetBlockSize.ipv4
+        limits.ipv6PrefixLength = options.perSourceNetBlockSize.ipv6
+        limits.penalties = options.perSourcePenalties.map { given in
+            var penalties = SSHStartupLimits.Penalties()
+            penalties.crash = given.crash
+            penalties.authenticationFailure = given.authenticationFailure
+            penalties.noAuthentication = given.noAuthentication
+            penalties.graceExceeded = given.graceExceeded
+            penalties.maximum = given.maximum
+            penalties.minimum = given.minimum
+            penalties.maximumSourcesIPv4 = given.maximumSourcesIPv4
+            penalties.maximumSourcesIPv6 = given.maximumSourcesIPv6
+            penalties.denyAllOnOverflowIPv4 = given.denyAllOnOverflowIPv4
+            penalties.denyAllOnOverflowIPv6 = given.denyAllOnOverflowIPv6
+            return penalties
         }
-        if let text = config["persourcemaxstartups"] {
-            if text.lowercased() == "none" {
-                limits.perSourceMaximum = nil
-            } else {
-                guard let number = Int(text), number > 0 else { throw badValue(config, "PerSourceMaxStartups", text, "a number or none") }
-                limits.perSourceMaximum = number
-            }
-        }
-        if let text = config["persourcenetblocksize"] {
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
-            guard (1...2).contains(parts.count), let v4 = parts[0], (0...32).contains(v4), parts.count == 1 || (parts[1].map { (0...128).contains($0) } ?? false) else {
-                throw badValue(config, "PerSourceNetBlockSize", text, "an IPv4 prefix length, optionally :IPv6 (such as 32:128)")
-            }
-            limits.ipv4PrefixLength = v4
-            if parts.count == 2, let v6 = parts[1] { limits.ipv6PrefixLength = v6 }
-        }
-        if let words = config.arguments("persourcepenalties") {
-            switch words.first?.lowercased() {
-            case "no"?: limits.penalties = nil
-            case "yes"?: limits.penalties = SSHStartupLimits.Penalties()
-            default:
-                var penalties = SSHStartupLimits.Penalties()
-                for word in words {
-                    let pair = word.split(separator: ":", maxSplits: 1).map(String.init)
-                    func duration() throws -> Duration {
-                        guard pair.count == 2, let seconds = ConfigValues.seconds(pair[1]) else {
-                            throw badValue(config, "PerSourcePenalties", word, "name:time (such as authfail:5s)")
-                        }
-                        return .seconds(seconds)
-                    }
-                    func count() throws -> Int {
-                        guard pair.count == 2, let number = Int(pair[1]), number > 0 else { throw badValue(config, "PerSourcePenalties", word, "name:count") }
-                        return number
-                    }
-                    func denyAll() throws -> Bool {
-                        guard pair.count == 2, ["deny-all", "permissive"].contains(pair[1].lowercased()) else {
-                            throw badValue(config, "PerSourcePenalties", word, "overflow:deny-all or overflow:permissive")
-                        }
-                        return pair[1].lowercased() == "deny-all"
-                    }
-                    switch pair[0].lowercased() {
-                    case "crash": penalties.crash = try duration()
-                    case "authfail": penalties.authenticationFailure = try duration()
-                    case "noauth": penalties.noAuthentication = try duration()
-                    case "grace-exceeded": penalties.graceExceeded = try duration()
-                    case "max": penalties.maximum = try duration()
-                    case "min": penalties.minimum = try duration()
-                    case "max-sources4": penalties.maximumSourcesIPv4 = try count()
-                    case "max-sources6": penalties.maximumSourcesIPv6 = try count()
-                    case "overflow": penalties.denyAllOnOverflowIPv4 = try denyAll()
-                    case "overflow6": penalties.denyAllOnOverflowIPv6 = try denyAll()
-                    default: throw badValue(config, "PerSourcePenalties", word, "crash, authfail, noauth, grace-exceeded, max, min, max-sources4/6 or overflow/overflow6")
-                    }
-                }
-                limits.penalties = penalties
-            }
-        }
-        if let list = config.arguments("persourcepenaltyexemptlist"), list.first?.lowercased() != "none" {
-            limits.penaltyExemptions = list.joined(separator: ",")
-        }
+        limits.penaltyExemptions = options.perSourcePenaltyExemptList
         return limits
-    }
-
-    // MARK: Listening
-
-    /// ListenAddress × Port as sshd pairs them: an address with its own port keeps it; the others get every Port.
-    static func listeners(_ config: SSHServerConfig) throws -> [(host: String, port: Int)] {
-        var ports: [Int] = []
-        for (index, arguments) in config.all("port").enumerated() {
-            guard let text = arguments.first, let port = Int(text), (1...65535).contains(port) else {
-                throw badValue(config, "Port", arguments.first ?? "", "a port number", occurrence: index)
-            }
-            if !ports.contains(port) { ports.append(port) }
-        }
-        if ports.isEmpty { ports = [22] }
-        let family = (config["addressfamily"] ?? "any").lowercased()
-        guard ["any", "inet", "inet6"].contains(family) else { throw badValue(config, "AddressFamily", family, "any, inet or inet6") }
-        var result: [(host: String, port: Int)] = []
-        let addresses = config.all("listenaddress").compactMap(\.first)
-        // Without ListenAddress: every IPv4 address (and every IPv6 one for AddressFamily inet6). sshd also binds
-        // "::" beside 0.0.0.0 with IPV6_V6ONLY; until shhd sets that option, IPv6 needs an explicit ListenAddress.
-        for (index, address) in (addresses.isEmpty ? (family == "inet6" ? ["::"] : ["0.0.0.0"]) : addresses).enumerated() {
-            func badAddress() -> OpenSSHConfigError { badValue(config, "ListenAddress", address, "address[:port]", occurrence: index) }
-            if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
-                let host = String(address[address.index(after: address.startIndex)..<close])
-                let rest = address[address.index(after: close)...]
-                if rest.hasPrefix(":") {
-                    guard let port = Int(rest.dropFirst()), (1...65535).contains(port) else { throw badAddress() }
-                    result.append((host, port))
-                } else {
-                    result += ports.map { (host, $0) }
-                }
-            } else if address.filter({ $0 == ":" }).count == 1, let colon = address.firstIndex(of: ":") {
-                guard let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { throw badAddress() }
-                result.append((String(address[..<colon]), port))
-            } else {
-                result += ports.map { (address, $0) }
-            }
-        }
-        return result.filter { listener in
-            family == "any" || (family == "inet") == !listener.host.contains(":")
-        }
     }
 
     // MARK: Host keys
 
     /// HostKey files (at least one must load; sshd goes on without the ones it cannot read), with the
     /// HostCertificate that certifies each.
-    static func loadHostKeys(_ config: SSHServerConfig, log: ServerLog) throws -> [SSHServerHostKey] {
+    static func loadHostKeys(_ options: SSHServerOptions, log: ServerLog) throws -> [SSHServerHostKey] {
         var keys: [SSHServerHostKey] = []
-        let paths = config.all("hostkey").compactMap(\.first)
-        for path in paths.isEmpty ? ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"] : paths {
+        for path in options.hostKeyFiles {
             do {
                 keys.append(SSHServerHostKey(privateKey: try SSHKeyFile.loadPrivateKey(atPath: path)))
             } catch {
                 log.error("Unable to load host key \"\(path)\": \(error)")
             }
         }
-        for path in config.all("hostcertificate").compactMap(\.first) {
+        for path in options.hostCertificateFiles {
             let certificate: SSHCertificate
             do {
                 let text = String(decoding: try SSHKeyFile.readFile(atPath: path), as: UTF8.self)
@@ -392,66 +271,22 @@ struct ServerSettings {
         for (keyword, note) in notedWhenSet where everywhere.contains(where: { $0.keyword == keyword }) {
             notes.append(note)
         }
-        for directive in everywhere {
-            switch directive.keyword {
-            case "pubkeyauthentication", "passwordauthentication", "kbdinteractiveauthentication", "strictmodes", "printmotd",
-                 "x11forwarding", "allowagentforwarding", "permittty", "usedns", "tcpkeepalive", "ignorerhosts":
-                guard ConfigValues.flag(directive.arguments[0]) != nil else {
-                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes or no"), file: directive.file, line: directive.line)
+        try file.checkValues()
+        for directive in everywhere where directive.keyword == "authenticationmethods" && directive.arguments.first?.lowercased() != "any" {
+            for list in directive.arguments {
+                let methods = list.split(separator: ",").map { String($0.prefix { $0 != ":" }) }
+                if let unknown = methods.first(where: { !["publickey", "password", "keyboard-interactive"].contains($0) }) {
+                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: list,
+                                                       expected: "lists of publickey, password and keyboard-interactive (\(unknown) is not available)"),
+                                             file: directive.file, line: directive.line)
                 }
-            case "permitrootlogin":
-                guard ["yes", "no", "prohibit-password", "without-password", "forced-commands-only"].contains(directive.arguments[0].lowercased()) else {
-                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes, prohibit-password, forced-commands-only or no"), file: directive.file, line: directive.line)
+                // sshd wants a different key (or a fresh answer) for a repeated method; shhd cannot tell them
+                // apart yet, so it refuses the list rather than accept one credential twice.
+                if Set(methods).count != methods.count {
+                    throw OpenSSHConfigError(.unsupported(keyword: directive.spelling, reason: "a method twice in one list (\(list)) is not supported yet"),
+                                             file: directive.file, line: directive.line)
                 }
-            case "allowtcpforwarding", "allowstreamlocalforwarding":
-                guard ["yes", "no", "all", "local", "remote"].contains(directive.arguments[0].lowercased()) else {
-                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "yes, no, local or remote"), file: directive.file, line: directive.line)
-                }
-            case "loglevel":
-                guard ServerLog.Level(name: directive.arguments[0]) != nil else {
-                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "QUIET, FATAL, ERROR, INFO, VERBOSE or DEBUG1-3"), file: directive.file, line: directive.line)
-                }
-            case "maxauthtries", "maxsessions", "requiredrsasize":
-                guard let number = Int(directive.arguments[0]), number >= 0 else {
-                    throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: directive.arguments[0], expected: "a number"), file: directive.file, line: directive.line)
-                }
-            case "pubkeyacceptedalgorithms":
-                _ = try ConfigValues.publicKeyAlgorithms(directive.arguments[0], origin: "\(directive.file) line \(directive.line)")
-            case "casignaturealgorithms":
-                _ = try ConfigValues.caSignatureAlgorithms(directive.arguments[0], origin: "\(directive.file) line \(directive.line)")
-            case "authenticationmethods" where directive.arguments.first?.lowercased() != "any":
-                for list in directive.arguments {
-                    let methods = list.split(separator: ",").map { String($0.prefix { $0 != ":" }) }
-                    if let unknown = methods.first(where: { !["publickey", "password", "keyboard-interactive"].contains($0) }) {
-                        throw OpenSSHConfigError(.badValue(keyword: directive.spelling, value: list,
-                                                           expected: "lists of publickey, password and keyboard-interactive (\(unknown) is not available)"),
-                                                 file: directive.file, line: directive.line)
-                    }
-                    // sshd wants a different key (or a fresh answer) for a repeated method; shhd cannot tell them
-                    // apart yet, so it refuses the list rather than accept one credential twice.
-                    if Set(methods).count != methods.count {
-                        throw OpenSSHConfigError(.unsupported(keyword: directive.spelling, reason: "a method twice in one list (\(list)) is not supported yet"),
-                                                 file: directive.file, line: directive.line)
-                    }
-                }
-            case "subsystem":
-                guard directive.arguments.count >= 2 else {
-                    throw OpenSSHConfigError(.missingArgument(keyword: "\(directive.spelling) (name and command)"), file: directive.file, line: directive.line)
-                }
-            default:
-                break
             }
         }
-    }
-
-    static func origin(_ config: SSHServerConfig, _ keyword: String) -> String {
-        config.origins[keyword] ?? "command line"
-    }
-
-    /// A bad value, named with the place it was written ("file line N"; `occurrence` picks the line of one
-    /// occurrence of a keyword that may be given many times).
-    static func badValue(_ config: SSHServerConfig, _ keyword: String, _ value: String, _ expected: String, occurrence: Int? = nil) -> OpenSSHConfigError {
-        let place = occurrence.map { config.origin(of: keyword.lowercased(), occurrence: $0) } ?? origin(config, keyword.lowercased())
-        return OpenSSHConfigError(.badValue(keyword: keyword, value: value, expected: expected), file: place, line: 0)
     }
 }

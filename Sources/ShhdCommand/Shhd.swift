@@ -50,7 +50,7 @@ public enum Shhd {
             let networkProcess = PrivilegeSeparation.networkProcess
             let settings = try ServerSettings.resolve(parsed, log: log, checking: parsed.checkOnly || parsed.printConfiguration,
                                                       loadingHostKeys: networkProcess == nil)
-            if let level = settings.global["loglevel"].flatMap(ServerLog.Level.init(name:)) { log.level = level }
+            log.level = ServerLog.Level(rawValue: settings.options.logLevel.rawValue) ?? log.level
             if parsed.debug > 0 { log.level = max(log.level, ServerLog.Level(rawValue: ServerLog.Level.verbose.rawValue + parsed.debug) ?? .debug3) }
             if parsed.quiet { log.level = .quiet }
             if parsed.printConfiguration {
@@ -131,7 +131,7 @@ public enum Shhd {
     }
 
     static func messageOfTheDay(_ settings: ServerSettings) -> String? {
-        ConfigValues.flag(settings.global["printmotd"] ?? "yes") == false ? nil : "/etc/motd"
+        settings.options.printMotd ? "/etc/motd" : nil
     }
 
     /// One SSHServer per listening address, run as a service group that SIGTERM and SIGINT shut down gracefully.
@@ -378,31 +378,8 @@ public enum Shhd {
             }
             config = settings.file.settings(for: context)
         }
-        var lines: [String] = []
-        let ports = Set(settings.listeners.map(\.port)).sorted()
-        lines += ports.map { "port \($0)" }
-        lines += settings.listeners.map { "listenaddress \($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }
-        lines += settings.configuration.hostKeys.isEmpty ? [] : config.all("hostkey").compactMap(\.first).map { "hostkey \($0)" }
-        let algorithms = settings.configuration.algorithms
-        lines.append("ciphers \(algorithms.ciphers.map(\.rawValue).joined(separator: ","))")
-        lines.append("macs \(algorithms.macs.map(\.rawValue).joined(separator: ","))")
-        lines.append("kexalgorithms \(algorithms.keyExchange.map(\.rawValue).joined(separator: ","))")
-        lines.append("hostkeyalgorithms \(algorithms.hostKey.map(\.name).joined(separator: ","))")
-        lines.append("maxauthtries \(config["maxauthtries"] ?? "6")")
-        lines.append("maxsessions \(config["maxsessions"] ?? "10")")
-        lines.append("logingracetime \(settings.configuration.loginGraceTime.nanoseconds / 1_000_000_000)")
-        lines.append("permitrootlogin \(config["permitrootlogin"] ?? "without-password")")
-        lines.append("pubkeyauthentication \(config["pubkeyauthentication"] ?? "yes")")
-        lines.append("passwordauthentication \(config["passwordauthentication"] ?? "yes")")
-        lines.append("kbdinteractiveauthentication \(config["kbdinteractiveauthentication"] ?? "yes")")
-        lines.append("authorizedkeysfile \((config.arguments("authorizedkeysfile") ?? [".ssh/authorized_keys", ".ssh/authorized_keys2"]).joined(separator: " "))")
-        let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
-        for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
-            lines.append("\(keyword) \(arguments.joined(separator: " "))")
-        }
-        for (keyword, occurrences) in config.lists.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
-            for arguments in occurrences { lines.append("\(keyword) \(arguments.joined(separator: " "))") }
-        }
-        return lines.map { $0 + "\n" }.joined()
+        return config.printed(listeners: settings.listeners.map { SSHServerOptions.Listener(host: $0.host, port: $0.port) },
+                              hostKeysLoaded: !settings.configuration.hostKeys.isEmpty, algorithms: settings.configuration.algorithms,
+                              loginGraceTime: .nanoseconds(settings.configuration.loginGraceTime.nanoseconds))
     }
 }

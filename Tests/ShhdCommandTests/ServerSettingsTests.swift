@@ -3,6 +3,7 @@
 // sshd_config (PubkeyAcceptedAlgorithms, RequiredRSASize, CASignatureAlgorithms) as a Match block leaves them.
 import Foundation
 import OpenSSHConfig
+import SSH
 import SSHKeys
 import SSHProtocol
 @testable import ShhdCommand
@@ -45,6 +46,11 @@ import Testing
         } throws: { error in
             "\(error)".contains("sshd_config line 3")
         }
+    }
+
+    /// shhd's startup limits come from SSHServerOptions' defaults; with nothing set they are the library's.
+    @Test func startupLimitDefaultsAreTheLibrarys() {
+        #expect(ServerSettings.startupLimits(SSHServerOptions.defaults) == SSHStartupLimits())
     }
 
     @Test(arguments: ["ChannelTimeout session=5m", "UnusedConnectionTimeout 1h", "RDomain %D", "DisableForwarding no",

@@ -1,5 +1,6 @@
 // Fuzzes ssh_config reading: any bytes as a config file (and as -o lines) must either read or fail with an error
-// naming a line of the input, never trap; whatever read must expand through the %-token code.
+// naming a line of the input, never trap; whatever read must expand through the %-token code and give typed
+// options (or an error naming a line).
 
 import CLibFuzzerDriver
 import OpenSSHConfig
@@ -24,6 +25,15 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let tokens = PercentTokens(host: host, originalHost: host, port: "22", remoteUser: "bob", localUser: "alice", homeDirectory: "/h")
         for (_, arguments) in reader.config.values {
             for argument in arguments { _ = try? tokens.expand(argument) }
+        }
+        // The typed options: they read, or fail naming a line of the input.
+        do {
+            let options = try SSHClientOptions(reader.config)
+            _ = options.printed(host: host)
+        } catch let error as OpenSSHConfigError {
+            check(error.file == "fuzz" && error.line >= 1 && error.line <= lineCount, "options error at \(error.file) line \(error.line)")
+        } catch {
+            check(false, "an options error that is not OpenSSHConfigError: \(error)")
         }
     }
     // The first line as a -o option.

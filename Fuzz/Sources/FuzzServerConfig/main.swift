@@ -11,11 +11,17 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let lineCount = text.split(separator: "\n", omittingEmptySubsequences: false).count
     do {
         let file = try SSHServerConfigFile.read(text: text, path: "fuzz", followingIncludes: false)
+        try file.checkValues()
         for context in [nil,
                         SSHServerMatchContext(user: "root", groups: ["root"], address: "127.0.0.1", localAddress: "127.0.0.1", localPort: 22),
                         SSHServerMatchContext(user: "alice", groups: ["staff", "wheel"], host: "client.example", address: "2001:db8::7", localPort: 2222)] {
             let config = file.settings(for: context)
             for (keyword, _) in config.values { check(config.isSet(keyword), "\(keyword) read but not set") }
+            do {
+                _ = try SSHServerOptions(config)
+            } catch let error as OpenSSHConfigError {
+                check(error.file == "fuzz" && error.line >= 1 && error.line <= lineCount, "options error at \(error.file) line \(error.line)")
+            }
         }
     } catch let error as OpenSSHConfigError {
         check(error.line >= 1 && error.line <= lineCount, "error line \(error.line) outside 1...\(lineCount)")

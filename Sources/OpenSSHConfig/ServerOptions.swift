@@ -1,0 +1,466 @@
+// sshd_config's options as typed values, for the whole server (`settings(for: nil)`) or one connection (the
+// settings a Match context gives): every default in one place (the stored properties below, sshd's defaults as
+// shhd uses them), each value checked where it was written. -T's dump is here too, printing values as written.
+import SSHKeys
+import SSHProtocol
+
+public struct SSHServerOptions: Sendable, Equatable {
+    /// PermitRootLogin: without-password is prohibit-password's older name.
+    public enum PermitRootLogin: String, Sendable, CaseIterable {
+        case yes, prohibitPassword = "prohibit-password", forcedCommandsOnly = "forced-commands-only", no
+
+        public init?(configValue: String) {
+            switch configValue.lowercased() {
+            case "yes": self = .yes
+            case "prohibit-password", "without-password": self = .prohibitPassword
+            case "forced-commands-only": self = .forcedCommandsOnly
+            case "no": self = .no
+            default: return nil
+            }
+        }
+
+        static let expected = "yes, prohibit-password, forced-commands-only or no"
+    }
+
+    public enum AddressFamily: String, Sendable, CaseIterable {
+        case any, inet, inet6
+    }
+
+    /// One address and port to listen on.
+    public struct Listener: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// MaxStartups start:rate:full.
+    public struct MaxStartups: Sendable, Equatable {
+        public var start = 10
+        public var rate = 30
+        public var full = 100
+
+        public init() {}
+
+        public init(start: Int, rate: Int, full: Int) {
+            self.start = start
+            self.rate = rate
+            self.full = full
+        }
+    }
+
+    /// PerSourceNetBlockSize: the prefix lengths that make one source.
+    public struct NetBlockSize: Sendable, Equatable {
+        public var ipv4 = 32
+        public var ipv6 = 128
+
+        public init() {}
+
+        public init(ipv4: Int, ipv6: Int) {
+            self.ipv4 = ipv4
+            self.ipv6 = ipv6
+        }
+    }
+
+    /// PerSourcePenalties, sshd's defaults.
+    public struct Penalties: Sendable, Equatable {
+        public var crash: Duration = .seconds(90)
+        public var authenticationFailure: Duration = .seconds(5)
+        public var noAuthentication: Duration = .seconds(1)
+        public var graceExceeded: Duration = .seconds(10)
+        public var maximum: Duration = .seconds(600)
+        public var minimum: Duration = .seconds(15)
+        public var maximumSourcesIPv4 = 65536
+        public var maximumSourcesIPv6 = 65536
+        public var denyAllOnOverflowIPv4 = false
+        public var denyAllOnOverflowIPv6 = false
+
+        public init() {}
+    }
+
+    // MARK: The options, with their defaults
+
+    public var ports = [22]
+    /// ListenAddress lines as written (address, host:port or [address]:port).
+    public var listenAddresses: [String] = []
+    public var addressFamily: AddressFamily = .any
+    /// ListenAddress × Port as sshd pairs them (see `init`).
+    public var listeners = [Listener(host: "0.0.0.0", port: 22)]
+    public var hostKeyFiles = ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"]
+    public var hostCertificateFiles: [String] = []
+    /// PidFile; nil: none (shhd writes none unless told).
+    public var pidFile: String?
+    public var logLevel: OpenSSHLogLevel = .info
+    /// Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms over the defaults.
+    public var algorithms: SSHAlgorithms = .defaults
+    public var rekeyLimits = SSHRekeyLimits()
+    public var maxAuthTries = 6
+    public var maxSessions = 10
+    /// LoginGraceTime; nil: no limit (0).
+    public var loginGraceTime: Duration? = .seconds(120)
+    public var pubkeyAcceptedAlgorithms = SSHHostKeyAlgorithm.defaults
+    public var caSignatureAlgorithms = ConfigValues.defaultCASignatureAlgorithms
+    public var tcpKeepAlive = true
+    /// AcceptEnv patterns, every line's, in order.
+    public var acceptEnvironment: [String] = []
+    /// ClientAliveInterval; nil: no keepalives (0, the default).
+    public var clientAliveInterval: Duration?
+    /// ClientAliveCountMax; 0: unanswered keepalives never end the connection.
+    public var clientAliveCountMax = 3
+    public var printMotd = true
+    public var permitRootLogin: PermitRootLogin = .prohibitPassword
+    public var pubkeyAuthentication = true
+    public var passwordAuthentication = true
+    public var kbdInteractiveAuthentication = true
+    public var permitTTY = true
+    public var strictModes = true
+    /// AuthorizedKeysFile patterns as written (%-tokens unexpanded, relative to the user's home).
+    public var authorizedKeysFiles = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
+    public var requiredRSASize = 1024
+    public var maxStartups = MaxStartups()
+    /// PerSourceMaxStartups; nil: none. sshd has no limit by default; shhd's is MaxStartups' start, 10.
+    public var perSourceMaxStartups: Int? = 10
+    public var perSourceNetBlockSize = NetBlockSize()
+    /// PerSourcePenalties; nil: no.
+    public var perSourcePenalties: Penalties? = Penalties()
+    /// PerSourcePenaltyExemptList (comma-separated addresses and CIDR blocks); nil: none.
+    public var perSourcePenaltyExemptList: String?
+
+    /// Every default.
+    public init() {}
+
+    public static let defaults = SSHServerOptions()
+
+    /// The options `config` gives over the defaults (`config` from `SSHServerConfigFile.settings(for:)`). Ports
+    /// given on the command line (-p) replace the Port lines. Throws an `OpenSSHConfigError` naming the file and line
+    /// of the first value that does not parse.
+    public init(_ config: SSHServerConfig, commandLinePorts: [Int] = []) throws {
+        if commandLinePorts.isEmpty {
+            var given: [Int] = []
+            for (index, arguments) in config.all("port").enumerated() {
+                guard let text = arguments.first, let port = Int(text), (1...65535).contains(port) else {
+                    throw config.badValue("port", named: "Port", arguments.first ?? "", expected: "a port number", occurrence: index)
+                }
+                if !given.contains(port) { given.append(port) }
+            }
+            if !given.isEmpty { ports = given }
+        } else {
+            var given: [Int] = []
+            for port in commandLinePorts {
+                guard (1...65535).contains(port) else {
+                    throw OpenSSHConfigError.badValue("Port", String(port), expected: "a port number", at: .commandLine)
+                }
+                if !given.contains(port) { given.append(port) }
+            }
+            ports = given
+        }
+        if let text = config["addressfamily"] {
+            guard let family = AddressFamily(rawValue: text.lowercased()) else {
+                throw config.badValue("addressfamily", named: "AddressFamily", text.lowercased(), expected: "any, inet or inet6")
+            }
+            addressFamily = family
+        }
+        listenAddresses = config.all("listenaddress").compactMap(\.first)
+        listeners = try Self.listeners(config, addresses: listenAddresses, ports: ports, family: addressFamily)
+        let keys = config.all("hostkey").compactMap(\.first)
+        if !keys.isEmpty { hostKeyFiles = keys }
+        hostCertificateFiles = config.all("hostcertificate").compactMap(\.first)
+        if let text = config["pidfile"] { pidFile = text.lowercased() == "none" ? nil : text }
+        if let text = config["loglevel"] {
+            guard let level = OpenSSHLogLevel(name: text) else {
+                throw config.badValue("loglevel", named: "LogLevel", text, expected: OpenSSHLogLevel.expected)
+            }
+            logLevel = level
+        }
+        algorithms = try config.algorithms(over: algorithms)
+        if let limit = config.arguments("rekeylimit") {
+            rekeyLimits = try config.placed("rekeylimit") { try ConfigValues.rekeyLimits(limit, origin: $0) }
+        }
+        if let text = config["maxauthtries"] {
+            guard let number = Int(text), number > 0 else { throw config.badValue("maxauthtries", named: "MaxAuthTries", text, expected: "a positive number") }
+            maxAuthTries = number
+        }
+        if let text = config["pubkeyacceptedalgorithms"] {
+            pubkeyAcceptedAlgorithms = try config.placed("pubkeyacceptedalgorithms") { try ConfigValues.publicKeyAlgorithms(text, origin: $0) }
+        }
+        if let text = config["casignaturealgorithms"] {
+            caSignatureAlgorithms = try config.placed("casignaturealgorithms") { try ConfigValues.caSignatureAlgorithms(text, origin: $0) }
+        }
+        if let text = config["maxsessions"] {
+            guard let number = Int(text), number >= 0 else { throw config.badValue("maxsessions", named: "MaxSessions", text, expected: "a number") }
+            maxSessions = number
+        }
+        if let text = config["logingracetime"] {
+            guard let seconds = ConfigValues.seconds(text) else {
+                throw config.badValue("logingracetime", named: "LoginGraceTime", text, expected: "a time such as 2m")
+            }
+            loginGraceTime = seconds == 0 ? nil : .seconds(seconds)
+        }
+        acceptEnvironment = config.all("acceptenv").flatMap { $0 }
+        if let text = config["clientaliveinterval"] {
+            guard let seconds = ConfigValues.seconds(text) else {
+                throw config.badValue("clientaliveinterval", named: "ClientAliveInterval", text, expected: "a time such as 30s")
+            }
+            clientAliveInterval = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let text = config["clientalivecountmax"] {
+            guard let number = Int(text), number >= 0 else {
+                throw config.badValue("clientalivecountmax", named: "ClientAliveCountMax", text, expected: "a number")
+            }
+            clientAliveCountMax = number
+        }
+        tcpKeepAlive = try config.flag("tcpkeepalive", named: "TCPKeepAlive") ?? tcpKeepAlive
+        printMotd = try config.flag("printmotd", named: "PrintMotd") ?? printMotd
+        pubkeyAuthentication = try config.flag("pubkeyauthentication", named: "PubkeyAuthentication") ?? pubkeyAuthentication
+        passwordAuthentication = try config.flag("passwordauthentication", named: "PasswordAuthentication") ?? passwordAuthentication
+        kbdInteractiveAuthentication = try config.flag("kbdinteractiveauthentication", named: "KbdInteractiveAuthentication") ?? kbdInteractiveAuthentication
+        permitTTY = try config.flag("permittty", named: "PermitTTY") ?? permitTTY
+        strictModes = try config.flag("strictmodes", named: "StrictModes") ?? strictModes
+        if let text = config["permitrootlogin"] {
+            guard let value = PermitRootLogin(configValue: text) else {
+                throw config.badValue("permitrootlogin", named: "PermitRootLogin", text, expected: PermitRootLogin.expected)
+            }
+            permitRootLogin = value
+        }
+        if let files = config.arguments("authorizedkeysfile") { authorizedKeysFiles = files }
+        if let text = config["requiredrsasize"] {
+            guard let bits = Int(text), bits >= 0 else { throw config.badValue("requiredrsasize", named: "RequiredRSASize", text, expected: "a number") }
+            requiredRSASize = bits
+        }
+        try readStartupLimits(config)
+    }
+
+    // MARK: Listening
+
+    /// ListenAddress × Port as sshd pairs them: an address with its own port keeps it; the others get every Port.
+    /// Without ListenAddress: every IPv4 address (and every IPv6 one for AddressFamily inet6). sshd also binds "::"
+    /// beside 0.0.0.0 with IPV6_V6ONLY; until shhd sets that option, IPv6 needs an explicit ListenAddress.
+    private static func listeners(_ config: SSHServerConfig, addresses: [String], ports: [Int], family: AddressFamily) throws -> [Listener] {
+        var result: [Listener] = []
+        for (index, address) in (addresses.isEmpty ? (family == .inet6 ? ["::"] : ["0.0.0.0"]) : addresses).enumerated() {
+            func badAddress() -> OpenSSHConfigError {
+                config.badValue("listenaddress", named: "ListenAddress", address, expected: "address[:port]", occurrence: index)
+            }
+            if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+                let host = String(address[address.index(after: address.startIndex)..<close])
+                let rest = address[address.index(after: close)...]
+                if rest.hasPrefix(":") {
+                    guard let port = Int(rest.dropFirst()), (1...65535).contains(port) else { throw badAddress() }
+                    result.append(Listener(host: host, port: port))
+                } else {
+                    result += ports.map { Listener(host: host, port: $0) }
+                }
+            } else if address.filter({ $0 == ":" }).count == 1, let colon = address.firstIndex(of: ":") {
+                guard let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { throw badAddress() }
+                result.append(Listener(host: String(address[..<colon]), port: port))
+            } else {
+                result += ports.map { Listener(host: address, port: $0) }
+            }
+        }
+        return result.filter { listener in
+            family == .any || (family == .inet) == !listener.host.contains(":")
+        }
+    }
+
+    // MARK: Startups
+
+    /// MaxStartups start[:rate:full], PerSourceMaxStartups, PerSourceNetBlockSize v4[:v6], PerSourcePenalties and
+    /// PerSourcePenaltyExemptList.
+    private mutating func readStartupLimits(_ config: SSHServerConfig) throws {
+        if let text = config["maxstartups"] {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            let numbers = parts.compactMap { $0 }
+            switch (parts.count, numbers.count) {
+            case (1, 1) where numbers[0] > 0:
+                maxStartups = MaxStartups(start: numbers[0], rate: 100, full: numbers[0])
+            case (3, 3) where numbers[0] > 0 && (1...100).contains(numbers[1]) && numbers[2] >= numbers[0]:
+                maxStartups = MaxStartups(start: numbers[0], rate: numbers[1], full: numbers[2])
+            default:
+                throw config.badValue("maxstartups", named: "MaxStartups", text, expected: "start:rate:full (such as 10:30:100) or a number")
+            }
+        }
+        if let text = config["persourcemaxstartups"] {
+            if text.lowercased() == "none" {
+                perSourceMaxStartups = nil
+            } else {
+                guard let number = Int(text), number > 0 else {
+                    throw config.badValue("persourcemaxstartups", named: "PerSourceMaxStartups", text, expected: "a number or none")
+                }
+                perSourceMaxStartups = number
+            }
+        }
+        if let text = config["persourcenetblocksize"] {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(parts.count), let v4 = parts[0], (0...32).contains(v4),
+                  parts.count == 1 || (parts[1].map { (0...128).contains($0) } ?? false) else {
+                throw config.badValue("persourcenetblocksize", named: "PerSourceNetBlockSize", text,
+                                      expected: "an IPv4 prefix length, optionally :IPv6 (such as 32:128)")
+            }
+            perSourceNetBlockSize.ipv4 = v4
+            if parts.count == 2, let v6 = parts[1] { perSourceNetBlockSize.ipv6 = v6 }
+        }
+        if let words = config.arguments("persourcepenalties") {
+            switch words.first?.lowercased() {
+            case "no"?: perSourcePenalties = nil
+            case "yes"?: perSourcePenalties = Penalties()
+            default:
+                var penalties = Penalties()
+                for word in words {
+                    let pair = word.split(separator: ":", maxSplits: 1).map(String.init)
+                    func bad(_ expected: String) -> OpenSSHConfigError {
+                        config.badValue("persourcepenalties", named: "PerSourcePenalties", word, expected: expected)
+                    }
+                    func duration() throws -> Duration {
+                        guard pair.count == 2, let seconds = ConfigValues.seconds(pair[1]) else { throw bad("name:time (such as authfail:5s)") }
+                        return .seconds(seconds)
+                    }
+                    func count() throws -> Int {
+                        guard pair.count == 2, let number = Int(pair[1]), number > 0 else { throw bad("name:count") }
+                        return number
+                    }
+                    func denyAll() throws -> Bool {
+                        guard pair.count == 2, ["deny-all", "permissive"].contains(pair[1].lowercased()) else {
+                            throw bad("overflow:deny-all or overflow:permissive")
+                        }
+                        return pair[1].lowercased() == "deny-all"
+                    }
+                    switch pair[0].lowercased() {
+                    case "crash": penalties.crash = try duration()
+                    case "authfail": penalties.authenticationFailure = try duration()
+                    case "noauth": penalties.noAuthentication = try duration()
+                    case "grace-exceeded": penalties.graceExceeded = try duration()
+                    case "max": penalties.maximum = try duration()
+                    case "min": penalties.minimum = try duration()
+                    case "max-sources4": penalties.maximumSourcesIPv4 = try count()
+                    case "max-sources6": penalties.maximumSourcesIPv6 = try count()
+                    case "overflow": penalties.denyAllOnOverflowIPv4 = try denyAll()
+                    case "overflow6": penalties.denyAllOnOverflowIPv6 = try denyAll()
+                    default: throw bad("crash, authfail, noauth, grace-exceeded, max, min, max-sources4/6 or overflow/overflow6")
+                    }
+                }
+                perSourcePenalties = penalties
+            }
+        }
+        if let list = config.arguments("persourcepenaltyexemptlist"), list.first?.lowercased() != "none" {
+            perSourcePenaltyExemptList = list.joined(separator: ",")
+        }
+    }
+}
+
+// MARK: -T
+
+extension OpenSSHKeywordValues where Keywords == ServerKeywords {
+    /// sshd -T's output: lower-case keywords as sshd prints them. `listeners`, `algorithms` and `loginGraceTime`
+    /// as the server applies them (the whole server's; they cannot be set in Match), host keys only when they were
+    /// loaded; everything else as written, or its default.
+    public func printed(listeners: [SSHServerOptions.Listener], hostKeysLoaded: Bool, algorithms: SSHAlgorithms, loginGraceTime: Duration) -> String {
+        let defaults = SSHServerOptions.defaults
+        let config = self
+        func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }
+        var lines: [String] = []
+        lines += Set(listeners.map(\.port)).sorted().map { "port \($0)" }
+        lines += listeners.map { "listenaddress \($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }
+        lines += hostKeysLoaded ? config.all("hostkey").compactMap(\.first).map { "hostkey \($0)" } : []
+        lines.append("ciphers \(algorithms.ciphers.map(\.rawValue).joined(separator: ","))")
+        lines.append("macs \(algorithms.macs.map(\.rawValue).joined(separator: ","))")
+        lines.append("kexalgorithms \(algorithms.keyExchange.map(\.rawValue).joined(separator: ","))")
+        lines.append("hostkeyalgorithms \(algorithms.hostKey.map(\.name).joined(separator: ","))")
+        lines.append("maxauthtries \(config["maxauthtries"] ?? String(defaults.maxAuthTries))")
+        lines.append("maxsessions \(config["maxsessions"] ?? String(defaults.maxSessions))")
+        lines.append("logingracetime \(loginGraceTime.components.seconds)")
+        // sshd -T names the default by its older name.
+        lines.append("permitrootlogin \(config["permitrootlogin"] ?? (defaults.permitRootLogin == .prohibitPassword ? "without-password" : defaults.permitRootLogin.rawValue))")
+        lines.append("pubkeyauthentication \(config["pubkeyauthentication"] ?? yesNo(defaults.pubkeyAuthentication))")
+        lines.append("passwordauthentication \(config["passwordauthentication"] ?? yesNo(defaults.passwordAuthentication))")
+        lines.append("kbdinteractiveauthentication \(config["kbdinteractiveauthentication"] ?? yesNo(defaults.kbdInteractiveAuthentication))")
+        lines.append("authorizedkeysfile \((config.arguments("authorizedkeysfile") ?? defaults.authorizedKeysFiles).joined(separator: " "))")
+        let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
+        for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
+            lines.append("\(keyword) \(arguments.joined(separator: " "))")
+        }
+        for (keyword, occurrences) in config.lists.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
+            for arguments in occurrences { lines.append("\(keyword) \(arguments.joined(separator: " "))") }
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+}
+
+// MARK: Checking every directive
+
+extension SSHServerConfigFile {
+    /// Checks the values sshd checks as it reads, in every directive (Match blocks included, whether or not any
+    /// connection will select them): yes/no flags, PermitRootLogin, forwarding, LogLevel, counts, algorithm lists
+    /// and Subsystem. Throws for the first that does not parse, naming its file and line.
+    public func checkValues() throws {
+        for directive in blocks.flatMap(\.directives) {
+            let value = directive.arguments[0]
+            func bad(_ expected: String) -> OpenSSHConfigError {
+                OpenSSHConfigError(.badValue(keyword: directive.spelling, value: value, expected: expected), file: directive.file, line: directive.line)
+            }
+            switch directive.keyword {
+            case "pubkeyauthentication", "passwordauthentication", "kbdinteractiveauthentication", "strictmodes", "printmotd",
+                 "x11forwarding", "allowagentforwarding", "permittty", "usedns", "tcpkeepalive", "ignorerhosts":
+                guard ConfigValues.flag(value) != nil else { throw bad("yes or no") }
+            case "permitrootlogin":
+                guard SSHServerOptions.PermitRootLogin(configValue: value) != nil else { throw bad(SSHServerOptions.PermitRootLogin.expected) }
+            case "allowtcpforwarding", "allowstreamlocalforwarding":
+                guard ["yes", "no", "all", "local", "remote"].contains(value.lowercased()) else { throw bad("yes, no, local or remote") }
+            case "loglevel":
+                guard OpenSSHLogLevel(name: value) != nil else { throw bad(OpenSSHLogLevel.expected) }
+            case "maxauthtries", "maxsessions", "requiredrsasize":
+                guard let number = Int(value), number >= 0 else { throw bad("a number") }
+            case "pubkeyacceptedalgorithms":
+                _ = try directive.placed { try ConfigValues.publicKeyAlgorithms(value, origin: $0) }
+            case "casignaturealgorithms":
+                _ = try directive.placed { try ConfigValues.caSignatureAlgorithms(value, origin: $0) }
+            case "subsystem":
+                guard directive.arguments.count >= 2 else {
+                    throw OpenSSHConfigError(.missingArgument(keyword: "\(directive.spelling) (name and command)"), file: directive.file, line: directive.line)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    /// Every public key algorithm some connection may be allowed: `global`'s list, then those of every Match
+    /// block's PubkeyAcceptedAlgorithms (the protocol lets them all through; each login is held to its own list).
+    public func publicKeyAlgorithmsAnyMatchMayAccept(global: SSHServerOptions) throws -> [SSHHostKeyAlgorithm] {
+        var result: [SSHHostKeyAlgorithm] = []
+        for algorithm in global.pubkeyAcceptedAlgorithms where !result.contains(algorithm) { result.append(algorithm) }
+        for directive in matchDirectives where directive.keyword == "pubkeyacceptedalgorithms" {
+            for algorithm in try directive.placed({ try ConfigValues.publicKeyAlgorithms(directive.arguments[0], origin: $0) })
+            where !result.contains(algorithm) {
+                result.append(algorithm)
+            }
+        }
+        return result
+    }
+
+    /// Every Banner file named (top level and Match blocks, "none" left out), each once, with where it was first
+    /// named.
+    public var bannerFiles: [(path: String, place: OpenSSHConfigOrigin)] {
+        var result: [(path: String, place: OpenSSHConfigOrigin)] = []
+        for directive in blocks.flatMap(\.directives) where directive.keyword == "banner" {
+            let path = directive.arguments[0]
+            guard path.lowercased() != "none", !result.contains(where: { $0.path == path }) else { continue }
+            result.append((path, directive.place))
+        }
+        return result
+    }
+}
+
+extension SSHServerConfigFile.Directive {
+    /// Runs `parse` with where this directive was written ("file line N") and gives an error it throws about that
+    /// place the file and line apart.
+    func placed<T>(_ parse: (String) throws -> T) throws -> T {
+        do {
+            return try parse(place.description)
+        } catch let error as OpenSSHConfigError where error.line == 0 && error.file == place.description {
+            throw OpenSSHConfigError(error.kind, file: place.file, line: place.line, wording: .fileLine)
+        }
+    }
+}
