@@ -139,8 +139,9 @@ public enum SSHTimeoutPhase: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// An authentication method (RFC 4252 §5; keyboard-interactive is RFC 4256).
-public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible {
+/// An authentication method (RFC 4252 §5; keyboard-interactive is RFC 4256). A string literal names one by its
+/// protocol name (`"publickey"` is `.publicKey`).
+public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible, ExpressibleByStringLiteral {
     /// "none": asks what is allowed (or logs in an account without a password, where a server permits it).
     case none
     /// "publickey": a signature by the user's key.
@@ -165,6 +166,9 @@ public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible
         default: self = .other(name)
         }
     }
+
+    /// The method named by a string literal.
+    public init(stringLiteral name: String) { self.init(name: name) }
 
     /// The method's name in the protocol.
     public var name: String {

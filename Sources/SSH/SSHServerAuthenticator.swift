@@ -9,7 +9,7 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     public var localAddress: SocketAddress?
     /// Methods that already succeeded on this connection with `.partialSuccess` (in order), for policies that
     /// need more than one (sshd's AuthenticationMethods).
-    public var completedMethods: [String]
+    public var completedMethods: [SSHAuthenticationMethod]
     /// Whether this is the connection's first authentication request (whatever its method): where sshd logs
     /// what it found out about the user ("Invalid user", "not allowed because ...").
     public var isFirstRequest: Bool
@@ -20,7 +20,7 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     /// another process can verify it again over its own record of the session identifier.
     public var publicKeySignature: [UInt8]?
 
-    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [String] = [],
+    public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [SSHAuthenticationMethod] = [],
                 isFirstRequest: Bool = false, connectionID: UInt64 = 0) {
         self.connectionID = connectionID
         self.remoteAddress = remoteAddress
@@ -41,13 +41,13 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)
 
-    /// The method's name in the protocol (RFC 4252 §5).
-    public var methodName: String {
+    /// The method tried (RFC 4252 §5).
+    public var method: SSHAuthenticationMethod {
         switch self {
-        case .none: "none"
-        case .publicKey: "publickey"
-        case .password: "password"
-        case .keyboardInteractive: "keyboard-interactive"
+        case .none: .none
+        case .publicKey: .publicKey
+        case .password: .password
+        case .keyboardInteractive: .keyboardInteractive
         }
     }
 
@@ -74,13 +74,13 @@ public struct SSHLoginGrant: Sendable, Equatable {
     public var environment: [String: String]
     /// Which of the client's env requests are taken (patterns, `*` and `?`); nil: the server's configured list.
     public var acceptedEnvironment: [String]?
-    /// How the user proved who they are, for logs ("publickey", "password", ...).
-    public var method: String
+    /// How the user proved who they are, for logs; nil until the server fills in the method that succeeded.
+    public var method: SSHAuthenticationMethod?
     /// Sessions this login may have open at once (sshd's MaxSessions inside Match); nil: the server's limit.
     public var maximumSessions: Int?
 
     public init(forcedCommand: String? = nil, permitsTerminal: Bool = true, environment: [String: String] = [:],
-                acceptedEnvironment: [String]? = nil, method: String = "", maximumSessions: Int? = nil) {
+                acceptedEnvironment: [String]? = nil, method: SSHAuthenticationMethod? = nil, maximumSessions: Int? = nil) {
         self.maximumSessions = maximumSessions
         self.forcedCommand = forcedCommand
         self.permitsTerminal = permitsTerminal
@@ -98,7 +98,7 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
     case grant(SSHLoginGrant)
     case reject
     /// This method succeeded but these must still follow (sshd's AuthenticationMethods).
-    case partialSuccess(remainingMethods: [String])
+    case partialSuccess(remainingMethods: [SSHAuthenticationMethod])
     /// Keyboard-interactive: ask these questions.
     case ask(KeyboardInteractiveRequest)
 }
@@ -107,14 +107,24 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
 /// authenticator only says whether that key (or password, ...) lets the user in.
 ///
 /// `decide` and `banner` run on the connection's event loop, so they must not block: account lookups, file reads,
-/// password hashing and anything else that can wait belong on a pool made for blocking work (SSHServerHost's
+/// password hashing and anything else that can wait belong on a pool made for blocking work (SSHPOSIX's
 /// `SSHBlockingWorkPool`), awaited from here.
+///
+/// ```swift
+/// struct OneKey: SSHServerAuthenticator {
+///     let key: SSHPublicKey
+///     var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
+///     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+///         if case .publicKey(_, .key(let offered), _, _) = attempt, offered == key { return .accept }
+///         return .reject
+///     }
+/// }
+/// ```
 public protocol SSHServerAuthenticator: Sendable {
     /// The methods offered in every failure reply; the same for every user, known or not, so the answer does not
     /// tell which users exist.
-    var offeredMethods: [String] { get }
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision
-    /// The same, knowing the connection; by default the connection is not looked at.
+    var offeredMethods: [SSHAuthenticationMethod] { get }
+    /// What to do with one attempt on `connection` (where it comes from, what already succeeded on it).
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
     /// The banner for this user and connection (sshd's Banner inside Match); nil: the server's configured banner.
     func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String?
@@ -124,12 +134,10 @@ public protocol SSHServerAuthenticator: Sendable {
 }
 
 extension SSHServerAuthenticator {
+    /// No banner of the authenticator's own: the server's configured one.
     public func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? { nil }
+    /// No limit of the authenticator's own: the server's configured one.
     public func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? { nil }
-
-    public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
-        await decide(attempt)
-    }
 }
 
 /// Signs exchange hashes for host keys whose private half is not in this process (`SSHServerHostKey(publicKey:)`),
@@ -150,7 +158,9 @@ public struct DenyAllAuthenticator: SSHServerAuthenticator {
     /// The policy that lets nobody in.
     public init() {}
     /// Offers publickey, so clients get an ordinary "permission denied".
-    public var offeredMethods: [String] { ["publickey"] }
+    public var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
     /// Rejects every attempt.
-    public func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision { .reject }
+    public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+        .reject
+    }
 }

@@ -30,9 +30,9 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     /// Failed attempts so far (for PerSourcePenalties' authfail).
     var failedAttempts: Int { machine?.failedAttempts ?? 0 }
     private var sessionIdentifier: [UInt8] = []
-    private var remainingMethods: [String]
+    private var remainingMethods: [SSHAuthenticationMethod]
     /// Methods that succeeded with partial success so far, in order.
-    private var completedMethods: [String] = []
+    private var completedMethods: [SSHAuthenticationMethod] = []
     /// Requests wait here while one is being decided or its failure is being held back.
     private var queue: [ByteBuffer] = []
     private var busy = false
@@ -89,7 +89,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         guard !busy, !closed, !queue.isEmpty, machine != nil else { return }
         let payload = queue.removeFirst()
         let received = NIODeadline.now()
-        let remainingMethods = self.remainingMethods
+        let remainingMethods = self.remainingMethods.map(\.name)
         guard let outcome = step(context: context, received: received, { try $0.receive(payload, methodsThatCanContinue: remainingMethods) }) else {
             return
         }
@@ -167,12 +167,12 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
                 try machine.accept()
             case (.partialSuccess(let remaining), _):
                 remainingMethods = remaining
-                completedMethods.append(attempt.methodName)
-                try machine.reject(methodsThatCanContinue: remaining, partialSuccess: true)
+                completedMethods.append(attempt.method)
+                try machine.reject(methodsThatCanContinue: remaining.map(\.name), partialSuccess: true)
             case (.ask(let questions), .keyboardInteractive):
                 try machine.sendInfoRequest(questions)
             case (.reject, _), (.ask, _):
-                try machine.reject(methodsThatCanContinue: remainingMethods)
+                try machine.reject(methodsThatCanContinue: remainingMethods.map(\.name))
             }
         }
         guard applied != nil else { return }
@@ -180,7 +180,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
         if machine?.isAuthenticated == true {
             var grant = SSHLoginGrant()
             if case .grant(let granted) = decision { grant = granted }
-            if grant.method.isEmpty { grant.method = attempt.methodName }
+            if grant.method == nil { grant.method = attempt.method }
             context.fireUserInboundEventTriggered(SSHUserAuthenticatedEvent(user: attempt.user, sessionIdentifier: sessionIdentifier, grant: grant))
         }
     }

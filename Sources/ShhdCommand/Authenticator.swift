@@ -25,7 +25,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     let log: ServerLog
     /// The same for every user (RFC 4252 §5.1): publickey, and the password methods when shhd runs as root (only
     /// root can read /etc/shadow) and the configuration enables them anywhere.
-    let offeredMethods: [String]
+    let offeredMethods: [SSHAuthenticationMethod]
     /// Banner texts by path, read at start.
     let banners: [String: String]
     /// Every decision's blocking work (account and group lookups, authorized_keys and ~/.ssh/environment, crypt)
@@ -50,10 +50,10 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             ConfigValues.flag(global[keyword] ?? "yes") != false
                 || file.matchDirectives.contains { $0.keyword == keyword && ConfigValues.flag($0.arguments[0]) == true }
         }
-        var methods = ["publickey"]
+        var methods: [SSHAuthenticationMethod] = [.publicKey]
         if runningAccount.uid == 0 {
-            if enabledAnywhere("passwordauthentication") { methods.append("password") }
-            if enabledAnywhere("kbdinteractiveauthentication") { methods.append("keyboard-interactive") }
+            if enabledAnywhere("passwordauthentication") { methods.append(.password) }
+            if enabledAnywhere("kbdinteractiveauthentication") { methods.append(.keyboardInteractive) }
         }
         offeredMethods = methods
     }
@@ -113,20 +113,16 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                                                         localAddress: connection.localAddress?.ipAddress, localPort: connection.localAddress?.port))
     }
 
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
-        await decide(attempt, on: SSHServerConnectionInfo())
-    }
-
     /// Runs on the connection's event loop: the decision itself, all blocking, goes to the blocking pool. One that
     /// does not finish in time refuses this attempt only; the connection may try again.
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         do {
-            return try await blocking.run("\(attempt.methodName) authentication of \(attempt.user)", timeout: decisionTimeout) { [self] in
+            return try await blocking.run("\(attempt.method) authentication of \(attempt.user)", timeout: decisionTimeout) { [self] in
                 decideBlocking(attempt, on: connection)
             }
         } catch {
             let address = connection.remoteAddress?.ipAddress ?? "unknown"
-            log.error("Refused \(attempt.methodName) for \(attempt.user) from \(address) port \(connection.remoteAddress?.port ?? 0): \(error)")
+            log.error("Refused \(attempt.method) for \(attempt.user) from \(address) port \(connection.remoteAddress?.port ?? 0): \(error)")
             return .reject
         }
     }
@@ -255,7 +251,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             log.info("Accepted \(method) for \(user) \(from) ssh2\(detail)")
             return .grant(grant)
         }
-        let done = connection.completedMethods + [method]
+        let done = connection.completedMethods.map(\.name) + [method]
         let candidates = lists.filter { $0.count >= done.count && Array($0.prefix(done.count)) == done }
         if candidates.contains(where: { $0.count == done.count }) {
             log.info("Accepted \(method) for \(user) \(from) ssh2\(detail)")
@@ -274,7 +270,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             return .reject
         }
         log.info("Partial \(method) for \(user) \(from) ssh2\(detail)")
-        return .partialSuccess(remainingMethods: next)
+        return .partialSuccess(remainingMethods: next.map(SSHAuthenticationMethod.init(name:)))
     }
 
     /// AuthenticationMethods as lists of method names ("keyboard-interactive:pam" counts as keyboard-interactive);
@@ -319,7 +315,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// password and keyboard-interactive's one "Password:" question: crypt(3) against the shadow file (a modern
     /// hash takes tens of milliseconds of this blocking thread). Unknown and refused users are hashed too.
     private func decidePassword(_ password: String, method: String, user: String, connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
-        guard offeredMethods.contains(method) else { return .reject }
+        guard offeredMethods.contains(SSHAuthenticationMethod(name: method)) else { return .reject }
         let admitted = admission(user: user, connection: connection, log: connection.isFirstRequest)
         var settings: SSHServerConfig?
         if case .admitted(_, let matched, _, _) = admitted { settings = matched }
@@ -361,7 +357,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     /// ~/.ssh/environment (those two only as PermitUserEnvironment allows), AcceptEnv as Match left it.
     func grant(_ settings: SSHServerConfig, account: SystemAccount, entry: AuthorizedKeysEntry?, key: SSHPresentedKey?,
                method: String) -> Result<SSHLoginGrant, Refusal> {
-        var grant = SSHLoginGrant(method: method)
+        var grant = SSHLoginGrant(method: SSHAuthenticationMethod(name: method))
         var keyCommand = entry?.options.command
         var certificate: SSHCertificate?
         if case .certificate(let presented) = key { certificate = presented }

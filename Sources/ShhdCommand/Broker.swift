@@ -72,7 +72,8 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
             guard record.authenticatedUser == nil else { return .refused("connection \(connection) has already authenticated") }
             var info = SSHServerConnectionInfo(remoteAddress: try? SocketAddress(ipAddress: remote, port: Int(remotePort)),
                                                localAddress: try? SocketAddress(ipAddress: local, port: Int(localPort)),
-                                               completedMethods: completed, isFirstRequest: isFirst, connectionID: connection)
+                                               completedMethods: completed.map(SSHAuthenticationMethod.init(name:)), isFirstRequest: isFirst,
+                                               connectionID: connection)
             guard let decidable = Self.attempt(attempt, sessionIdentifier: record.sessionIdentifier, info: &info) else { return .decision(.reject) }
             let decision = authenticator.decideBlocking(decidable, on: info)
             if case .publicKey(_, _, true, _) = decidable {} else if case .grant(let grant) = decision {
@@ -228,13 +229,9 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
 /// and banner texts read before the chroot: two round trips fewer per login.
 struct BrokeredAuthenticator: SSHServerAuthenticator {
     let broker: SSHBrokerClient
-    let offeredMethods: [String]
+    let offeredMethods: [SSHAuthenticationMethod]
     /// shhd's own authenticator over the same configuration, for what needs no account (never for a decision).
     var local: ShhdAuthenticator?
-
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
-        await decide(attempt, on: SSHServerConnectionInfo())
-    }
 
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         let passed: SSHBrokerAttempt
@@ -247,7 +244,7 @@ struct BrokeredAuthenticator: SSHServerAuthenticator {
             passed = .publicKey(user: user, algorithm: algorithm.name, keyBlob: key.wireBlob, signature: isQuery ? nil : connection.publicKeySignature)
         }
         let request = SSHBrokerRequest.authenticate(
-            connection: connection.connectionID, attempt: passed, isFirstRequest: connection.isFirstRequest, completedMethods: connection.completedMethods,
+            connection: connection.connectionID, attempt: passed, isFirstRequest: connection.isFirstRequest, completedMethods: connection.completedMethods.map(\.name),
             remoteAddress: connection.remoteAddress?.ipAddress ?? "", remotePort: UInt16(clamping: connection.remoteAddress?.port ?? 0),
             localAddress: connection.localAddress?.ipAddress ?? "", localPort: UInt16(clamping: connection.localAddress?.port ?? 0))
         guard case .decision(let decision)? = try? await broker.request(request) else { return .reject }

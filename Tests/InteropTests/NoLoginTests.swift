@@ -13,9 +13,9 @@ import Testing
 private struct KeyForUsers: SSHServerAuthenticator {
     let key: SSHPublicKey
     let users: Set<String>
-    var offeredMethods: [String] { ["publickey"] }
+    var offeredMethods: [SSHAuthenticationMethod] { ["publickey"] }
 
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         guard case .publicKey(let user, .key(let presented), _, _) = attempt, users.contains(user), presented == key else { return .reject }
         return .accept
     }

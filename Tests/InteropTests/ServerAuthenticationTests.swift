@@ -15,9 +15,9 @@ struct TestAuthenticator: SSHServerAuthenticator {
     var keys: Set<SSHPublicKey> = []
     var certificateAuthority: SSHPublicKey?
     var password: String?
-    var offeredMethods: [String] = ["publickey", "password", "keyboard-interactive"]
+    var offeredMethods: [SSHAuthenticationMethod] = ["publickey", "password", "keyboard-interactive"]
 
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         switch attempt {
         case .none:
             return .reject

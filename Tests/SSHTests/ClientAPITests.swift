@@ -171,8 +171,8 @@ private final class ClosedConnections: Sendable {
 }
 
 private struct PasswordOnly: SSHServerAuthenticator {
-    var offeredMethods: [String] { ["password"] }
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision { .reject }
+    var offeredMethods: [SSHAuthenticationMethod] { ["password"] }
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision { .reject }
 }
 
 /// SSHKnownHostsValidator against files, without a network: what ssh accepts, refuses and records.

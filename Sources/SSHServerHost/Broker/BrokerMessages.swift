@@ -312,7 +312,7 @@ extension SSHBrokerMessage {
             buffer.writeSSHByte(1)
         case .partialSuccess(let methods):
             buffer.writeSSHByte(2)
-            writeList(methods, into: &buffer)
+            writeList(methods.map(\.name), into: &buffer)
         case .ask(let request):
             buffer.writeSSHByte(3)
             buffer.writeSSHString(request.name)
@@ -324,7 +324,7 @@ extension SSHBrokerMessage {
             }
         case .grant(let grant):
             buffer.writeSSHByte(4)
-            buffer.writeSSHString(grant.method)
+            buffer.writeSSHString(grant.method?.name ?? "")
             buffer.writeSSHBoolean(grant.forcedCommand != nil)
             if let command = grant.forcedCommand { buffer.writeSSHString(command) }
             buffer.writeSSHBoolean(grant.permitsTerminal)
@@ -461,7 +461,7 @@ extension SSHBrokerMessage {
         switch try reader.byte() {
         case 0: return .accept
         case 1: return .reject
-        case 2: return .partialSuccess(remainingMethods: try reader.names())
+        case 2: return .partialSuccess(remainingMethods: try reader.names().map(SSHAuthenticationMethod.init(name:)))
         case 3:
             let name = try reader.text()
             let instruction = try reader.text()
@@ -470,7 +470,8 @@ extension SSHBrokerMessage {
             for _ in 0..<count { prompts.append(KeyboardInteractivePrompt(prompt: try reader.text(), echo: try reader.boolean())) }
             return .ask(KeyboardInteractiveRequest(name: name, instruction: instruction, prompts: prompts))
         case 4:
-            var grant = SSHLoginGrant(method: try reader.name())
+            let method = try reader.name()
+            var grant = SSHLoginGrant(method: method.isEmpty ? nil : SSHAuthenticationMethod(name: method))
             grant.forcedCommand = try reader.boolean() ? try reader.text() : nil
             grant.permitsTerminal = try reader.boolean()
             grant.environment = try reader.variables { try $0.text() }
