@@ -21,8 +21,6 @@ public struct AllowedSignersEntry: Sendable {
     public var certificateAuthority: Bool
     /// Namespace patterns the key may sign in; nil means any.
     public var namespaces: String?
-    /// Seconds since the epoch.
-    ///
     /// Seconds since the epoch before which the key may not sign yet; nil for no limit.
     public var validAfter: Int?
     /// Seconds since the epoch after which the key may no longer sign; nil for no limit.

@@ -73,9 +73,9 @@ public struct SSHCertificate: Sendable, Hashable {
     public var kind: Kind
     /// The CA's free-text name for the certificate, logged when it is used.
     public var keyID: String
-    /// Empty means "any principal" for OpenSSH's checks; we refuse that unless the caller asks (see `validate`).
-    ///
     /// The user names (user certificates) or host names (host certificates) the certificate is valid for.
+    ///
+    /// Empty means "any principal" for OpenSSH's checks; we refuse that unless the caller asks (see `validate`).
     public var principals: [String]
     /// Seconds since the epoch; 0 is "always".
     public var validAfter: UInt64

@@ -280,9 +280,7 @@ public struct SSHServerAuthentication {
         configuration.maximumAttempts = max(1, maximum)
     }
 
-    /// A banner (RFC 4252 §5.4), allowed any time before success.
-    ///
-    /// Ignored after success.
+    /// A banner (RFC 4252 §5.4), allowed any time before success; ignored after it.
     ///
     /// - Parameter text: The banner text.
     public mutating func sendBanner(_ text: String) {

@@ -79,9 +79,8 @@ public struct Poly1305: Sendable {
         if done == nil { Array(message).withUnsafeBytes { update($0) } }
     }
 
-    /// Whole 16-byte blocks are read straight from `message`; only a partial block is set aside.
-    ///
-    /// Adds the next part of the message.
+    /// Adds the next part of the message. Whole 16-byte blocks are read straight from `message`; only a partial
+    /// block is set aside.
     ///
     /// - Parameter message: The bytes, in message order.
     public mutating func update(_ message: UnsafeRawBufferPointer) {

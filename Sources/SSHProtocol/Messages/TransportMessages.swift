@@ -4,8 +4,6 @@
 import NIOCore
 import SSHWire
 
-/// Message numbers (RFC 4250 §4.1).
-///
 /// Message numbers (RFC 4250 §4.1) of the transport and authentication messages this module reads and writes.
 public enum SSHMessageNumber {
     /// SSH_MSG_DISCONNECT (RFC 4253 §11.1).
