@@ -13,21 +13,32 @@ import FoundationEssentials  // not Foundation: it would load ICU, ~3 ms at ever
 import Foundation
 #endif
 
+/// One line of an allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS): who may sign with a key.
 public struct AllowedSignersEntry: Sendable {
     /// Comma-separated principal patterns (OpenSSHPattern list).
     public var principals: String
+    /// Whether the key is a CA for certificates (cert-authority). Such entries never authorise a plain key.
     public var certificateAuthority: Bool
     /// Namespace patterns the key may sign in; nil means any.
     public var namespaces: String?
-    /// Seconds since the epoch.
+    /// Seconds since the epoch before which the key may not sign yet; nil for no limit.
     public var validAfter: Int?
+    /// Seconds since the epoch after which the key may no longer sign; nil for no limit.
     public var validBefore: Int?
+    /// The signer's key.
     public var key: SSHPublicKey
+    /// The 1-based line number in the file, for messages.
     public var line: Int
 }
 
+/// Reading allowed_signers files and deciding whether they let a key sign, as `ssh-keygen -Y verify` does.
 public enum AllowedSigners {
     /// Parses the file. Lines that cannot be parsed are reported as warnings (path:line: why) and skipped.
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The file's path, named in warnings.
+    /// - Returns: The usable entries in file order, and one warning per skipped line.
     public static func parse(_ text: String, path: String) -> (entries: [AllowedSignersEntry], warnings: [String]) {
         var entries: [AllowedSignersEntry] = []
         var warnings: [String] = []
@@ -81,13 +92,25 @@ public enum AllowedSigners {
 
     /// Why an entry did not authorise a signature, for the log.
     public enum Refusal: Error, Equatable, Sendable {
+        /// No entry holds the key for the principal.
         case noMatchingPrincipalAndKey
+        /// The entry on `line` does not allow the namespace.
         case namespaceNotPermitted(line: Int)
+        /// The entry on `line` is not valid yet.
         case notYetValid(line: Int)
+        /// The entry on `line` is no longer valid.
         case expired(line: Int)
     }
 
     /// Finds an entry that lets `principal` sign in `namespace` with `key` at `time`.
+    ///
+    /// - Parameters:
+    ///   - entries: The file's entries, from ``parse(_:path:)``.
+    ///   - key: The key that made the signature.
+    ///   - principal: The signer's identity to check.
+    ///   - namespace: The signature's namespace, e.g. "file" or "git".
+    ///   - time: The time to check validity at, in seconds since 1970.
+    /// - Returns: The first entry that allows it, or why the last candidate did not (``Refusal/noMatchingPrincipalAndKey`` when none held the key).
     public static func authorize(
         entries: [AllowedSignersEntry], key: SSHPublicKey, principal: String, namespace: String, time: Int
     ) -> Result<AllowedSignersEntry, Refusal> {
@@ -112,6 +135,11 @@ public enum AllowedSigners {
     }
 
     /// The principals of every entry holding `key` (for `-Y find-principals`).
+    ///
+    /// - Parameters:
+    ///   - entries: The file's entries.
+    ///   - key: The key to look for.
+    /// - Returns: Each matching entry's principal patterns, as written.
     public static func principals(entries: [AllowedSignersEntry], key: SSHPublicKey) -> [String] {
         entries.filter { !$0.certificateAuthority && $0.key == key }.map(\.principals)
     }
@@ -201,5 +229,8 @@ public enum AllowedSigners {
 
 extension AllowedSigners {
     /// The time format of `-O verify-time=`: the same as valid-after/valid-before.
+    ///
+    /// - Parameter text: YYYYMMDD or YYYYMMDDHHMM[SS], optionally ending in Z for UTC; otherwise local time.
+    /// - Returns: Seconds since 1970, or nil when the text is not such a time.
     public static func parseTimeForCommandLine(_ text: String) -> Int? { parseTime(text) }
 }

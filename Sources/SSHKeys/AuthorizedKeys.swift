@@ -10,9 +10,11 @@ import Darwin
 
 /// The options of one authorized_keys line, with OpenSSH's defaults (everything permitted).
 public struct AuthorizedKeyOptions: Sendable, Equatable {
+    /// "cert-authority": the key is a CA whose user certificates may log in, not a key that may log in itself.
     public var certificateAuthority = false
     /// "restrict" was given (forwarding, pty and user-rc off unless re-enabled after it).
     public var restricted = false
+    /// The command= value: the command run instead of whatever the client asks for.
     public var command: String?
     /// NAME=value strings, first value of each NAME kept (used only when PermitUserEnvironment allows).
     public var environment: [String] = []
@@ -28,18 +30,28 @@ public struct AuthorizedKeyOptions: Sendable, Equatable {
     public var permitListen: [String] = []
     /// tunnel= device ("any" or a number).
     public var tunnel: String?
+    /// Whether TCP forwarding is allowed ("no-port-forwarding", "restrict" and "port-forwarding" set it).
     public var portForwarding = true
+    /// Whether agent forwarding is allowed ("no-agent-forwarding", "restrict", "agent-forwarding").
     public var agentForwarding = true
+    /// Whether X11 forwarding is allowed ("no-X11-forwarding", "restrict", "X11-forwarding").
     public var x11Forwarding = true
+    /// Whether a terminal may be allocated ("no-pty", "restrict", "pty").
     public var pty = true
+    /// Whether ~/.ssh/rc runs ("no-user-rc", "restrict", "user-rc").
     public var userRC = true
     /// no-touch-required / verify-required apply to FIDO (sk-) keys only, which we do not accept.
     public var noTouchRequired = false
+    /// "verify-required": see ``noTouchRequired``.
     public var verifyRequired = false
 
+    /// Options with OpenSSH's defaults, as for a line that has none.
     public init() {}
 
     /// Parses the options field (everything before the key type). Throws OpenSSH's message for a bad option.
+    ///
+    /// - Parameter text: The comma-separated options, e.g. `restrict,command="uptime",from="192.0.2.0/24"`.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidFormat(_:)`` naming the bad option.
     public init(parsing text: String) throws {
         self.init()
         var rest = Substring(text)
@@ -173,20 +185,43 @@ public struct AuthorizedKeyOptions: Sendable, Equatable {
 }
 
 /// One usable line of an authorized_keys file.
+///
+/// The format is OpenSSH's (sshd(8) AUTHORIZED_KEYS FILE FORMAT): optional options, then a public key line.
 public struct AuthorizedKeysEntry: Sendable, Equatable {
+    /// The line's options; the defaults when it has none.
     public var options: AuthorizedKeyOptions
+    /// The key the line authorises (a CA key when ``AuthorizedKeyOptions/certificateAuthority`` is set).
     public var key: SSHPublicKey
+    /// The text after the key, empty when there is none.
     public var comment: String
+    /// The file the line is in, for the log.
     public var path: String
+    /// The 1-based line number, for the log.
     public var line: Int
 }
 
 /// A parsed authorized_keys file; broken lines become warnings naming file and line.
 public struct AuthorizedKeysFile: Sendable {
+    /// The file's path, named in warnings and entries.
     public var path: String
+    /// The usable lines, in file order.
     public var entries: [AuthorizedKeysEntry] = []
+    /// "path:line: why" for each line that was skipped, for the log.
     public var warnings: [String] = []
 
+    /// Parses a file's text. Parsing never fails: lines that cannot be used become ``warnings``.
+    ///
+    /// ```swift
+    /// let file = AuthorizedKeysFile(parsing: text, path: "/home/alice/.ssh/authorized_keys")
+    /// switch AuthorizedKeys.authorize(presentedKey, files: [file], sourceAddress: "192.0.2.7", now: now) {
+    /// case .accept(let entry): print("accepted by line \(entry.line), pty allowed: \(entry.options.pty)")
+    /// case .reject(let reasons): print(reasons.joined(separator: "; "))
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The file's path, named in warnings and entries.
     public init(parsing text: String, path: String) {
         self.path = path
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -209,6 +244,9 @@ public struct AuthorizedKeysFile: Sendable {
 
     /// Where the first field of a key line ends: the first blank outside double quotes (`\"` does not close a
     /// quote). That field is an options list in authorized_keys and a host list in known_hosts.
+    ///
+    /// - Parameter line: A key line, without leading whitespace.
+    /// - Returns: The index of the blank after the first field, or `line.endIndex` when there is none.
     public static func endOfLeadingField(_ line: String) -> String.Index {
         var quoted = false
         var end = line.startIndex
@@ -246,6 +284,7 @@ public struct AuthorizedKeysFile: Sendable {
 
 /// Deciding whether a presented key may log in.
 public enum AuthorizedKeys {
+    /// Whether a key or certificate may log in, and by which line.
     public enum Decision: Sendable, Equatable {
         /// Accepted by this line, whose options are now in force.
         case accept(AuthorizedKeysEntry)
@@ -255,6 +294,14 @@ public enum AuthorizedKeys {
 
     /// The first line holding `key` (not a cert-authority line) whose from= and expiry-time allow it.
     /// `sourceHost` is the client's name if resolved; sshd without UseDNS passes the address itself.
+    ///
+    /// - Parameters:
+    ///   - key: The key the client offered.
+    ///   - files: The user's authorized_keys files, in the order sshd reads them.
+    ///   - sourceAddress: The client's IP address.
+    ///   - sourceHost: The client's host name when it was resolved; nil to match from= against the address alone.
+    ///   - now: The current time, in seconds since 1970, for expiry-time.
+    /// - Returns: The accepting line, or the reasons to reject.
     public static func authorize(
         _ key: SSHPublicKey, files: [AuthorizedKeysFile], sourceAddress: String, sourceHost: String? = nil, now: Int
     ) -> Decision {
@@ -288,6 +335,15 @@ extension AuthorizedKeys {
     /// authorized_keys certificates). With principals= on the line, one of the certificate's principals must
     /// be listed there; without it, `user` must be one of the certificate's principals. The line's from= and
     /// expiry-time, and the certificate's validity, source-address and critical options, all apply.
+    ///
+    /// - Parameters:
+    ///   - certificate: The user certificate the client offered.
+    ///   - user: The account being logged in to.
+    ///   - files: The user's authorized_keys files.
+    ///   - sourceAddress: The client's IP address.
+    ///   - sourceHost: The client's host name when it was resolved.
+    ///   - now: The current time, in seconds since 1970.
+    /// - Returns: The accepting cert-authority line, or the reasons to reject.
     public static func authorize(
         certificate: SSHCertificate, user: String, files: [AuthorizedKeysFile], sourceAddress: String,
         sourceHost: String? = nil, now: Int
@@ -333,14 +389,26 @@ extension AuthorizedKeys {
 }
 
 /// OpenSSH's match_host_and_ip / addr_match_list: address patterns with globs and CIDR, host name patterns.
+///
+/// These are the patterns of from= in authorized_keys, of a certificate's source-address and of `Match Address`.
 public enum HostAddressPattern {
+    /// The answer of ``matchHostAndAddress(host:address:patterns:)``.
     public enum Match: Sendable, Equatable {
+        /// The host or address is in the list and no negated pattern matched.
         case matched
+        /// Nothing matched, or a negated pattern did.
         case notMatched
         /// A CIDR pattern that does not parse: OpenSSH treats the whole check as failed.
         case invalidPattern
     }
 
+    /// Matches a client against a pattern list holding host name patterns, addresses and CIDR blocks, as from= does.
+    ///
+    /// - Parameters:
+    ///   - host: The client's host name, or its address when the name is not known.
+    ///   - address: The client's IP address.
+    ///   - patterns: Comma-separated patterns, each optionally negated with `!`.
+    /// - Returns: Whether the client is in the list.
     public static func matchHostAndAddress(host: String, address: String, patterns: String) -> Match {
         let addressMatch = matchAddress(address, patterns: patterns)
         switch addressMatch {
@@ -355,6 +423,9 @@ public enum HostAddressPattern {
     }
 
     /// Whether a source-address list is addresses and CIDR blocks only (what certificates may carry).
+    ///
+    /// - Parameter list: Comma-separated addresses and address/bits blocks.
+    /// - Returns: True when every item is an address or a CIDR block with no host bits set.
     public static func isValidCIDRList(_ list: String) -> Bool {
         list.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { item in
             let parts = item.split(separator: "/", omittingEmptySubsequences: false)
@@ -367,6 +438,11 @@ public enum HostAddressPattern {
 
     /// Whether `address` is in the list (addresses, globs and CIDR blocks, "!" negating): sshd's Match Address.
     /// A negated entry that matches, or an invalid CIDR block, means no.
+    ///
+    /// - Parameters:
+    ///   - address: The IP address to test.
+    ///   - patterns: Comma-separated addresses, globs and CIDR blocks, each optionally negated with `!`.
+    /// - Returns: True only for a positive match.
     public static func addressMatches(_ address: String, patterns: String) -> Bool {
         matchAddress(address, patterns: patterns) == 1
     }

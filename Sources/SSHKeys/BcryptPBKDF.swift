@@ -73,6 +73,12 @@ public enum BcryptPBKDF {
     /// Derives `outputByteCount` bytes from `passphrase` and `salt` with `rounds` iterations,
     /// exactly as OpenSSH's `bcrypt_pbkdf()` does.
     ///
+    /// - Parameters:
+    ///   - passphrase: The passphrase's bytes (UTF-8 for a typed one).
+    ///   - salt: The salt stored in the key file.
+    ///   - rounds: The round count stored in the key file.
+    ///   - outputByteCount: How many bytes to derive: a cipher's key and IV together.
+    /// - Returns: `outputByteCount` bytes of key material.
     /// - Throws: `BcryptPBKDFError` for an empty passphrase or salt, a salt over 1 MiB,
     ///   rounds outside 1...UInt32.max, or an output size outside 1...1024. It never traps on
     ///   its input. The cost is `rounds * ceil(outputByteCount / stride)` bcrypt hashes, so

@@ -10,10 +10,14 @@ import Foundation
 
 /// The hash used for a fingerprint (ssh-keygen -E).
 public enum SSHFingerprintHash: String, Sendable, CaseIterable {
+    /// SHA-256, printed as unpadded base64: OpenSSH's default.
     case sha256 = "SHA256"
+    /// MD5, printed as colon-separated hex pairs: how fingerprints looked before OpenSSH 6.8.
     case md5 = "MD5"
 
     /// Accepts the names ssh-keygen accepts for -E, in any case.
+    ///
+    /// - Parameter name: "sha256" or "md5", in any case.
     public init?(name: String) {
         switch name.lowercased() {
         case "sha256": self = .sha256
@@ -23,6 +27,9 @@ public enum SSHFingerprintHash: String, Sendable, CaseIterable {
     }
 
     /// The fingerprint of any key blob, including types we cannot otherwise use (ssh-keygen lists those too).
+    ///
+    /// - Parameter blob: A public key's wire encoding.
+    /// - Returns: "SHA256:…" or "MD5:…" as ssh-keygen -l prints it.
     public func fingerprint(ofKeyBlob blob: [UInt8]) -> String {
         let digest = digest(blob)
         switch self {
@@ -43,11 +50,17 @@ public enum SSHFingerprintHash: String, Sendable, CaseIterable {
 
 extension SSHPublicKey {
     /// The fingerprint text, e.g. "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s".
+    ///
+    /// - Parameter hash: The hash to use.
+    /// - Returns: The fingerprint as ssh-keygen -l prints it.
     public func fingerprint(_ hash: SSHFingerprintHash = .sha256) -> String {
         hash.fingerprint(ofKeyBlob: wireBlob)
     }
 
     /// The randomart picture ssh-keygen prints with -lv, without a trailing newline.
+    ///
+    /// - Parameter hash: The hash whose digest drives the picture (it is named in the bottom border).
+    /// - Returns: Eleven lines: the bordered 17×9 picture with the key type and size in the top border.
     public func randomArt(_ hash: SSHFingerprintHash = .sha256) -> String {
         RandomArt.picture(digest: hash.digest(wireBlob), title: "[\(type.displayName) \(bitCount)]",
                           fallbackTitle: "[\(type.displayName)]", hashName: hash.rawValue)

@@ -15,30 +15,44 @@ import Foundation
 #endif
 
 /// One key line of a known_hosts file.
+///
+/// The format is OpenSSH's (sshd(8) SSH_KNOWN_HOSTS FILE FORMAT): an optional marker, a host field, a key line.
 public struct KnownHostsEntry: Sendable, Equatable {
+    /// The word that may start a line and changes what its key means.
     public enum Marker: String, Sendable {
+        /// No marker: the key is a host key of the named hosts.
         case none = ""
+        /// The key is a certificate authority trusted to sign host certificates for the named hosts.
         case certificateAuthority = "@cert-authority"
+        /// The key must never be accepted, whatever else says so.
         case revoked = "@revoked"
     }
 
+    /// The line's marker, ``Marker/none`` when it has none.
     public var marker: Marker
     /// The host field as written: a pattern list, or one hashed name.
     public var hosts: String
+    /// The recorded key.
     public var key: SSHPublicKey
+    /// The text after the key, empty when there is none.
     public var comment: String
     /// Where the entry is, for messages like "Offending key in ~/.ssh/known_hosts:12".
     public var path: String
+    /// The 1-based line number in ``path``.
     public var line: Int
     /// The line's text, unchanged.
     public var text: String
     /// Everything after the host field ("keytype base64 comment"), as ssh-keygen -H keeps it.
     public var rawKey: String
 
+    /// Whether the host field is one hashed name ("|1|salt|hash", as `HashKnownHosts yes` writes).
     public var isHashed: Bool { hosts.hasPrefix("|") }
 
     /// Whether this entry names `hostName` (already in "[host]:port" form for ports other than 22).
     /// Plain patterns compare case-insensitively; a hashed name is compared exactly, as OpenSSH does.
+    ///
+    /// - Parameter hostName: The name to look for, from ``KnownHosts/hostName(_:port:)``.
+    /// - Returns: True when a pattern matches and no negated pattern does, or the hashed name is this one.
     public func matches(hostName: String) -> Bool {
         KnownHosts.hostsField(hosts, matches: hostName)
     }
@@ -48,11 +62,19 @@ public struct KnownHostsEntry: Sendable, Equatable {
 /// (ssh-dss, FIDO, certificates as plain keys) or a damaged blob. Lookups skip it; rewriting tools
 /// (ssh-keygen -R/-H) treat it as an entry, as OpenSSH's do.
 public struct KnownHostsUnusableEntry: Sendable, Equatable {
+    /// The line's marker.
     public var marker: KnownHostsEntry.Marker
+    /// The host field as written.
     public var hosts: String
+    /// Everything after the host field, as written.
     public var rawKey: String
+    /// The line's text, unchanged.
     public var text: String
 
+    /// Whether this line names `hostName`, with the same rules as ``KnownHostsEntry/matches(hostName:)``.
+    ///
+    /// - Parameter hostName: The name to look for, from ``KnownHosts/hostName(_:port:)``.
+    /// - Returns: True when the host field names the host.
     public func matches(hostName: String) -> Bool {
         KnownHosts.hostsField(hosts, matches: hostName)
     }
@@ -67,9 +89,11 @@ public struct KnownHostsUnusableEntry: Sendable, Equatable {
 
 /// A parsed known_hosts file: every line kept in order, so rewriting it changes only what was meant.
 public struct KnownHostsFile: Sendable {
+    /// One line of the file, as understood.
     public enum Line: Sendable {
         /// A comment or blank line.
         case other(String)
+        /// A usable entry.
         case entry(KnownHostsEntry)
         /// A line that is not a valid entry (kept when rewriting, reported as a warning).
         case invalid(String, reason: String)
@@ -77,9 +101,12 @@ public struct KnownHostsFile: Sendable {
         case unusable(KnownHostsUnusableEntry, reason: String)
     }
 
+    /// The file's path, used in warnings and in each entry's ``KnownHostsEntry/path``.
     public var path: String
+    /// Every line of the file, in order.
     public var lines: [Line]
 
+    /// The usable entries, in file order.
     public var entries: [KnownHostsEntry] {
         lines.compactMap { if case .entry(let entry) = $0 { return entry } else { return nil } }
     }
@@ -94,6 +121,22 @@ public struct KnownHostsFile: Sendable {
         }
     }
 
+    /// Parses a file's text. Parsing never fails: lines that cannot be used are kept as ``Line/invalid(_:reason:)`` or
+    /// ``Line/unusable(_:reason:)`` and reported by ``warnings``.
+    ///
+    /// ```swift
+    /// let file = KnownHostsFile(
+    ///     parsing: "example.org,192.0.2.7 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPsWVXe42WIBK0WpNckOtBREZfgQOcjKUMNZfZcSMwWP\n",
+    ///     path: "known_hosts")
+    /// let name = KnownHosts.hostName("example.org", port: 22)
+    /// if case .known(let entry) = KnownHosts.check(hostKey, hostName: name, files: [file]) {
+    ///     print("recorded at \(entry.path):\(entry.line)")
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The file's path, named in warnings and entries.
     public init(parsing text: String, path: String) {
         self.path = path
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -102,6 +145,10 @@ public struct KnownHostsFile: Sendable {
     }
 
     /// Reads a file; a missing file is an empty one (as for ssh), other failures throw.
+    ///
+    /// - Parameter path: The file to read (at most 64 MiB).
+    /// - Returns: The parsed file; an empty one when it does not exist.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/fileSystem(_:)`` or ``SSHKeyError/Code/fileTooLarge(bytes:)``.
     public static func load(path: String) throws -> KnownHostsFile {
         do {
             let bytes = try SSHKeyFile.readFile(atPath: path, maximumSize: 64 << 20)
@@ -157,6 +204,11 @@ public struct KnownHostsFile: Sendable {
 /// Host key verification against known_hosts files, and the edits ssh and ssh-keygen make to them.
 public enum KnownHosts {
     /// The name a host is recorded under: "host", or "[host]:port" when the port is not 22.
+    ///
+    /// - Parameters:
+    ///   - host: The host name or address.
+    ///   - port: The port.
+    /// - Returns: The name to look up and record.
     public static func hostName(_ host: String, port: Int) -> String {
         port == 22 ? host : "[\(host)]:\(port)"
     }
@@ -174,6 +226,11 @@ public enum KnownHosts {
 
     /// Whether a host field (pattern list or one hashed name) names `hostName`. Plain patterns compare
     /// case-insensitively; a hashed name is compared exactly, as OpenSSH does.
+    ///
+    /// - Parameters:
+    ///   - hosts: A host field: comma-separated patterns (with `*`, `?` and `!`), or one hashed name.
+    ///   - hostName: The name to look for, from ``hostName(_:port:)``.
+    /// - Returns: True when the field names the host.
     public static func hostsField(_ hosts: String, matches hostName: String) -> Bool {
         if hosts.hasPrefix("|") {
             guard let salt = salt(ofHashedName: hosts) else { return false }
@@ -198,6 +255,11 @@ public enum KnownHosts {
     }
 
     /// "|1|base64(salt)|base64(HMAC-SHA1(salt, name))"; a fresh random salt when none is given.
+    ///
+    /// - Parameters:
+    ///   - name: The host name to hash, from ``hostName(_:port:)``.
+    ///   - salt: A 20-byte salt, or nil for a fresh random one.
+    /// - Returns: The hashed name, as `ssh-keygen -H` writes it.
     public static func hashedName(_ name: String, salt: [UInt8]? = nil) -> String {
         let salt = salt ?? (0..<20).map { _ in UInt8.random(in: .min ... .max) }
         let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: salt))
@@ -221,6 +283,12 @@ public enum KnownHosts {
     /// Checks `key` for `hostName` ("[host]:port" form) against the entries of `files`, as OpenSSH's
     /// check_key_in_hostkeys does: a revoked key loses whatever else matched; otherwise any other plain key
     /// recorded for the host (of any type) means the key has changed.
+    ///
+    /// - Parameters:
+    ///   - key: The host key the server presented.
+    ///   - hostName: The name from ``hostName(_:port:)``.
+    ///   - files: The known_hosts files, user's first, as ssh reads them.
+    /// - Returns: What the files say, carrying the entry to name in a message.
     public static func check(_ key: SSHPublicKey, hostName: String, files: [KnownHostsFile]) -> Verdict {
         let matching = files.flatMap(\.entries).filter { $0.matches(hostName: hostName) }
         if let revoked = matching.first(where: { $0.marker == .revoked && $0.key == key }) {
@@ -248,6 +316,14 @@ public enum KnownHosts {
 
     /// Checks a host certificate: `hostName` in "[host]:port" form selects the @cert-authority lines,
     /// `principal` (the host name as the user typed it, without port) must be listed in the certificate.
+    ///
+    /// - Parameters:
+    ///   - certificate: The host certificate the server presented.
+    ///   - hostName: The name from ``hostName(_:port:)``.
+    ///   - principal: The host name as the user typed it.
+    ///   - files: The known_hosts files.
+    ///   - now: The current time, in seconds since 1970.
+    /// - Returns: Whether the certificate is trusted, and why not when it is not.
     public static func check(
         certificate: SSHCertificate, hostName: String, principal: String, files: [KnownHostsFile], now: UInt64
     ) -> CertificateVerdict {
@@ -265,6 +341,11 @@ public enum KnownHosts {
     }
 
     /// The key types recorded (without markers) for a host, first-seen order, so a client can prefer them.
+    ///
+    /// - Parameters:
+    ///   - hostName: The name from ``hostName(_:port:)``.
+    ///   - files: The known_hosts files.
+    /// - Returns: The key types, without repeats.
     public static func knownKeyTypes(hostName: String, files: [KnownHostsFile]) -> [SSHKeyType] {
         var types: [SSHKeyType] = []
         for entry in files.flatMap(\.entries) where entry.marker == .none && entry.matches(hostName: hostName) {
@@ -274,6 +355,11 @@ public enum KnownHosts {
     }
 
     /// Certificate authorities trusted for a host (@cert-authority lines).
+    ///
+    /// - Parameters:
+    ///   - hostName: The name from ``hostName(_:port:)``.
+    ///   - files: The known_hosts files.
+    /// - Returns: The @cert-authority entries that name the host, in file order.
     public static func certificateAuthorities(hostName: String, files: [KnownHostsFile]) -> [KnownHostsEntry] {
         files.flatMap(\.entries).filter { $0.marker == .certificateAuthority && $0.matches(hostName: hostName) }
     }
@@ -281,6 +367,12 @@ public enum KnownHosts {
     // MARK: Editing
 
     /// The line ssh writes for a newly accepted host: lower-cased names (hashed one per line if asked).
+    ///
+    /// - Parameters:
+    ///   - names: The names to record, e.g. the host name and its address.
+    ///   - key: The accepted host key.
+    ///   - hashed: Whether to hash the names (`HashKnownHosts`).
+    /// - Returns: The lines, without newlines: one line, or one per name when hashed.
     public static func entryLines(names: [String], key: SSHPublicKey, hashed: Bool) -> [String] {
         let lowered = names.map { $0.lowercased() }
         if hashed { return lowered.map { "\(hashedName($0)) \(key.description)" } }
@@ -289,6 +381,12 @@ public enum KnownHosts {
 
     /// Appends lines under an exclusive lock (flock), so two processes adding hosts at once both land whole.
     /// A missing file is created with `mode`.
+    ///
+    /// - Parameters:
+    ///   - lines: The lines to add, without newlines.
+    ///   - path: The known_hosts file.
+    ///   - mode: The permission bits of a newly created file.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/fileSystem(_:)`` when the file cannot be opened, locked or written.
     public static func append(_ lines: [String], toPath path: String, mode: mode_t = 0o644) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SSHKeyError(.fileSystem(SSHKeyFile.lastErrorText()), path: path) }

@@ -1,8 +1,15 @@
 // OpenSSH's pattern lists (ssh_config(5) PATTERNS): comma-separated glob patterns with * and ?,
 // where a leading ! negates and a matching negation vetoes the whole list.
 
+/// OpenSSH's host and user patterns (ssh_config(5) PATTERNS), as known_hosts, allowed_signers and the configuration files use them.
 public enum OpenSSHPattern {
     /// Glob match of one pattern (only * and ?), case-sensitive unless `caseInsensitive`.
+    ///
+    /// - Parameters:
+    ///   - text: The text to test, e.g. a host name.
+    ///   - pattern: One pattern, where `*` matches any run of characters and `?` any one character.
+    ///   - caseInsensitive: Compare without regard to case.
+    /// - Returns: True when the whole text matches.
     public static func matches(_ text: String, pattern: String, caseInsensitive: Bool = false) -> Bool {
         let subject = Array(caseInsensitive ? text.lowercased().unicodeScalars : text.unicodeScalars)
         let glob = Array(caseInsensitive ? pattern.lowercased().unicodeScalars : pattern.unicodeScalars)
@@ -31,11 +38,25 @@ public enum OpenSSHPattern {
 
     /// The result of matching a comma-separated list: a negated match wins over any positive one.
     public enum ListMatch: Equatable, Sendable {
+        /// A positive pattern matched and no negated one did.
         case matched
+        /// A negated pattern (`!pattern`) matched.
         case negated
+        /// No pattern matched.
         case noMatch
     }
 
+    /// Matches text against a comma-separated pattern list, where a matching `!pattern` vetoes the whole list.
+    ///
+    /// ```swift
+    /// OpenSSHPattern.matchList("db1.example.org", patternList: "*.example.org,!db*")  // .negated
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - text: The text to test.
+    ///   - patternList: Comma-separated patterns, each optionally negated with a leading `!`.
+    ///   - caseInsensitive: Compare without regard to case.
+    /// - Returns: Whether the list matched, was vetoed, or did not match.
     public static func matchList(_ text: String, patternList: String, caseInsensitive: Bool = false) -> ListMatch {
         var matched = false
         for rawPattern in patternList.split(separator: ",", omittingEmptySubsequences: true) {

@@ -88,12 +88,24 @@ enum PrivateKeyCipher: String, CaseIterable {
     }
 }
 
-/// Reading and writing openssh-key-v1 files.
+/// Reading and writing openssh-key-v1 files (OpenSSH PROTOCOL.key), the format `ssh-keygen` writes by default.
+///
+/// Most callers want ``SSHKeyFile/parsePrivateKey(_:passphrase:)``, which also reads PEM files; this type is for
+/// writing keys and for the parts of the format that need no passphrase.
+///
+/// ```swift
+/// let key = try SSHPrivateKey.generate(type: .ed25519, comment: "alice@example")
+/// let text = try OpenSSHPrivateKeyFormat.fileText(key, passphrase: nil)
+/// try SSHKeyFile.write(text, toPath: "/home/alice/.ssh/id_ed25519", mode: 0o600)
+/// try SSHKeyFile.write(SSHPublicKeyLine(key: key.publicKey, comment: key.comment).text + "\n",
+///                      toPath: "/home/alice/.ssh/id_ed25519.pub", mode: 0o644)
+/// ```
 public enum OpenSSHPrivateKeyFormat {
     static let magic = Array("openssh-key-v1".utf8) + [0]
     static let pemLabel = "OPENSSH PRIVATE KEY"
-    /// ssh-keygen's defaults for new encrypted keys.
+    /// The cipher ssh-keygen uses for new encrypted keys: aes256-ctr.
     public static let defaultCipherName = PrivateKeyCipher.aes256CTR.rawValue
+    /// The bcrypt rounds ssh-keygen uses for new encrypted keys.
     public static let defaultKDFRounds = 16
     /// The most bcrypt rounds we read or write: about 100 minutes of work. A file asking for more is
     /// treated as damaged rather than left to hang the reader.
@@ -102,11 +114,19 @@ public enum OpenSSHPrivateKeyFormat {
     public static var supportedCipherNames: [String] { PrivateKeyCipher.allCases.filter { $0 != .none }.map(\.rawValue) }
 
     /// The public key stored in clear in the file's header, readable without the passphrase.
+    ///
+    /// - Parameter body: The base64-decoded contents between the armour lines.
+    /// - Returns: The file's public key.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidFormat(_:)`` for a malformed file, or as ``SSHPublicKey/init(wireBlob:)`` throws.
     public static func publicKey(fromFileBody body: [UInt8]) throws -> SSHPublicKey {
         try Header(body).publicKey
     }
 
     /// Whether the private section is encrypted.
+    ///
+    /// - Parameter body: The base64-decoded contents between the armour lines.
+    /// - Returns: True when a passphrase is needed.
+    /// - Throws: ``SSHKeyError`` for a malformed file.
     public static func isEncrypted(fileBody body: [UInt8]) throws -> Bool {
         try Header(body).cipher != .none
     }
@@ -173,6 +193,14 @@ public enum OpenSSHPrivateKeyFormat {
     }
 
     /// Decodes a file body (the base64-decoded contents between the armour lines).
+    ///
+    /// - Parameters:
+    ///   - body: The base64-decoded contents between the armour lines.
+    ///   - passphrase: The passphrase of an encrypted file; ignored for an unencrypted one.
+    /// - Returns: The key with its comment.
+    /// - Throws: ``SSHKeyError``: ``SSHKeyError/Code/passphraseRequired``, ``SSHKeyError/Code/incorrectPassphrase``,
+    ///   ``SSHKeyError/Code/unsupportedCipher(_:)``, ``SSHKeyError/Code/unsupportedKDF(_:)``,
+    ///   ``SSHKeyError/Code/mismatch(_:)`` when the private and public halves differ, or ``SSHKeyError/Code/invalidFormat(_:)``.
     public static func decode(fileBody body: [UInt8], passphrase: String?) throws -> SSHPrivateKey {
         let header = try Header(body)
         var plaintext = header.privateSection
@@ -279,6 +307,14 @@ public enum OpenSSHPrivateKeyFormat {
     }
 
     /// Encodes a key as a file body. An empty or nil passphrase writes it unencrypted, as ssh-keygen does.
+    ///
+    /// - Parameters:
+    ///   - key: The key to store, with its comment.
+    ///   - passphrase: The passphrase to encrypt with; nil or empty for none.
+    ///   - cipherName: The cipher, one of ``supportedCipherNames``.
+    ///   - kdfRounds: The bcrypt rounds, 1 to ``maximumKDFRounds``; more is slower to guess and to load.
+    /// - Returns: The file body, before armouring.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/unsupportedCipher(_:)`` or ``SSHKeyError/Code/invalidKeySize(_:)`` for rounds out of range.
     public static func encode(
         _ key: SSHPrivateKey, passphrase: String?, cipherName: String = defaultCipherName, kdfRounds: Int = defaultKDFRounds
     ) throws -> [UInt8] {
@@ -330,6 +366,14 @@ public enum OpenSSHPrivateKeyFormat {
     }
 
     /// The complete file text, armoured as ssh-keygen writes it (base64 in 70-column lines).
+    ///
+    /// - Parameters:
+    ///   - key: The key to store, with its comment.
+    ///   - passphrase: The passphrase to encrypt with; nil or empty for none.
+    ///   - cipherName: The cipher, one of ``supportedCipherNames``.
+    ///   - kdfRounds: The bcrypt rounds, 1 to ``maximumKDFRounds``.
+    /// - Returns: The text of the file, "-----BEGIN OPENSSH PRIVATE KEY-----" to the end line and its newline.
+    /// - Throws: ``SSHKeyError``, as ``encode(_:passphrase:cipherName:kdfRounds:)`` throws.
     public static func fileText(
         _ key: SSHPrivateKey, passphrase: String?, cipherName: String = defaultCipherName, kdfRounds: Int = defaultKDFRounds
     ) throws -> String {

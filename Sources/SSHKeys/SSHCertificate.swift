@@ -12,16 +12,29 @@ import SSHWire
 
 /// A certificate option: a name and its data. Flag options have empty data; valued ones (force-command,
 /// source-address) carry a string.
+///
+/// - SeeAlso: ``SSHCertificate/criticalOptions``, ``SSHCertificate/extensions``.
 public struct SSHCertificateOption: Sendable, Hashable {
+    /// The option's name, e.g. "force-command" or "permit-pty".
     public var name: String
+    /// The option's data as carried in the certificate: empty for a flag, an SSH `string` for a valued option.
     public var data: [UInt8]
 
+    /// Creates an option from its raw data.
+    ///
+    /// - Parameters:
+    ///   - name: The option's name.
+    ///   - data: The option's data, empty for a flag option.
     public init(name: String, data: [UInt8] = []) {
         self.name = name
         self.data = data
     }
 
     /// An option whose data is one string (force-command, source-address).
+    ///
+    /// - Parameters:
+    ///   - name: The option's name.
+    ///   - stringValue: The value, stored as one SSH `string` inside the data.
     public init(name: String, stringValue: String) {
         var buffer = ByteBuffer()
         buffer.writeSSHString(stringValue)
@@ -36,28 +49,45 @@ public struct SSHCertificateOption: Sendable, Hashable {
     }
 }
 
+/// An OpenSSH certificate (PROTOCOL.certkeys): a public key signed by a certificate authority together with who
+/// may use it, for what, and when.
+///
+/// Parse one with ``init(wireBlob:)`` or ``parseLine(_:)``, check it with ``validate(kind:trustedAuthorities:principal:time:sourceAddress:allowEmptyPrincipals:)``,
+/// and make one with ``issue(for:authority:kind:keyID:principals:validAfter:validBefore:serial:criticalOptions:extensions:)``.
 public struct SSHCertificate: Sendable, Hashable {
+    /// Whether the certificate is for a user or a host.
     public enum Kind: UInt32, Sendable {
+        /// A user certificate, presented in public key authentication.
         case user = 1
+        /// A host certificate, presented as the server's host key.
         case host = 2
     }
 
     /// The key being certified.
     public var key: SSHPublicKey
+    /// Random bytes the CA chose, so that certificates never sign predictable data.
     public var nonce: [UInt8]
+    /// The serial number the CA gave the certificate (0 when it gave none).
     public var serial: UInt64
+    /// Whether this is a user or a host certificate.
     public var kind: Kind
+    /// The CA's free-text name for the certificate, logged when it is used.
     public var keyID: String
+    /// The user names (user certificates) or host names (host certificates) the certificate is valid for.
+    ///
     /// Empty means "any principal" for OpenSSH's checks; we refuse that unless the caller asks (see `validate`).
     public var principals: [String]
     /// Seconds since the epoch; 0 is "always".
     public var validAfter: UInt64
     /// Seconds since the epoch; UInt64.max is "forever".
     public var validBefore: UInt64
+    /// Restrictions a server must understand and enforce, or refuse the certificate.
     public var criticalOptions: [SSHCertificateOption]
+    /// Permissions a server may ignore, e.g. "permit-pty".
     public var extensions: [SSHCertificateOption]
     /// The certificate authority's public key.
     public var signatureKey: SSHPublicKey
+    /// The CA's signature over everything in ``wireBlob`` before the signature itself.
     public var signature: SSHSignature
     /// The whole certificate blob, as sent on the wire and stored after the type name in "-cert.pub" files.
     public let wireBlob: [UInt8]
@@ -79,6 +109,10 @@ public struct SSHCertificate: Sendable, Hashable {
     }
 
     /// Parses a certificate blob; the signature is not checked here (see `hasValidSignature`).
+    ///
+    /// - Parameter wireBlob: The certificate blob, starting with its type name.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/unsupportedKeyType(_:)`` for a certificate type shh does not
+    ///   implement, or ``SSHKeyError/Code/invalidFormat(_:)`` for a malformed blob or options out of order.
     public init(wireBlob: [UInt8]) throws {
         var buffer = ByteBuffer(bytes: wireBlob)
         do {
@@ -149,19 +183,29 @@ public struct SSHCertificate: Sendable, Hashable {
 
     /// Why a certificate is not acceptable.
     public enum Refusal: Error, Equatable, Sendable, CustomStringConvertible {
+        /// The CA's signature does not verify.
         case badSignature
+        /// The CA is not one of the trusted authorities.
         case untrustedAuthority
+        /// A host certificate where a user certificate was needed, or the other way round.
         case wrongKind(expected: Kind)
+        /// The certificate's validity starts later.
         case notYetValid
+        /// The certificate's validity has ended.
         case expired
+        /// The principal is not among the certificate's principals.
         case principalNotListed(String)
+        /// The certificate lists no principals, and the caller did not allow that.
         case noPrincipals
+        /// A critical option this implementation does not enforce.
         case unknownCriticalOption(String)
         /// A critical option whose value is not what its name requires (force-command and source-address hold one
         /// string; verify-required holds nothing): refused, as reading it as absent would drop the restriction.
         case malformedCriticalOption(String)
+        /// The client's address is outside the source-address option.
         case sourceAddressNotAllowed(String)
 
+        /// The reason in one line, for the log.
         public var description: String {
             switch self {
             case .badSignature: return "certificate signature does not verify"
@@ -181,6 +225,15 @@ public struct SSHCertificate: Sendable, Hashable {
     /// Validates as sshd/ssh do (sshkey_cert_check_authority): signature, a CA in `trustedAuthorities`, kind,
     /// validity at `time`, `principal` listed (an empty list is refused unless `allowEmptyPrincipals`),
     /// critical options understood, and source-address matching `sourceAddress` when given.
+    ///
+    /// - Parameters:
+    ///   - expected: The kind of certificate needed.
+    ///   - trustedAuthorities: The CA keys trusted for this use.
+    ///   - principal: The user or host name that must be listed; nil skips the check.
+    ///   - time: The current time, in seconds since 1970.
+    ///   - sourceAddress: The client's address, checked against a source-address option; nil skips the check.
+    ///   - allowEmptyPrincipals: Accept a certificate listing no principals (as for a CA in authorized_keys).
+    /// - Returns: Success, or the first reason to refuse.
     public func validate(
         kind expected: Kind, trustedAuthorities: [SSHPublicKey], principal: String?, time: UInt64,
         sourceAddress: String? = nil, allowEmptyPrincipals: Bool = false
@@ -213,12 +266,19 @@ public struct SSHCertificate: Sendable, Hashable {
         return .success(())
     }
 
+    /// The command of the force-command critical option, if present.
     public var forceCommand: String? { criticalOptions.first { $0.name == "force-command" }?.stringValue }
+    /// The address patterns of the source-address critical option, if present.
     public var sourceAddressOption: String? { criticalOptions.first { $0.name == "source-address" }?.stringValue }
 
     // MARK: Text
 
     /// "type base64 [comment]" for a certificate line (a -cert.pub file).
+    ///
+    /// - Parameter line: A line such as the contents of a "-cert.pub" file.
+    /// - Returns: The certificate and the line's comment (empty when there is none).
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidFormat(_:)`` for a line that is not a certificate,
+    ///   ``SSHKeyError/Code/mismatch(_:)`` when the type word and blob disagree, or as ``init(wireBlob:)`` throws.
     public static func parseLine(_ line: String) throws -> (certificate: SSHCertificate, comment: String) {
         let fields = line.trimmingSSHWhitespace.split(maxSplits: 2, omittingEmptySubsequences: true, whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2, let blob = Data(base64Encoded: String(fields[1])) else {
@@ -231,11 +291,27 @@ public struct SSHCertificate: Sendable, Hashable {
         return (certificate, fields.count > 2 ? fields[2].trimmingSSHWhitespace : "")
     }
 
+    /// "type base64" without a comment: the line a "-cert.pub" file holds.
     public var lineText: String { "\(typeName) \(Data(wireBlob).base64EncodedString())" }
 
     // MARK: Issuing
 
     /// Signs a certificate for `key` with the CA key `authority`. Options are sorted by name, as OpenSSH requires.
+    ///
+    /// - Parameters:
+    ///   - key: The public key to certify.
+    ///   - authority: The CA's private key.
+    ///   - kind: User or host certificate.
+    ///   - keyID: The CA's name for the certificate.
+    ///   - principals: The user or host names it is valid for.
+    ///   - validAfter: Start of validity, seconds since 1970 (0: always).
+    ///   - validBefore: End of validity, seconds since 1970 (`UInt64.max`: forever).
+    ///   - serial: The serial number.
+    ///   - criticalOptions: Restrictions, e.g. force-command.
+    ///   - extensions: Permissions, e.g. ``defaultUserExtensions``.
+    /// - Returns: The signed certificate.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/unsupportedRSAKeySize(bits:)`` for a key too large to use,
+    ///   or as ``SSHPrivateKey/signature(for:algorithm:)`` throws.
     public static func issue(
         for key: SSHPublicKey, authority: SSHPrivateKey, kind: Kind, keyID: String, principals: [String],
         validAfter: UInt64 = 0, validBefore: UInt64 = .max, serial: UInt64 = 0,

@@ -2,10 +2,15 @@
 
 /// The public key algorithms shh implements, by their SSH names.
 public enum SSHKeyType: String, CaseIterable, Sendable, Hashable {
+    /// Ed25519 (RFC 8709).
     case ed25519 = "ssh-ed25519"
+    /// ECDSA on NIST P-256 (RFC 5656).
     case ecdsaP256 = "ecdsa-sha2-nistp256"
+    /// ECDSA on NIST P-384 (RFC 5656).
     case ecdsaP384 = "ecdsa-sha2-nistp384"
+    /// ECDSA on NIST P-521 (RFC 5656).
     case ecdsaP521 = "ecdsa-sha2-nistp521"
+    /// RSA (RFC 4253 §6.6): 2048 to 8192 bits can sign and verify; larger keys, up to 16384 bits, can only be listed and fingerprinted.
     case rsa = "ssh-rsa"
 
     /// The short upper-case label OpenSSH prints ("ED25519", "ECDSA", "RSA").
@@ -58,6 +63,8 @@ public enum SSHKeyType: String, CaseIterable, Sendable, Hashable {
     }
 
     /// Parses a `-t` argument the way ssh-keygen does: "ed25519", "ecdsa", "rsa" or a full SSH name.
+    ///
+    /// - Parameter name: The `-t` argument, in any case.
     public init?(keygenName name: String) {
         switch name.lowercased() {
         case "ed25519", "ssh-ed25519": self = .ed25519
@@ -72,11 +79,17 @@ public enum SSHKeyType: String, CaseIterable, Sendable, Hashable {
 
 /// Signature algorithm names as they appear in signature blobs and in server-sig-algs.
 public enum SSHSignatureAlgorithm: String, CaseIterable, Sendable, Hashable {
+    /// Ed25519 (RFC 8709 §6).
     case ed25519 = "ssh-ed25519"
+    /// ECDSA on P-256 with SHA-256 (RFC 5656 §3.1.2).
     case ecdsaP256 = "ecdsa-sha2-nistp256"
+    /// ECDSA on P-384 with SHA-384 (RFC 5656 §3.1.2).
     case ecdsaP384 = "ecdsa-sha2-nistp384"
+    /// ECDSA on P-521 with SHA-512 (RFC 5656 §3.1.2).
     case ecdsaP521 = "ecdsa-sha2-nistp521"
+    /// RSA PKCS#1 v1.5 with SHA-512 (RFC 8332 §3): what RSA keys sign with by default.
     case rsaSHA512 = "rsa-sha2-512"
+    /// RSA PKCS#1 v1.5 with SHA-256 (RFC 8332 §3).
     case rsaSHA256 = "rsa-sha2-256"
     /// RSA with SHA-1 (RFC 4253). Verified only when a caller explicitly allows it; never produced by default.
     case rsaSHA1 = "ssh-rsa"

@@ -3,6 +3,7 @@
 
 /// Why a key, a key file or a signature could not be used.
 public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What kind of problem it is, with the detail that goes into ``SSHKeyError/reason``.
     public enum Code: Equatable, Sendable {
         /// The bytes are not a key of any format we know ("invalid format").
         case invalidFormat(String)
@@ -34,12 +35,19 @@ public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case fileSystem(String)
     }
 
+    /// What kind of problem it is.
     public var code: Code
     /// The file the problem is in, when there is one.
     public var path: String?
     /// The 1-based line in `path`, when it matters.
     public var line: Int?
 
+    /// Creates an error, optionally attributed to a file and line.
+    ///
+    /// - Parameters:
+    ///   - code: What kind of problem it is.
+    ///   - path: The file the problem is in, if any.
+    ///   - line: The 1-based line in `path`, if it matters.
     public init(_ code: Code, path: String? = nil, line: Int? = nil) {
         self.code = code
         self.path = path
@@ -47,6 +55,11 @@ public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The same error, attributed to a file (and line).
+    ///
+    /// - Parameters:
+    ///   - path: The file to name.
+    ///   - line: The 1-based line; nil keeps the line already set.
+    /// - Returns: A copy of this error with `path` (and `line`) set.
     public func at(path: String, line: Int? = nil) -> SSHKeyError {
         var copy = self
         copy.path = path
@@ -88,6 +101,7 @@ public struct SSHKeyError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The reason, prefixed with "path:" or "path:line:" when the error names a file, as OpenSSH prints it.
     public var description: String {
         guard let path else { return reason }
         if let line { return "\(path):\(line): \(reason)" }

@@ -45,6 +45,19 @@ public struct SSHPrivateKey: Sendable {
 
     /// Generates a new key. `bits` follows ssh-keygen's -b: ignored for ed25519, 256/384/521 picks the ECDSA
     /// curve (default 256), the RSA modulus size for RSA (default 3072, 2048...8192).
+    ///
+    /// ```swift
+    /// let key = try SSHPrivateKey.generate(type: .ed25519, comment: "alice@example")
+    /// let signature = try key.signature(for: Array("hello".utf8))
+    /// assert(key.publicKey.isValidSignature(signature, for: Array("hello".utf8)))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - type: The key type; for ECDSA, `bits` decides the curve.
+    ///   - bits: ssh-keygen's `-b`, or nil for its default.
+    ///   - comment: The comment to keep with the key.
+    /// - Returns: A fresh key from the system's random number generator.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidKeySize(_:)`` for a size ssh-keygen would refuse.
     public static func generate(type: SSHKeyType, bits: Int? = nil, comment: String = "") throws -> SSHPrivateKey {
         switch try validatedGenerationType(type: type, bits: bits) {
         case .ed25519:
@@ -67,6 +80,12 @@ public struct SSHPrivateKey: Sendable {
 
     /// Checks `generate`'s parameters without generating (ssh-keygen checks before it says anything),
     /// returning the exact type: for ECDSA, -b picks the curve.
+    ///
+    /// - Parameters:
+    ///   - type: The key type asked for.
+    ///   - bits: ssh-keygen's `-b`, or nil for its default.
+    /// - Returns: The type ``generate(type:bits:comment:)`` would make.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidKeySize(_:)``, worded as ssh-keygen words it.
     public static func validatedGenerationType(type: SSHKeyType, bits: Int?) throws -> SSHKeyType {
         switch type {
         case .ed25519:
@@ -99,6 +118,14 @@ public struct SSHPrivateKey: Sendable {
 
     /// Signs `data`. For RSA the algorithm picks the hash (default rsa-sha2-512); other types have one algorithm.
     /// SHA-1 RSA ("ssh-rsa") is refused: it is broken for signatures, and we only ever verify it when asked.
+    ///
+    /// - Parameters:
+    ///   - data: The bytes to sign.
+    ///   - algorithm: The signature algorithm, or nil for the type's ``SSHKeyType/defaultSignatureAlgorithm``.
+    /// - Returns: The signature, ready for the wire as ``SSHSignature/wireBlob``.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/signatureAlgorithmNotAllowed(_:)`` when the algorithm does not fit
+    ///   the key or is SHA-1 RSA; ``SSHKeyError/Code/invalidSignature(_:)`` when the crypto library fails to sign
+    ///   with RSA. For the other types the crypto library's own (unexpected) errors pass through.
     public func signature<D: DataProtocol>(for data: D, algorithm: SSHSignatureAlgorithm? = nil) throws -> SSHSignature {
         let algorithm = algorithm ?? type.defaultSignatureAlgorithm
         guard algorithm.keyType == type, algorithm != .rsaSHA1 else {

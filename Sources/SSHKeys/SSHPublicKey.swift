@@ -12,6 +12,15 @@ import NIOCore
 import SSHWire
 
 /// A public key of one of the supported types, kept together with its canonical wire encoding.
+///
+/// Two keys are equal when their wire encodings are, and ``description`` is the key line without a comment:
+///
+/// ```swift
+/// let line = try SSHPublicKeyLine(parsing: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPsWVXe42WIBK0WpNckOtBREZfgQOcjKUMNZfZcSMwWP alice@example")
+/// let key = line.key
+/// print(key.type.displayName, key.bitCount)  // ED25519 256
+/// print(key.fingerprint())                   // SHA256:GBaVnTV+GytKk9mGKsXRvI6bRJwYI2ZclkwHEcM87A4
+/// ```
 public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
     enum Storage: Sendable {
         case ed25519(Curve25519.Signing.PublicKey)
@@ -48,6 +57,11 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses a public key blob, which must hold exactly one key and nothing after it.
+    ///
+    /// - Parameter wireBlob: The key's SSH wire encoding (RFC 4253 §6.6), as carried in key lines and messages.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/unsupportedKeyType(_:)`` for a type shh does not implement,
+    ///   ``SSHKeyError/Code/invalidFormat(_:)`` for malformed or trailing data, ``SSHKeyError/Code/mismatch(_:)``
+    ///   when an ECDSA key names the wrong curve, ``SSHKeyError/Code/unsupportedRSAKeySize(bits:)`` for RSA keys out of range.
     public init(wireBlob: [UInt8]) throws {
         var buffer = ByteBuffer(bytes: wireBlob)
         try self.init(reading: &buffer)
@@ -59,6 +73,11 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads one public key blob's fields (the contents of the blob, starting with the type name).
+    ///
+    /// Bytes after the key are left in the buffer for the caller.
+    ///
+    /// - Parameter buffer: The buffer to read from; its reader index moves past the key.
+    /// - Throws: ``SSHKeyError``, as for ``init(wireBlob:)``.
     public init(reading buffer: inout ByteBuffer) throws {
         // NIO's get* refuse indexes before the reader index, so keep the unread view to slice the blob from.
         let original = buffer
@@ -170,6 +189,12 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Checks `signature` over `data`. Only algorithms in `allowedAlgorithms` count; by default
     /// that excludes SHA-1 RSA ("ssh-rsa"), which must be allowed explicitly.
+    ///
+    /// - Parameters:
+    ///   - signature: The signature to check.
+    ///   - data: The bytes that were signed.
+    ///   - allowedAlgorithms: The signature algorithms to accept.
+    /// - Returns: True only when the algorithm is allowed, fits this key's type, and the signature verifies.
     public func isValidSignature<D: DataProtocol>(
         _ signature: SSHSignature,
         for data: D,
@@ -223,10 +248,12 @@ public struct SSHPublicKey: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: Hashable by wire encoding
 
+    /// Keys are equal when their wire encodings are.
     public static func == (lhs: SSHPublicKey, rhs: SSHPublicKey) -> Bool {
         lhs.wireBlob == rhs.wireBlob
     }
 
+    /// Hashes the wire encoding, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(wireBlob)
     }

@@ -8,16 +8,31 @@ import Foundation
 
 /// One public key in OpenSSH's one-line text form.
 public struct SSHPublicKeyLine: Sendable, Hashable {
+    /// The key.
     public var key: SSHPublicKey
     /// Everything after the blob, trimmed; empty when absent.
     public var comment: String
 
+    /// Pairs a key with a comment.
+    ///
+    /// - Parameters:
+    ///   - key: The key.
+    ///   - comment: The comment, e.g. "alice@example"; empty for none.
     public init(key: SSHPublicKey, comment: String = "") {
         self.key = key
         self.comment = comment
     }
 
     /// Parses "type base64 [comment]". The type word must match the type inside the blob.
+    ///
+    /// ```swift
+    /// let line = try SSHPublicKeyLine(parsing: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPsWVXe42WIBK0WpNckOtBREZfgQOcjKUMNZfZcSMwWP alice@example")
+    /// print(line.comment)  // alice@example
+    /// ```
+    ///
+    /// - Parameter line: One line, e.g. the contents of a .pub file; surrounding whitespace is ignored.
+    /// - Throws: ``SSHKeyError``: ``SSHKeyError/Code/invalidFormat(_:)`` for a line that is not a key or has bad base64,
+    ///   ``SSHKeyError/Code/unsupportedKeyType(_:)``, or ``SSHKeyError/Code/mismatch(_:)`` when the type word and blob disagree.
     public init(parsing line: String) throws {
         let trimmed = line.trimmingSSHWhitespace
         let fields = trimmed.split(maxSplits: 2, omittingEmptySubsequences: true, whereSeparator: { $0 == " " || $0 == "\t" })

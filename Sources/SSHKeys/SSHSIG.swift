@@ -11,6 +11,21 @@ import Foundation
 import NIOCore
 import SSHWire
 
+/// OpenSSH's detached signatures (PROTOCOL.sshsig), as `ssh-keygen -Y sign` makes and `-Y verify` checks them.
+///
+/// The namespace ("file", "git", ...) is part of what is signed, so a signature made for one purpose cannot
+/// be passed off for another.
+///
+/// ```swift
+/// var hasher = SSHSIG.MessageHasher(algorithm: .sha512)
+/// hasher.update(Array("release notes".utf8))
+/// let armored = try SSHSIG.sign(messageHash: hasher.finalize(), namespace: "file", key: key)
+///
+/// let signature = try SSHSIG.parse(armored: armored)
+/// try SSHSIG.verify(signature, messageHash: hasher.finalize(), namespace: "file")
+/// ```
+///
+/// Who may sign is a separate question, answered by ``AllowedSigners``.
 public enum SSHSIG {
     static let magic = Array("SSHSIG".utf8)
     static let version: UInt32 = 1
@@ -18,7 +33,9 @@ public enum SSHSIG {
 
     /// The message hashes SSHSIG allows.
     public enum HashAlgorithm: String, Sendable, CaseIterable {
+        /// SHA-256.
         case sha256
+        /// SHA-512: what ssh-keygen uses by default.
         case sha512
 
         func hash(_ data: [UInt8]) -> [UInt8] {
@@ -33,12 +50,19 @@ public enum SSHSIG {
     public struct MessageHasher {
         private var sha256 = SHA256()
         private var sha512 = SHA512()
+        /// The hash being computed.
         public let algorithm: HashAlgorithm
 
+        /// Starts an empty hash.
+        ///
+        /// - Parameter algorithm: The hash to compute; it must match the signature's ``Signature/hashAlgorithm``.
         public init(algorithm: HashAlgorithm) {
             self.algorithm = algorithm
         }
 
+        /// Feeds the next part of the message.
+        ///
+        /// - Parameter data: The bytes, in message order.
         public mutating func update<D: DataProtocol>(_ data: D) {
             switch algorithm {
             case .sha256: sha256.update(data: data)
@@ -46,6 +70,9 @@ public enum SSHSIG {
             }
         }
 
+        /// The digest of everything fed so far.
+        ///
+        /// - Returns: The message hash to pass to ``SSHSIG/sign(messageHash:hashAlgorithm:namespace:key:)`` or ``SSHSIG/verify(_:messageHash:namespace:)``.
         public func finalize() -> [UInt8] {
             switch algorithm {
             case .sha256: return Array(sha256.finalize())
@@ -56,9 +83,13 @@ public enum SSHSIG {
 
     /// A decoded signature object.
     public struct Signature: Sendable {
+        /// The key that made the signature (not yet trusted: see ``AllowedSigners``).
         public var publicKey: SSHPublicKey
+        /// The namespace the signature was made in.
         public var namespace: String
+        /// The hash the message was digested with.
         public var hashAlgorithm: HashAlgorithm
+        /// The key's signature over the namespace, hash name and message hash.
         public var signature: SSHSignature
     }
 
@@ -72,6 +103,15 @@ public enum SSHSIG {
     }
 
     /// Signs a message hash; RSA keys sign with rsa-sha2-512 as OpenSSH does. Returns the armoured text.
+    ///
+    /// - Parameters:
+    ///   - messageHash: The message's digest from ``MessageHasher``.
+    ///   - hashAlgorithm: The hash that made `messageHash`.
+    ///   - namespace: What the signature is for, e.g. "file"; must not be empty.
+    ///   - key: The signing key.
+    /// - Returns: The "-----BEGIN SSH SIGNATURE-----" text.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidSignature(_:)`` for an empty namespace, or as
+    ///   ``SSHPrivateKey/signature(for:algorithm:)`` throws.
     public static func sign(messageHash: [UInt8], hashAlgorithm: HashAlgorithm = .sha512, namespace: String, key: SSHPrivateKey) throws -> String {
         guard !namespace.isEmpty else { throw SSHKeyError(.invalidSignature("SSHSIG namespace must not be empty")) }
         let toSign = signedData(namespace: namespace, hashAlgorithm: hashAlgorithm, messageHash: messageHash)
@@ -87,6 +127,11 @@ public enum SSHSIG {
     }
 
     /// Decodes armoured signature text.
+    ///
+    /// - Parameter text: The "-----BEGIN SSH SIGNATURE-----" text.
+    /// - Returns: The decoded signature, not yet verified.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidSignature(_:)`` for anything malformed, or as
+    ///   ``SSHPublicKey/init(wireBlob:)`` throws for the key inside.
     public static func parse(armored text: String) throws -> Signature {
         let block: PEMArmor.Block
         do {
@@ -123,6 +168,12 @@ public enum SSHSIG {
 
     /// Checks a signature over a message hash made with `signature.hashAlgorithm`, in `namespace`.
     /// RSA signatures must be rsa-sha2-512 or rsa-sha2-256 (never SHA-1), as in OpenSSH.
+    ///
+    /// - Parameters:
+    ///   - signature: The parsed signature.
+    ///   - messageHash: The digest of the message, made with `signature.hashAlgorithm`.
+    ///   - namespace: The namespace the verifier expects.
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidSignature(_:)`` when the namespace differs or the signature does not verify.
     public static func verify(_ signature: Signature, messageHash: [UInt8], namespace: String) throws {
         guard signature.namespace == namespace else {
             throw SSHKeyError(.invalidSignature("Couldn't verify signature: namespace does not match"))

@@ -15,6 +15,11 @@ public struct SSHSignature: Sendable, Hashable {
     /// The inner signature: 64 bytes for ed25519, mpint r + mpint s for ECDSA, the modulus-sized value for RSA.
     public var rawSignature: [UInt8]
 
+    /// Creates a signature from its two parts.
+    ///
+    /// - Parameters:
+    ///   - algorithmName: The signature algorithm's SSH name.
+    ///   - rawSignature: The algorithm-specific signature bytes.
     public init(algorithmName: String, rawSignature: [UInt8]) {
         self.algorithmName = algorithmName
         self.rawSignature = rawSignature
@@ -24,6 +29,9 @@ public struct SSHSignature: Sendable, Hashable {
     public var algorithm: SSHSignatureAlgorithm? { SSHSignatureAlgorithm(rawValue: algorithmName) }
 
     /// Parses a whole signature blob; trailing bytes are an error.
+    ///
+    /// - Parameter wireBlob: The blob: string algorithm name, string signature (RFC 4253 §6.6).
+    /// - Throws: ``SSHKeyError`` with ``SSHKeyError/Code/invalidSignature(_:)`` when the blob is malformed.
     public init(wireBlob: [UInt8]) throws {
         var buffer = ByteBuffer(bytes: wireBlob)
         do {

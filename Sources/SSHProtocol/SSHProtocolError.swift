@@ -3,22 +3,38 @@
 
 /// RFC 4253 §11.1 disconnect reason codes.
 public enum SSHDisconnectReason: UInt32, Sendable, Hashable, CustomStringConvertible {
+    /// SSH_DISCONNECT_HOST_NOT_ALLOWED_TO_CONNECT.
     case hostNotAllowedToConnect = 1
+    /// SSH_DISCONNECT_PROTOCOL_ERROR.
     case protocolError = 2
+    /// SSH_DISCONNECT_KEY_EXCHANGE_FAILED.
     case keyExchangeFailed = 3
+    /// SSH_DISCONNECT_RESERVED.
     case reserved = 4
+    /// SSH_DISCONNECT_MAC_ERROR.
     case macError = 5
+    /// SSH_DISCONNECT_COMPRESSION_ERROR.
     case compressionError = 6
+    /// SSH_DISCONNECT_SERVICE_NOT_AVAILABLE.
     case serviceNotAvailable = 7
+    /// SSH_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED.
     case protocolVersionNotSupported = 8
+    /// SSH_DISCONNECT_HOST_KEY_NOT_VERIFIABLE.
     case hostKeyNotVerifiable = 9
+    /// SSH_DISCONNECT_CONNECTION_LOST.
     case connectionLost = 10
+    /// SSH_DISCONNECT_BY_APPLICATION: an orderly close.
     case byApplication = 11
+    /// SSH_DISCONNECT_TOO_MANY_CONNECTIONS.
     case tooManyConnections = 12
+    /// SSH_DISCONNECT_AUTH_CANCELLED_BY_USER.
     case authenticationCancelledByUser = 13
+    /// SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE.
     case noMoreAuthenticationMethodsAvailable = 14
+    /// SSH_DISCONNECT_ILLEGAL_USER_NAME.
     case illegalUserName = 15
 
+    /// The reason in words, e.g. "protocol error".
     public var description: String {
         switch self {
         case .hostNotAllowedToConnect: "host not allowed to connect"
@@ -84,6 +100,8 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
     public var kind: Kind
 
     /// An error of this kind.
+    ///
+    /// - Parameter kind: What went wrong.
     public init(_ kind: Kind) { self.kind = kind }
 
     /// The reason code sent to the peer in SSH_MSG_DISCONNECT for this failure.
@@ -112,6 +130,7 @@ public struct SSHProtocolError: Error, Sendable, Equatable, CustomStringConverti
         }
     }
 
+    /// The sentence to show a user: what happened and, where it helps, why.
     public var description: String {
         switch kind {
         case .badIdentification(let detail):

@@ -5,6 +5,7 @@
 /// Every read in this module is bounds-checked and throws this error instead of trapping,
 /// so a hostile peer or a corrupt file can only ever produce a readable message.
 public struct SSHWireError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What was wrong with the data.
     public enum Reason: Equatable, Sendable {
         /// The value needs `needed` bytes but only `available` remain.
         case truncated(needed: Int, available: Int)
@@ -26,15 +27,22 @@ public struct SSHWireError: Error, Equatable, Sendable, CustomStringConvertible 
         case unexpectedValue(String)
     }
 
+    /// What was wrong with the data.
     public var reason: Reason
     /// What was being decoded, e.g. "string" or "ssh-ed25519 public key".
     public var field: String
 
+    /// Creates an error for a value that could not be decoded.
+    ///
+    /// - Parameters:
+    ///   - reason: What was wrong with the data.
+    ///   - field: What was being decoded, as a reader of the message would name it.
     public init(_ reason: Reason, field: String) {
         self.reason = reason
         self.field = field
     }
 
+    /// One line naming the field and the problem, e.g. "truncated data: string needs 7 bytes, only 3 left".
     public var description: String {
         switch reason {
         case let .truncated(needed, available):

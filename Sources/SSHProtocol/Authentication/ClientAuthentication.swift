@@ -48,6 +48,11 @@ public struct SSHClientAuthentication {
     private var outbound: [ByteBuffer] = []
 
     /// Authentication for `user` on the connection whose session identifier is given (signatures cover it).
+    ///
+    /// - Parameters:
+    ///   - user: The user to log in as.
+    ///   - sessionIdentifier: ``SSHTransport/sessionIdentifier`` of the connection.
+    ///   - service: The service to start afterwards.
     public init(user: String, sessionIdentifier: [UInt8], service: String = "ssh-connection") {
         self.user = user
         self.sessionIdentifier = sessionIdentifier
@@ -58,6 +63,8 @@ public struct SSHClientAuthentication {
     public var isAuthenticated: Bool { state == .succeeded }
 
     /// Messages for the transport to send, in order.
+    ///
+    /// - Returns: Payloads for ``SSHTransport/send(_:)``; empty when there is nothing to send.
     public mutating func takeOutbound() -> [ByteBuffer] {
         defer { outbound.removeAll() }
         return outbound
@@ -76,6 +83,8 @@ public struct SSHClientAuthentication {
     // MARK: Attempts
 
     /// "none": learns the methods the server accepts (or gets in, if it needs nothing).
+    ///
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` while another attempt is waiting for the server.
     public mutating func tryNone() throws {
         try requireIdle("none")
         send(.none)
@@ -84,6 +93,14 @@ public struct SSHClientAuthentication {
 
     /// Offers a public key. With `query`, asks first whether the server would take it (no signature is made for a
     /// key the server will refuse, and agent keys are not used in vain); otherwise signs at once.
+    ///
+    /// - Parameters:
+    ///   - algorithm: The public key algorithm name, from ``publicKeyAlgorithms(for:serverSignatureAlgorithms:)``.
+    ///   - keyBlob: The key or certificate blob.
+    ///   - query: Ask before signing.
+    /// - Returns: ``Event/signatureNeeded(algorithm:keyBlob:data:)`` at once when `query` is false; nil otherwise, and the
+    ///   event comes when the server accepts the key.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` while another attempt is waiting.
     public mutating func tryPublicKey(algorithm: String, keyBlob: [UInt8], query: Bool = true) throws -> Event? {
         try requireIdle("publickey")
         if query {
@@ -96,6 +113,9 @@ public struct SSHClientAuthentication {
     }
 
     /// The signature blob (SSHSignature.wireBlob) for the data of `.signatureNeeded`.
+    ///
+    /// - Parameter signature: The `SSHSignature.wireBlob` of the signature over the event's data.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no signature was asked for.
     public mutating func provideSignature(_ signature: [UInt8]) throws {
         guard case .awaitingSignature(let algorithm, let keyBlob) = state else {
             throw SSHProtocolError(.invalidState("no signature was asked for"))
@@ -105,12 +125,17 @@ public struct SSHClientAuthentication {
     }
 
     /// Gives up on the key whose signature was asked for (e.g. the agent refused); choose another method.
+    ///
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no signature was asked for.
     public mutating func abandonSignature() throws {
         guard case .awaitingSignature = state else { throw SSHProtocolError(.invalidState("no signature was asked for")) }
         state = .idle
     }
 
     /// Sends a "password" request.
+    ///
+    /// - Parameter password: The password.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` while another attempt is waiting.
     public mutating func tryPassword(_ password: String) throws {
         try requireIdle("password")
         send(.password(password, newPassword: nil))
@@ -118,6 +143,11 @@ public struct SSHClientAuthentication {
     }
 
     /// Answers `.passwordChangeRequested` (RFC 4252 §8).
+    ///
+    /// - Parameters:
+    ///   - old: The current password.
+    ///   - new: The new password.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no change was requested.
     public mutating func changePassword(old: String, new: String) throws {
         guard state == .passwordChangeRequested else { throw SSHProtocolError(.invalidState("no password change was requested")) }
         send(.password(old, newPassword: new))
@@ -125,6 +155,9 @@ public struct SSHClientAuthentication {
     }
 
     /// Starts "keyboard-interactive" (RFC 4256); the questions come as an event.
+    ///
+    /// - Parameter submethods: Hints for the server (RFC 4256 §3.1), usually empty.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` while another attempt is waiting.
     public mutating func tryKeyboardInteractive(submethods: String = "") throws {
         try requireIdle("keyboard-interactive")
         send(.keyboardInteractive(submethods: submethods))
@@ -132,6 +165,9 @@ public struct SSHClientAuthentication {
     }
 
     /// Answers `.keyboardInteractive`, one answer per prompt.
+    ///
+    /// - Parameter answers: The answers, in the order of the prompts.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no questions wait or the count differs.
     public mutating func respond(_ answers: [String]) throws {
         guard case .awaitingInfoAnswers(let count) = state else { throw SSHProtocolError(.invalidState("no questions are waiting")) }
         guard answers.count == count else {
@@ -150,6 +186,11 @@ public struct SSHClientAuthentication {
     // MARK: Replies
 
     /// Handles an authentication message from the server (numbers 50–79).
+    ///
+    /// - Parameter payload: A message the transport delivered, message number first.
+    /// - Returns: What the reply means, or nil for a banner that arrives after success.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/protocolViolation(_:)`` for a message out of turn;
+    ///   `SSHWireError` for a field that does not decode.
     public mutating func receive(_ payload: ByteBuffer) throws -> Event? {
         guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
             throw SSHProtocolError(.protocolViolation("empty authentication message"))

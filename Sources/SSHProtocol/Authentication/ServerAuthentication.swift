@@ -19,6 +19,10 @@ public struct SSHServerAuthentication {
         public var acceptedPublicKeyAlgorithms: [SSHHostKeyAlgorithm]
 
         /// sshd's defaults: 6 attempts (MaxAuthTries), the default public key algorithms.
+        ///
+        /// - Parameters:
+        ///   - maximumAttempts: Failed attempts before the connection is closed.
+        ///   - acceptedPublicKeyAlgorithms: Public key algorithms accepted.
         public init(maximumAttempts: Int = 6, acceptedPublicKeyAlgorithms: [SSHHostKeyAlgorithm] = SSHHostKeyAlgorithm.defaults) {
             self.maximumAttempts = maximumAttempts
             self.acceptedPublicKeyAlgorithms = acceptedPublicKeyAlgorithms
@@ -27,12 +31,15 @@ public struct SSHServerAuthentication {
 
     /// A request for the policy to decide. Answer each with exactly one decision.
     public enum Request: Sendable, Equatable {
+        /// The "none" method: accept only if the user needs no authentication; usually `reject(...)` with the methods allowed.
         case none(user: String)
         /// Would this key be accepted? Answer `acceptPublicKeyQuery()` or `reject(...)`.
         case publicKeyQuery(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm)
         /// The client proved it holds this key (signature verified); is the key authorized for `user`? `signature`
         /// is the blob it sent, for a policy in another process that checks it again (shhd's broker).
         case publicKey(user: String, key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, signature: [UInt8])
+        /// A password, and a new one when the client answers a change request. Answer `accept()`, `reject(...)` or
+        /// `requestPasswordChange(prompt:)`.
         case password(user: String, password: String, newPassword: String?)
         /// Start keyboard-interactive: `sendInfoRequest(_:)` or `reject(...)`.
         case keyboardInteractive(user: String, submethods: String)
@@ -42,7 +49,9 @@ public struct SSHServerAuthentication {
 
     /// What to send. Failures are to be delayed by the caller's fixed failure delay before they leave.
     public enum Output: Sendable {
+        /// Send the payload now.
         case send(ByteBuffer)
+        /// Send the payload once the failure delay has passed, so a failure takes as long however it was reached.
         case sendAfterFailureDelay(ByteBuffer)
     }
 
@@ -65,6 +74,10 @@ public struct SSHServerAuthentication {
     private var service: String?
 
     /// Authentication for the connection with this session identifier.
+    ///
+    /// - Parameters:
+    ///   - sessionIdentifier: ``SSHTransport/sessionIdentifier`` of the connection, which publickey signatures cover.
+    ///   - configuration: The limits.
     public init(sessionIdentifier: [UInt8], configuration: Configuration = Configuration()) {
         self.sessionIdentifier = sessionIdentifier
         self.configuration = configuration
@@ -74,6 +87,8 @@ public struct SSHServerAuthentication {
     public var isAuthenticated: Bool { state == .authenticated }
 
     /// What to send, in order (failures marked to be held for the failure delay).
+    ///
+    /// - Returns: Payloads for ``SSHTransport/send(_:)``, each marked whether it waits for the failure delay.
     public mutating func takeOutputs() -> [Output] {
         defer { outputs.removeAll() }
         return outputs
@@ -83,6 +98,15 @@ public struct SSHServerAuthentication {
 
     /// Handles a message from the client; returns the request for the policy, or nil when the machine answered
     /// by itself (an invalid signature, an algorithm we do not accept, an unknown method).
+    ///
+    /// - Parameters:
+    ///   - payload: A message the transport delivered, message number first.
+    ///   - methodsThatCanContinue: The methods to list when the machine refuses a request by itself.
+    /// - Returns: The request to decide, or nil when the machine has answered it.
+    /// - Throws: ``SSHProtocolError``: ``SSHProtocolError/Kind/protocolViolation(_:)`` for a malformed or out-of-turn
+    ///   message, ``SSHProtocolError/Kind/serviceNotAvailable(_:)`` for a service other than ssh-connection,
+    ///   ``SSHProtocolError/Kind/tooManyAuthenticationFailures(user:attempts:)`` when attempts run out;
+    ///   `SSHWireError` for a field that does not decode.
     public mutating func receive(_ payload: ByteBuffer, methodsThatCanContinue: [String]) throws -> Request? {
         guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
             throw SSHProtocolError(.protocolViolation("empty authentication message"))
@@ -163,6 +187,8 @@ public struct SSHServerAuthentication {
     // MARK: Decisions
 
     /// Authenticated: USERAUTH_SUCCESS.
+    ///
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no request waits for a decision.
     public mutating func accept() throws {
         guard case .awaitingDecision(_, let isQuery, _, _) = state, !isQuery else {
             throw SSHProtocolError(.invalidState("no authentication request to accept"))
@@ -174,6 +200,8 @@ public struct SSHServerAuthentication {
     }
 
     /// The key of a query would be accepted: SSH_MSG_USERAUTH_PK_OK.
+    ///
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no key query waits.
     public mutating func acceptPublicKeyQuery() throws {
         guard case .awaitingDecision(_, true, let key?, let algorithm?) = state else {
             throw SSHProtocolError(.invalidState("no public key query to accept"))
@@ -189,6 +217,12 @@ public struct SSHServerAuthentication {
     /// Not (yet) authenticated. `partialSuccess` when this method succeeded but more are required
     /// (AuthenticationMethods); it does not count as a failed attempt. Throws when attempts are exhausted: the
     /// caller disconnects with the error's reason.
+    ///
+    /// - Parameters:
+    ///   - methodsThatCanContinue: The methods the client may try next.
+    ///   - partialSuccess: True when this method succeeded but another is required.
+    /// - Throws: ``SSHProtocolError``: ``SSHProtocolError/Kind/tooManyAuthenticationFailures(user:attempts:)`` when
+    ///   attempts are exhausted (the failure is still queued), ``SSHProtocolError/Kind/invalidState(_:)`` when no request waits.
     public mutating func reject(methodsThatCanContinue: [String], partialSuccess: Bool = false) throws {
         guard case .awaitingDecision(let method, _, _, _) = state else {
             throw SSHProtocolError(.invalidState("no authentication request to reject"))
@@ -209,6 +243,9 @@ public struct SSHServerAuthentication {
     }
 
     /// Keyboard-interactive: ask questions (RFC 4256 §3.2). The answers come as `.keyboardInteractiveResponses`.
+    ///
+    /// - Parameter request: The questions.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` outside a keyboard-interactive exchange.
     public mutating func sendInfoRequest(_ request: KeyboardInteractiveRequest) throws {
         guard case .awaitingDecision("keyboard-interactive", _, _, _) = state else {
             throw SSHProtocolError(.invalidState("no keyboard-interactive exchange in progress"))
@@ -220,6 +257,9 @@ public struct SSHServerAuthentication {
     }
 
     /// Password: the password is right but expired; ask for a new one (RFC 4252 §8).
+    ///
+    /// - Parameter prompt: The text to show the user.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no password request waits.
     public mutating func requestPasswordChange(prompt: String) throws {
         guard case .awaitingDecision("password", _, _, _) = state else {
             throw SSHProtocolError(.invalidState("no password request to answer"))
@@ -234,11 +274,15 @@ public struct SSHServerAuthentication {
 
     /// Changes the number of failed attempts allowed (sshd's MaxAuthTries inside Match, known once the user is);
     /// the next failure past it ends the connection.
+    ///
+    /// - Parameter maximum: Failed attempts allowed; at least 1.
     public mutating func limitAttempts(to maximum: Int) {
         configuration.maximumAttempts = max(1, maximum)
     }
 
-    /// A banner (RFC 4252 §5.4), allowed any time before success.
+    /// A banner (RFC 4252 §5.4), allowed any time before success; ignored after it.
+    ///
+    /// - Parameter text: The banner text.
     public mutating func sendBanner(_ text: String) {
         guard state != .authenticated else { return }
         var payload = ByteBuffer()

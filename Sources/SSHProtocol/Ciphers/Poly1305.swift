@@ -3,9 +3,14 @@
 // Arithmetic modulo 2^130 - 5 in three limbs of 44, 44 and 42 bits with 128-bit products: nine multiplications
 // per 16-byte block instead of the 25 that 26-bit limbs need. Constant time: no branch or index on secret data.
 
-/// Computes Poly1305 tags. A key must never authenticate two different messages.
+/// The Poly1305 one-time authenticator (RFC 8439 §2.5), as chacha20-poly1305@openssh.com uses it.
+///
+/// A key must never authenticate two different messages. Feed a message in parts with `update(_:)` and `finalize()`, or use
+/// ``tag(key:message:)`` for one call.
 public struct Poly1305: Sendable {
+    /// Bytes in a key: r followed by s.
     public static let keyByteCount = 32
+    /// Bytes in a tag.
     public static let tagByteCount = 16
 
     private static let mask44: UInt64 = (1 << 44) - 1
@@ -20,7 +25,9 @@ public struct Poly1305: Sendable {
     private var pendingLow: UInt64 = 0, pendingHigh: UInt64 = 0
     private var pendingCount = 0
 
-    /// `key` is r (clamped here) followed by s, 32 bytes. Returns nil for any other length.
+    /// Starts a tag under `key`: r (clamped here) followed by s, 32 bytes. Returns nil for any other length.
+    ///
+    /// - Parameter key: The one-time key.
     public init?<Key: Collection>(key: Key) where Key.Element == UInt8 {
         guard key.count == Self.keyByteCount else { return nil }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
@@ -31,7 +38,9 @@ public struct Poly1305: Sendable {
                   sLow: UInt64(littleEndian: words.2), sHigh: UInt64(littleEndian: words.3))
     }
 
-    /// `key` must hold exactly 32 bytes.
+    /// Starts a tag under `key`, which must hold exactly 32 bytes; nil for any other length.
+    ///
+    /// - Parameter key: The one-time key.
     public init?(key: UnsafeRawBufferPointer) {
         guard key.count == Self.keyByteCount else { return nil }
         self.init(rLow: key.loadLittleEndianUInt64(at: 0), rHigh: key.loadLittleEndianUInt64(at: 8),
@@ -50,6 +59,11 @@ public struct Poly1305: Sendable {
     }
 
     /// The tag of `message` under `key` in one call.
+    ///
+    /// - Parameters:
+    ///   - key: The one-time key, 32 bytes.
+    ///   - message: The message.
+    /// - Returns: The 16-byte tag, or nil when `key` is not 32 bytes.
     public static func tag<Key: Collection, Message: Collection>(key: Key, message: Message) -> [UInt8]?
     where Key.Element == UInt8, Message.Element == UInt8 {
         guard var mac = Poly1305(key: key) else { return nil }
@@ -57,12 +71,18 @@ public struct Poly1305: Sendable {
         return mac.finalize()
     }
 
+    /// Adds the next part of the message.
+    ///
+    /// - Parameter message: The bytes, in message order.
     public mutating func update<Message: Collection>(_ message: Message) where Message.Element == UInt8 {
         let done: Void? = message.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
         if done == nil { Array(message).withUnsafeBytes { update($0) } }
     }
 
-    /// Whole 16-byte blocks are read straight from `message`; only a partial block is set aside.
+    /// Adds the next part of the message. Whole 16-byte blocks are read straight from `message`; only a partial
+    /// block is set aside.
+    ///
+    /// - Parameter message: The bytes, in message order.
     public mutating func update(_ message: UnsafeRawBufferPointer) {
         var offset = 0
         if pendingCount > 0 {
@@ -85,6 +105,9 @@ public struct Poly1305: Sendable {
         }
     }
 
+    /// Finishes the tag.
+    ///
+    /// - Returns: The 16-byte tag.
     public mutating func finalize() -> [UInt8] {
         var tag = [UInt8](repeating: 0, count: Self.tagByteCount)
         tag.withUnsafeMutableBytes { finalize(into: $0) }
@@ -92,6 +115,8 @@ public struct Poly1305: Sendable {
     }
 
     /// Writes the 16-byte tag to the start of `destination`.
+    ///
+    /// - Parameter destination: At least 16 bytes.
     public mutating func finalize(into destination: UnsafeMutableRawBufferPointer) {
         precondition(destination.count >= Self.tagByteCount, "a Poly1305 tag needs 16 bytes")
         if pendingCount > 0 {

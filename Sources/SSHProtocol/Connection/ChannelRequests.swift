@@ -7,11 +7,22 @@ import SSHWire
 
 /// Terminal size in characters and pixels (pty-req, window-change).
 public struct SSHTerminalSize: Sendable, Hashable {
+    /// Width in characters.
     public var columns: UInt32
+    /// Height in lines.
     public var rows: UInt32
+    /// Width in pixels; 0 when unknown.
     public var pixelWidth: UInt32
+    /// Height in pixels; 0 when unknown.
     public var pixelHeight: UInt32
 
+    /// Creates a size.
+    ///
+    /// - Parameters:
+    ///   - columns: Width in characters.
+    ///   - rows: Height in lines.
+    ///   - pixelWidth: Width in pixels, 0 when unknown.
+    ///   - pixelHeight: Height in pixels, 0 when unknown.
     public init(columns: UInt32, rows: UInt32, pixelWidth: UInt32 = 0, pixelHeight: UInt32 = 0) {
         self.columns = columns
         self.rows = rows
@@ -25,8 +36,15 @@ public struct SSHTerminalSize: Sendable, Hashable {
 public struct SSHTerminalModes: Sendable, Hashable {
     /// One opcode and its argument.
     public struct Mode: Sendable, Hashable {
+        /// The opcode (RFC 4254 §8), e.g. ``SSHTerminalModes/ECHO``.
         public var opcode: UInt8
+        /// The argument: 0 or 1 for flags, a character code or a speed otherwise.
         public var value: UInt32
+        /// Creates a mode.
+        ///
+        /// - Parameters:
+        ///   - opcode: The opcode.
+        ///   - value: Its argument.
         public init(opcode: UInt8, value: UInt32) {
             self.opcode = opcode
             self.value = value
@@ -34,24 +52,40 @@ public struct SSHTerminalModes: Sendable, Hashable {
     }
 
     // A few opcodes by name (RFC 4254 §8); the rest are numbers 1–159.
+    /// The interrupt character (opcode 1).
     public static let VINTR: UInt8 = 1
+    /// The erase character (opcode 3).
     public static let VERASE: UInt8 = 3
+    /// The end-of-file character (opcode 5).
     public static let VEOF: UInt8 = 5
+    /// Map CR to NL on input (opcode 36).
     public static let ICRNL: UInt8 = 36
+    /// Generate signals from INTR, QUIT and SUSP (opcode 50).
     public static let ISIG: UInt8 = 50
+    /// Canonical (line-by-line) input (opcode 51).
     public static let ICANON: UInt8 = 51
+    /// Echo input (opcode 53).
     public static let ECHO: UInt8 = 53
+    /// Post-process output (opcode 70).
     public static let OPOST: UInt8 = 70
+    /// Map NL to CR NL on output (opcode 72).
     public static let ONLCR: UInt8 = 72
+    /// Input speed in bits per second (TTY_OP_ISPEED).
     public static let inputSpeed: UInt8 = 128   // TTY_OP_ISPEED
+    /// Output speed in bits per second (TTY_OP_OSPEED).
     public static let outputSpeed: UInt8 = 129  // TTY_OP_OSPEED
 
     /// The blob as it travels.
     public var encoded: [UInt8]
 
+    /// Wraps a blob as received; it is not checked, and ``modes`` reads what it can.
+    ///
+    /// - Parameter encoded: The encoded modes.
     public init(encoded: [UInt8]) { self.encoded = encoded }
 
     /// Encodes modes, each opcode 1–159 followed by its uint32, then TTY_OP_END.
+    ///
+    /// - Parameter modes: The modes, in order.
     public init(_ modes: [Mode]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(modes.count * 5 + 1)
@@ -86,9 +120,17 @@ public struct SSHTerminalModes: Sendable, Hashable {
 public struct SSHPseudoTerminalRequest: Sendable, Hashable {
     /// TERM, e.g. "xterm-256color".
     public var terminalType: String
+    /// The terminal's size.
     public var size: SSHTerminalSize
+    /// The client terminal's modes, for the server's pseudo-terminal.
     public var modes: SSHTerminalModes
 
+    /// Creates a request.
+    ///
+    /// - Parameters:
+    ///   - terminalType: TERM.
+    ///   - size: The terminal's size.
+    ///   - modes: The client terminal's modes.
     public init(terminalType: String, size: SSHTerminalSize, modes: SSHTerminalModes = .none) {
         self.terminalType = terminalType
         self.size = size
@@ -98,11 +140,22 @@ public struct SSHPseudoTerminalRequest: Sendable, Hashable {
 
 /// "x11-req" (RFC 4254 §6.3.1).
 public struct SSHX11ForwardingRequest: Sendable, Hashable {
+    /// Forward only one X11 connection.
     public var singleConnection: Bool
+    /// The X11 authentication protocol, e.g. "MIT-MAGIC-COOKIE-1".
     public var authenticationProtocol: String
+    /// The authentication cookie, as hex text.
     public var authenticationCookie: String
+    /// The X11 screen number.
     public var screenNumber: UInt32
 
+    /// Creates a request.
+    ///
+    /// - Parameters:
+    ///   - singleConnection: Forward only one connection.
+    ///   - authenticationProtocol: The X11 authentication protocol.
+    ///   - authenticationCookie: The cookie, in hex.
+    ///   - screenNumber: The X11 screen number.
     public init(singleConnection: Bool, authenticationProtocol: String, authenticationCookie: String, screenNumber: UInt32) {
         self.singleConnection = singleConnection
         self.authenticationProtocol = authenticationProtocol
@@ -115,10 +168,20 @@ public struct SSHX11ForwardingRequest: Sendable, Hashable {
 public struct SSHExitSignal: Sendable, Hashable {
     /// The signal name without "SIG", e.g. "TERM".
     public var signalName: String
+    /// Whether the process dumped core.
     public var coreDumped: Bool
+    /// Text for a person; may be empty.
     public var errorMessage: String
+    /// The language of ``errorMessage`` (RFC 3066); usually empty.
     public var languageTag: String
 
+    /// Creates the request's data.
+    ///
+    /// - Parameters:
+    ///   - signalName: The signal name without "SIG".
+    ///   - coreDumped: Whether the process dumped core.
+    ///   - errorMessage: Text for a person.
+    ///   - languageTag: The language of `errorMessage`.
     public init(signalName: String, coreDumped: Bool = false, errorMessage: String = "", languageTag: String = "") {
         self.signalName = signalName
         self.coreDumped = coreDumped
@@ -164,13 +227,22 @@ public enum SSHChannelRequest: Sendable, Equatable {
     case unknown(name: String, data: ByteBuffer)
 
     /// "exec" with a command given as text.
+    ///
+    /// - Parameter command: The command line, sent as UTF-8.
+    /// - Returns: The request.
     public static func exec(_ command: String) -> Self { .exec(command: Array(command.utf8)) }
 
     /// "env" with a value given as text.
+    ///
+    /// - Parameters:
+    ///   - name: The variable's name.
+    ///   - value: The value, sent as UTF-8.
+    /// - Returns: The request.
     public static func environment(_ name: String, _ value: String) -> Self {
         .environment(name: name, value: Array(value.utf8))
     }
 
+    /// The request's name on the wire, e.g. "pty-req".
     public var name: String {
         switch self {
         case .pseudoTerminal: "pty-req"

@@ -23,6 +23,7 @@ public enum SSHChannelType: Sendable, Equatable {
     /// Any other type, with its raw type-specific data.
     case unknown(name: String, data: ByteBuffer)
 
+    /// The channel type's name on the wire, e.g. "direct-tcpip".
     public var name: String {
         switch self {
         case .session: "session"

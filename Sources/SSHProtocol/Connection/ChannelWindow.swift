@@ -15,6 +15,12 @@ public struct SSHChannelWindowPolicy: Sendable, Hashable {
     /// keeps the window fixed. It bounds what an unread channel can hold in memory, as `windowSize` does at first.
     public var maximumWindowSize: UInt32
 
+    /// Creates a policy; a `maximumWindowSize` below `windowSize` is raised to it.
+    ///
+    /// - Parameters:
+    ///   - windowSize: The initial window, in bytes.
+    ///   - maximumPacketSize: The largest data message the peer may send.
+    ///   - maximumWindowSize: How far the window may grow.
     public init(windowSize: UInt32 = 2 * 1024 * 1024, maximumPacketSize: UInt32 = 128 * 1024,
                 maximumWindowSize: UInt32 = 16 * 1024 * 1024) {
         self.windowSize = windowSize

@@ -6,7 +6,9 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     /// Which end of the connection we are; it decides which channel types the peer may open (RFC 4254 §6.1:
     /// a client refuses "session" from a server; a server refuses "forwarded-tcpip", "x11", ... from a client).
     public enum Role: Sendable, Hashable {
+        /// The client: it opens sessions and may be offered forwarded connections.
         case client
+        /// The server: it accepts sessions and forwarding requests, as its caller's policy allows.
         case server
 
         var peer: Role { self == .client ? .server : .client }
@@ -25,8 +27,14 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     /// requests faster than we answer would otherwise grow the queue without bound. Default 256.
     public var maximumUnansweredRequests: Int
 
-    /// Defaults: 2 MiB windows growing to 16 MiB while the reader keeps up, 128 KiB packets, 64 channels, 256
+    /// Creates a configuration. Defaults: 2 MiB windows growing to 16 MiB while the reader keeps up, 128 KiB packets, 64 channels, 256
     /// unanswered requests.
+    ///
+    /// - Parameters:
+    ///   - role: Which end we are.
+    ///   - window: Our window policy per channel.
+    ///   - maximumChannels: Channels at once, ours and the peer's.
+    ///   - maximumUnansweredRequests: Want-reply requests from the peer that may wait for our answer.
     public init(role: Role, window: SSHChannelWindowPolicy = SSHChannelWindowPolicy(), maximumChannels: Int = 64,
                 maximumUnansweredRequests: Int = 256) {
         self.role = role
@@ -39,8 +47,13 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
 /// Our number for a channel (the "sender channel" we gave the peer). Numbers are not reused until 2^32 channels
 /// later, so an identifier held after its channel closed never names another channel.
 public struct SSHChannelID: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The channel number as sent.
     public var rawValue: UInt32
+    /// Wraps a channel number.
+    ///
+    /// - Parameter rawValue: The number.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// "channel N", for messages.
     public var description: String { "channel \(rawValue)" }
 }
 

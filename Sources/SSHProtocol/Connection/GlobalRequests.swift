@@ -28,6 +28,7 @@ public enum SSHGlobalRequest: Sendable, Equatable {
     /// Any other request, with its raw type-specific data.
     case unknown(name: String, data: ByteBuffer)
 
+    /// The request's name on the wire, e.g. "tcpip-forward".
     public var name: String {
         switch self {
         case .tcpipForward: "tcpip-forward"
@@ -119,6 +120,7 @@ public enum SSHGlobalRequestResponse: Sendable, Equatable {
     /// REQUEST_SUCCESS with data of another kind (a request we sent as `.unknown`).
     case successWithData(ByteBuffer)
 
+    /// Whether the answer is REQUEST_SUCCESS, with or without data.
     public var isSuccess: Bool {
         if case .failure = self { return false }
         return true

@@ -43,6 +43,8 @@ public struct SSHConnection: Sendable {
     private var peerSentNoMoreSessions = false
 
     /// A connection with no channels yet.
+    ///
+    /// - Parameter configuration: Our role, windows and limits.
     public init(configuration: SSHConnectionConfiguration) {
         self.init(configuration: configuration, firstChannelID: 0)
     }
@@ -157,20 +159,34 @@ public struct SSHConnection: Sendable {
     public var channelCount: Int { channels.count }
 
     /// Whether `channel` exists (it has not been refused, failed or closed both ways).
+    ///
+    /// - Parameter channel: Our number for the channel.
+    /// - Returns: True until the channel is refused, fails or has closed both ways.
     public func isActive(_ channel: SSHChannelID) -> Bool { channels[channel.rawValue] != nil }
 
     /// Bytes given to `sendData`/`sendExtendedData` that wait for the peer's window (0 for a channel that is gone).
     /// A caller that reads from a source stops reading while this is above its limit, and resumes on
     /// `.windowAdjusted`.
+    ///
+    /// - Parameter channel: Our number for the channel.
+    /// - Returns: The bytes waiting to be sent.
     public func queuedBytes(on channel: SSHChannelID) -> Int { channels[channel.rawValue]?.queuedBytes ?? 0 }
 
     /// Bytes we may still send on `channel` before the peer must adjust its window (nil for a channel that is gone).
+    ///
+    /// - Parameter channel: Our number for the channel.
+    /// - Returns: The peer's remaining window, or nil.
     public func sendWindow(on channel: SSHChannelID) -> UInt32? { channels[channel.rawValue]?.peerWindow }
 
     /// Bytes the peer may still send on `channel` before we adjust our window (nil for a channel that is gone).
+    ///
+    /// - Parameter channel: Our number for the channel.
+    /// - Returns: Our remaining window, or nil.
     public func receiveWindow(on channel: SSHChannelID) -> UInt32? { channels[channel.rawValue]?.inbound.remaining }
 
     /// Payloads to hand to the transport, in order, since the last call.
+    ///
+    /// - Returns: Payloads for ``SSHTransport/send(_:)``; empty when there is nothing to send.
     public mutating func takeOutbound() -> [ByteBuffer] {
         guard !outbound.isEmpty else { return [] }
         defer { outbound = [] }
@@ -181,6 +197,13 @@ public struct SSHConnection: Sendable {
 
     /// Handles one message from the peer (a transport `.message` payload numbered 80–100) and returns what the
     /// caller needs to know, if anything. Throws `SSHProtocolError` for a protocol violation (see the file header).
+    ///
+    /// - Parameter payload: A connection-protocol message, message number first.
+    /// - Returns: The event, or nil when the message needs nothing from the caller (e.g. an answer the connection gave itself).
+    /// - Throws: ``SSHProtocolError``: ``SSHProtocolError/Kind/protocolViolation(_:)``, ``SSHProtocolError/Kind/unknownChannel(_:)``,
+    ///   ``SSHProtocolError/Kind/channelWindowExceeded(channel:bytes:window:)``,
+    ///   ``SSHProtocolError/Kind/channelPacketTooLarge(channel:bytes:maximum:)`` or
+    ///   ``SSHProtocolError/Kind/tooManyPendingRequests(limit:)``. After a throw, every call fails.
     public mutating func receive(_ payload: ByteBuffer) throws -> SSHConnectionEvent? {
         try requireNotFailed()
         do {
@@ -396,6 +419,11 @@ public struct SSHConnection: Sendable {
 
     /// Opens a channel of `type` with our window and packet size. Data may be queued at once; it goes out when
     /// the peer confirms (`.channelOpened`) or is dropped if it refuses (`.channelOpenFailed`).
+    ///
+    /// - Parameter type: The channel type, e.g. ``SSHChannelType/session``.
+    /// - Returns: Our number for the new channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/channelLimitReached(limit:)`` when the connection has
+    ///   its maximum of channels (nothing is sent), or ``SSHProtocolError/Kind/invalidState(_:)`` after a failure.
     public mutating func openChannel(_ type: SSHChannelType) throws -> SSHChannelID {
         try requireNotFailed()
         guard channels.count < configuration.maximumChannels else {
@@ -410,6 +438,9 @@ public struct SSHConnection: Sendable {
     }
 
     /// Accepts the peer's channel open (`.channelOpenRequest`) with our window and packet size.
+    ///
+    /// - Parameter channel: The channel from the event.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no open waits under that number.
     public mutating func acceptChannelOpen(_ channel: SSHChannelID) throws {
         let (id, remoteID) = try channelAwaitingAcceptance(channel)
         channels[id]?.state = .open
@@ -420,6 +451,12 @@ public struct SSHConnection: Sendable {
     }
 
     /// Refuses the peer's channel open (`.channelOpenRequest`) with an RFC 4254 §5.1 reason; the number is freed.
+    ///
+    /// - Parameters:
+    ///   - channel: The channel from the event.
+    ///   - reason: The reason code.
+    ///   - description: Text for a person.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no open waits under that number.
     public mutating func rejectChannelOpen(_ channel: SSHChannelID, reason: SSHChannelOpenFailureReason = .administrativelyProhibited,
                                            description: String = "") throws {
         let (id, remoteID) = try channelAwaitingAcceptance(channel)
@@ -438,11 +475,23 @@ public struct SSHConnection: Sendable {
 
     /// Queues channel data; it goes out in messages no larger than the peer's maximum packet, never beyond its
     /// window. What does not fit waits (`queuedBytes(on:)`). Not after `sendEOF` or `close`.
+    ///
+    /// - Parameters:
+    ///   - data: The bytes to send.
+    ///   - channel: Our number for the channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` for a channel that is not open, is
+    ///   closing, or has sent EOF.
     public mutating func sendData(_ data: ByteBuffer, on channel: SSHChannelID) throws {
         try enqueue(data, type: nil, on: channel)
     }
 
     /// Queues extended data (stderr by default), in order with the channel's data and sharing its window.
+    ///
+    /// - Parameters:
+    ///   - data: The bytes to send.
+    ///   - type: The data type code.
+    ///   - channel: Our number for the channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)``, as ``sendData(_:on:)`` does.
     public mutating func sendExtendedData(_ data: ByteBuffer, type: SSHExtendedDataType = .stderr, on channel: SSHChannelID) throws {
         try enqueue(data, type: type, on: channel)
     }
@@ -459,6 +508,9 @@ public struct SSHConnection: Sendable {
     }
 
     /// Sends EOF once the queued data has gone (RFC 4254 §5.3). The peer may go on sending; a second call does nothing.
+    ///
+    /// - Parameter channel: Our number for the channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` for a channel that is not open or is closing.
     public mutating func sendEOF(on channel: SSHChannelID) throws {
         let id = try usableChannel(channel, for: "send EOF")
         channels[id]?.eofRequested = true
@@ -469,6 +521,11 @@ public struct SSHConnection: Sendable {
     /// `discardingQueuedData`. From now on the only event for the channel is `.closed`, when the peer's CLOSE has
     /// come too. A channel we opened and the peer has not confirmed is closed as soon as it is. A peer's open the
     /// caller has not answered is refused. Closing a channel that is closing or gone does nothing.
+    ///
+    /// - Parameters:
+    ///   - channel: Our number for the channel.
+    ///   - discardingQueuedData: Drop data still waiting for window instead of sending it first.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` after the connection failed.
     public mutating func close(_ channel: SSHChannelID, discardingQueuedData: Bool = false) throws {
         try requireNotFailed()
         let id = channel.rawValue
@@ -489,6 +546,12 @@ public struct SSHConnection: Sendable {
     }
 
     /// Sends a channel request. With `wantReply`, the peer's answer comes as `.channelRequestReply`.
+    ///
+    /// - Parameters:
+    ///   - request: The request.
+    ///   - wantReply: Whether the peer must answer.
+    ///   - channel: Our number for the channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` for a channel that is not confirmed or is closing.
     public mutating func sendChannelRequest(_ request: SSHChannelRequest, wantReply: Bool, on channel: SSHChannelID) throws {
         let id = try usableChannel(channel, for: "send a request")
         guard let remoteID = channels[id]?.remoteID, channels[id]?.state == .open else {
@@ -501,6 +564,11 @@ public struct SSHConnection: Sendable {
 
     /// Answers the oldest unanswered want-reply request on `channel` (answer in the order the events came).
     /// Does nothing if the channel has closed meanwhile (the peer no longer expects a reply).
+    ///
+    /// - Parameters:
+    ///   - channel: Our number for the channel.
+    ///   - success: SUCCESS or FAILURE.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no request waits on the channel.
     public mutating func replyToChannelRequest(on channel: SSHChannelID, success: Bool) throws {
         try requireNotFailed()
         let id = channel.rawValue
@@ -514,6 +582,11 @@ public struct SSHConnection: Sendable {
 
     /// Reports that the caller has used `bytes` of the data delivered on `channel`; the window goes back to the
     /// peer by the policy in `SSHChannelWindowPolicy`. Does nothing for a channel that is closing or gone.
+    ///
+    /// - Parameters:
+    ///   - bytes: Bytes of data and extended data the caller has finished with.
+    ///   - channel: Our number for the channel.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` after the connection failed.
     public mutating func consumed(_ bytes: Int, on channel: SSHChannelID) throws {
         try requireNotFailed()
         let id = channel.rawValue
@@ -542,6 +615,11 @@ public struct SSHConnection: Sendable {
     // MARK: Global requests
 
     /// Sends a global request. With `wantReply`, the peer's answer comes as `.globalRequestReply`.
+    ///
+    /// - Parameters:
+    ///   - request: The request.
+    ///   - wantReply: Whether the peer must answer.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` after the connection failed.
     public mutating func sendGlobalRequest(_ request: SSHGlobalRequest, wantReply: Bool) throws {
         try requireNotFailed()
         if wantReply { ourGlobalRequests.append(request) }
@@ -550,6 +628,10 @@ public struct SSHConnection: Sendable {
 
     /// Answers the oldest unanswered want-reply global request (answer in the order the events came). A
     /// tcpip-forward for port 0 needs `.boundPort` to succeed.
+    ///
+    /// - Parameter response: The answer.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no request waits, or for a
+    ///   port-0 tcpip-forward answered with success but no port.
     public mutating func replyToGlobalRequest(_ response: SSHGlobalRequestResponse) throws {
         try requireNotFailed()
         guard let index = peerGlobalRequests.firstIndex(where: { $0.response == nil }) else {
@@ -566,6 +648,11 @@ public struct SSHConnection: Sendable {
 
     /// Answers the oldest unanswered want-reply global request: success or failure, with the bound port for a
     /// tcpip-forward that asked for port 0.
+    ///
+    /// - Parameters:
+    ///   - success: SUCCESS or FAILURE.
+    ///   - boundPort: The port bound for a tcpip-forward to port 0.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)``, as ``replyToGlobalRequest(_:)`` does.
     public mutating func replyToGlobalRequest(success: Bool, boundPort: UInt32? = nil) throws {
         try replyToGlobalRequest(success ? boundPort.map { .boundPort($0) } ?? .success : .failure)
     }
@@ -587,6 +674,9 @@ public struct SSHConnection: Sendable {
     /// Answers an event with a refusal: a channel open is rejected ("administratively prohibited"), a want-reply
     /// request gets FAILURE. Events that need no answer are left alone. This is the answer for anything the caller's
     /// policy does not explicitly allow.
+    ///
+    /// - Parameter event: An event from ``receive(_:)``.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when the event was answered already.
     public mutating func deny(_ event: SSHConnectionEvent) throws {
         switch event {
         case .channelOpenRequest(let channel, _):

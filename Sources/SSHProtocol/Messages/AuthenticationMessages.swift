@@ -5,12 +5,16 @@ import NIOCore
 import SSHWire
 
 extension SSHMessageNumber {
+    /// Message 60: SSH_MSG_USERAUTH_PK_OK (RFC 4252 §7), SSH_MSG_USERAUTH_PASSWD_CHANGEREQ (§8) or
+    /// SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2), depending on the method in progress.
     public static let userAuthenticationMethodSpecific60: UInt8 = 60
+    /// SSH_MSG_USERAUTH_INFO_RESPONSE (RFC 4256 §3.4).
     public static let userAuthenticationInfoResponse: UInt8 = 61
 }
 
 /// The method part of SSH_MSG_USERAUTH_REQUEST.
 public enum UserAuthenticationMethod: Sendable, Equatable {
+    /// The "none" method (RFC 4252 §5.2): asks which methods the server allows.
     case none
     /// RFC 4252 §7: without a signature it asks whether the key would be accepted.
     case publicKey(algorithm: String, keyBlob: [UInt8], signature: [UInt8]?)
@@ -21,6 +25,7 @@ public enum UserAuthenticationMethod: Sendable, Equatable {
     /// A method we do not implement (hostbased, gssapi-*): refused with the list of what can continue.
     case other(String)
 
+    /// The method's name on the wire, e.g. "publickey".
     public var name: String {
         switch self {
         case .none: "none"
@@ -32,18 +37,31 @@ public enum UserAuthenticationMethod: Sendable, Equatable {
     }
 }
 
-/// SSH_MSG_USERAUTH_REQUEST.
+/// SSH_MSG_USERAUTH_REQUEST (RFC 4252 §5).
 public struct UserAuthenticationRequest: Sendable, Equatable {
+    /// The user name to log in as.
     public var user: String
+    /// The service to start after authentication, normally "ssh-connection".
     public var service: String
+    /// The method and its method-specific fields.
     public var method: UserAuthenticationMethod
 
+    /// Creates a request.
+    ///
+    /// - Parameters:
+    ///   - user: The user name.
+    ///   - service: The service to start afterwards.
+    ///   - method: The method and its fields.
     public init(user: String, service: String = "ssh-connection", method: UserAuthenticationMethod) {
         self.user = user
         self.service = service
         self.method = method
     }
 
+    /// Parses a request. A method that is not implemented becomes ``UserAuthenticationMethod/other(_:)``.
+    ///
+    /// - Parameter payload: The packet payload, starting with SSH_MSG_USERAUTH_REQUEST.
+    /// - Throws: ``SSHProtocolError`` for a wrong message number; `SSHWireError` for a malformed field.
     public init(payload: ByteBuffer) throws {
         var buffer = payload
         guard try buffer.readSSHByte(field: "message number") == SSHMessageNumber.userAuthenticationRequest else {
@@ -74,6 +92,9 @@ public struct UserAuthenticationRequest: Sendable, Equatable {
         }
     }
 
+    /// Writes the message, message number first.
+    ///
+    /// - Parameter buffer: The buffer to append to.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeSSHByte(SSHMessageNumber.userAuthenticationRequest)
         buffer.writeSSHString(user)
@@ -98,6 +119,14 @@ public struct UserAuthenticationRequest: Sendable, Equatable {
     }
 
     /// RFC 4252 §7: the data a publickey signature covers.
+    ///
+    /// - Parameters:
+    ///   - sessionIdentifier: The session identifier, ``SSHTransport/sessionIdentifier``.
+    ///   - user: The user name in the request.
+    ///   - service: The service in the request.
+    ///   - algorithm: The public key algorithm name in the request.
+    ///   - keyBlob: The public key blob in the request.
+    /// - Returns: The bytes to sign or verify.
     public static func signedData(sessionIdentifier: [UInt8], user: String, service: String, algorithm: String, keyBlob: [UInt8]) -> [UInt8] {
         var buffer = ByteBuffer()
         buffer.writeSSHString(sessionIdentifier)
@@ -112,11 +141,18 @@ public struct UserAuthenticationRequest: Sendable, Equatable {
     }
 }
 
-/// SSH_MSG_USERAUTH_FAILURE.
+/// SSH_MSG_USERAUTH_FAILURE (RFC 4252 §5.1).
 public struct UserAuthenticationFailure: Sendable, Equatable {
+    /// The methods the client may try next.
     public var methodsThatCanContinue: [String]
+    /// True when the last method succeeded but more are required.
     public var partialSuccess: Bool
 
+    /// Creates a failure message.
+    ///
+    /// - Parameters:
+    ///   - methodsThatCanContinue: The methods the client may try next.
+    ///   - partialSuccess: True when the last method succeeded but more are required.
     public init(methodsThatCanContinue: [String], partialSuccess: Bool) {
         self.methodsThatCanContinue = methodsThatCanContinue
         self.partialSuccess = partialSuccess
@@ -129,6 +165,9 @@ public struct UserAuthenticationFailure: Sendable, Equatable {
         partialSuccess = try buffer.readSSHBoolean(field: "partial success")
     }
 
+    /// Writes the message, message number first.
+    ///
+    /// - Parameter buffer: The buffer to append to.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeSSHByte(SSHMessageNumber.userAuthenticationFailure)
         buffer.writeSSHNameList(methodsThatCanContinue)
@@ -138,20 +177,36 @@ public struct UserAuthenticationFailure: Sendable, Equatable {
 
 /// One prompt of SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2).
 public struct KeyboardInteractivePrompt: Sendable, Equatable {
+    /// The question, e.g. "Password: ".
     public var prompt: String
+    /// Whether the answer may be shown as it is typed.
     public var echo: Bool
+    /// Creates a prompt.
+    ///
+    /// - Parameters:
+    ///   - prompt: The question.
+    ///   - echo: Whether the answer may be shown as it is typed.
     public init(prompt: String, echo: Bool) {
         self.prompt = prompt
         self.echo = echo
     }
 }
 
-/// SSH_MSG_USERAUTH_INFO_REQUEST.
+/// SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2): questions for the user.
 public struct KeyboardInteractiveRequest: Sendable, Equatable {
+    /// A title for the questions; may be empty.
     public var name: String
+    /// Text to show before the questions; may be empty.
     public var instruction: String
+    /// The questions, in order; may be empty.
     public var prompts: [KeyboardInteractivePrompt]
 
+    /// Creates a request.
+    ///
+    /// - Parameters:
+    ///   - name: A title for the questions.
+    ///   - instruction: Text to show before the questions.
+    ///   - prompts: The questions.
     public init(name: String = "", instruction: String = "", prompts: [KeyboardInteractivePrompt]) {
         self.name = name
         self.instruction = instruction
@@ -176,6 +231,9 @@ public struct KeyboardInteractiveRequest: Sendable, Equatable {
         }
     }
 
+    /// Writes the message, message number first.
+    ///
+    /// - Parameter buffer: The buffer to append to.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeSSHByte(SSHMessageNumber.userAuthenticationMethodSpecific60)
         buffer.writeSSHString(name)

@@ -5,11 +5,17 @@ import SSHKeys
 
 /// Key exchange methods.
 public enum SSHKeyExchangeAlgorithm: String, CaseIterable, Sendable, Hashable {
+    /// ML-KEM-768 combined with X25519, SHA-256 (draft-ietf-sshm-mlkem-hybrid-kex): resists a future quantum computer.
     case mlkem768x25519SHA256 = "mlkem768x25519-sha256"
+    /// X25519 with SHA-256 (RFC 8731).
     case curve25519SHA256 = "curve25519-sha256"
+    /// The same method under its older name (RFC 8731).
     case curve25519SHA256LibSSH = "curve25519-sha256@libssh.org"
+    /// ECDH on NIST P-256 with SHA-256 (RFC 5656 §4).
     case ecdhP256 = "ecdh-sha2-nistp256"
+    /// ECDH on NIST P-384 with SHA-384 (RFC 5656 §4).
     case ecdhP384 = "ecdh-sha2-nistp384"
+    /// ECDH on NIST P-521 with SHA-512 (RFC 5656 §4).
     case ecdhP521 = "ecdh-sha2-nistp521"
 
     /// OpenSSH 10's order, without sntrup761x25519 which we do not implement.
@@ -20,11 +26,17 @@ public enum SSHKeyExchangeAlgorithm: String, CaseIterable, Sendable, Hashable {
 
 /// Packet ciphers. AEAD ciphers carry their own integrity and take no MAC.
 public enum SSHCipherAlgorithm: String, CaseIterable, Sendable, Hashable {
+    /// ChaCha20 with Poly1305, OpenSSH's construction (PROTOCOL.chacha20poly1305); encrypts the packet length too.
     case chacha20Poly1305 = "chacha20-poly1305@openssh.com"
+    /// AES-128 in counter mode (RFC 4344 §4), with a MAC.
     case aes128CTR = "aes128-ctr"
+    /// AES-192 in counter mode (RFC 4344 §4), with a MAC.
     case aes192CTR = "aes192-ctr"
+    /// AES-256 in counter mode (RFC 4344 §4), with a MAC.
     case aes256CTR = "aes256-ctr"
+    /// AES-128-GCM as OpenSSH uses it (RFC 5647, with OpenSSH's negotiation).
     case aes128GCM = "aes128-gcm@openssh.com"
+    /// AES-256-GCM as OpenSSH uses it (RFC 5647, with OpenSSH's negotiation).
     case aes256GCM = "aes256-gcm@openssh.com"
 
     /// OpenSSH's default order.
@@ -32,6 +44,7 @@ public enum SSHCipherAlgorithm: String, CaseIterable, Sendable, Hashable {
         .chacha20Poly1305, .aes128CTR, .aes192CTR, .aes256CTR, .aes128GCM, .aes256GCM,
     ]
 
+    /// Bytes of key the key exchange derives for the cipher (RFC 4253 §7.2).
     public var keyByteCount: Int {
         switch self {
         case .chacha20Poly1305: 64
@@ -41,6 +54,7 @@ public enum SSHCipherAlgorithm: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// Bytes of IV the key exchange derives for the cipher; 0 for ChaCha20-Poly1305, whose nonce is the sequence number.
     public var ivByteCount: Int {
         switch self {
         case .chacha20Poly1305: 0
@@ -49,6 +63,7 @@ public enum SSHCipherAlgorithm: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// Whether the cipher authenticates the packet itself, so no MAC is negotiated.
     public var isAEAD: Bool {
         switch self {
         case .chacha20Poly1305, .aes128GCM, .aes256GCM: true
@@ -59,14 +74,19 @@ public enum SSHCipherAlgorithm: String, CaseIterable, Sendable, Hashable {
 
 /// MACs for the non-AEAD ciphers (RFC 6668; -etm@openssh.com: encrypt-then-MAC, OpenSSH PROTOCOL §1.7).
 public enum SSHMACAlgorithm: String, CaseIterable, Sendable, Hashable {
+    /// HMAC-SHA-256 over the encrypted packet.
     case hmacSHA256ETM = "hmac-sha2-256-etm@openssh.com"
+    /// HMAC-SHA-512 over the encrypted packet.
     case hmacSHA512ETM = "hmac-sha2-512-etm@openssh.com"
+    /// HMAC-SHA-256 over the plaintext packet (RFC 6668).
     case hmacSHA256 = "hmac-sha2-256"
+    /// HMAC-SHA-512 over the plaintext packet (RFC 6668).
     case hmacSHA512 = "hmac-sha2-512"
 
     /// OpenSSH's order, restricted to what we implement (no umac, no SHA-1).
     public static let defaults: [SSHMACAlgorithm] = [.hmacSHA256ETM, .hmacSHA512ETM, .hmacSHA256, .hmacSHA512]
 
+    /// Bytes of key the key exchange derives for the MAC.
     public var keyByteCount: Int {
         switch self {
         case .hmacSHA256, .hmacSHA256ETM: 32
@@ -74,19 +94,30 @@ public enum SSHMACAlgorithm: String, CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// Whether the MAC covers the encrypted packet (the -etm@openssh.com variants) rather than the plaintext.
     public var isEncryptThenMAC: Bool { self == .hmacSHA256ETM || self == .hmacSHA512ETM }
 }
 
 /// Server host key algorithms: a key type with a signature hash, plain or as an OpenSSH certificate.
 public struct SSHHostKeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
+    /// The signature the server makes over the exchange hash.
     public let signatureAlgorithm: SSHSignatureAlgorithm
+    /// Whether the server presents an OpenSSH certificate rather than a plain key.
     public let isCertificate: Bool
 
+    /// Creates an algorithm from its parts.
+    ///
+    /// - Parameters:
+    ///   - signatureAlgorithm: The signature over the exchange hash.
+    ///   - isCertificate: Whether the host key is a certificate.
     public init(signatureAlgorithm: SSHSignatureAlgorithm, isCertificate: Bool) {
         self.signatureAlgorithm = signatureAlgorithm
         self.isCertificate = isCertificate
     }
 
+    /// Parses a name such as "rsa-sha2-512" or "ssh-ed25519-cert-v01@openssh.com"; SHA-1 "ssh-rsa" is refused.
+    ///
+    /// - Parameter name: The algorithm's SSH name.
     public init?(name: String) {
         if name.hasSuffix("-cert-v01@openssh.com") {
             let base = String(name.dropLast("-cert-v01@openssh.com".count))
@@ -98,11 +129,14 @@ public struct SSHHostKeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The SSH name, e.g. "ecdsa-sha2-nistp256-cert-v01@openssh.com".
     public var name: String {
         isCertificate ? signatureAlgorithm.rawValue + "-cert-v01@openssh.com" : signatureAlgorithm.rawValue
     }
 
+    /// The SSH name.
     public var description: String { name }
+    /// The type of the host key.
     public var keyType: SSHKeyType { signatureAlgorithm.keyType }
 
     static let plainOrder: [SSHSignatureAlgorithm] = [.ed25519, .ecdsaP256, .ecdsaP384, .ecdsaP521, .rsaSHA512, .rsaSHA256]
@@ -120,11 +154,22 @@ public struct SSHHostKeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
 
 /// What one side offers. Orders are preferences; the client's order decides (RFC 4253 §7.1).
 public struct SSHAlgorithms: Sendable, Hashable {
+    /// Key exchange methods, most preferred first.
     public var keyExchange: [SSHKeyExchangeAlgorithm]
+    /// Host key algorithms, most preferred first; a server offers only those its keys can make.
     public var hostKey: [SSHHostKeyAlgorithm]
+    /// Ciphers for both directions, most preferred first.
     public var ciphers: [SSHCipherAlgorithm]
+    /// MACs for both directions, most preferred first.
     public var macs: [SSHMACAlgorithm]
 
+    /// Creates an offer; each list defaults to OpenSSH's order of what shh implements.
+    ///
+    /// - Parameters:
+    ///   - keyExchange: Key exchange methods.
+    ///   - hostKey: Host key algorithms.
+    ///   - ciphers: Ciphers.
+    ///   - macs: MACs.
     public init(
         keyExchange: [SSHKeyExchangeAlgorithm] = SSHKeyExchangeAlgorithm.defaults,
         hostKey: [SSHHostKeyAlgorithm] = SSHHostKeyAlgorithm.defaults,
@@ -137,17 +182,23 @@ public struct SSHAlgorithms: Sendable, Hashable {
         self.macs = macs
     }
 
+    /// The default offer, as OpenSSH's client and server make it minus what shh does not implement.
     public static let defaults = SSHAlgorithms()
 }
 
 /// The outcome of one algorithm negotiation.
 public struct SSHNegotiatedAlgorithms: Sendable, Hashable {
+    /// The key exchange method.
     public var keyExchange: SSHKeyExchangeAlgorithm
+    /// The host key algorithm.
     public var hostKey: SSHHostKeyAlgorithm
+    /// The cipher for client-to-server packets.
     public var cipherClientToServer: SSHCipherAlgorithm
+    /// The cipher for server-to-client packets.
     public var cipherServerToClient: SSHCipherAlgorithm
     /// nil when the cipher is AEAD.
     public var macClientToServer: SSHMACAlgorithm?
+    /// The MAC for server-to-client packets; nil when the cipher is AEAD.
     public var macServerToClient: SSHMACAlgorithm?
     /// Whether both sides agreed on strict key exchange in the initial exchange (set when the exchange completes).
     public var isStrictKeyExchange = false

@@ -11,6 +11,8 @@ import SSHWire
 /// The SSH transport layer (RFC 4253) for one side, without I/O: version exchange, key exchange, packet
 /// protection, strict KEX and rekeying. Bytes in with `receive(_:)`, events out of `nextEvent()`, bytes to send from
 /// `takeOutbound()`. Failures throw `SSHProtocolError` after queueing the DISCONNECT to send.
+///
+/// The module overview, ``SSHProtocol``, drives a client and a server against each other in memory.
 public struct SSHTransport {
     /// Role, algorithms and rekey limits.
     public let configuration: SSHTransportConfiguration
@@ -80,6 +82,8 @@ public struct SSHTransport {
     private var firstMessageAfterPeerNewKeys = false
 
     /// A transport that has not started; call `start()`.
+    ///
+    /// - Parameter configuration: Role, algorithms and rekey limits.
     public init(configuration: SSHTransportConfiguration) {
         self.configuration = configuration
         ourIdentification = ShhVersion.identification
@@ -100,6 +104,10 @@ public struct SSHTransport {
     // MARK: Driving
 
     /// Queues our identification string and first KEXINIT: the first flight.
+    ///
+    /// Calling it again does nothing.
+    ///
+    /// - Throws: ``SSHProtocolError`` if the KEXINIT cannot be framed; not expected in practice.
     public mutating func start() throws {
         guard !started else { return }
         started = true
@@ -108,6 +116,10 @@ public struct SSHTransport {
     }
 
     /// Adds bytes read from the peer.
+    ///
+    /// Nothing is processed until ``nextEvent()`` is called.
+    ///
+    /// - Parameter bytes: The bytes, in the order they arrived; any split is fine.
     public mutating func receive(_ bytes: ByteBuffer) {
         var bytes = bytes
         if inbound.readableBytes == 0 { inbound.clear() } else { inbound.discardReadBytes() }
@@ -115,6 +127,8 @@ public struct SSHTransport {
     }
 
     /// Everything queued for the peer since the last call, or nil.
+    ///
+    /// - Returns: The bytes to write to the peer, or nil when there are none.
     public mutating func takeOutbound() -> ByteBuffer? {
         guard outbound.readableBytes > 0 else { return nil }
         let bytes = outbound
@@ -128,6 +142,10 @@ public struct SSHTransport {
     /// Processes received bytes until one event is ready, or returns nil when more bytes are needed (or the
     /// client must decide on the host key first). On a protocol failure, a DISCONNECT for the peer is queued
     /// (flush it with `takeOutbound()`), the transport closes and the error is thrown.
+    ///
+    /// - Returns: The next event, or nil.
+    /// - Throws: ``SSHProtocolError`` for anything that ends the connection: a malformed or unexpected message, a bad
+    ///   MAC, a failed key exchange. The peer's own DISCONNECT comes as ``SSHTransportEvent/peerDisconnected(_:)`` instead.
     public mutating func nextEvent() throws -> SSHTransportEvent? {
         do {
             return try processUntilEvent()
@@ -179,6 +197,9 @@ public struct SSHTransport {
 
     /// Sends a higher-layer message (message number 50 and up; the transport's own messages have their own
     /// methods). During a key exchange it waits, in order, until our NEWKEYS has gone out.
+    ///
+    /// - Parameter payload: The message, message number first.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` for a number below 50 or a closed transport.
     public mutating func send(_ payload: ByteBuffer) throws {
         guard let number = payload.getInteger(at: payload.readerIndex, as: UInt8.self), number >= 50 else {
             throw SSHProtocolError(.invalidState("send(_:) takes messages numbered 50 and up; transport messages have their own methods"))
@@ -207,6 +228,9 @@ public struct SSHTransport {
     }
 
     /// Client: asks for a service (RFC 4253 §10), normally "ssh-userauth". `.serviceAccepted` follows.
+    ///
+    /// - Parameter name: The service name.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` on a server or a closed transport.
     public mutating func requestService(_ name: String) throws {
         guard isClient else { throw SSHProtocolError(.invalidState("only a client requests services")) }
         requestedService = name
@@ -217,6 +241,9 @@ public struct SSHTransport {
     }
 
     /// Sends SSH_MSG_IGNORE with `data` (RFC 4253 §11.2), e.g. as a keepalive or to mask traffic.
+    ///
+    /// - Parameter data: Any bytes; the peer discards them.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when the transport is closed.
     public mutating func sendIgnore(_ data: [UInt8] = []) throws {
         var payload = ByteBuffer()
         payload.writeSSHByte(SSHMessageNumber.ignore)
@@ -225,6 +252,10 @@ public struct SSHTransport {
     }
 
     /// Sends ping@openssh.com if the peer announced it in EXT_INFO; returns false otherwise.
+    ///
+    /// - Parameter data: Bytes the peer echoes in its pong.
+    /// - Returns: Whether the ping was queued.
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when the transport is closed.
     public mutating func sendPing(_ data: [UInt8]) throws -> Bool {
         guard peerExtensionInfo?.value(of: "ping@openssh.com") != nil else { return false }
         var payload = ByteBuffer()
@@ -235,6 +266,12 @@ public struct SSHTransport {
     }
 
     /// Queues SSH_MSG_DISCONNECT and closes (RFC 4253 §11.1).
+    ///
+    /// Flush the message with ``takeOutbound()`` before closing the socket. Calling it again does nothing.
+    ///
+    /// - Parameters:
+    ///   - reason: The reason code.
+    ///   - description: Text for the peer's user.
     public mutating func disconnect(reason: SSHDisconnectReason = .byApplication, description: String = "") {
         guard phase != .closed else { return }
         if started {
@@ -250,6 +287,8 @@ public struct SSHTransport {
     /// Starts a key exchange now (e.g. when RekeyLimit's time runs out). Does nothing if one is running.
     /// A server does not rekey before authentication (as sshd): there is nothing yet worth the work, and it keeps
     /// an unauthenticated peer from making us sign and exchange again.
+    ///
+    /// - Throws: ``SSHProtocolError`` when the KEXINIT cannot be sealed.
     public mutating func startKeyExchange() throws {
         guard phase == .running, initialExchangeDone, keyExchange == nil, isClient || isAuthenticated else { return }
         try sendKeyExchangeInit()
@@ -409,6 +448,10 @@ public struct SSHTransport {
 
     /// Server: the signature asked for by `.hostKeySignatureNeeded`. It is checked against the host key (a signer
     /// that got it wrong ends this connection, not the client's trust), then the reply and NEWKEYS go out.
+    ///
+    /// - Parameter signature: The signature over the event's exchange hash.
+    /// - Throws: ``SSHProtocolError``: ``SSHProtocolError/Kind/invalidState(_:)`` when no signature was asked for,
+    ///   ``SSHProtocolError/Kind/keyExchangeFailed(_:)`` when it does not verify (the transport then closes).
     public mutating func provideHostKeySignature(_ signature: SSHSignature) throws {
         guard let pending = keyExchange?.pendingReply, let algorithm = keyExchange?.algorithms?.hostKey else {
             throw SSHProtocolError(.invalidState("no exchange hash is waiting for a signature"))
@@ -426,6 +469,11 @@ public struct SSHTransport {
     }
 
     /// Server: the host key's signer could not sign; the connection ends with `reason`.
+    ///
+    /// A DISCONNECT is queued and the transport closes.
+    ///
+    /// - Parameter reason: Why signing failed, for the log.
+    /// - Returns: The error to report.
     public mutating func failHostKeySignature(_ reason: String) -> SSHProtocolError {
         let error = SSHProtocolError(.keyExchangeFailed("signing with the host key failed: \(reason)"))
         fail(error)
@@ -482,6 +530,8 @@ public struct SSHTransport {
     }
 
     /// Client: the caller trusts the host key presented in `.hostKeyToValidate`; the exchange goes on.
+    ///
+    /// - Throws: ``SSHProtocolError`` with ``SSHProtocolError/Kind/invalidState(_:)`` when no host key waits for a decision.
     public mutating func acceptHostKey() throws {
         guard var state = keyExchange, state.awaitingHostKeyDecision else {
             throw SSHProtocolError(.invalidState("no host key is waiting for a decision"))
@@ -492,6 +542,9 @@ public struct SSHTransport {
     }
 
     /// Client: the caller refuses the host key; a DISCONNECT is queued and the transport closes.
+    ///
+    /// - Parameter reason: Why the key was refused, e.g. "host key for example.org has changed".
+    /// - Returns: The error to report: ``SSHProtocolError/Kind/hostKeyRejected(_:)``.
     public mutating func rejectHostKey(_ reason: String) -> SSHProtocolError {
         let error = SSHProtocolError(.hostKeyRejected(reason))
         fail(error)

@@ -7,9 +7,16 @@ public struct SSHServerHostKey: Sendable {
     /// nil when another process holds the key and signs for it (shhd's privilege broker): the transport then asks
     /// with `.hostKeySignatureNeeded` and waits for `provideHostKeySignature(_:)`.
     public var privateKey: SSHPrivateKey?
+    /// The host key's public half, sent to clients and signed over in the key exchange.
     public var publicKey: SSHPublicKey
+    /// A host certificate for the key; when present, the certificate algorithms are offered too.
     public var certificate: SSHCertificate?
 
+    /// A host key held in this process.
+    ///
+    /// - Parameters:
+    ///   - privateKey: The host's private key.
+    ///   - certificate: An OpenSSH host certificate for it, if any.
     public init(privateKey: SSHPrivateKey, certificate: SSHCertificate? = nil) {
         self.privateKey = privateKey
         self.publicKey = privateKey.publicKey
@@ -17,6 +24,10 @@ public struct SSHServerHostKey: Sendable {
     }
 
     /// A host key whose private half lives elsewhere.
+    ///
+    /// - Parameters:
+    ///   - publicKey: The host key's public half.
+    ///   - certificate: An OpenSSH host certificate for it, if any.
     public init(publicKey: SSHPublicKey, certificate: SSHCertificate? = nil) {
         self.privateKey = nil
         self.publicKey = publicKey
@@ -34,6 +45,12 @@ public struct SSHRekeyLimits: Sendable, Hashable {
     /// Seconds between key exchanges; nil for none. Default one hour.
     public var seconds: Int?
 
+    /// Creates limits.
+    ///
+    /// - Parameters:
+    ///   - bytes: Bytes under one set of keys.
+    ///   - packets: Packets under one set of keys.
+    ///   - seconds: Seconds between key exchanges, or nil for no time limit.
     public init(bytes: UInt64 = 1 << 30, packets: UInt64 = 1 << 31, seconds: Int? = 3600) {
         self.bytes = bytes
         self.packets = packets
@@ -41,14 +58,27 @@ public struct SSHRekeyLimits: Sendable, Hashable {
     }
 }
 
+/// The settings of one ``SSHTransport``: which side it is, what it offers, and when it rekeys.
+///
+/// ```swift
+/// let client = SSHTransportConfiguration(role: .client)
+/// let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+/// let server = SSHTransportConfiguration(role: .server(hostKeys: [SSHServerHostKey(privateKey: hostKey)]))
+/// ```
 public struct SSHTransportConfiguration: Sendable {
+    /// Which end of the connection the transport is.
     public enum Role: Sendable {
+        /// The client: it verifies the server's host key.
         case client
+        /// The server, with its host keys; it offers the host key algorithms those keys can make.
         case server(hostKeys: [SSHServerHostKey])
     }
 
+    /// Which end of the connection the transport is.
     public var role: Role
+    /// What this side offers, in preference order.
     public var algorithms: SSHAlgorithms
+    /// When this side starts a new key exchange by itself.
     public var rekeyLimits: SSHRekeyLimits
     /// Offer strict key exchange (OpenSSH's Terrapin countermeasure); on unless a test needs it off.
     public var offersStrictKeyExchange: Bool
@@ -57,6 +87,15 @@ public struct SSHTransportConfiguration: Sendable {
     /// The extensions a server sends in EXT_INFO after its first NEWKEYS when the client asks (RFC 8308 §2.4).
     public var serverExtensions: [(name: String, value: [UInt8])]
 
+    /// Creates a configuration; everything but the role has a secure default.
+    ///
+    /// - Parameters:
+    ///   - role: Client, or server with its host keys.
+    ///   - algorithms: What to offer.
+    ///   - rekeyLimits: When to rekey.
+    ///   - offersStrictKeyExchange: Whether to offer strict key exchange.
+    ///   - acceptedServices: Services a server accepts.
+    ///   - serverExtensions: What a server sends in EXT_INFO; nil for ``defaultServerExtensions``.
     public init(
         role: Role,
         algorithms: SSHAlgorithms = .defaults,
@@ -79,6 +118,7 @@ public struct SSHTransportConfiguration: Sendable {
         ("ping@openssh.com", Array("0".utf8)),
     ]
 
+    /// Whether the role is ``Role/client``.
     public var isClient: Bool {
         if case .client = role { return true }
         return false

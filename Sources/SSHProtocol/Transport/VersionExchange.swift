@@ -5,6 +5,7 @@ import NIOCore
 
 /// shh's version, in one place: it appears in the identification string and in `-V` outputs.
 public enum ShhVersion {
+    /// The version number, e.g. "0.1.0".
     public static let number = "0.1.0"
     /// Our identification string, without CR LF.
     public static let identification = "SSH-2.0-shh_\(number)"
