@@ -16,8 +16,9 @@ struct Greeter: SSHSessionHandler {
 
 struct OneKey: SSHServerAuthenticator {
     let key: SSHPublicKey
-    var offeredMethods: [SSHAuthenticationMethod] { ["publickey"] }
-    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
+    var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
+    func decide(_ attempt: SSHAuthenticationAttempt,
+                on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         if case .publicKey(_, .key(let offered), _, _) = attempt, offered == key { return .accept }
         return .reject
     }
