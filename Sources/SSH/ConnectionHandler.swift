@@ -100,6 +100,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     var serverPolicy: (any ServerSessionPolicy)?
     /// The server's policy for global requests and non-session channels.
     var serverDelegate: (any SSHServerConnectionDelegate)?
+    /// Server: where channels the delegate serves run (child tasks of the server's run()).
+    var serverWork: ServerWorkQueue?
     private var failure: (any Error)?
     /// Global requests are decided one after another, so replies go out in the order the requests came.
     private var globalRequestQueue: EventLoopFuture<Void>?
@@ -233,7 +235,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             let channel = SSHChannel(id: id, handler: bound, eventLoop: context.eventLoop, stream: stream, closed: closed,
                                      windowSize: connection.configuration.window.windowSize)
             let served = context.eventLoop.makePromise(of: Void.self)
-            served.completeWithTask { try await serve(channel) }
+            if let serverWork {
+                serverWork.submit(done: served) { try await serve(channel) }
+            } else {
+                served.completeWithTask { try await serve(channel) }
+            }
             served.futureResult.whenComplete { _ in bound.value.sendFinal(nil, on: id) }
         }
         flushOutbound()

@@ -222,6 +222,8 @@ public final class SSHServer: Service, Sendable {
         let connections = self.connections
         let startupGate = configuration.startupGate
         let lastConnectionID = self.lastConnectionID
+        let (jobs, jobSink) = AsyncStream.makeStream(of: ServerJob.self)
+        let work = ServerWorkQueue(continuation: jobSink)
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: group)
@@ -261,10 +263,11 @@ public final class SSHServer: Service, Sendable {
                         if let sessionHandler {
                             connection.serverPolicy = SessionController(handler: sessionHandler, acceptedEnvironment: configuration.acceptedEnvironment,
                                                                         maximumSessions: configuration.maximumSessionsPerConnection,
-                                                                        eventLoop: child.eventLoop, connectionID: connectionID,
+                                                                        eventLoop: child.eventLoop, work: work, connectionID: connectionID,
                                                                         onEvent: configuration.onEvent)
                         }
                         connection.serverDelegate = connectionDelegate
+                        connection.serverWork = work
                         if let interval = configuration.clientAliveInterval {
                             connection.keepaliveAfterAuthentication = (interval, max(1, configuration.clientAliveCountMax))
                         }
@@ -301,6 +304,21 @@ public final class SSHServer: Service, Sendable {
             throw error
         }
         bound.succeed(listener.localAddress?.port ?? configuration.port)
+        // Sessions and served channels run as children of this task: cancelling run() cancels them, and run()
+        // returns once they have ended.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                defer { jobSink.finish() }
+                try await Self.serve(listener: listener, connections: connections)
+            }
+            for await job in jobs {
+                group.addTask { await job.run() }
+            }
+        }
+    }
+
+    /// Waits while the listener is open, then lets the open connections finish (graceful) unless cancelled.
+    private static func serve(listener: any Channel, connections: NIOLockedValueBox<[ObjectIdentifier: OpenConnection]>) async throws {
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await listener.closeFuture.get()
@@ -310,7 +328,6 @@ public final class SSHServer: Service, Sendable {
         } onGracefulShutdown: {
             listener.close(promise: nil)
         }
-        // Let the open connections finish (graceful), unless we are cancelled.
         let open = connections.withLockedValue { Array($0.values) }
         await withTaskCancellationHandler {
             for connection in open {
@@ -342,9 +359,12 @@ final class SessionController: ServerSessionPolicy {
     private var sessions: [SSHChannelID: Pending] = [:]
 
     private let connectionID: UInt64
+    /// Runs session handlers as child tasks of the server's `run()`.
+    private let work: ServerWorkQueue
 
     init(handler: any SSHSessionHandler, acceptedEnvironment: [String], maximumSessions: Int, eventLoop: any EventLoop,
-         connectionID: UInt64 = 0, onEvent: (@Sendable (SSHServerEvent) -> Void)? = nil) {
+         work: ServerWorkQueue, connectionID: UInt64 = 0, onEvent: (@Sendable (SSHServerEvent) -> Void)? = nil) {
+        self.work = work
         self.handler = handler
         self.connectionID = connectionID
         self.onEvent = onEvent
@@ -418,7 +438,9 @@ final class SessionController: ServerSessionPolicy {
         let onEvent = self.onEvent
         onEvent?(.sessionStarted(record))
         let finished = eventLoop.makePromise(of: SSHSessionExit.self)
-        finished.completeWithTask { try await handler.runSession(session) }
+        let ran = eventLoop.makePromise(of: Void.self)
+        ran.futureResult.whenFailure { finished.fail($0) }
+        work.submit(done: ran) { finished.succeed(try await handler.runSession(session)) }
         finished.futureResult.whenComplete { result in
             if let onEvent {
                 let traffic = bound.value.traffic(on: id)

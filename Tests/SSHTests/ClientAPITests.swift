@@ -170,6 +170,44 @@ private final class ClosedConnections: Sendable {
     }
 }
 
+/// Writes "started", then waits a minute unless cancelled, and records whether it was.
+private struct WaitingSession: SSHSessionHandler {
+    let cancelled: NIOLockedValueBox<Bool>
+    func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
+        try await session.channel.write(ByteBuffer(string: "started\n"))
+        do {
+            try await Task.sleep(for: .seconds(60))
+        } catch {
+            cancelled.withLockedValue { $0 = true }
+            throw error
+        }
+        return .status(0)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct ServerStructureTests {
+    /// Session handlers are child tasks of run(): cancelling run() cancels them, and run() returns after they end.
+    @Test func cancellingRunCancelsItsSessionsAndWaitsForThem() async throws {
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let userKey = try SSHPrivateKey.generate(type: .ed25519)
+        let cancelled = NIOLockedValueBox(false)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+                               authenticator: OneKey(key: userKey.publicKey), sessionHandler: WaitingSession(cancelled: cancelled))
+        let running = Task { try await server.run() }
+        let client = try await SSHClient.connect(host: "127.0.0.1", port: try await server.listeningPort, user: "me",
+                                                 credentials: [.privateKey(userKey)], hostKeyValidator: .pinned([hostKey.publicKey]))
+        let session = try await client.openSession()
+        try await session.request(.exec("wait"))
+        for try await input in session.input {
+            if case .data = input { break }
+        }
+        running.cancel()
+        _ = await running.result
+        #expect(cancelled.withLockedValue { $0 }, "run() returned before its session handler saw the cancellation")
+        await client.close()
+    }
+}
+
 private struct PasswordOnly: SSHServerAuthenticator {
     var offeredMethods: [SSHAuthenticationMethod] { ["password"] }
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision { .reject }
