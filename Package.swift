@@ -78,6 +78,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -196,6 +197,7 @@ let package = Package(
             name: "SSHTests",
             dependencies: [
                 "SSH",
+                .product(name: "Logging", package: "swift-log"),
                 "SSHProtocol",
                 "SSHKeys",
                 "SSHWire",

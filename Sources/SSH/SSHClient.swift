@@ -1,4 +1,5 @@
 // The async client: connect, verify the host key, authenticate, then run commands and sessions on channels.
+import Logging
 import NIOCore
 import NIOPosix
 import SSHKeys
@@ -36,6 +37,9 @@ public final class SSHClient: Sendable {
         public var keepaliveInterval: TimeAmount?
         /// End the connection when this many keepalives in a row went unanswered (ssh's ServerAliveCountMax).
         public var keepaliveMaximumUnanswered: Int
+        /// Where the client logs connecting, authenticating, channels and the end of the connection, with metadata
+        /// (peer, user, channel). Silent by default.
+        public var logger: Logger = .silent
 
         /// The defaults are OpenSSH's: modern algorithms, rekey after 1 GiB or an hour, no keepalives.
         public init(algorithms: SSHAlgorithms = .defaults, rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(),
@@ -54,14 +58,21 @@ public final class SSHClient: Sendable {
     let connection: NIOLoopBound<ConnectionHandler>
     /// Closes the connection once neither this client nor any of its channels is referenced.
     let lifetime: SSHConnectionLifetime
+    /// The configuration's logger, with the peer in its metadata.
+    let logger: Logger
     /// What the first key exchange settled on, with the session identifier.
     public let negotiatedAlgorithms: SSHNegotiatedAlgorithms
 
-    private init(channel: any Channel, connection: NIOLoopBound<ConnectionHandler>, negotiatedAlgorithms: SSHNegotiatedAlgorithms) {
+    private init(channel: any Channel, connection: NIOLoopBound<ConnectionHandler>, negotiatedAlgorithms: SSHNegotiatedAlgorithms,
+                 logger: Logger, peer: String) {
         self.channel = channel
         self.connection = connection
         self.negotiatedAlgorithms = negotiatedAlgorithms
+        var logger = logger
+        logger[metadataKey: "peer"] = "\(peer)"
+        self.logger = logger
         lifetime = SSHConnectionLifetime(channel: channel)
+        channel.closeFuture.whenComplete { _ in logger.info("disconnected") }
     }
 
     /// Connects as `connect(host:port:user:credentials:hostKeyValidator:...)` does, runs `body` with the client,
@@ -185,12 +196,18 @@ public final class SSHClient: Sendable {
                 channel.close(promise: nil)
             }
             let connection = try await connectionPromise.futureResult.get()
+            configuration.logger.info("connected", metadata: [
+                "peer": "\(host):\(port)", "user": "\(user)", "kex": "\(negotiated.keyExchange.rawValue)",
+                "cipher": "\(negotiated.cipherClientToServer.rawValue)", "host_key": "\(negotiated.hostKey.name)",
+            ])
             if let interval = configuration.keepaliveInterval {
                 let maximum = configuration.keepaliveMaximumUnanswered
                 eventLoop.execute { connection.value.startKeepalive(interval: interval, maximumUnanswered: maximum) }
             }
-            return SSHClient(channel: channel, connection: connection, negotiatedAlgorithms: negotiated)
+            return SSHClient(channel: channel, connection: connection, negotiatedAlgorithms: negotiated,
+                             logger: configuration.logger, peer: "\(host):\(port)")
         } catch {
+            configuration.logger.debug("connecting failed", metadata: ["peer": "\(host):\(port)", "user": "\(user)", "error": "\(error)"])
             try? await channel.close()
             throw error
         }
@@ -231,6 +248,7 @@ public final class SSHClient: Sendable {
         }.get()
         let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed,
                                  windowSize: windowSize, lifetime: lifetime)
+        logger.debug("channel opening", metadata: ["channel": "\(id.rawValue)", "type": "\(type)"])
         do {
             try await withTaskCancellationHandler {
                 try await opened.get()

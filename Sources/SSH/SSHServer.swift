@@ -1,6 +1,7 @@
 // The async server: a ServiceLifecycle Service that accepts connections, runs the transport, authentication
 // (deny by default) and the connection protocol, and hands each session (exec, shell, subsystem) to a handler.
 import NIOConcurrencyHelpers
+import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -126,6 +127,9 @@ public final class SSHServer: Service, Sendable {
         public var clientAliveCountMax: Int = 3
         /// Called for each connection and session event, on the connection's event loop (keep it short).
         public var onEvent: (@Sendable (SSHServerEvent) -> Void)?
+        /// Where the server logs connections, authentications and sessions, with metadata (peer, user, channel,
+        /// bytes). Silent by default.
+        public var logger: Logger = .silent
         /// Environment variable names a client may set (sshd's AcceptEnv; none by default), patterns with * and ?.
         public var acceptedEnvironment: [String]
         /// Text shown to every client before it authenticates (sshd's Banner; RFC 4252 §5.4). nil: none.
@@ -213,7 +217,14 @@ public final class SSHServer: Service, Sendable {
     /// (unauthenticated and idle connections at once); `run()` returns when every connection is gone. Cancelling
     /// closes every connection at once.
     public func run() async throws {
-        let configuration = self.configuration
+        var configuration = self.configuration
+        // Every event goes to the caller's callback and to the logger.
+        let callback = configuration.onEvent
+        let logger = configuration.logger
+        configuration.onEvent = { event in
+            callback?(event)
+            event.log(to: logger)
+        }
         let transport = SSHTransportConfiguration(role: .server(hostKeys: configuration.hostKeys), algorithms: configuration.algorithms,
                                                   rekeyLimits: configuration.rekeyLimits)
         let authenticator = self.authenticator
@@ -255,7 +266,8 @@ public final class SSHServer: Service, Sendable {
                         try child.pipeline.syncOperations.addHandler(transportHandler)
                         let authenticationHandler = ServerAuthenticationHandler(
                             authenticator: authenticator, configuration: configuration.authentication,
-                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner, connectionID: connectionID)
+                            failureDelay: configuration.authenticationFailureDelay, banner: configuration.banner, connectionID: connectionID,
+                            logger: logger)
                         try child.pipeline.syncOperations.addHandler(authenticationHandler)
                         let boundAuthentication = NIOLoopBound(authenticationHandler, eventLoop: child.eventLoop)
                         let connection = ConnectionHandler(configuration: configuration.connection)

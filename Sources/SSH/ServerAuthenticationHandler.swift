@@ -2,6 +2,7 @@
 // request goes to the authenticator (deny by default), one at a time, and every failure leaves only after the
 // same fixed delay, counted from when its request arrived — unknown users, wrong passwords and refused keys all
 // look alike from outside. After success, connection-layer messages flow on up the pipeline.
+import Logging
 import NIOCore
 import SSHKeys
 import SSHProtocol
@@ -29,6 +30,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     static let maximumQueuedRequests = 16
     /// Failed attempts so far (for PerSourcePenalties' authfail).
     var failedAttempts: Int { machine?.failedAttempts ?? 0 }
+    private let logger: Logger
     private var sessionIdentifier: [UInt8] = []
     private var remainingMethods: [SSHAuthenticationMethod]
     /// Methods that succeeded with partial success so far, in order.
@@ -45,7 +47,8 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private let connectionID: UInt64
 
     init(authenticator: any SSHServerAuthenticator, configuration: SSHServerAuthentication.Configuration, failureDelay: TimeAmount,
-         banner: String? = nil, connectionID: UInt64 = 0) {
+         banner: String? = nil, connectionID: UInt64 = 0, logger: Logger = .silent) {
+        self.logger = logger
         self.connectionID = connectionID
         self.authenticator = authenticator
         self.configuration = configuration
@@ -158,6 +161,7 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     private func apply(_ decision: SSHAuthenticationDecision, to attempt: SSHAuthenticationAttempt, context: ChannelHandlerContext,
                        received: NIODeadline, holdFailures: Bool) {
         guard !closed else { return }
+        logDecision(decision, for: attempt, peer: context.channel.remoteAddress)
         let applied: Void? = step(context: context, received: received) { machine in
             switch (decision, attempt) {
             case (.accept, .publicKey(_, _, true, _)), (.grant, .publicKey(_, _, true, _)):
@@ -242,5 +246,24 @@ final class ServerAuthenticationHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         context.fireChannelInactive()
+    }
+}
+
+extension ServerAuthenticationHandler {
+    /// One line per decision that matters to an administrator: accepted, partial, and rejected attempts that proved
+    /// something (not the "none" probe or a key query, which every client sends).
+    fileprivate func logDecision(_ decision: SSHAuthenticationDecision, for attempt: SSHAuthenticationAttempt, peer: SocketAddress?) {
+        var metadata: Logger.Metadata = ["peer": "\(peer?.logDescription ?? "-")", "user": "\(attempt.user)", "method": "\(attempt.method)"]
+        switch (decision, attempt) {
+        case (_, .publicKey(_, _, true, _)), (.reject, .none), (.ask, _):
+            return
+        case (.accept, _), (.grant, _):
+            logger.info("authentication accepted", metadata: metadata)
+        case (.partialSuccess(let remaining), _):
+            metadata["remaining"] = "\(remaining.map(\.name).joined(separator: ","))"
+            logger.info("authentication partially accepted", metadata: metadata)
+        case (.reject, _):
+            logger.notice("authentication rejected", metadata: metadata)
+        }
     }
 }

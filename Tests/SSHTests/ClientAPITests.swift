@@ -1,6 +1,7 @@
 // The client API a Swift developer meets: scoped connections that always close, a dropped client that
 // disconnects, run(_:check:) that throws on failure, typed errors, and ssh's known_hosts checking in one line.
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SSH
@@ -206,6 +207,64 @@ private struct WaitingSession: SSHSessionHandler {
         #expect(cancelled.withLockedValue { $0 }, "run() returned before its session handler saw the cancellation")
         await client.close()
     }
+}
+
+/// Keeps every record logged through it, for a test to read.
+private struct RecordingLogHandler: LogHandler {
+    let records: NIOLockedValueBox<[(message: String, metadata: Logger.Metadata)]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        records.withLockedValue { $0.append(("\(message)", metadata.merging(explicit ?? [:]) { $1 })) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct LoggingTests {
+    /// An injected logger hears logins and sessions with the metadata a log system indexes.
+    @Test func theServerAndClientLogWithMetadata() async throws {
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let userKey = try SSHPrivateKey.generate(type: .ed25519)
+        let serverRecords = NIOLockedValueBox<[(message: String, metadata: Logger.Metadata)]>([])
+        let clientRecords = NIOLockedValueBox<[(message: String, metadata: Logger.Metadata)]>([])
+        var configuration = SSHServer.Configuration(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)])
+        configuration.logger = Logger(label: "server") { _ in RecordingLogHandler(records: serverRecords) }
+        let server = SSHServer(configuration: configuration, authenticator: OneKey(key: userKey.publicKey), sessionHandler: ExitCodeShell())
+        var clientConfiguration = SSHClient.Configuration()
+        clientConfiguration.logger = Logger(label: "client") { _ in RecordingLogHandler(records: clientRecords) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            defer { group.cancelAll() }
+            try await SSHClient.withConnection(host: "127.0.0.1", port: try await server.listeningPort, user: "me",
+                                               credentials: [.privateKey(userKey)], hostKeyValidator: .pinned([hostKey.publicKey]),
+                                               configuration: clientConfiguration) { client in
+                _ = try await client.run("twelve bytes")
+            }
+            let ended = await eventuallyTrue { serverRecords.withLockedValue { $0.contains { $0.message == "connection closed" } } }
+            #expect(ended)
+        }
+        let logged = serverRecords.withLockedValue { $0 }
+        let accepted = logged.first { $0.message == "authentication accepted" }
+        #expect(accepted?.metadata["user"] == "me" && accepted?.metadata["method"] == "publickey")
+        let session = logged.first { $0.message == "session ended" }
+        #expect(session?.metadata["bytes_out"] == "13" && session?.metadata["exit_status"] == "0", "\(String(describing: session))")
+        let client = clientRecords.withLockedValue { $0 }
+        #expect(client.contains { $0.message == "connected" && $0.metadata["user"] == "me" })
+    }
+}
+
+/// Polls `condition` for up to 10 s.
+private func eventuallyTrue(_ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return false
 }
 
 private struct PasswordOnly: SSHServerAuthenticator {
