@@ -472,39 +472,18 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
 
     /// AuthorizedKeysFile with %h, %u, %U and %% expanded, relative paths from the home directory; "none" for none.
     func authorizedKeysFiles(_ settings: SSHServerConfig, account: SystemAccount) -> [AuthorizedKeysFile] {
-        let patterns = settings.arguments("authorizedkeysfile") ?? [".ssh/authorized_keys", ".ssh/authorized_keys2"]
-        return patterns.filter { $0.lowercased() != "none" }.compactMap { pattern in
-            var path = ""
-            var iterator = pattern.makeIterator()
-            while let character = iterator.next() {
-                guard character == "%" else { path.append(character); continue }
-                switch iterator.next() {
-                case "h": path += account.home
-                case "u": path += account.name
-                case "U": path += String(account.uid)
-                case "%": path += "%"
-                default: return nil  // sshd refuses an unknown token; so does the login through this file
-                }
+        let log = self.log
+        let policy = SSHAuthorizedKeysPolicy(
+            filePatterns: settings.arguments("authorizedkeysfile") ?? SSHAuthorizedKeysPolicy().filePatterns,
+            strictModes: ConfigValues.flag(settings["strictmodes"] ?? "yes") != false
+        ) { problem in
+            switch problem {
+            case .refused(let text): log.info("Authentication refused: \(text)")
+            case .unreadable(let text): log.verbose("Could not read authorized keys \(text)")
+            case .skippedLine(let text): log.verbose(text)
             }
-            if !path.hasPrefix("/") { path = account.home + "/" + path }
-            let bytes: [UInt8]
-            switch SSHUserFile.read(path, as: account, strictModes: ConfigValues.flag(settings["strictmodes"] ?? "yes") != false) {
-            case .contents(let contents):
-                bytes = contents
-            case .missing:
-                // A file that is not there is normal (authorized_keys2, say); the next one is read all the same.
-                return nil
-            case .refused(let problem):
-                log.info("Authentication refused: \(problem)")
-                return nil
-            case .unreadable(let problem):
-                log.verbose("Could not read authorized keys \(problem)")
-                return nil
-            }
-            let file = AuthorizedKeysFile(parsing: String(decoding: bytes, as: UTF8.self), path: path)
-            for warning in file.warnings { log.verbose(warning) }
-            return file
         }
+        return policy.files(for: account)
     }
 
     /// sshd's allowed_user checks: DenyUsers, AllowUsers, DenyGroups, AllowGroups, in that order. Patterns may be
