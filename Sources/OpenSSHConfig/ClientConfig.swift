@@ -9,6 +9,20 @@ import Musl
 import SSHKeys
 
 /// Reads ssh_config files and -o lines for one destination.
+///
+/// As ssh does: -o lines first, then the user's file, then the system's; the first value of a keyword wins (list
+/// keywords such as IdentityFile accumulate), Host and Match select the blocks that apply, Include reads more files
+/// in place. ``SSHClientOptions`` turns what was read into typed values.
+///
+/// ```swift
+/// var reader = SSHClientConfigReader(
+///     destination: .init(originalHost: "build", localUser: "me", homeDirectory: "/home/me"),
+///     runCommand: { _ in false })
+/// try reader.apply(option: "Port=2222")
+/// try reader.read(text: "Host build\n    HostName build.example.com\n    Port 22\n", path: "config", userConfig: true)
+/// let options = try SSHClientOptions(reader.config)
+/// // options.hostName == "build.example.com", options.port == 2222 (-o came first)
+/// ```
 public struct SSHClientConfigReader {
     /// What Host and Match test against.
     public struct Destination: Sendable {
@@ -16,9 +30,18 @@ public struct SSHClientConfigReader {
         public var originalHost: String
         /// The remote user given on the command line (-l or user@), if any.
         public var commandLineUser: String?
+        /// The local user's name (`Match localuser`, %u).
         public var localUser: String
+        /// The local user's home directory ("~", %d, relative Include paths).
         public var homeDirectory: String
 
+        /// A destination.
+        ///
+        /// - Parameters:
+        ///   - originalHost: The host as typed.
+        ///   - commandLineUser: The remote user given on the command line, if any.
+        ///   - localUser: The local user's name.
+        ///   - homeDirectory: The local user's home directory.
         public init(originalHost: String, commandLineUser: String? = nil, localUser: String, homeDirectory: String) {
             self.originalHost = originalHost
             self.commandLineUser = commandLineUser
@@ -27,7 +50,9 @@ public struct SSHClientConfigReader {
         }
     }
 
+    /// The destination Host and Match test against.
     public let destination: Destination
+    /// What was read so far.
     public private(set) var config = SSHClientConfig()
     /// Runs `Match exec` commands (already %-expanded): true when the command exits 0.
     private let runCommand: (String) -> Bool
@@ -36,23 +61,45 @@ public struct SSHClientConfigReader {
     /// Whether Include reads files (off for fuzzing, where the input must be all there is).
     public var followsIncludes = true
 
+    /// A reader with nothing read yet.
+    ///
+    /// - Parameters:
+    ///   - destination: What Host and Match test against.
+    ///   - runCommand: Runs a `Match exec` command (already %-expanded); true when it exits 0.
     public init(destination: Destination, runCommand: @escaping (String) -> Bool) {
         self.destination = destination
         self.runCommand = runCommand
     }
 
     /// One -o option ("Key=Value" or "Key Value"); these come before any file, so they win.
+    ///
+    /// - Parameter option: The option as given to -o.
+    /// - Throws: ``OpenSSHConfigError`` for an unknown keyword, a missing argument, Host or Match, or a line that
+    ///   does not split (an open quote).
     public mutating func apply(option: String) throws {
         try applyLine(option, file: "command line", line: 0, active: true, userConfig: true, depth: 0)
     }
 
     /// Reads one file. `userConfig` makes relative Include paths start in ~/.ssh (else /etc/ssh). A missing file
     /// is an error only when `required` (a file named with -F).
+    ///
+    /// - Parameters:
+    ///   - path: The file.
+    ///   - userConfig: Whether it is a user's file (~/.ssh/config, -F) rather than /etc/ssh/ssh_config.
+    ///   - required: Whether a missing or unreadable file is an error.
+    /// - Throws: ``OpenSSHConfigError`` naming the file and line of the first line that is wrong, or
+    ///   ``OpenSSHConfigError/Kind/unreadable(_:)`` for a required file that cannot be read.
     public mutating func read(path: String, userConfig: Bool, required: Bool) throws {
         try read(path: path, userConfig: userConfig, required: required, depth: 0)
     }
 
     /// Reads config text already in memory, named `path` in messages.
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The name messages give it.
+    ///   - userConfig: Whether relative Include paths start in ~/.ssh (else /etc/ssh).
+    /// - Throws: ``OpenSSHConfigError`` naming the line of the first line that is wrong.
     public mutating func read(text: String, path: String, userConfig: Bool) throws {
         try read(text: text, path: path, userConfig: userConfig, depth: 0)
     }

@@ -2,6 +2,7 @@
 // by when several spell the same option. Which of them shh honours, and how, is the client's business; knowing
 // them all here is what lets an unknown keyword be an error naming its file and line, as in ssh.
 
+/// Every keyword ssh accepts in ssh_config, so an unknown one is an error naming its file and line.
 public enum ClientKeywords {
     /// Lower-case keyword → canonical lower-case keyword.
     public static let canonical: [String: String] = {

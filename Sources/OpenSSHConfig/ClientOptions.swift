@@ -4,11 +4,28 @@
 import SSHKeys
 import SSHProtocol
 
+/// ssh_config's options for one connection as typed values, with OpenSSH's defaults where nothing was set.
+///
+/// Each value is checked where it was written: a bad one throws an ``OpenSSHConfigError`` naming its file and line.
+/// Paths and commands stay as written; %-tokens (``PercentTokens``) and "~" are the client's to expand.
+///
+/// ```swift
+/// var reader = SSHClientConfigReader(destination: .init(originalHost: "db", localUser: "me", homeDirectory: "/home/me"),
+///                                    runCommand: { _ in false })
+/// try reader.read(text: "Host db\n    User postgres\n    ServerAliveInterval 30\n", path: "config", userConfig: true)
+/// let options = try SSHClientOptions(reader.config)
+/// // options.user == "postgres", options.serverAliveInterval == .seconds(30), options.port == 22
+/// ```
 public struct SSHClientOptions: Sendable, Equatable {
+    /// StrictHostKeyChecking: what to do with a host key known_hosts does not have (raw value: as -G prints it).
     public enum StrictHostKeyChecking: String, Sendable, CaseIterable {
+        /// yes: refuse it; accept-new: add it, but refuse a changed one; no: add it and connect, changed or not;
+        /// ask: ask the user.
         case yes, acceptNew = "accept-new", no, ask
 
         /// yes/true, accept-new, no/off/false, ask, in any case.
+        ///
+        /// - Parameter configValue: The value as written.
         public init?(configValue: String) {
             switch configValue.lowercased() {
             case "yes", "true": self = .yes
@@ -20,15 +37,23 @@ public struct SSHClientOptions: Sendable, Equatable {
         }
     }
 
+    /// RequestTTY: whether to ask for a terminal.
     public enum RequestTTY: String, Sendable, CaseIterable {
+        /// auto: when there is no command and stdin is a terminal; yes: when stdin is a terminal; no: never;
+        /// force: always.
         case auto, yes, no, force
     }
 
     /// EscapeChar: none, one character, or "^X" for a control character.
     public enum EscapeCharacter: Sendable, Equatable {
+        /// No escape character.
         case none
+        /// This byte (a control character for "^X").
         case character(UInt8)
 
+        /// EscapeChar's value: "none", one byte, or "^" and a letter.
+        ///
+        /// - Parameter text: The value as written.
         public init?(_ text: String) {
             let bytes = Array(text.utf8)
             if text.lowercased() == "none" {
@@ -46,15 +71,26 @@ public struct SSHClientOptions: Sendable, Equatable {
     /// IdentityAgent: none, the socket an environment variable names (SSH_AUTH_SOCK, or "$NAME"), or a socket path
     /// (as written: %-tokens and "~" unexpanded).
     public enum IdentityAgent: Sendable, Equatable {
+        /// No agent.
         case none
+        /// The socket named by this environment variable.
         case environment(String)
+        /// This socket path, as written.
         case socket(String)
     }
 
+    /// One SetEnv assignment.
     public struct EnvironmentVariable: Sendable, Equatable {
+        /// The variable's name.
         public var name: String
+        /// Its value.
         public var value: String
 
+        /// An assignment.
+        ///
+        /// - Parameters:
+        ///   - name: The variable's name.
+        ///   - value: Its value.
         public init(name: String, value: String) {
             self.name = name
             self.value = value
@@ -64,35 +100,53 @@ public struct SSHClientOptions: Sendable, Equatable {
     /// Options that ask for something, on when set to anything but no, false, off or none (ForwardAgent may name a
     /// socket, ProxyJump a host): the client decides which it refuses and which it only notes.
     public enum Feature: String, Sendable, CaseIterable {
+        /// One keyword each (raw value: the lower-case keyword).
         case forwardAgent = "forwardagent", forwardX11 = "forwardx11", proxyJump = "proxyjump"
+        /// One keyword each (raw value: the lower-case keyword).
         case proxyUseFdpass = "proxyusefdpass", pkcs11Provider = "pkcs11provider"
+        /// One keyword each (raw value: the lower-case keyword).
         case securityKeyProvider = "securitykeyprovider", knownHostsCommand = "knownhostscommand", tunnel
+        /// One keyword each (raw value: the lower-case keyword).
         case forkAfterAuthentication = "forkafterauthentication", permitLocalCommand = "permitlocalcommand"
+        /// One keyword each (raw value: the lower-case keyword).
         case bindAddress = "bindaddress", bindInterface = "bindinterface", canonicalizeHostname = "canonicalizehostname"
+        /// One keyword each (raw value: the lower-case keyword).
         case clearAllForwardings = "clearallforwardings", compression, controlMaster = "controlmaster"
+        /// One keyword each (raw value: the lower-case keyword).
         case controlPath = "controlpath", controlPersist = "controlpersist", gssapiAuthentication = "gssapiauthentication"
     }
 
     /// LocalForward, RemoteForward and DynamicForward (raw value: the keyword, as -G prints it).
     public enum Forwarding: String, Sendable, CaseIterable {
+        /// LocalForward (-L), RemoteForward (-R), DynamicForward (-D).
         case local = "localforward", remote = "remoteforward", dynamic = "dynamicforward"
     }
 
     // MARK: The options, with their defaults
 
+    /// LogLevel.
     public var logLevel: OpenSSHLogLevel = .info
+    /// Port, or the command line's -p.
     public var port = 22
     /// User; nil: the user given on the command line, else the local user.
     public var user: String?
     /// HostName as written (only %h and %% expand in it); nil: the host as typed.
     public var hostName: String?
+    /// IdentityFile lines as written; the defaults when there is none.
     public var identityFiles = ["~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ed25519"]
+    /// CertificateFile lines as written.
     public var certificateFiles: [String] = []
+    /// UserKnownHostsFile: the files ssh reads and adds keys to.
     public var userKnownHostsFiles = ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"]
+    /// GlobalKnownHostsFile: the system's files, read only.
     public var globalKnownHostsFiles = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
+    /// StrictHostKeyChecking.
     public var strictHostKeyChecking: StrictHostKeyChecking = .ask
+    /// BatchMode: never ask the user anything.
     public var batchMode = false
+    /// HashKnownHosts: write new known_hosts entries with hashed host names.
     public var hashKnownHosts = false
+    /// IdentitiesOnly: offer only the configured identities, not every key of the agent.
     public var identitiesOnly = false
     /// Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms over the defaults.
     public var algorithms: SSHAlgorithms = .defaults
@@ -100,10 +154,15 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var connectTimeout: Duration?
     /// ServerAliveInterval; nil: no keepalives (0, the default).
     public var serverAliveInterval: Duration?
+    /// ServerAliveCountMax: keepalives left unanswered before the connection is given up.
     public var serverAliveCountMax = 3
+    /// RekeyLimit.
     public var rekeyLimits = SSHRekeyLimits()
+    /// ConnectionAttempts: tries, one a second, before giving up.
     public var connectionAttempts = 1
+    /// RequestTTY.
     public var requestTTY: RequestTTY = .auto
+    /// EscapeChar.
     public var escapeCharacter: EscapeCharacter = .character(UInt8(ascii: "~"))
     /// SendEnv patterns, a "-pattern" having removed the earlier ones it matches.
     public var sendEnvironmentPatterns: [String] = []
@@ -113,10 +172,13 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var remoteCommand: String?
     /// ProxyCommand as written (nil for none).
     public var proxyCommand: String?
+    /// PreferredAuthentications: the methods to try, in order.
     public var preferredAuthentications = ["publickey", "keyboard-interactive", "password"]
+    /// NumberOfPasswordPrompts: password tries before giving up.
     public var numberOfPasswordPrompts = 3
     /// HostKeyAlias: the name to look the host key up under, as written.
     public var hostKeyAlias: String?
+    /// IdentityAgent.
     public var identityAgent: IdentityAgent = .environment("SSH_AUTH_SOCK")
     /// The features set on, with where.
     public var enabledFeatures: [Feature: OpenSSHConfigOrigin] = [:]
@@ -129,15 +191,25 @@ public struct SSHClientOptions: Sendable, Equatable {
     /// Every default.
     public init() {}
 
+    /// Every default (what ``init()`` gives).
     public static let defaults = SSHClientOptions()
 
+    /// Whether `feature` was set on.
+    ///
+    /// - Parameter feature: The feature's keyword.
+    /// - Returns: True when it was set to anything but no, false, off or none.
     public func isOn(_ feature: Feature) -> Bool { enabledFeatures[feature] != nil }
 
     /// Compression (shh offers none; -G and -v report it).
     public var compression: Bool { isOn(.compression) }
 
     /// The options `config` gives, over the defaults. A port given on the command line (-p) is used instead of
-    /// Port. Throws an `OpenSSHConfigError` naming the file and line of the first value that does not parse.
+    /// Port.
+    ///
+    /// - Parameters:
+    ///   - config: What ``SSHClientConfigReader`` read.
+    ///   - commandLinePort: -p's port, if given.
+    /// - Throws: ``OpenSSHConfigError`` naming the file and line of the first value that does not parse.
     public init(_ config: SSHClientConfig, commandLinePort: Int? = nil) throws {
         self.config = config
         if let text = config["loglevel"] {
@@ -261,6 +333,9 @@ public struct SSHClientOptions: Sendable, Equatable {
     /// ssh -G's output for `host` (as typed): lower-case keywords, one per line, with what the client will use —
     /// these options as the client resolved them (user, host name, port, paths and commands expanded), then every
     /// other keyword as written.
+    ///
+    /// - Parameter host: The host as typed.
+    /// - Returns: The lines, each ending in a newline.
     public func printed(host: String) -> String {
         var lines = ["host \(host)", "user \(user ?? "")", "hostname \(hostName ?? host)", "port \(port)"]
         lines.append("stricthostkeychecking \(strictHostKeyChecking.rawValue)")

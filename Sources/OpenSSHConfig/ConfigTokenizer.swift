@@ -3,8 +3,20 @@
 // group words and a backslash escapes the next character outside single quotes. "#" starts a comment only where a
 // word would start.
 
+/// Splits configuration lines as OpenSSH does: a keyword, an optional "=", then words that double or single
+/// quotes group and a backslash escapes.
+///
+/// ```swift
+/// let split = try ConfigTokenizer.split(#"IdentityFile = "~/My Keys/id_ed25519" # work"#)
+/// // ("IdentityFile", ["~/My Keys/id_ed25519"])
+/// ```
 public enum ConfigTokenizer {
     /// The keyword and its arguments, or nil for a blank or comment line.
+    ///
+    /// - Parameter line: One line of a file, or a -o option.
+    /// - Returns: The keyword as written and its arguments, quotes removed.
+    /// - Throws: When the line starts with "=", a quote is left open, or it ends in a backslash; the readers turn
+    ///   that into ``OpenSSHConfigError/Kind/syntax(_:)`` with the file and line.
     public static func split(_ line: String) throws -> (keyword: String, arguments: [String])? {
         var characters = Substring(line)
         characters = characters.drop { $0 == " " || $0 == "\t" }
@@ -20,6 +32,9 @@ public enum ConfigTokenizer {
 
     /// The text after the keyword (and its "="), untouched: ProxyCommand, RemoteCommand, LocalCommand and
     /// KnownHostsCommand take it whole, quotes included, as a command for the shell (readconf.c's parse_command).
+    ///
+    /// - Parameter line: One line of a file.
+    /// - Returns: What follows the keyword, trailing whitespace removed.
     public static func restOfLine(_ line: String) -> String {
         var characters = Substring(line).drop { $0 == " " || $0 == "\t" }
         while let last = characters.last, last == "\r" || last == "\n" || last == " " || last == "\t" { characters = characters.dropLast() }
@@ -29,7 +44,11 @@ public enum ConfigTokenizer {
         return String(rest)
     }
 
-    /// Whitespace-separated words with quoting, as OpenSSH's argv_split.
+    /// Whitespace-separated words with quoting, as OpenSSH's argv_split; "#" where a word would start ends them.
+    ///
+    /// - Parameter text: The text after a keyword.
+    /// - Returns: The words, quotes and escapes removed.
+    /// - Throws: When a quote is left open or the text ends in a backslash.
     public static func words(_ text: Substring) throws -> [String] {
         var result: [String] = []
         var current = ""

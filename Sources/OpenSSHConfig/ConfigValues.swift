@@ -3,9 +3,28 @@
 import SSHKeys
 import SSHProtocol
 
+/// Values ssh_config and sshd_config spell the same way, read as OpenSSH reads them.
 public enum ConfigValues {
     /// An algorithm list: a replacement, or "+alg" appended to, "-pattern" removed from, "^alg" put in front of
     /// the defaults. Unknown names are errors, as in OpenSSH. `origin` names where the value was written.
+    ///
+    /// ```swift
+    /// let ciphers = try ConfigValues.algorithms(
+    ///     "-*-cbc,aes128-ctr", keyword: "Ciphers", defaults: SSHAlgorithms.defaults.ciphers, origin: "config line 4",
+    ///     name: \.rawValue, parse: { SSHCipherAlgorithm(rawValue: $0) })
+    /// // the defaults without aes128-ctr (and without CBC modes, had there been any)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - text: The value as written.
+    ///   - keyword: The keyword, for messages.
+    ///   - defaults: The list "+", "-" and "^" work on.
+    ///   - origin: Where the value was written ("file line N"), the error's file.
+    ///   - name: An algorithm's name ("-" patterns match it).
+    ///   - parse: An algorithm from its name; nil for one not supported.
+    /// - Returns: The list, never empty.
+    /// - Throws: ``OpenSSHConfigError/Kind/badValue(keyword:value:expected:)`` for an unknown name or an empty
+    ///   result.
     public static func algorithms<Algorithm: Equatable>(
         _ text: String, keyword: String, defaults: [Algorithm], origin: String,
         name: (Algorithm) -> String, parse: (String) -> Algorithm?
@@ -37,7 +56,13 @@ public enum ConfigValues {
         return result
     }
 
-    /// The four algorithm keywords of either file over `algorithms` (values absent stay as they are).
+    /// The four algorithm keywords of either file over `defaults` (values absent stay as they are).
+    ///
+    /// - Parameters:
+    ///   - lookup: A lower-case keyword's value and where it was written; nil when not set.
+    ///   - defaults: The algorithms before the file.
+    /// - Returns: Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms as the file leaves them.
+    /// - Throws: ``OpenSSHConfigError`` for the first list that does not parse.
     public static func algorithms(_ lookup: (String) -> (value: String, origin: String)?, over defaults: SSHAlgorithms) throws -> SSHAlgorithms {
         var result = defaults
         if let (text, origin) = lookup("ciphers") {
@@ -56,6 +81,12 @@ public enum ConfigValues {
     }
 
     /// PubkeyAcceptedAlgorithms (and ssh_config's PubkeyAcceptedAlgorithms) over the default list.
+    ///
+    /// - Parameters:
+    ///   - text: The value as written.
+    ///   - origin: Where it was written.
+    /// - Returns: The accepted algorithms.
+    /// - Throws: ``OpenSSHConfigError`` for an unknown name or an empty list.
     public static func publicKeyAlgorithms(_ text: String, origin: String) throws -> [SSHHostKeyAlgorithm] {
         try algorithms(text, keyword: "PubkeyAcceptedAlgorithms", defaults: SSHHostKeyAlgorithm.defaults, origin: origin, name: \.name) {
             SSHHostKeyAlgorithm(name: $0)
@@ -66,6 +97,13 @@ public enum ConfigValues {
     /// default: all but SHA-1 RSA).
     public static let defaultCASignatureAlgorithms: [SSHSignatureAlgorithm] = [.ed25519, .ecdsaP256, .ecdsaP384, .ecdsaP521, .rsaSHA512, .rsaSHA256]
 
+    /// CASignatureAlgorithms over ``defaultCASignatureAlgorithms``.
+    ///
+    /// - Parameters:
+    ///   - text: The value as written.
+    ///   - origin: Where it was written.
+    /// - Returns: The signature algorithms a certificate authority may use.
+    /// - Throws: ``OpenSSHConfigError`` for an unknown name or an empty list.
     public static func caSignatureAlgorithms(_ text: String, origin: String) throws -> [SSHSignatureAlgorithm] {
         try algorithms(text, keyword: "CASignatureAlgorithms", defaults: defaultCASignatureAlgorithms, origin: origin, name: \.rawValue) {
             SSHSignatureAlgorithm(rawValue: $0)
@@ -73,6 +111,13 @@ public enum ConfigValues {
     }
 
     /// RekeyLimit bytes [seconds]: sizes with K/M/G, "default", "none".
+    ///
+    /// - Parameters:
+    ///   - arguments: The directive's arguments ("1G", "1h").
+    ///   - origin: Where it was written.
+    /// - Returns: The limits; an argument "default" keeps the default.
+    /// - Throws: ``OpenSSHConfigError`` for a size that does not parse or is under 16 bytes, or a time that does
+    ///   not parse.
     public static func rekeyLimits(_ arguments: [String], origin: String) throws -> SSHRekeyLimits {
         var limits = SSHRekeyLimits()
         func size(_ text: String) -> UInt64? {
@@ -100,6 +145,9 @@ public enum ConfigValues {
     }
 
     /// A time interval as OpenSSH writes it: seconds, or a sum of numbers with s, m, h, d, w ("1h30m").
+    ///
+    /// - Parameter text: The interval as written.
+    /// - Returns: Seconds, or nil when it does not parse.
     public static func seconds(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
         var total: Int64 = 0
@@ -122,6 +170,8 @@ public enum ConfigValues {
     }
 
     /// yes/no (and OpenSSH's true/false), or nil when it is neither.
+    ///
+    /// - Parameter text: The value as written, in any case.
     public static func flag(_ text: String) -> Bool? {
         switch text.lowercased() {
         case "yes", "true": true

@@ -5,6 +5,7 @@ import SSHProtocol
 
 /// A keyword table: which canonical keywords add up over their occurrences instead of the first one winning.
 public protocol OpenSSHKeywordTable {
+    /// The canonical lower-case keywords that accumulate.
     static var accumulating: Set<String> { get }
 }
 
@@ -13,14 +14,22 @@ extension ServerKeywords: OpenSSHKeywordTable {}
 
 /// Where a value was written: a file and line, or the command line (line 0).
 public struct OpenSSHConfigOrigin: Sendable, Equatable, CustomStringConvertible {
+    /// The file, or "command line".
     public var file: String
+    /// The line number; 0 for the command line.
     public var line: Int
 
+    /// A place.
+    ///
+    /// - Parameters:
+    ///   - file: The file, or "command line".
+    ///   - line: The line number, or 0.
     public init(file: String, line: Int) {
         self.file = file
         self.line = line
     }
 
+    /// The command line (-o options, -p).
     public static let commandLine = OpenSSHConfigOrigin(file: "command line", line: 0)
 
     /// "file line N", or the file alone for line 0 (the command line).
@@ -29,6 +38,16 @@ public struct OpenSSHConfigOrigin: Sendable, Equatable, CustomStringConvertible 
 
 /// The options one reading gave, by canonical lower-case keyword. `SSHClientConfig` (ssh_config) and
 /// `SSHServerConfig` (sshd_config) are this type over their keyword tables.
+///
+/// The values are strings as written; ``SSHClientOptions`` and ``SSHServerOptions`` check and type them.
+///
+/// ```swift
+/// let file = try SSHServerConfigFile.read(text: "PasswordAuthentication no\nAcceptEnv LANG LC_*\n", path: "sshd_config")
+/// let config = file.settings(for: nil)
+/// config["passwordauthentication"]               // "no"
+/// config.all("acceptenv")                        // [["LANG", "LC_*"]]
+/// config.origin(of: "passwordauthentication")    // "sshd_config line 1"
+/// ```
 public struct OpenSSHKeywordValues<Keywords: OpenSSHKeywordTable>: Sendable, Equatable {
     /// Keyword → the arguments of its first occurrence.
     public private(set) var values: [String: [String]] = [:]
@@ -37,12 +56,26 @@ public struct OpenSSHKeywordValues<Keywords: OpenSSHKeywordTable>: Sendable, Equ
     /// Keyword → where each counted occurrence was written (one for a keyword whose first value won).
     private var places: [String: [OpenSSHConfigOrigin]] = [:]
 
+    /// Nothing set.
     public init() {}
 
     /// The first argument of `keyword`'s value, if set.
+    ///
+    /// - Parameter keyword: A canonical lower-case keyword of a keyword whose first value wins.
     public subscript(keyword: String) -> String? { values[keyword]?.first }
+    /// Every argument of `keyword`'s value, if set.
+    ///
+    /// - Parameter keyword: A canonical lower-case keyword of a keyword whose first value wins.
+    /// - Returns: The arguments as written, or nil when it is not set.
     public func arguments(_ keyword: String) -> [String]? { values[keyword] }
+    /// Each occurrence of an accumulating keyword, in order.
+    ///
+    /// - Parameter keyword: A canonical lower-case keyword that accumulates (IdentityFile, Port, AcceptEnv, ...).
+    /// - Returns: One array of arguments per occurrence; empty when there was none.
     public func all(_ keyword: String) -> [[String]] { lists[keyword] ?? [] }
+    /// Whether `keyword` was set at all.
+    ///
+    /// - Parameter keyword: A canonical lower-case keyword.
     public func isSet(_ keyword: String) -> Bool { values[keyword] != nil || lists[keyword] != nil }
 
     /// Where each value came from ("file line N" or "command line"); for a keyword that accumulates, its first line.
@@ -50,12 +83,22 @@ public struct OpenSSHKeywordValues<Keywords: OpenSSHKeywordTable>: Sendable, Equ
 
     /// Where `keyword`'s value (or, for one that accumulates, its `index`th occurrence) was written; the command
     /// line when it was not set.
+    ///
+    /// - Parameters:
+    ///   - keyword: A canonical lower-case keyword.
+    ///   - index: Which occurrence, for a keyword that accumulates (the first when out of range).
+    /// - Returns: The file and line.
     public func place(of keyword: String, occurrence index: Int = 0) -> OpenSSHConfigOrigin {
         guard let list = places[keyword], let first = list.first else { return .commandLine }
         return list.indices.contains(index) ? list[index] : first
     }
 
-    /// `place(of:occurrence:)` as text: "file line N" or "command line".
+    /// ``place(of:occurrence:)`` as text: "file line N" or "command line".
+    ///
+    /// - Parameters:
+    ///   - keyword: A canonical lower-case keyword.
+    ///   - index: Which occurrence, for a keyword that accumulates.
+    /// - Returns: Where it was written.
     public func origin(of keyword: String, occurrence index: Int = 0) -> String {
         place(of: keyword, occurrence: index).description
     }
@@ -75,6 +118,12 @@ public struct OpenSSHKeywordValues<Keywords: OpenSSHKeywordTable>: Sendable, Equ
     }
 
     /// Puts `occurrences` in place of whatever `keyword` had (sshd's -p replacing the Port lines).
+    ///
+    /// - Parameters:
+    ///   - keyword: A canonical lower-case keyword.
+    ///   - occurrences: The new occurrences' arguments (only the first counts for a keyword that does not
+    ///     accumulate).
+    ///   - origin: Where they come from.
     public mutating func replace(_ keyword: String, with occurrences: [[String]], origin: OpenSSHConfigOrigin = .commandLine) {
         values[keyword] = nil
         lists[keyword] = nil

@@ -1,9 +1,12 @@
 // LogLevel as ssh_config and sshd_config spell it. The command modules keep their own level type
 // (SSHCommandLine.LogLevel, same order and raw values); this one is what the typed options hold.
 
+/// LogLevel of ssh_config and sshd_config, from the quietest to the most verbose.
 public enum OpenSSHLogLevel: Int, Comparable, Sendable, CaseIterable {
+    /// QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1, DEBUG2, DEBUG3, in that order.
     case quiet = 0, fatal, error, info, verbose, debug1, debug2, debug3
 
+    /// Whether `a` is quieter than `b`.
     public static func < (a: OpenSSHLogLevel, b: OpenSSHLogLevel) -> Bool { a.rawValue < b.rawValue }
 
     /// QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG (= DEBUG1), DEBUG1-3, in any case; nil for anything else.

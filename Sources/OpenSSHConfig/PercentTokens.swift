@@ -7,14 +7,36 @@ import Musl
 #endif
 import Crypto
 
+/// The values ssh_config's %-tokens stand for in one connection.
+///
+/// ```swift
+/// let tokens = PercentTokens(host: "build.example.com", originalHost: "build", port: "22", remoteUser: "git",
+///                            localUser: "me", homeDirectory: "/home/me")
+/// let path = try tokens.expand("%d/.ssh/cm-%r@%h:%p")   // "/home/me/.ssh/cm-git@build.example.com:22"
+/// ```
 public struct PercentTokens: Sendable {
+    /// %h: the host name connected to (HostName applied).
     public var host: String
+    /// %n: the host as typed.
     public var originalHost: String
+    /// %p: the port.
     public var port: String
+    /// %r: the remote user.
     public var remoteUser: String
+    /// %u: the local user.
     public var localUser: String
+    /// %d: the local user's home directory.
     public var homeDirectory: String
 
+    /// The tokens' values.
+    ///
+    /// - Parameters:
+    ///   - host: %h.
+    ///   - originalHost: %n.
+    ///   - port: %p.
+    ///   - remoteUser: %r.
+    ///   - localUser: %u.
+    ///   - homeDirectory: %d.
     public init(host: String, originalHost: String, port: String, remoteUser: String, localUser: String, homeDirectory: String) {
         self.host = host
         self.originalHost = originalHost
@@ -24,8 +46,11 @@ public struct PercentTokens: Sendable {
         self.homeDirectory = homeDirectory
     }
 
+    /// A % followed by a letter that is no token (or by nothing).
     public struct UnknownToken: Error, Equatable, CustomStringConvertible {
+        /// The character after the %, empty when the text ended there.
         public let token: String
+        /// "unknown key %X", as ssh says it.
         public var description: String { "unknown key %\(token)" }
     }
 
@@ -42,6 +67,11 @@ public struct PercentTokens: Sendable {
         return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
+    /// `text` with every token replaced: %% %C %d %h %i %L %l %n %p %r %u.
+    ///
+    /// - Parameter text: A value of a directive that takes tokens (ControlPath, IdentityFile, `Match exec`, ...).
+    /// - Returns: The expanded text.
+    /// - Throws: ``UnknownToken`` for any other % sequence, as ssh fails on it.
     public func expand(_ text: String) throws -> String {
         var result = ""
         var iterator = text.makeIterator()
@@ -66,7 +96,12 @@ public struct PercentTokens: Sendable {
         return result
     }
 
-    /// HostName accepts only %h and %% (the host as typed).
+    /// HostName accepts only %h and %% (the host as typed); any other % sequence stays as written.
+    ///
+    /// - Parameters:
+    ///   - text: HostName's value.
+    ///   - host: The host as typed.
+    /// - Returns: The expanded host name.
     public static func expandHostName(_ text: String, host: String) -> String {
         var result = ""
         var iterator = text.makeIterator()
@@ -84,6 +119,11 @@ public struct PercentTokens: Sendable {
 }
 
 /// "~" and "~/..." as the home directory, as ssh_config paths allow; anything else unchanged.
+///
+/// - Parameters:
+///   - path: A path as written ("~/.ssh/id_ed25519").
+///   - home: The home directory.
+/// - Returns: The path with "~" replaced ("~user" is left as it is).
 public func expandTilde(_ path: String, home: String) -> String {
     path == "~" ? home : path.hasPrefix("~/") ? home + path.dropFirst() : path
 }

@@ -13,16 +13,31 @@ import SSHKeys
 
 /// What Match blocks test: the connection and, once known, the user logging in.
 public struct SSHServerMatchContext: Sendable, Equatable {
+    /// The user logging in; nil before it is known (Match User then fails).
     public var user: String?
     /// The user's groups (names), for Match Group.
     public var groups: [String]
     /// The client's host name (sshd uses reverse DNS only with UseDNS; shhd gives the address).
     public var host: String?
+    /// The client's address (Match Address).
     public var address: String?
+    /// The server's address the client connected to (Match LocalAddress).
     public var localAddress: String?
+    /// The server's port the client connected to (Match LocalPort).
     public var localPort: Int?
+    /// The routing domain (Match RDomain); nil is "default".
     public var routingDomain: String?
 
+    /// A context; what is not known yet stays nil.
+    ///
+    /// - Parameters:
+    ///   - user: The user logging in.
+    ///   - groups: The user's group names.
+    ///   - host: The client's host name.
+    ///   - address: The client's address.
+    ///   - localAddress: The server's address.
+    ///   - localPort: The server's port.
+    ///   - routingDomain: The routing domain.
     public init(user: String? = nil, groups: [String] = [], host: String? = nil, address: String? = nil,
                 localAddress: String? = nil, localPort: Int? = nil, routingDomain: String? = nil) {
         self.user = user
@@ -36,6 +51,20 @@ public struct SSHServerMatchContext: Sendable, Equatable {
 }
 
 /// A parsed and checked sshd_config.
+///
+/// The whole file is checked once (unknown keywords, global keywords inside Match, bad Match criteria);
+/// ``settings(for:)`` then picks what applies to one connection, as sshd re-reads its config per connection.
+///
+/// ```swift
+/// let file = try SSHServerConfigFile.read(text: """
+///     PasswordAuthentication no
+///     Match User deploy
+///         ForceCommand /usr/local/bin/deploy
+///     """, path: "sshd_config")
+/// let forDeploy = file.settings(for: SSHServerMatchContext(user: "deploy", address: "192.0.2.7"))
+/// forDeploy["forcecommand"]             // "/usr/local/bin/deploy"
+/// forDeploy["passwordauthentication"]   // "no"
+/// ```
 public struct SSHServerConfigFile: Sendable {
     /// One directive where it was written.
     public struct Directive: Sendable, Equatable {
@@ -43,8 +72,11 @@ public struct SSHServerConfigFile: Sendable {
         public var keyword: String
         /// The keyword as written (for messages).
         public var spelling: String
+        /// Its arguments as written.
         public var arguments: [String]
+        /// The file it was written in, or "command line".
         public var file: String
+        /// Its line number; 0 on the command line.
         public var line: Int
         /// Where it was written.
         public var place: OpenSSHConfigOrigin { OpenSSHConfigOrigin(file: file, line: line) }
@@ -52,16 +84,26 @@ public struct SSHServerConfigFile: Sendable {
 
     /// A run of directives under the same condition: nil for the top level, else a Match line's criteria.
     public struct Block: Sendable, Equatable {
+        /// The Match line's arguments: nil for the top level, empty for `Match all`.
         public var criteria: [String]?
+        /// The block's directives in file order.
         public var directives: [Directive]
     }
 
+    /// The blocks in file order, the top level first.
     public private(set) var blocks: [Block] = []
     /// Deprecated keywords met, as sshd logs them ("file line N: Deprecated option X").
     public private(set) var notes: [String] = []
     private var followsIncludes = true
 
     /// Reads `path` (and what it includes) after the command line's `-o` options, which win as in sshd.
+    ///
+    /// - Parameters:
+    ///   - path: The file; nil reads only `options`.
+    ///   - options: -o options ("Keyword value"); Match and Include are not allowed there.
+    /// - Returns: The checked file.
+    /// - Throws: ``OpenSSHConfigError`` for an unreadable file, an unknown keyword, a missing argument, a global
+    ///   keyword inside Match or bad Match criteria, naming the file and line.
     public static func read(path: String?, options: [String] = []) throws -> SSHServerConfigFile {
         var file = SSHServerConfigFile()
         var topLevel: [Directive] = []
@@ -81,6 +123,13 @@ public struct SSHServerConfigFile: Sendable {
 
     /// Reads config text already in memory, named `path` in messages. `followingIncludes` false leaves Include
     /// lines checked but unread (the fuzzer must not read the machine's files).
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The name messages give it.
+    ///   - followingIncludes: Whether Include reads the files it names.
+    /// - Returns: The checked file.
+    /// - Throws: ``OpenSSHConfigError`` as ``read(path:options:)`` does.
     public static func read(text: String, path: String, followingIncludes: Bool = true) throws -> SSHServerConfigFile {
         var file = SSHServerConfigFile()
         file.followsIncludes = followingIncludes
@@ -181,6 +230,9 @@ public struct SSHServerConfigFile: Sendable {
     /// The settings for one connection, as sshd derives them: the directives of the Match blocks that hold (the
     /// first occurrence among them winning) override the top-level ones (the first occurrence winning). With no
     /// context (shhd -T without a connection), no Match block applies.
+    ///
+    /// - Parameter context: The connection (and user, once known); nil for the whole server.
+    /// - Returns: The values that apply, to give ``SSHServerOptions/init(_:commandLinePorts:)``.
     public func settings(for context: SSHServerMatchContext?) -> SSHServerConfig {
         var fromMatch = SSHServerConfig()
         if let context {

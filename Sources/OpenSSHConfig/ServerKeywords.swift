@@ -2,7 +2,9 @@
 // it may appear: anywhere, or only outside Match blocks. Which of them shhd honours is shhd's business; knowing them
 // all here is what makes an unknown keyword, or a global one inside Match, an error naming its file and line.
 
+/// Every keyword sshd accepts in sshd_config, with where it may appear.
 public enum ServerKeywords {
+    /// Where a keyword may appear.
     public enum Scope: Sendable {
         /// Only at the top level (sshd: SSHCFG_GLOBAL).
         case global

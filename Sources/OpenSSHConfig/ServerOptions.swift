@@ -4,11 +4,26 @@
 import SSHKeys
 import SSHProtocol
 
+/// sshd_config's options as typed values, with sshd's defaults where nothing was set: for the whole server
+/// (`settings(for: nil)`) or for one connection (the settings its Match context gives).
+///
+/// Each value is checked where it was written: a bad one throws an ``OpenSSHConfigError`` naming its file and line.
+///
+/// ```swift
+/// let file = try SSHServerConfigFile.read(text: "Port 2222\nPermitRootLogin no\n", path: "sshd_config")
+/// let options = try SSHServerOptions(file.settings(for: nil))
+/// // options.ports == [2222], options.listeners == [Listener(host: "0.0.0.0", port: 2222)], options.permitRootLogin == .no
+/// ```
 public struct SSHServerOptions: Sendable, Equatable {
     /// PermitRootLogin: without-password is prohibit-password's older name.
     public enum PermitRootLogin: String, Sendable, CaseIterable {
+        /// yes: any method; prohibit-password: not by password or keyboard-interactive; forced-commands-only: only
+        /// with a key that has a forced command; no: never.
         case yes, prohibitPassword = "prohibit-password", forcedCommandsOnly = "forced-commands-only", no
 
+        /// The value as sshd reads it (without-password too).
+        ///
+        /// - Parameter configValue: The value as written, in any case.
         public init?(configValue: String) {
             switch configValue.lowercased() {
             case "yes": self = .yes
@@ -22,15 +37,24 @@ public struct SSHServerOptions: Sendable, Equatable {
         static let expected = "yes, prohibit-password, forced-commands-only or no"
     }
 
+    /// AddressFamily: which addresses to listen on.
     public enum AddressFamily: String, Sendable, CaseIterable {
+        /// Both, IPv4 only, IPv6 only.
         case any, inet, inet6
     }
 
     /// One address and port to listen on.
     public struct Listener: Sendable, Equatable {
+        /// The address (IPv6 without brackets).
         public var host: String
+        /// The port.
         public var port: Int
 
+        /// A listener.
+        ///
+        /// - Parameters:
+        ///   - host: The address.
+        ///   - port: The port.
         public init(host: String, port: Int) {
             self.host = host
             self.port = port
@@ -39,12 +63,22 @@ public struct SSHServerOptions: Sendable, Equatable {
 
     /// MaxStartups start:rate:full.
     public struct MaxStartups: Sendable, Equatable {
+        /// Unauthenticated connections allowed before any is refused.
         public var start = 10
+        /// The percentage of new connections refused at `start`, rising to 100 at `full`.
         public var rate = 30
+        /// Unauthenticated connections at which every new one is refused.
         public var full = 100
 
+        /// sshd's default, 10:30:100.
         public init() {}
 
+        /// MaxStartups with these values.
+        ///
+        /// - Parameters:
+        ///   - start: Connections before refusing any.
+        ///   - rate: The percentage refused at `start`.
+        ///   - full: Connections at which all are refused.
         public init(start: Int, rate: Int, full: Int) {
             self.start = start
             self.rate = rate
@@ -54,11 +88,19 @@ public struct SSHServerOptions: Sendable, Equatable {
 
     /// PerSourceNetBlockSize: the prefix lengths that make one source.
     public struct NetBlockSize: Sendable, Equatable {
+        /// The IPv4 prefix length.
         public var ipv4 = 32
+        /// The IPv6 prefix length.
         public var ipv6 = 128
 
+        /// sshd's default, 32:128 (each address is its own source).
         public init() {}
 
+        /// These prefix lengths.
+        ///
+        /// - Parameters:
+        ///   - ipv4: The IPv4 prefix length (0–32).
+        ///   - ipv6: The IPv6 prefix length (0–128).
         public init(ipv4: Int, ipv6: Int) {
             self.ipv4 = ipv4
             self.ipv6 = ipv6
@@ -67,42 +109,65 @@ public struct SSHServerOptions: Sendable, Equatable {
 
     /// PerSourcePenalties, sshd's defaults.
     public struct Penalties: Sendable, Equatable {
+        /// crash: for a connection that made the server's process crash.
         public var crash: Duration = .seconds(90)
+        /// authfail: for a connection that failed to authenticate.
         public var authenticationFailure: Duration = .seconds(5)
+        /// noauth: for a connection that closed without trying to authenticate.
         public var noAuthentication: Duration = .seconds(1)
+        /// grace-exceeded: for a connection that did not authenticate within LoginGraceTime.
         public var graceExceeded: Duration = .seconds(10)
+        /// max: the longest a source's penalty grows to.
         public var maximum: Duration = .seconds(600)
+        /// min: a source is refused only once its penalty exceeds this.
         public var minimum: Duration = .seconds(15)
+        /// max-sources4: IPv4 sources tracked at most.
         public var maximumSourcesIPv4 = 65536
+        /// max-sources6: IPv6 sources tracked at most.
         public var maximumSourcesIPv6 = 65536
+        /// overflow: whether a full IPv4 table refuses every new connection not exempted (deny-all) rather than
+        /// dropping penalties early (permissive).
         public var denyAllOnOverflowIPv4 = false
+        /// overflow6: the same for IPv6.
         public var denyAllOnOverflowIPv6 = false
 
+        /// sshd's defaults.
         public init() {}
     }
 
     // MARK: The options, with their defaults
 
+    /// Port lines, each port once, or the command line's -p.
     public var ports = [22]
     /// ListenAddress lines as written (address, host:port or [address]:port).
     public var listenAddresses: [String] = []
+    /// AddressFamily.
     public var addressFamily: AddressFamily = .any
     /// ListenAddress × Port as sshd pairs them (see `init`).
     public var listeners = [Listener(host: "0.0.0.0", port: 22)]
+    /// HostKey lines; the defaults when there is none.
     public var hostKeyFiles = ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"]
+    /// HostCertificate lines.
     public var hostCertificateFiles: [String] = []
     /// PidFile; nil: none (shhd writes none unless told).
     public var pidFile: String?
+    /// LogLevel.
     public var logLevel: OpenSSHLogLevel = .info
     /// Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms over the defaults.
     public var algorithms: SSHAlgorithms = .defaults
+    /// RekeyLimit.
     public var rekeyLimits = SSHRekeyLimits()
+    /// MaxAuthTries: failed attempts before the connection is closed.
     public var maxAuthTries = 6
+    /// MaxSessions: sessions open at once on one connection.
     public var maxSessions = 10
     /// LoginGraceTime; nil: no limit (0).
     public var loginGraceTime: Duration? = .seconds(120)
+    /// PubkeyAcceptedAlgorithms.
     public var pubkeyAcceptedAlgorithms = SSHHostKeyAlgorithm.defaults
+    /// CASignatureAlgorithms.
     public var caSignatureAlgorithms = ConfigValues.defaultCASignatureAlgorithms
+    /// TCPKeepAlive.
     public var tcpKeepAlive = true
     /// AcceptEnv patterns, every line's, in order.
     public var acceptEnvironment: [String] = []
@@ -110,19 +175,29 @@ public struct SSHServerOptions: Sendable, Equatable {
     public var clientAliveInterval: Duration?
     /// ClientAliveCountMax; 0: unanswered keepalives never end the connection.
     public var clientAliveCountMax = 3
+    /// PrintMotd: show /etc/motd before an interactive login shell.
     public var printMotd = true
+    /// PermitRootLogin.
     public var permitRootLogin: PermitRootLogin = .prohibitPassword
+    /// PubkeyAuthentication.
     public var pubkeyAuthentication = true
+    /// PasswordAuthentication.
     public var passwordAuthentication = true
+    /// KbdInteractiveAuthentication.
     public var kbdInteractiveAuthentication = true
+    /// PermitTTY: whether pty-req is accepted.
     public var permitTTY = true
+    /// StrictModes: check the modes and owners of a user's files before reading them.
     public var strictModes = true
     /// AuthorizedKeysFile patterns as written (%-tokens unexpanded, relative to the user's home).
     public var authorizedKeysFiles = [".ssh/authorized_keys", ".ssh/authorized_keys2"]
+    /// RequiredRSASize: the smallest RSA key accepted, in bits.
     public var requiredRSASize = 1024
+    /// MaxStartups.
     public var maxStartups = MaxStartups()
     /// PerSourceMaxStartups; nil: none. sshd has no limit by default; shhd's is MaxStartups' start, 10.
     public var perSourceMaxStartups: Int? = 10
+    /// PerSourceNetBlockSize.
     public var perSourceNetBlockSize = NetBlockSize()
     /// PerSourcePenalties; nil: no.
     public var perSourcePenalties: Penalties? = Penalties()
@@ -132,11 +207,17 @@ public struct SSHServerOptions: Sendable, Equatable {
     /// Every default.
     public init() {}
 
+    /// Every default (what ``init()`` gives).
     public static let defaults = SSHServerOptions()
 
     /// The options `config` gives over the defaults (`config` from `SSHServerConfigFile.settings(for:)`). Ports
     /// given on the command line (-p) replace the Port lines. Throws an `OpenSSHConfigError` naming the file and line
     /// of the first value that does not parse.
+    ///
+    /// - Parameters:
+    ///   - config: The values that apply.
+    ///   - commandLinePorts: -p's ports; empty to use the Port lines.
+    /// - Throws: ``OpenSSHConfigError`` naming the file and line of the first value that does not parse.
     public init(_ config: SSHServerConfig, commandLinePorts: [Int] = []) throws {
         if commandLinePorts.isEmpty {
             var given: [Int] = []
@@ -356,6 +437,13 @@ extension OpenSSHKeywordValues where Keywords == ServerKeywords {
     /// sshd -T's output: lower-case keywords as sshd prints them. `listeners`, `algorithms` and `loginGraceTime`
     /// as the server applies them (the whole server's; they cannot be set in Match), host keys only when they were
     /// loaded; everything else as written, or its default.
+    ///
+    /// - Parameters:
+    ///   - listeners: The addresses the server listens on.
+    ///   - hostKeysLoaded: Whether to print the HostKey lines (only once the keys loaded).
+    ///   - algorithms: The algorithms the server offers.
+    ///   - loginGraceTime: The grace time the server applies.
+    /// - Returns: The lines, each ending in a newline.
     public func printed(listeners: [SSHServerOptions.Listener], hostKeysLoaded: Bool, algorithms: SSHAlgorithms, loginGraceTime: Duration) -> String {
         let defaults = SSHServerOptions.defaults
         let config = self
@@ -393,7 +481,9 @@ extension OpenSSHKeywordValues where Keywords == ServerKeywords {
 extension SSHServerConfigFile {
     /// Checks the values sshd checks as it reads, in every directive (Match blocks included, whether or not any
     /// connection will select them): yes/no flags, PermitRootLogin, forwarding, LogLevel, counts, algorithm lists
-    /// and Subsystem. Throws for the first that does not parse, naming its file and line.
+    /// and Subsystem.
+    ///
+    /// - Throws: ``OpenSSHConfigError`` for the first value that does not parse, naming its file and line.
     public func checkValues() throws {
         for directive in blocks.flatMap(\.directives) {
             let value = directive.arguments[0]
@@ -428,6 +518,10 @@ extension SSHServerConfigFile {
 
     /// Every public key algorithm some connection may be allowed: `global`'s list, then those of every Match
     /// block's PubkeyAcceptedAlgorithms (the protocol lets them all through; each login is held to its own list).
+    ///
+    /// - Parameter global: The whole server's options.
+    /// - Returns: The algorithms, each once, `global`'s first.
+    /// - Throws: ``OpenSSHConfigError`` for a Match block's list that does not parse.
     public func publicKeyAlgorithmsAnyMatchMayAccept(global: SSHServerOptions) throws -> [SSHHostKeyAlgorithm] {
         var result: [SSHHostKeyAlgorithm] = []
         for algorithm in global.pubkeyAcceptedAlgorithms where !result.contains(algorithm) { result.append(algorithm) }

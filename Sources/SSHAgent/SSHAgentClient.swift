@@ -30,6 +30,7 @@ public struct SSHAgentError: Error, Sendable, Equatable, CustomStringConvertible
     /// An error of this kind.
     public init(_ kind: Kind) { self.kind = kind }
 
+    /// The failure as a sentence, naming the socket when it could not be reached.
     public var description: String {
         switch kind {
         case .unreachable(let path, let reason): "cannot connect to the agent at \(path): \(reason)"
@@ -74,11 +75,16 @@ public struct SSHAgentClient: Sendable {
     }
 
     /// A client of the agent at `socketPath`; nothing is connected until a request is made.
+    ///
+    /// - Parameter socketPath: The agent's Unix socket.
     public init(socketPath: String) {
         self.socketPath = socketPath
     }
 
     /// The agent named by SSH_AUTH_SOCK in `environment` (the process's by default), nil when it is unset or empty.
+    ///
+    /// - Parameter environment: Variables by name; nil reads the process's own SSH_AUTH_SOCK.
+    /// - Returns: A client of that socket; nothing is connected yet.
     public static func fromEnvironment(_ environment: [String: String]? = nil) -> SSHAgentClient? {
         let path = environment.map { $0["SSH_AUTH_SOCK"] } ?? getenv("SSH_AUTH_SOCK").map { String(cString: $0) }
         guard let path, !path.isEmpty else { return nil }
@@ -86,14 +92,31 @@ public struct SSHAgentClient: Sendable {
     }
 
     /// The keys (and certificates) the agent holds, in its order; blobs of key types we do not know are skipped.
-    /// - Throws: `SSHAgentError`.
+    ///
+    /// ```swift
+    /// for identity in try await agent.identities() {
+    ///     print(identity.key, identity.comment)
+    /// }
+    /// ```
+    ///
+    /// - Returns: The agent's identities (REQUEST_IDENTITIES, §4.4).
+    /// - Throws: ``SSHAgentError``: ``SSHAgentError/Kind/unreachable(path:reason:)`` without an agent,
+    ///   ``SSHAgentError/Kind/refused(_:)`` when it declines, ``SSHAgentError/Kind/malformedReply(_:)`` for an
+    ///   answer the protocol does not allow.
     public func identities() async throws -> [SSHAgentIdentity] {
         var reply = try await exchange([Message.requestIdentities])
         return try Self.parseIdentities(&reply)
     }
 
     /// A signature by the agent's key `key` over `data`, for `algorithm` (RSA keys need the flag that picks SHA-2).
-    /// - Throws: `SSHAgentError`, `refused` when the agent says no (a declined confirmation, a removed key).
+    ///
+    /// - Parameters:
+    ///   - data: What to sign (for user authentication, the RFC 4252 §7 blob).
+    ///   - key: One of the agent's identities, as ``identities()`` listed it.
+    ///   - algorithm: The signature algorithm; `rsaSHA256` and `rsaSHA512` set SIGN_REQUEST's flags (§5.3).
+    /// - Returns: The agent's signature.
+    /// - Throws: ``SSHAgentError``: ``SSHAgentError/Kind/refused(_:)`` when the agent says no (a declined
+    ///   confirmation, a removed key), or the errors of ``identities()``.
     public func sign(_ data: [UInt8], with key: SSHPresentedKey, algorithm: SSHSignatureAlgorithm) async throws -> SSHSignature {
         let flags: UInt32 = switch algorithm {
         case .rsaSHA256: Message.rsaSHA256Flag
@@ -110,7 +133,9 @@ public struct SSHAgentClient: Sendable {
     }
 
     /// Every key of the agent as a credential for `SSHClient.connect`, signing through the agent.
-    /// - Throws: `SSHAgentError` when the keys cannot be listed.
+    ///
+    /// - Returns: One signer credential per identity, in the agent's order; each signature is a new request.
+    /// - Throws: ``SSHAgentError`` when the keys cannot be listed.
     public func credentials() async throws -> [SSHClientCredential] {
         try await identities().map { identity in
             SSHClientCredential.signer(key: identity.key) { data, algorithm in

@@ -14,6 +14,16 @@ import NIOCore
 import NIOPosix
 
 /// A bounded pool of threads for blocking work, with a deadline on each piece.
+///
+/// Account lookups, reads of a user's files, crypt(3) and spawning block; on an event loop they would stall every
+/// connection of that loop. A call that passes its deadline fails for its caller, who goes on; the thread finishes
+/// the call on its own.
+///
+/// ```swift
+/// let account = try await SSHBlockingWorkPool.shared.run("the account lookup of alice") {
+///     SystemAccount(named: "alice")
+/// }
+/// ```
 public final class SSHBlockingWorkPool: Sendable {
     /// The pool servers share unless given another: 16 threads, enough that a few lookups hung on a slow directory
     /// service leave the rest flowing, few enough that a flood cannot make thousands.
@@ -23,6 +33,9 @@ public final class SSHBlockingWorkPool: Sendable {
     /// Times the deadlines (a timer only, nothing runs there).
     private let timers: any EventLoop
 
+    /// A pool of its own, with its threads started.
+    ///
+    /// - Parameter threads: How many threads; at least one is started whatever is given.
     public init(threads: Int) {
         self.threads = NIOThreadPool(numberOfThreads: max(1, threads))
         self.threads.start()
@@ -34,9 +47,19 @@ public final class SSHBlockingWorkPool: Sendable {
         threads.shutdownGracefully { _ in }
     }
 
-    /// Runs `work` on one of the pool's threads and returns its result; throws `SSHPOSIXError.timedOut(what)` when
-    /// it has not finished within `timeout` (rethrows what `work` throws otherwise). A result that arrives after the
-    /// caller gave up goes to `discardLate`, which releases what it holds (descriptors, a child process).
+    /// Runs `work` on one of the pool's threads and returns its result.
+    ///
+    /// A result that arrives after the caller gave up goes to `discardLate`, which releases what it holds
+    /// (descriptors, a child process). Without `discardLate`, work still queued when the deadline passes never runs.
+    ///
+    /// - Parameters:
+    ///   - what: What the work is, for the timeout's message ("the account lookup of alice").
+    ///   - timeout: How long the caller waits.
+    ///   - discardLate: Releases a result that came after the timeout; given, the work runs even when it is late.
+    ///   - work: The blocking call.
+    /// - Returns: What `work` returned.
+    /// - Throws: ``SSHPOSIXError`` of kind ``SSHPOSIXError/Kind/timedOut(what:after:)`` when `work` has not finished
+    ///   within `timeout`; otherwise whatever `work` throws.
     public func run<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), discardLate: (@Sendable (T) -> Void)? = nil,
                                  _ work: @escaping @Sendable () throws -> T) async throws -> T {
         let outcome = NIOLockedValueBox<Outcome<T>>(.waiting)
@@ -60,6 +83,12 @@ public final class SSHBlockingWorkPool: Sendable {
     /// or, on the timer's thread, the timeout if `work` has not finished within `timeout` (a late result is dropped;
     /// work still queued then never runs). One thread hop instead of a task's several: the privilege broker sends
     /// each reply this way.
+    ///
+    /// - Parameters:
+    ///   - what: What the work is, for the timeout's message.
+    ///   - timeout: How long until `deliver` gets the timeout instead.
+    ///   - work: The blocking call.
+    ///   - deliver: Called exactly once: with `work`'s result, or with ``SSHPOSIXError/Kind/timedOut(what:after:)``.
     public func submit<T: Sendable>(_ what: String, timeout: Duration = .seconds(10), _ work: @escaping @Sendable () -> T,
                                     deliver: @escaping @Sendable (Result<T, SSHPOSIXError>) -> Void) {
         let delivered = NIOLockedValueBox(false)

@@ -1,5 +1,5 @@
 // Starting and reaping session processes (the POSIX side of RFC 4254 §6.5 exec/shell): our own spawn shim
-// (CSSHHost's shh_spawn_session) puts the child in a session of its own (so signals reach the whole job), with a
+// (CSSHPOSIX's shh_spawn_session) puts the child in a session of its own (so signals reach the whole job), with a
 // pseudo-terminal as its controlling terminal when the client asked for one, every signal at its default
 // disposition and none blocked whatever the server's threads block or ignore, nothing of the server's open but
 // descriptors 0-2, and — when the server runs as root — the account's groups, gid and uid. posix_spawn cannot change
@@ -14,6 +14,7 @@ import Musl
 
 /// Why a session process could not be started or watched.
 public struct SSHPOSIXError: Error, Sendable, CustomStringConvertible {
+    /// The failures.
     public enum Kind: Sendable, Equatable {
         /// A system call failed: which, and errno's text.
         case systemCall(String, errno: Int32)
@@ -21,9 +22,12 @@ public struct SSHPOSIXError: Error, Sendable, CustomStringConvertible {
         case timedOut(what: String, after: Duration)
     }
 
+    /// What went wrong.
     public var kind: Kind
+    /// An error of this kind.
     public init(_ kind: Kind) { self.kind = kind }
 
+    /// The call and the system's text ("pipe2 failed: Too many open files"), or what timed out and after how long.
     public var description: String {
         switch kind {
         case .systemCall(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
@@ -34,7 +38,9 @@ public struct SSHPOSIXError: Error, Sendable, CustomStringConvertible {
 
 /// How a child process ended.
 public enum ChildExit: Sendable, Equatable {
+    /// It exited with this status (0–255).
     case exited(Int32)
+    /// A signal ended it: the signal's number.
     case signaled(Int32)
 
     init(waitStatus status: Int32) {
@@ -105,6 +111,8 @@ package struct PseudoTerminal: Sendable {
     }
 }
 
+/// Child processes: how each ends. (Sessions are started through it inside this package; other programs start
+/// with ``ProgramSpawn``.)
 public enum ChildProcess {
     /// Starts `path` with `arguments` (argv, argv[0] included) and exactly `environment` ("NAME=value"), in
     /// `directory`; as `account` (its groups, gid, uid) when `changeUser`; on `terminal` when given (the caller's
@@ -174,6 +182,14 @@ public enum ChildProcess {
 
     /// Waits for `pid` to end, on a small thread of its own: waitpid on that one pid, so children that other code in
     /// the process started (Foundation's Process, say) are never reaped from under it.
+    ///
+    /// ```swift
+    /// let pid = try ProgramSpawn.start("/bin/true", arguments: [], environment: [])
+    /// let exit = await ChildProcess.exit(of: pid)   // .exited(0)
+    /// ```
+    ///
+    /// - Parameter pid: A child of this process that nobody else reaps.
+    /// - Returns: How it ended; ``ChildExit/signaled(_:)`` with SIGKILL when it was no longer ours to wait for.
     public static func exit(of pid: pid_t) async -> ChildExit {
         await withCheckedContinuation { continuation in
             startThread {

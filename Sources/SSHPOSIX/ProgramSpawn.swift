@@ -20,6 +20,11 @@ public enum SpawnAction: Sendable, Equatable {
 
     /// Moves `sources` to `first`, `first + 1`, ... whatever their numbers: each goes to a high number first, so
     /// one's target never overwrites another's source.
+    ///
+    /// - Parameters:
+    ///   - sources: The descriptors to pass, in the order they should arrive.
+    ///   - first: The number the first of them gets in the child (3 for descriptors after stdin, stdout, stderr).
+    /// - Returns: The actions to give ``ProgramSpawn/start(_:arguments:environment:actions:newSession:)``.
     public static func renumbering(_ sources: [CInt], from first: CInt) -> [SpawnAction] {
         let high = max(sources.max() ?? 0, first + CInt(sources.count)) + 64
         let toHigh = sources.enumerated().map { SpawnAction.duplicate($0.element, as: high + CInt($0.offset)) }
@@ -38,11 +43,25 @@ public enum SpawnAction: Sendable, Equatable {
 public enum ProgramSpawn {
     /// Starts `path` with `arguments` (argv[0] is `path`) and exactly `environment` ("NAME=value"). The child gets
     /// `actions` applied in order; every descriptor above the highest one they set up (and at least from 3) is
-    /// closed, whatever this process left without close-on-exec. Returns the pid; the caller reaps it
-    /// (`ChildProcess.exit(of:)`).
-    /// - Parameter newSession: start a new session (setsid), so signals to this process's group miss the child
-    ///   and the child's job can be signalled as a whole.
-    /// - Throws: `SSHPOSIXError.systemCall` naming the program when it cannot be started.
+    /// closed, whatever this process left without close-on-exec.
+    ///
+    /// ```swift
+    /// let pid = try ProgramSpawn.start("/bin/sh", arguments: ["-c", "echo hi >&2"], environment: ["PATH=/usr/bin:/bin"],
+    ///                                  actions: [.open("/dev/null", flags: O_RDONLY, as: 0)])
+    /// _ = await ChildProcess.exit(of: pid)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - path: The program's absolute path (no PATH search).
+    ///   - arguments: The arguments after argv[0].
+    ///   - environment: The child's whole environment, as "NAME=value" entries.
+    ///   - actions: What to do with descriptors in the child, in order; descriptors 0–2 not set up here are
+    ///     inherited.
+    ///   - newSession: Start a new session (setsid), so signals to this process's group miss the child and the
+    ///     child's job can be signalled as a whole.
+    /// - Returns: The child's pid; the caller reaps it (``ChildProcess/exit(of:)``).
+    /// - Throws: ``SSHPOSIXError`` of kind ``SSHPOSIXError/Kind/systemCall(_:errno:)`` naming the program when it
+    ///   cannot be started.
     public static func start(_ path: String, arguments: [String], environment: [String], actions: [SpawnAction] = [],
                              newSession: Bool = false) throws -> pid_t {
         var fileActions = posix_spawn_file_actions_t()
@@ -89,7 +108,9 @@ public enum ProgramSpawn {
 public enum Descriptors {
     /// A pipe whose two ends are close-on-exec from the start (pipe2 with O_CLOEXEC), so a program another thread
     /// starts meanwhile cannot inherit them.
-    /// - Throws: `SSHPOSIXError.systemCall("pipe2")`.
+    /// - Returns: The read end and the write end.
+    /// - Throws: ``SSHPOSIXError`` of kind ``SSHPOSIXError/Kind/systemCall(_:errno:)`` ("pipe2") when the process
+    ///   is out of descriptors.
     public static func pipe() throws -> (read: CInt, write: CInt) {
         var ends: [CInt] = [-1, -1]
         guard shh_pipe_cloexec(&ends) == 0 else { throw SSHPOSIXError(.systemCall("pipe2", errno: errno)) }
@@ -97,7 +118,12 @@ public enum Descriptors {
     }
 
     /// Lets the pipe `descriptor` hold `size` bytes (F_SETPIPE_SZ), so a bulk writer and reader wake each other
-    /// less often. Returns the new capacity, or nil when it is not a pipe or the system's limit is lower.
+    /// less often.
+    ///
+    /// - Parameters:
+    ///   - descriptor: Either end of a pipe.
+    ///   - size: The capacity wanted, in bytes (the kernel rounds it up to a power of two pages).
+    /// - Returns: The new capacity, or nil when it is not a pipe or the system's limit is lower.
     @discardableResult
     public static func growPipe(_ descriptor: CInt, to size: Int) -> Int? {
         let capacity = shh_grow_pipe(descriptor, CInt(clamping: size))

@@ -6,14 +6,33 @@ import Glibc
 import Musl
 #endif
 
+/// An account of the password database: who a session runs as, and whose rights read its files.
+///
+/// ```swift
+/// if let account = SystemAccount(named: "alice") {
+///     print(account.uid, account.home, account.shell, account.groupNames)
+/// }
+/// ```
 public struct SystemAccount: Sendable, Equatable {
+    /// The user name, exactly as the database has it.
     public var name: String
+    /// The user ID.
     public var uid: uid_t
+    /// The primary group's ID.
     public var gid: gid_t
+    /// The home directory; "/" when the database has none.
     public var home: String
     /// The login shell; /bin/sh when the database has none (as sshd).
     public var shell: String
 
+    /// An account with these fields, as given (no lookup).
+    ///
+    /// - Parameters:
+    ///   - name: The user name.
+    ///   - uid: The user ID.
+    ///   - gid: The primary group's ID.
+    ///   - home: The home directory.
+    ///   - shell: The login shell.
     public init(name: String, uid: uid_t, gid: gid_t, home: String, shell: String) {
         self.name = name
         self.uid = uid
@@ -25,7 +44,9 @@ public struct SystemAccount: Sendable, Equatable {
     /// The account called exactly `name`, nil if there is none. A name the database would read differently is
     /// no account: one with a NUL (C cuts it there) or one the database matches loosely (a case-insensitive
     /// directory answering "ROOT" with root) — every policy compares the name as given, so the account must be
-    /// that very name.
+    /// that very name. Blocks (NSS may ask a directory service): call it on ``SSHBlockingWorkPool``.
+    ///
+    /// - Parameter name: The user name to look up.
     public init?(named name: String) {
         guard !name.isEmpty, !name.utf8.contains(0),
               let account = Self.lookUp({ entry, buffer, size, result in getpwnam_r(name, entry, buffer, size, result) }),
@@ -33,7 +54,9 @@ public struct SystemAccount: Sendable, Equatable {
         self = account
     }
 
-    /// The account with user ID `uid`, nil if there is none.
+    /// The account with user ID `uid`, nil if there is none. Blocks, as ``init(named:)`` does.
+    ///
+    /// - Parameter uid: The user ID to look up.
     public init?(uid: uid_t) {
         guard let account = Self.lookUp({ entry, buffer, size, result in getpwuid_r(uid, entry, buffer, size, result) }) else { return nil }
         self = account

@@ -9,7 +9,18 @@ import Musl
 import SSHProtocol
 
 extension SSHTerminalModes {
-    /// The modes of `settings`, every opcode Linux has a flag or character for.
+    /// The modes of `settings`, every opcode Linux has a flag or character for: what a client sends in pty-req.
+    ///
+    /// ```swift
+    /// var settings = termios()
+    /// if tcgetattr(STDIN_FILENO, &settings) == 0 {
+    ///     let modes = SSHTerminalModes(settings)
+    ///     let request = SSHPseudoTerminalRequest(terminalType: "xterm-256color",
+    ///                                            size: SSHTerminalSize(columns: 80, rows: 24), modes: modes)
+    /// }
+    /// ```
+    ///
+    /// - Parameter settings: A terminal's attributes, from tcgetattr.
     public init(_ settings: termios) {
         var settings = settings
         var modes: [Mode] = [
@@ -35,6 +46,9 @@ extension SSHTerminalModes {
     }
 
     /// `settings` changed by these modes; opcodes this system has no equivalent for are skipped, as sshd does.
+    ///
+    /// - Parameter settings: The terminal's attributes before (from tcgetattr).
+    /// - Returns: The attributes to set with tcsetattr.
     public func applied(to settings: termios) -> termios {
         var settings = settings
         func set(_ flags: inout tcflag_t, _ flag: tcflag_t, _ on: Bool) { if on { flags |= flag } else { flags &= ~flag } }

@@ -10,8 +10,25 @@ import Musl
 #endif
 import CSSHPOSIX
 
+/// Reads a file a user owns with that user's rights, as sshd reads authorized_keys and ~/.ssh/environment.
+///
+/// A link to /etc/shadow or to another user's file gets nothing, a link swapped in after the path was checked is
+/// not followed, a FIFO never blocks the read, and StrictModes is judged on the very file and directories opened.
+/// It blocks: call it on ``SSHBlockingWorkPool``.
+///
+/// ```swift
+/// if let account = SystemAccount(named: "alice") {
+///     switch SSHUserFile.read(account.home + "/.ssh/authorized_keys", as: account, strictModes: true) {
+///     case .contents(let bytes): print(bytes.count, "bytes")
+///     case .missing: print("no authorized_keys")
+///     case .refused(let why), .unreadable(let why): print(why)
+///     }
+/// }
+/// ```
 public enum SSHUserFile {
+    /// What reading a file came to.
     public enum Outcome: Sendable, Equatable {
+        /// The file's bytes.
         case contents([UInt8])
         /// No such file (normal: most users have no authorized_keys2).
         case missing
@@ -23,6 +40,13 @@ public enum SSHUserFile {
 
     /// Reads `path` as `account` would. `strictModes`: the file and the directories above it (up to the home
     /// directory) must be owned by root or the account and writable by nobody else.
+    ///
+    /// - Parameters:
+    ///   - path: The file; it may be a link the account can follow.
+    ///   - account: Whose rights open it (the server must be root to take on someone else's).
+    ///   - strictModes: Whether to check ownership and modes as sshd's StrictModes does.
+    ///   - maximumSize: Larger files are ``Outcome/unreadable(_:)``.
+    /// - Returns: The contents, or why there are none.
     public static func read(_ path: String, as account: SystemAccount, strictModes: Bool, maximumSize: Int = 1 << 20) -> Outcome {
         guard let resolved = resolve(path) else {
             return errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable("\(path): \(String(cString: strerror(errno)))")
@@ -54,6 +78,11 @@ public enum SSHUserFile {
     }
 
     /// Whether the account has `path` (a regular file it can reach with its own rights): ~/.hushlogin.
+    ///
+    /// - Parameters:
+    ///   - path: The file.
+    ///   - account: Whose rights look for it.
+    /// - Returns: True when the account could read it.
     public static func exists(_ path: String, as account: SystemAccount) -> Bool {
         switch read(path, as: account, strictModes: false, maximumSize: 64 << 10) {
         case .contents: true

@@ -17,6 +17,14 @@ import SSHProtocol
 
 /// Runs sessions as processes: either all as the account the server runs as, or each as the account the client
 /// authenticated as (which needs the server to run as root, and is what shhd does as root).
+///
+/// exec runs `$SHELL -c command`, shell a login shell; stdin comes from the channel, stdout goes out as channel
+/// data and stderr as extended data, signal requests reach the session's process group, and the session ends with
+/// exit-status or exit-signal. A slow client slows the command down instead of filling memory.
+///
+/// ```swift
+/// let handler = SSHProcessSessionHandler(accounts: .authenticatedUser, messageOfTheDay: "/etc/motd")
+/// ```
 public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// Whose account a session runs as.
     public enum Accounts: Sendable {
@@ -30,6 +38,8 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     private let launcher: any SSHSessionLauncher
     private let supportsTerminalSessions: Bool
 
+    /// Sessions started in this process by an ``SSHLocalSessionLauncher``.
+    ///
     /// - Parameters:
     ///   - accounts: whose account sessions run as.
     ///   - shell: the shell to run commands with instead of the account's login shell (from the password
@@ -48,13 +58,25 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     }
 
     /// Serves sessions that `launcher` starts (shhd's network process: the root broker starts them).
+    ///
+    /// - Parameters:
+    ///   - launcher: Starts each session's process.
+    ///   - terminals: Whether pty-req is accepted.
     public init(launcher: any SSHSessionLauncher, terminals: Bool = true) {
         self.launcher = launcher
         self.supportsTerminalSessions = terminals
     }
 
+    /// Whether pty-req is accepted (the `terminals` given at creation).
     public var supportsTerminals: Bool { supportsTerminalSessions }
 
+    /// Starts the session's process through the launcher and serves it until it has exited and its output is
+    /// drained. A refused launch writes its message to the client's stderr.
+    ///
+    /// - Parameter session: The session the client opened.
+    /// - Returns: The process's exit status, or the signal that ended it.
+    /// - Throws: What the launcher throws, or the failed write of a refusal's message; a channel that fails
+    ///   mid-session hangs the process up instead.
     public func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
         let child: SSHLaunchedSession
         switch try await launcher.launch(SSHSessionLaunchRequest(session)) {
@@ -211,9 +233,16 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         ("USR2", SIGUSR2),
     ]
 
+    /// The number of a signal named as RFC 4254 §6.10 names it ("TERM", "HUP").
+    ///
+    /// - Parameter name: The name without "SIG".
+    /// - Returns: Its number here, or nil for a name outside the RFC's list.
     public static func signalNumber(_ name: String) -> Int32? { signals.first { $0.0 == name }?.1 }
 
     /// RFC 4254 names the common signals; others travel as "NUMBER@shh" so they stay recognisable.
+    ///
+    /// - Parameter number: A signal number.
+    /// - Returns: The name exit-signal carries.
     public static func signalName(_ number: Int32) -> String { signals.first { $0.1 == number }?.0 ?? "\(number)@shh" }
 
 }

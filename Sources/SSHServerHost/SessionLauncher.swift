@@ -16,17 +16,34 @@ import SSHProtocol
 
 /// What a session asks to run, as the launcher needs it.
 public struct SSHSessionLaunchRequest: Sendable, Equatable {
+    /// The authenticated user name.
     public var user: String
+    /// exec, shell or subsystem.
     public var command: SSHSessionCommand
     /// The client's env requests that the server accepted.
     public var environment: [String: [UInt8]]
+    /// The client's pty-req, if it asked for a terminal.
     public var terminal: SSHPseudoTerminalRequest?
+    /// The client's address (SSH_CLIENT, SSH_CONNECTION).
     public var remoteAddress: SocketAddress?
+    /// The server's address the client connected to.
     public var localAddress: SocketAddress?
+    /// What authentication granted: a forced command, variables to set.
     public var grant: SSHLoginGrant
     /// The connection's number in its server (which login the session belongs to).
     public var connectionID: UInt64
 
+    /// A request with these fields.
+    ///
+    /// - Parameters:
+    ///   - user: The authenticated user name.
+    ///   - command: What to run.
+    ///   - environment: The accepted env requests.
+    ///   - terminal: The pty-req, if any.
+    ///   - remoteAddress: The client's address.
+    ///   - localAddress: The server's address.
+    ///   - grant: What authentication granted.
+    ///   - connectionID: The connection's number in its server.
     public init(user: String, command: SSHSessionCommand, environment: [String: [UInt8]] = [:], terminal: SSHPseudoTerminalRequest? = nil,
                 remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, grant: SSHLoginGrant = SSHLoginGrant(),
                 connectionID: UInt64 = 0) {
@@ -40,6 +57,9 @@ public struct SSHSessionLaunchRequest: Sendable, Equatable {
         self.grant = grant
     }
 
+    /// What `session` asks to run.
+    ///
+    /// - Parameter session: A session as the server hands it to its handler.
     public init(_ session: SSHServerSession) {
         self.init(user: session.user, command: session.command, environment: session.environment, terminal: session.terminal,
                   remoteAddress: session.remoteAddress, localAddress: session.localAddress, grant: session.grant,
@@ -63,8 +83,18 @@ public struct SSHLaunchedSession: Sendable {
     /// Waits for the process to end.
     public var exit: @Sendable () async -> ChildExit
 
+    /// Whether it runs on a terminal (there is no separate stderr then).
     public var hasTerminal: Bool { stderr == nil }
 
+    /// A started session with these descriptors and handlers.
+    ///
+    /// - Parameters:
+    ///   - stdin: Where its input is written.
+    ///   - stdout: Where its output is read.
+    ///   - stderr: Where its errors are read; nil with a terminal.
+    ///   - messageOfTheDay: Shown before the shell starts.
+    ///   - signal: Sends a signal to its process group.
+    ///   - exit: Waits for it to end.
     public init(stdin: CInt, stdout: CInt, stderr: CInt?, messageOfTheDay: [UInt8]?, signal: @escaping @Sendable (Int32) -> Void,
                 exit: @escaping @Sendable () async -> ChildExit) {
         self.stdin = stdin
@@ -78,14 +108,20 @@ public struct SSHLaunchedSession: Sendable {
 
 /// What a launch came to.
 public enum SSHSessionLaunch: Sendable {
+    /// The process runs.
     case started(SSHLaunchedSession)
     /// Not started: `message` goes to the client's stderr and the session ends with `status` (no such account,
     /// /etc/nologin, a spawn that failed).
     case refused(message: [UInt8], status: Int32)
 }
 
-/// Starts session processes.
+/// Starts session processes: in this process (``SSHLocalSessionLauncher``), or by asking shhd's root broker.
 public protocol SSHSessionLauncher: Sendable {
+    /// Starts the process `request` asks for.
+    ///
+    /// - Parameter request: The session's user, command, terminal and environment.
+    /// - Returns: The started process, or why it was not started (the session then ends with a status).
+    /// - Throws: When asking failed altogether (a broker that is gone); the session then fails.
     func launch(_ request: SSHSessionLaunchRequest) async throws -> SSHSessionLaunch
 }
 
@@ -98,7 +134,14 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
     private let messageOfTheDay: String?
     private let blocking: SSHBlockingWorkPool
 
-    /// The parameters are SSHProcessSessionHandler's (see there).
+    /// A launcher with the settings of ``SSHProcessSessionHandler/init(accounts:shell:terminals:messageOfTheDay:blocking:noLoginFiles:)``.
+    ///
+    /// - Parameters:
+    ///   - accounts: Whose account sessions run as.
+    ///   - shell: The shell to run instead of the account's login shell.
+    ///   - messageOfTheDay: A file shown before an interactive login shell on a terminal.
+    ///   - blocking: Where account lookups, terminal set-up and the spawn run.
+    ///   - noLoginFiles: While one of these exists, only root's sessions start.
     public init(accounts: SSHProcessSessionHandler.Accounts = .serverAccount, shell: String? = nil, messageOfTheDay: String? = nil,
                 blocking: SSHBlockingWorkPool = .shared, noLoginFiles: [String] = ["/etc/nologin", "/run/nologin"]) {
         self.accounts = accounts
@@ -115,6 +158,14 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
         .refused(message: Array(text.utf8), status: status)
     }
 
+    /// Looks the account up, honours the nologin files, opens the terminal, picks the command (a forced one
+    /// wins), builds the environment as sshd does and spawns the process.
+    ///
+    /// - Parameter request: The session to start.
+    /// - Returns: The started process, or a refusal (status 254 for no such account, a nologin file or a failed
+    ///   spawn, whose error is the message).
+    /// - Throws: `SSHPOSIXError` when the account lookup or the nologin check passes its deadline, or the terminal
+    ///   cannot be opened.
     public func launch(_ request: SSHSessionLaunchRequest) async throws -> SSHSessionLaunch {
         let account: SystemAccount
         switch accounts {

@@ -14,16 +14,29 @@ import Synchronization
 
 /// One end of the broker's socket pair.
 public final class SSHBrokerSocket: Sendable {
+    /// The socket's descriptor, owned by this object until ``close()``.
     public let descriptor: Int32
     /// Set by `close`: a send after it fails instead of writing to whatever now has the descriptor's number (a
     /// session's end noticed after its network process is gone must not reach the next one's socket).
     private let closed = Mutex(false)
 
+    /// Takes over `descriptor` (a SOCK_SEQPACKET socket: shhd's network process gets its end as descriptor 3).
+    ///
+    /// - Parameter descriptor: A connected socket of the broker's protocol.
     public init(descriptor: Int32) {
         self.descriptor = descriptor
     }
 
     /// A connected pair: (broker's end, network process's end).
+    ///
+    /// ```swift
+    /// let (broker, network) = try SSHBrokerSocket.pair()
+    /// try broker.send(.notice(.hello(version: SSHBrokerProtocol.version, hostKeys: [])))
+    /// let received = try network.receive()   // the hello, and no descriptors
+    /// ```
+    ///
+    /// - Returns: Two connected ends, both close-on-exec.
+    /// - Throws: ``SSHBrokerProtocolError`` when socketpair fails.
     public static func pair() throws -> (broker: SSHBrokerSocket, network: SSHBrokerSocket) {
         var fds: [Int32] = [-1, -1]
         guard shh_seqpacket_pair(&fds) == 0 else { throw SSHBrokerProtocolError("socketpair: \(String(cString: strerror(errno)))") }
@@ -31,6 +44,12 @@ public final class SSHBrokerSocket: Sendable {
     }
 
     /// Sends a message; `waiting: false` fails (EAGAIN) rather than wait for room (on an event loop).
+    ///
+    /// - Parameters:
+    ///   - message: The message, one datagram.
+    ///   - descriptors: Descriptors to pass along (SCM_RIGHTS); the caller still owns its copies.
+    ///   - waiting: Whether to block until the socket has room.
+    /// - Throws: ``SSHBrokerProtocolError`` when the socket is closed or the send fails.
     public func send(_ message: SSHBrokerMessage, descriptors: [Int32] = [], waiting: Bool = true) throws {
         let buffer = message.encode()
         try closed.withLock { isClosed in
@@ -45,6 +64,10 @@ public final class SSHBrokerSocket: Sendable {
     }
 
     /// The next message and the descriptors that came with it; nil when the other end has closed. Blocks.
+    ///
+    /// - Returns: The message and the descriptors it brought (the caller owns them), or nil at the end.
+    /// - Throws: ``SSHBrokerProtocolError`` when the read fails or the datagram does not decode (its descriptors are
+    ///   closed then).
     public func receive() throws -> (message: SSHBrokerMessage, descriptors: [Int32])? {
         var bytes = [UInt8](repeating: 0, count: SSHBrokerProtocol.maximumMessageSize + 1)
         var fds = [Int32](repeating: -1, count: 8)
@@ -75,6 +98,7 @@ public final class SSHBrokerSocket: Sendable {
         shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
+    /// Closes the descriptor, once; later sends fail instead of reaching whatever reuses its number.
     public func close() {
         closed.withLock { isClosed in
             guard !isClosed else { return }
@@ -113,6 +137,9 @@ public final class SSHBrokerClient: Sendable {
     }
 
     /// The host keys the broker serves (its hello), once it has said it.
+    ///
+    /// - Returns: The hello's host keys.
+    /// - Throws: ``SSHBrokerProtocolError`` when the conversation ended first, or the broker speaks another version.
     public func hostKeys() async throws -> [SSHBrokerNotice.HostKey] {
         try await withCheckedThrowingContinuation { continuation in
             let outcome = state.withLock { state -> Result<[SSHBrokerNotice.HostKey], any Error>? in
@@ -126,7 +153,11 @@ public final class SSHBrokerClient: Sendable {
     }
 
     /// Sends `request` and waits for its reply; throws when the broker is gone or broke the protocol. Descriptors
-    /// that came with the reply are closed (see `requestWithDescriptors`).
+    /// that came with the reply are closed (see ``requestWithDescriptors(_:)``).
+    ///
+    /// - Parameter request: What to ask.
+    /// - Returns: The broker's reply.
+    /// - Throws: ``SSHBrokerProtocolError`` when the broker is gone or broke the protocol.
     public func request(_ request: SSHBrokerRequest) async throws -> SSHBrokerReply {
         let (reply, descriptors) = try await requestWithDescriptors(request)
         descriptors.forEach { Glibc.close($0) }
@@ -135,6 +166,9 @@ public final class SSHBrokerClient: Sendable {
 
     /// How a session the broker started ended (its sessionExited notice); a session of a broker that is gone
     /// counts as hung up.
+    ///
+    /// - Parameter session: The session's number from ``SSHBrokerReply/sessionStarted(session:terminal:messageOfTheDay:)``.
+    /// - Returns: How it ended; `ChildExit.signaled` with SIGHUP when the broker went away first.
     public func sessionExit(_ session: UInt64) async -> ChildExit {
         await withCheckedContinuation { continuation in
             let known = state.withLock { state -> ChildExit? in
@@ -148,6 +182,10 @@ public final class SSHBrokerClient: Sendable {
     }
 
     /// `request`, and the descriptors its reply brought (the caller owns them).
+    ///
+    /// - Parameter request: What to ask (a session's start brings descriptors back).
+    /// - Returns: The reply and its descriptors.
+    /// - Throws: ``SSHBrokerProtocolError`` when the broker is gone or broke the protocol.
     public func requestWithDescriptors(_ request: SSHBrokerRequest) async throws -> (SSHBrokerReply, [Int32]) {
         try await withCheckedThrowingContinuation { continuation in
             let id = state.withLock { state -> UInt32? in
@@ -171,6 +209,8 @@ public final class SSHBrokerClient: Sendable {
 
     /// Sends `request` without waiting for room or for its reply (a notice such as a closed connection, sent from
     /// an event loop); dropped if the socket is full or the broker gone.
+    ///
+    /// - Parameter request: The request; its reply is discarded.
     public func post(_ request: SSHBrokerRequest) {
         let id = state.withLock { state -> UInt32? in
             guard state.failure == nil else { return nil }
@@ -299,15 +339,25 @@ public protocol SSHBrokerRequestHandler: Sendable {
 }
 
 extension SSHBrokerRequestHandler {
+    /// None: every request goes to `handle`.
     public func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? { nil }
+    /// False: no request is answered asynchronously.
     public func answersAsynchronously(_ request: SSHBrokerRequest) -> Bool { false }
+    /// None: every request goes to the blocking pool.
     public func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply? { nil }
 }
 
 /// A reply and the descriptors that go with it.
 public struct SSHBrokerAnswer: Sendable {
+    /// The reply.
     public var reply: SSHBrokerReply
+    /// Descriptors sent with it, then closed by the service.
     public var descriptors: [Int32]
+    /// An answer.
+    ///
+    /// - Parameters:
+    ///   - reply: The reply.
+    ///   - descriptors: Descriptors to send with it; the service closes them after sending.
     public init(_ reply: SSHBrokerReply, descriptors: [Int32] = []) {
         self.reply = reply
         self.descriptors = descriptors
@@ -321,6 +371,15 @@ public struct SSHBrokerAnswer: Sendable {
 /// goes on (its caller decides what next). Asynchronous answers still under way are sent before `serve` returns;
 /// a pool answer that comes after the socket is closed is dropped.
 public enum SSHBrokerService {
+    /// Serves the network process on `socket` until it closes the conversation or breaks the protocol.
+    ///
+    /// - Parameters:
+    ///   - socket: The broker's end.
+    ///   - hostKeys: The hello's host keys (public halves).
+    ///   - handler: The broker's policy.
+    ///   - blocking: Where `handle` runs, each answer with a 60-second deadline (a late one is refused).
+    /// - Throws: ``SSHBrokerProtocolError`` when the hello cannot be sent, a datagram does not decode, or the
+    ///   network process sends something other than a request.
     public static func serve(_ socket: SSHBrokerSocket, hostKeys: [SSHBrokerNotice.HostKey], handler: any SSHBrokerRequestHandler,
                              blocking: SSHBlockingWorkPool = .shared) async throws {
         try socket.send(.notice(.hello(version: SSHBrokerProtocol.version, hostKeys: hostKeys)))

@@ -12,6 +12,7 @@ import SSHWire
 
 /// Version 1; the broker's hello names it and the network process refuses any other.
 public enum SSHBrokerProtocol {
+    /// The version this build speaks.
     public static let version: UInt32 = 1
     /// A datagram is never larger (a password, a key and a signature fit many times over).
     public static let maximumMessageSize = 256 << 10
@@ -24,9 +25,13 @@ public enum SSHBrokerProtocol {
 /// One authentication attempt as the network process passes it on. The broker verifies a publickey signature
 /// itself, over the session identifier it recorded for the connection, never trusting the network process's check.
 public enum SSHBrokerAttempt: Sendable, Equatable {
+    /// The "none" method (RFC 4252 §5.2).
     case none(user: String)
+    /// A publickey request: a query without a signature, or an attempt with one (RFC 4252 §7).
     case publicKey(user: String, algorithm: String, keyBlob: [UInt8], signature: [UInt8]?)
+    /// A password (RFC 4252 §8).
     case password(user: String, password: String)
+    /// keyboard-interactive (RFC 4256): nil for its start, then the user's responses to the prompts.
     case keyboardInteractive(user: String, responses: [String]?)
 }
 
@@ -34,9 +39,12 @@ public enum SSHBrokerAttempt: Sendable, Equatable {
 public enum SSHBrokerRequest: Sendable, Equatable {
     /// Sign an exchange hash with one of the host keys (the first for a connection is its session identifier).
     case signExchangeHash(connection: UInt64, exchangeHash: [UInt8], algorithm: String, hostKey: [UInt8])
+    /// Decide an authentication attempt; `completedMethods` are those already passed (for AuthenticationMethods).
     case authenticate(connection: UInt64, attempt: SSHBrokerAttempt, isFirstRequest: Bool, completedMethods: [String],
                       remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16)
+    /// The banner to show this user before authentication (sshd_config's Banner, Match applied), if any.
     case banner(connection: UInt64, user: String, remoteAddress: String, localAddress: String, localPort: UInt16)
+    /// How many failed attempts this user has (MaxAuthTries, Match applied).
     case maximumAttempts(connection: UInt64, user: String, remoteAddress: String, localAddress: String, localPort: UInt16)
     /// The connection is gone: the broker forgets what it knew of it.
     case connectionClosed(connection: UInt64)
@@ -49,15 +57,34 @@ public enum SSHBrokerRequest: Sendable, Equatable {
 
 /// A session as the network process asks for it; the user must be the one the broker let in on that connection.
 public struct SSHBrokerSessionRequest: Sendable, Equatable {
+    /// The user the session runs as.
     public var user: String
+    /// exec, shell or subsystem.
     public var command: SSHSessionCommand
+    /// The client's env requests (the broker applies AcceptEnv).
     public var environment: [String: [UInt8]]
+    /// The client's pty-req, if any.
     public var terminal: SSHPseudoTerminalRequest?
+    /// The client's address, as text.
     public var remoteAddress: String
+    /// The client's port.
     public var remotePort: UInt16
+    /// The server's address the client connected to.
     public var localAddress: String
+    /// The server's port.
     public var localPort: UInt16
 
+    /// A request with these fields.
+    ///
+    /// - Parameters:
+    ///   - user: The user the session runs as.
+    ///   - command: What to run.
+    ///   - environment: The client's env requests.
+    ///   - terminal: The pty-req, if any.
+    ///   - remoteAddress: The client's address.
+    ///   - remotePort: The client's port.
+    ///   - localAddress: The server's address.
+    ///   - localPort: The server's port.
     public init(user: String, command: SSHSessionCommand, environment: [String: [UInt8]], terminal: SSHPseudoTerminalRequest?,
                 remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16) {
         self.user = user
@@ -73,10 +100,15 @@ public struct SSHBrokerSessionRequest: Sendable, Equatable {
 
 /// The broker's answer to one request.
 public enum SSHBrokerReply: Sendable, Equatable {
+    /// The signature blob over the exchange hash.
     case signature([UInt8])
+    /// The authentication attempt's outcome.
     case decision(SSHAuthenticationDecision)
+    /// The banner's text; nil for none.
     case banner(String?)
+    /// The attempt limit; nil for the server's default.
     case maximumAttempts(Int?)
+    /// Done, nothing to report (a forgotten connection, a delivered signal).
     case done
     /// The session runs: its descriptors came with this reply (with a terminal, one: the controlling side;
     /// without, three: stdin, stdout, stderr), and the message of the day to show first.
@@ -94,9 +126,17 @@ public enum SSHBrokerNotice: Sendable, Equatable {
     /// A session the broker started has ended: exited with a status, or killed by a signal.
     case sessionExited(session: UInt64, exit: ChildExit)
 
+    /// A host key the network process presents: its public half, and its certificate if it has one.
     public struct HostKey: Sendable, Equatable {
+        /// The public key's wire blob.
         public var publicKey: [UInt8]
+        /// The certificate's wire blob, if the key has one.
         public var certificate: [UInt8]?
+        /// A host key with these blobs.
+        ///
+        /// - Parameters:
+        ///   - publicKey: The public key's wire blob.
+        ///   - certificate: The certificate's wire blob, or nil.
         public init(publicKey: [UInt8], certificate: [UInt8]?) {
             self.publicKey = publicKey
             self.certificate = certificate
@@ -106,15 +146,21 @@ public enum SSHBrokerNotice: Sendable, Equatable {
 
 /// One datagram: a request (network process → broker), a reply or a notice (broker → network process).
 public enum SSHBrokerMessage: Sendable, Equatable {
+    /// A request and the identifier its reply will carry.
     case request(id: UInt32, SSHBrokerRequest)
+    /// The reply to the request with this identifier.
     case reply(id: UInt32, SSHBrokerReply)
+    /// Something the broker says unasked.
     case notice(SSHBrokerNotice)
 }
 
 /// Why a datagram was refused; the conversation that sent it ends.
 public struct SSHBrokerProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What was wrong, in words.
     public let reason: String
+    /// An error with this reason.
     public init(_ reason: String) { self.reason = reason }
+    /// "privilege broker protocol: " and the reason.
     public var description: String { "privilege broker protocol: \(reason)" }
 }
 
@@ -128,6 +174,14 @@ extension SSHBrokerMessage {
              replySessionRefused
     }
 
+    /// The datagram for this message.
+    ///
+    /// ```swift
+    /// let message = SSHBrokerMessage.request(id: 1, .connectionClosed(connection: 7))
+    /// let decoded = try SSHBrokerMessage(decoding: message.encode())   // == message
+    /// ```
+    ///
+    /// - Returns: The message's bytes, to send as one datagram.
     public func encode() -> ByteBuffer {
         var buffer = ByteBuffer()
         switch self {
@@ -340,6 +394,10 @@ extension SSHBrokerMessage {
 
 extension SSHBrokerMessage {
     /// Decodes one datagram; anything but an exact, well-formed message throws.
+    ///
+    /// - Parameter datagram: One received datagram, whole.
+    /// - Throws: ``SSHBrokerProtocolError`` for an unknown message number, a short or overlong field, a list past
+    ///   its limit, a NUL in a name, a boolean other than 0 or 1, or bytes after the message.
     public init(decoding datagram: ByteBuffer) throws {
         guard datagram.readableBytes <= SSHBrokerProtocol.maximumMessageSize else {
             throw SSHBrokerProtocolError("a message of \(datagram.readableBytes) bytes")
