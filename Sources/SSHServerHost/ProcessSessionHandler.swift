@@ -14,6 +14,7 @@ import SSHPOSIX
 import NIOPosix
 import SSH
 import SSHProtocol
+import Synchronization
 
 /// Runs sessions as processes: either all as the account the server runs as, or each as the account the client
 /// authenticated as (which needs the server to run as root, and is what shhd does as root).
@@ -112,7 +113,7 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
                                                closeAtEOF: !hasTerminal)
                 return .input(clientVanished: vanished)
             }
-            group.addTask { .exit(await child.exit()) }
+            group.addTask { .exit(await Self.exitUnlessCancelled(child.exit)) }
             var exit: ChildExit?
             var openOutputs = outputs
             while exit == nil || openOutputs > 0, let finished = await group.next() {
@@ -184,7 +185,31 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
         } catch {
             finished.fail(error)
         }
-        try await finished.futureResult.get()
+        // Cancelled (the server stopping hard): stop forwarding now; a process that keeps the pipe open must not
+        // hold the session, and so the server's run(), open.
+        try await withTaskCancellationHandler {
+            try await finished.futureResult.get()
+        } onCancel: {
+            finished.fail(CancellationError())
+        }
+    }
+
+    /// The child's exit; or, when the session is cancelled (the server stopping hard), `.signaled(SIGHUP)` at once:
+    /// the process has been hung up, and one that ignores that must not keep the server's `run()` from returning.
+    /// It is left to end on its own, as sshd leaves it, and its reaper still collects it then.
+    private static func exitUnlessCancelled(_ exit: @escaping @Sendable () async -> ChildExit) async -> ChildExit {
+        let waiter = ExitWaiter()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.continuation.withLock { $0 = continuation }
+                if Task.isCancelled { waiter.resume(.signaled(SIGHUP)) }
+                // Unstructured on purpose, and the only such task: it does nothing but wait for the process, and
+                // ends when the process does.
+                Task { waiter.resume(await exit()) }
+            }
+        } onCancel: {
+            waiter.resume(.signaled(SIGHUP))
+        }
     }
 
     /// Copies the channel's data to the child's stdin, closing it at the client's EOF (not a terminal's: closing
@@ -311,5 +336,14 @@ private final class PipeToChannelHandler: ChannelInboundHandler {
         ended = true
         if let error { finished.fail(error) } else { finished.succeed() }
         context.close(promise: nil)
+    }
+}
+
+/// Whoever comes first — the process's exit or the session's cancellation — resumes the waiting session.
+private final class ExitWaiter: Sendable {
+    let continuation = Mutex<CheckedContinuation<ChildExit, Never>?>(nil)
+
+    func resume(_ exit: ChildExit) {
+        continuation.withLock { $0.take() }?.resume(returning: exit)
     }
 }

@@ -41,6 +41,28 @@ private struct EchoTunnelDelegate: SSHServerConnectionDelegate {
                                     hostKeyValidator: PinnedHostKeys([hostKey.publicKey]), configuration: configuration)
     }
 
+    /// Sessions are child tasks of run(), but a process that ignores its hang-up must not keep run() from
+    /// returning when the server is cancelled: it is hung up and left to end on its own (as sshd leaves it).
+    @Test func cancellingRunIsNotHeldByAProcessIgnoringHangUp() async throws {
+        let key = try SSHPrivateKey.generate(type: .ed25519)
+        let hostKey = try SSHPrivateKey.generate(type: .ed25519)
+        let server = SSHServer(configuration: .init(port: 0, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+                               authenticator: TestAuthenticator(keys: [key.publicKey]), sessionHandler: SSHProcessSessionHandler(shell: "/bin/sh"))
+        let running = Task { try await server.run() }
+        let client = try await Self.connect(port: try await server.listeningPort, key: key, hostKey: hostKey)
+        let session = try await client.openSession()
+        let marker = "ignoring-hangup-\(UInt32.random(in: 0...UInt32.max))"
+        try await session.request(.exec("trap '' HUP; echo ready; exec sleep 30 # \(marker)"))
+        for try await input in session.input {
+            if case .data = input { break }
+        }
+        let started = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        #expect(ContinuousClock.now - started < .seconds(10), "run() waited for a process that ignores SIGHUP")
+        _ = try? await runAsync("/usr/bin/pkill", ["-f", marker])
+    }
+
     @Test func gracefulShutdownLetsRunningSessionsFinish() async throws {
         let key = try SSHPrivateKey.generate(type: .ed25519)
         let hostKey = try SSHPrivateKey.generate(type: .ed25519)
