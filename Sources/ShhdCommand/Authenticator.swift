@@ -149,7 +149,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                 settings = matchSettings(user: user, groups: [], connection: connection)
             }
             guard offeredMethods.contains("keyboard-interactive"),
-                  ConfigValues.flag(settings["kbdinteractiveauthentication"] ?? "yes") != false else { return .reject }
+                  settings.options.kbdInteractiveAuthentication else { return .reject }
             return .ask(KeyboardInteractiveRequest(prompts: [KeyboardInteractivePrompt(prompt: "Password: ", echo: false)]))
         case .keyboardInteractive(_, let responses?):
             guard responses.count == 1 else { return .reject }
@@ -160,7 +160,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     private func decidePublicKey(_ key: SSHPresentedKey, algorithm: SSHHostKeyAlgorithm, user: String, isQuery: Bool,
                                  connection: SSHServerConnectionInfo) -> SSHAuthenticationDecision {
         guard case .admitted(let account, let settings, let address, let from) = admission(user: user, connection: connection, log: connection.isFirstRequest),
-              ConfigValues.flag(settings["pubkeyauthentication"] ?? "yes") != false else {
+              settings.options.pubkeyAuthentication else {
             return .reject
         }
         if let refusal = Self.keyRefusal(key, algorithm: algorithm, settings: settings) {
@@ -219,7 +219,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
                 return "\(algorithm.name) is not in PubkeyAcceptedAlgorithms"
             }
         }
-        let requiredRSABits = settings["requiredrsasize"].flatMap { Int($0) } ?? 1024
+        let requiredRSABits = settings.options.requiredRSASize
         var keys = [key.publicKey]
         if case .certificate(let certificate) = key { keys.append(certificate.signatureKey) }
         for checked in keys where checked.type == .rsa && checked.bitCount < requiredRSABits {
@@ -329,13 +329,13 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             log.info("Failed \(method) for \(who) from \(address?.ipAddress ?? "unknown") port \(address?.port ?? 0) ssh2")
             return .reject
         }
-        let keyword = method == "password" ? "passwordauthentication" : "kbdinteractiveauthentication"
-        guard ConfigValues.flag(matched[keyword] ?? "yes") != false else { return .reject }
+        let options = matched.options
+        guard method == "password" ? options.passwordAuthentication : options.kbdInteractiveAuthentication else { return .reject }
         guard matches else {
             log.info("Failed \(method) for \(user) \(from) ssh2")
             return .reject
         }
-        if account.uid == 0, (matched["permitrootlogin"] ?? "prohibit-password").lowercased() != "yes" {
+        if account.uid == 0, options.permitRootLogin != .yes {
             log.info("ROOT LOGIN REFUSED \(from): PermitRootLogin allows no passwords")
             return .reject
         }
@@ -370,10 +370,10 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         } else {
             grant.forcedCommand = keyCommand
         }
-        if account.uid == 0, (settings["permitrootlogin"] ?? "prohibit-password").lowercased() == "forced-commands-only", keyCommand == nil {
+        if account.uid == 0, settings.options.permitRootLogin == .forcedCommandsOnly, keyCommand == nil {
             return .failure(Refusal(message: "PermitRootLogin forced-commands-only and the key has no command="))
         }
-        grant.permitsTerminal = ConfigValues.flag(settings["permittty"] ?? "yes") != false
+        grant.permitsTerminal = settings.options.permitTTY
             && (entry?.options.pty ?? true)
             && (certificate.map { $0.extensions.contains { $0.name == "permit-pty" } } ?? true)
         let userEnvironment = (settings.arguments("permituserenvironment") ?? ["no"]).joined(separator: " ")
@@ -406,7 +406,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             grant.environment[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
         }
         grant.acceptedEnvironment = settings.all("acceptenv").flatMap { $0 }
-        grant.maximumSessions = settings["maxsessions"].flatMap { Int($0) }
+        grant.maximumSessions = settings.isSet("maxsessions") ? settings.options.maxSessions : nil
         return .success(grant)
     }
 
@@ -459,7 +459,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             note("User \(user) \(from) not allowed because \(refusal)")
             return .refused(unknownUser: false)
         }
-        if account.uid == 0 && (settings["permitrootlogin"] ?? "prohibit-password").lowercased() == "no" {
+        if account.uid == 0 && settings.options.permitRootLogin == .no {
             note("ROOT LOGIN REFUSED \(from)")
             return .refused(unknownUser: false)
         }
@@ -474,8 +474,7 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
     func authorizedKeysFiles(_ settings: SSHServerConfig, account: SystemAccount) -> [AuthorizedKeysFile] {
         let log = self.log
         let policy = SSHAuthorizedKeysPolicy(
-            filePatterns: settings.arguments("authorizedkeysfile") ?? SSHAuthorizedKeysPolicy().filePatterns,
-            strictModes: ConfigValues.flag(settings["strictmodes"] ?? "yes") != false
+            filePatterns: settings.options.authorizedKeysFiles, strictModes: settings.options.strictModes
         ) { problem in
             switch problem {
             case .refused(let text): log.info("Authentication refused: \(text)")
@@ -510,5 +509,21 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
             return "none of user's groups are listed in AllowGroups"
         }
         return nil
+    }
+}
+
+extension SSHServerConfig {
+    /// These settings typed, defaults from OpenSSHConfig's one place. Every value, Match blocks included, was
+    /// checked when shhd started (SSHServerConfigFile.checkValues), so this does not fail; were it to, the login
+    /// gets nothing (every method off, root refused, no terminal): closed, not open.
+    var options: SSHServerOptions {
+        if let options = try? SSHServerOptions(self) { return options }
+        var closed = SSHServerOptions()
+        closed.permitRootLogin = .no
+        closed.pubkeyAuthentication = false
+        closed.passwordAuthentication = false
+        closed.kbdInteractiveAuthentication = false
+        closed.permitTTY = false
+        return closed
     }
 }
