@@ -138,7 +138,7 @@ let package = Package(
         ),
         .target(
             name: "OpenSSHConfig",
-            dependencies: ["SSHKeys", "SSHProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SSHCommandLine", "SSHKeys", "SSHProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .target(

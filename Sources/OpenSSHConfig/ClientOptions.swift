@@ -2,6 +2,7 @@
 // below, OpenSSH's defaults as shh uses them), each value checked where it was written. Paths and commands are as
 // written: %-tokens and "~" are the client's to expand, since they need the connection's user, host and port.
 import SSHKeys
+import SSHCommandLine
 import SSHProtocol
 
 /// ssh_config's options for one connection as typed values, with OpenSSH's defaults where nothing was set.
@@ -125,7 +126,7 @@ public struct SSHClientOptions: Sendable, Equatable {
     // MARK: The options, with their defaults
 
     /// LogLevel.
-    public var logLevel: OpenSSHLogLevel = .info
+    public var logLevel: LogLevel = .info
     /// Port, or the command line's -p.
     public var port = 22
     /// User; nil: the user given on the command line, else the local user.
@@ -213,8 +214,8 @@ public struct SSHClientOptions: Sendable, Equatable {
     public init(_ config: SSHClientConfig, commandLinePort: Int? = nil) throws {
         self.config = config
         if let text = config["loglevel"] {
-            guard let level = OpenSSHLogLevel(name: text) else {
-                throw config.badValue("loglevel", named: "LogLevel", text, expected: OpenSSHLogLevel.expected)
+            guard let level = LogLevel(name: text) else {
+                throw config.badValue("loglevel", named: "LogLevel", text, expected: LogLevel.expectedNames)
             }
             logLevel = level
         }

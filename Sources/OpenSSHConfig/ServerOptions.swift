@@ -2,6 +2,7 @@
 // settings a Match context gives): every default in one place (the stored properties below, sshd's defaults as
 // shhd uses them), each value checked where it was written. -T's dump is here too, printing values as written.
 import SSHKeys
+import SSHCommandLine
 import SSHProtocol
 
 /// sshd_config's options as typed values, with sshd's defaults where nothing was set: for the whole server
@@ -152,7 +153,7 @@ public struct SSHServerOptions: Sendable, Equatable {
     /// PidFile; nil: none (shhd writes none unless told).
     public var pidFile: String?
     /// LogLevel.
-    public var logLevel: OpenSSHLogLevel = .info
+    public var logLevel: LogLevel = .info
     /// Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms over the defaults.
     public var algorithms: SSHAlgorithms = .defaults
     /// RekeyLimit.
@@ -251,8 +252,8 @@ public struct SSHServerOptions: Sendable, Equatable {
         hostCertificateFiles = config.all("hostcertificate").compactMap(\.first)
         if let text = config["pidfile"] { pidFile = text.lowercased() == "none" ? nil : text }
         if let text = config["loglevel"] {
-            guard let level = OpenSSHLogLevel(name: text) else {
-                throw config.badValue("loglevel", named: "LogLevel", text, expected: OpenSSHLogLevel.expected)
+            guard let level = LogLevel(name: text) else {
+                throw config.badValue("loglevel", named: "LogLevel", text, expected: LogLevel.expectedNames)
             }
             logLevel = level
         }
@@ -499,7 +500,7 @@ extension SSHServerConfigFile {
             case "allowtcpforwarding", "allowstreamlocalforwarding":
                 guard ["yes", "no", "all", "local", "remote"].contains(value.lowercased()) else { throw bad("yes, no, local or remote") }
             case "loglevel":
-                guard OpenSSHLogLevel(name: value) != nil else { throw bad(OpenSSHLogLevel.expected) }
+                guard LogLevel(name: value) != nil else { throw bad(LogLevel.expectedNames) }
             case "maxauthtries", "maxsessions", "requiredrsasize":
                 guard let number = Int(value), number >= 0 else { throw bad("a number") }
             case "pubkeyacceptedalgorithms":

@@ -1,8 +1,11 @@
 // LogLevel as ssh_config and sshd_config spell it (QUIET to DEBUG3), shared by shh's diagnostics and shhd's log.
 
-public enum LogLevel: Int, Comparable, Sendable {
+/// LogLevel of ssh_config and sshd_config (and -v, -q), from the quietest to the most verbose.
+public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
+    /// QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1, DEBUG2, DEBUG3, in that order.
     case quiet = 0, fatal, error, info, verbose, debug1, debug2, debug3
 
+    /// Whether `a` is quieter than `b`.
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 
     /// QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG (= DEBUG1), DEBUG1-3, in any case; nil for anything else.

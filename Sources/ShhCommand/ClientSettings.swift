@@ -61,7 +61,7 @@ struct ClientSettings {
             try reader.read(path: "/etc/ssh/ssh_config", userConfig: false, required: false)
         }
         let options = try SSHClientOptions(reader.config, commandLinePort: arguments.port)
-        diagnostics.level = Diagnostics.Level(rawValue: options.logLevel.rawValue) ?? diagnostics.level
+        diagnostics.level = options.logLevel
         if arguments.verbosity > 0 {
             diagnostics.level = max(diagnostics.level, Diagnostics.Level(rawValue: min(Diagnostics.Level.verbose.rawValue + arguments.verbosity, Diagnostics.Level.debug3.rawValue)) ?? .debug3)
         }

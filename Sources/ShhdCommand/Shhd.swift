@@ -50,7 +50,7 @@ public enum Shhd {
             let networkProcess = PrivilegeSeparation.networkProcess
             let settings = try ServerSettings.resolve(parsed, log: log, checking: parsed.checkOnly || parsed.printConfiguration,
                                                       loadingHostKeys: networkProcess == nil)
-            log.level = ServerLog.Level(rawValue: settings.options.logLevel.rawValue) ?? log.level
+            log.level = settings.options.logLevel
             if parsed.debug > 0 { log.level = max(log.level, ServerLog.Level(rawValue: ServerLog.Level.verbose.rawValue + parsed.debug) ?? .debug3) }
             if parsed.quiet { log.level = .quiet }
             if parsed.printConfiguration {
