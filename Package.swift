@@ -205,6 +205,24 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SSHPOSIXTests",
+            dependencies: ["SSHPOSIX", "CSSHPOSIX", "SSHProtocol"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHServerHostTests",
+            dependencies: [
+                "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHKeygenCommandTests",
+            dependencies: ["SSHKeygenCommand", "SSHKeys"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SSHCommandLineTests",
             dependencies: ["SSHCommandLine"],
             swiftSettings: strictSettings
