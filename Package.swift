@@ -210,6 +210,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SSHAgentTests",
+            dependencies: ["SSHAgent", "SSHKeys", "SSHProtocol", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SSHServerHostTests",
             dependencies: [
                 "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
