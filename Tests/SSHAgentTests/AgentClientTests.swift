@@ -193,6 +193,26 @@ import Testing
     }
 }
 
+/// The fuzzer's seeds are real replies: the identities answers list keys, the sign responses hold signatures, and
+/// the failure is a refusal.
+@Test func fuzzSeedsAreReplies() throws {
+    let seeds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fuzz/Seeds/FuzzAgentReply")
+    let names = try FileManager.default.contentsOfDirectory(atPath: seeds.path).sorted()
+    #expect(names.count >= 5)
+    for name in names {
+        var reply = ByteBuffer(bytes: [UInt8](try Data(contentsOf: seeds.appendingPathComponent(name))))
+        if name.hasPrefix("identities-") {
+            let listed = try SSHAgentClient.parseIdentities(&reply)
+            #expect(name == "identities-none" ? listed.isEmpty : !listed.isEmpty, "\(name)")
+        } else if name.hasPrefix("sign-response-") {
+            _ = try SSHAgentClient.parseSignature(&reply)
+        } else {
+            #expect(throws: SSHAgentError(.refused("sign")), "\(name)") { try SSHAgentClient.parseSignature(&reply) }
+        }
+    }
+}
+
 /// A one-shot fake agent: the framing of a reply (its length prefix) is checked before any parsing.
 @Suite(.timeLimit(.minutes(1))) struct AgentFramingTests {
     @Test(arguments: [
