@@ -207,6 +207,29 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SSHPOSIXTests",
+            dependencies: ["SSHPOSIX", "CSSHPOSIX", "SSHProtocol"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHAgentTests",
+            dependencies: ["SSHAgent", "SSHKeys", "SSHProtocol", "SSHWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHServerHostTests",
+            dependencies: [
+                "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SSHKeygenCommandTests",
+            dependencies: ["SSHKeygenCommand", "SSHKeys"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SSHCommandLineTests",
             dependencies: ["SSHCommandLine"],
             swiftSettings: strictSettings

@@ -51,6 +51,11 @@ let package = Package(
             .product(name: "SSHServerHost", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        fuzzTarget("FuzzAgentReply", [
+            .product(name: "SSHAgent", package: "shh"),
+            .product(name: "SSHWire", package: "shh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         fuzzTarget("FuzzConnection", [
             .product(name: "SSHProtocol", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),

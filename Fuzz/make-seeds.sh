@@ -251,3 +251,28 @@ seeds = {
 for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(data)
 PYTHON
+
+# FuzzAgentReply: ssh-agent reply bodies (after the length prefix): identities answers with an ed25519 key, with an
+# RSA key, a certificate and an empty comment, and with none; a sign response; SSH_AGENT_FAILURE.
+mkdir -p Seeds/FuzzAgentReply
+ED25519=$(blob "$keys/ed25519.pub" | od -An -tx1 | tr -d ' \n') RSA=$(blob "$keys/rsa2048.pub" | od -An -tx1 | tr -d ' \n') \
+CERT=$(blob ../Tests/Fixtures/certs/host-cert.pub | od -An -tx1 | tr -d ' \n') python3 - Seeds/FuzzAgentReply <<'PYTHON'
+import os, struct, sys
+out = sys.argv[1]
+def s(b):
+    if isinstance(b, str): b = b.encode()
+    return struct.pack(">I", len(b)) + b
+ed25519, rsa, cert = (bytes.fromhex(os.environ[name]) for name in ("ED25519", "RSA", "CERT"))
+def identities(*entries): return bytes([12]) + struct.pack(">I", len(entries)) + b"".join(s(blob) + s(comment) for blob, comment in entries)
+seeds = {
+    "identities-ed25519": identities((ed25519, "fixture-ed25519")),
+    "identities-three": identities((rsa, "rsa"), (cert, ""), (ed25519, "/home/me/.ssh/id_ed25519")),
+    "identities-none": identities(),
+    "sign-response-ed25519": bytes([14]) + s(s("ssh-ed25519") + s(bytes(range(64)))),
+    "sign-response-rsa-sha2-512": bytes([14]) + s(s("rsa-sha2-512") + s(bytes(256))),
+    "failure": bytes([5]),
+}
+for name, data in seeds.items():
+    open(os.path.join(out, name), "wb").write(data)
+PYTHON
+chmod 644 Seeds/FuzzAgentReply/*

@@ -146,7 +146,11 @@ public struct SSHAgentClient: Sendable {
 
     // MARK: Parsing (static, so the fuzz target and tests reach it without a socket)
 
-    static func parseIdentities(_ reply: inout ByteBuffer) throws -> [SSHAgentIdentity] {
+    /// Reads an agent's answer to REQUEST_IDENTITIES (the reply without its length prefix): the keys and
+    /// certificates it lists, in order, with blobs of key types we do not know skipped.
+    /// - Throws: `SSHAgentError`: `refused` for SSH_AGENT_FAILURE, `malformedReply` for another message type or an
+    ///   answer cut short.
+    public static func parseIdentities(_ reply: inout ByteBuffer) throws -> [SSHAgentIdentity] {
         do {
             let type = try reply.readSSHByte()
             guard type == Message.identitiesAnswer else {
@@ -170,7 +174,10 @@ public struct SSHAgentClient: Sendable {
         }
     }
 
-    static func parseSignature(_ reply: inout ByteBuffer) throws -> SSHSignature {
+    /// Reads an agent's answer to SIGN_REQUEST (the reply without its length prefix): the signature it made.
+    /// - Throws: `SSHAgentError`: `refused` for SSH_AGENT_FAILURE, `malformedReply` for another message type, an
+    ///   answer cut short, or a signature blob that does not parse.
+    public static func parseSignature(_ reply: inout ByteBuffer) throws -> SSHSignature {
         do {
             let type = try reply.readSSHByte()
             guard type == Message.signResponse else {
