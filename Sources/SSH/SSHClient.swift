@@ -72,7 +72,7 @@ public final class SSHClient: Sendable {
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
         lifetime = SSHConnectionLifetime(channel: channel)
-        channel.closeFuture.whenComplete { _ in logger.info("disconnected") }
+        channel.closeFuture.whenComplete { [logger] _ in logger.info("disconnected") }
     }
 
     /// Connects as `connect(host:port:user:credentials:hostKeyValidator:...)` does, runs `body` with the client,

@@ -240,7 +240,7 @@ public final class SSHServer: Service, Sendable {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.so_keepalive), value: configuration.tcpKeepAlive ? 1 : 0)
-                .childChannelInitializer { child in
+                .childChannelInitializer { [configuration] child in
                     child.eventLoop.makeCompletedFuture {
                         if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
                             throw SSHError(.connectionClosed)
