@@ -7,10 +7,17 @@ import SSHProtocol
 
 /// What authentication is doing, for a client that shows it (ssh -v): the methods the server lets us continue
 /// with, each credential tried, a key the server accepts (before the signature), and the method that succeeded.
+///
+/// `SSHClient.connect` reports it through its `onAuthenticationProgress` closure, on the connection's event loop.
 public enum SSHClientAuthenticationProgress: Sendable, Equatable {
+    /// The server's list of methods that can continue (RFC 4252 §5.1); `partialSuccess` when the last method
+    /// succeeded but more are required.
     case methodsThatCanContinue([String], partialSuccess: Bool)
+    /// A credential is being tried: its method, and for public keys the key offered.
     case trying(method: String, key: SSHPresentedKey?)
+    /// The server would accept this key (SSH_MSG_USERAUTH_PK_OK, RFC 4252 §7); the signature follows.
     case keyAccepted(SSHPresentedKey)
+    /// Authentication succeeded with this method.
     case succeeded(method: String)
 }
 

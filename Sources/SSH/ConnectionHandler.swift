@@ -5,13 +5,20 @@
 import NIOCore
 import SSHProtocol
 
-/// What arrives on a channel, in order.
+/// What arrives on a channel, in order (RFC 4254 §5 and §6).
+///
+/// A session's exit status may come before the last of its data: read until the input ends, not until
+/// `.exitStatus`.
 public enum SSHChannelInput: Sendable, Equatable {
+    /// Channel data: a command's standard output on a client, the client's standard input on a server.
     case data(ByteBuffer)
+    /// Extended data of type 1 (SSH_EXTENDED_DATA_STDERR): a command's standard error.
     case stderr(ByteBuffer)
     /// The peer will send no more data.
     case eof
+    /// exit-status: the remote command exited with this status.
     case exitStatus(Int32)
+    /// exit-signal: a signal ended the remote command.
     case exitSignal(SSHExitSignal)
     /// A request the peer sent on the channel (pty-req, env, exec, window-change, signal, ...). Requests that
     /// want a reply are answered by the handler's policy before they appear here.
@@ -32,28 +39,58 @@ enum SessionRequestVerdict {
 /// a delegate allows only what it implements (deny by default). keepalive@openssh.com, no-more-sessions@openssh.com
 /// and hostkeys-00@openssh.com are answered by the connection itself and never reach the delegate.
 /// Both decisions run on the connection's event loop and must not block (see `SSHServerAuthenticator`).
+///
+/// ```swift
+/// // Lets clients reach one internal service, nothing else.
+/// struct OneTunnel: SSHServerConnectionDelegate {
+///     func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+///         guard case .directTCPIP("localhost", 8080, _, _) = type else {
+///             return .reject(.administrativelyProhibited, description: "only localhost:8080")
+///         }
+///         return .accept { channel in
+///             // connect to localhost:8080 and copy bytes both ways until either side ends
+///         }
+///     }
+/// }
+/// ```
 public protocol SSHServerConnectionDelegate: Sendable {
-    /// Answers a global request from `user`. Requests are decided one at a time, in the order they came (the
-    /// protocol's replies carry no identifier). Default: `.failure`.
+    /// Answers a global request from `user` (RFC 4254 §4). Requests are decided one at a time, in the order they
+    /// came (the protocol's replies carry no identifier). Default: `.failure`.
+    /// - Parameters:
+    ///   - request: the request, such as tcpip-forward.
+    ///   - user: the authenticated user.
+    /// - Returns: the answer sent to the client.
     func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse
     /// Decides a channel open of any type but "session" (sessions go to the session handler). Default: refused as
     /// administratively prohibited.
+    /// - Parameters:
+    ///   - type: the channel type and its data (host and port for direct-tcpip, ...).
+    ///   - user: the authenticated user.
+    /// - Returns: accept with the code that serves the channel, or reject with a reason.
     func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision
 }
 
 extension SSHServerConnectionDelegate {
     /// Refuses.
+    /// - Parameters:
+    ///   - request: the request, ignored.
+    ///   - user: the user, ignored.
+    /// - Returns: `.failure`.
     public func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse { .failure }
     /// Refuses as administratively prohibited.
+    /// - Parameters:
+    ///   - type: the channel type, named in the refusal.
+    ///   - user: the user, ignored.
+    /// - Returns: `.reject(.administrativelyProhibited, ...)`.
     public func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
         .reject(.administrativelyProhibited, description: "\(type.name) channels are not allowed")
     }
 }
 
-/// The answer to a channel open.
+/// The answer to a channel open (RFC 4254 §5.1), from an `SSHServerConnectionDelegate`.
 public enum SSHChannelOpenDecision: Sendable {
     /// Open the channel and serve it with `serve`; when it returns (or throws) the channel is ended with EOF and
-    /// CLOSE, after the data it wrote.
+    /// CLOSE, after the data it wrote. `serve` runs as a child task of `SSHServer.run()`.
     case accept(serve: @Sendable (SSHChannel) async throws -> Void)
     /// Refuse with an RFC 4254 §5.1 reason and a message for the peer.
     case reject(SSHChannelOpenFailureReason, description: String)

@@ -19,6 +19,9 @@ public struct SSHHostAddress: Sendable, Hashable {
     public var port: Int
 
     /// A server address.
+    /// - Parameters:
+    ///   - host: the host name or address.
+    ///   - port: the TCP port.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
@@ -26,10 +29,23 @@ public struct SSHHostAddress: Sendable, Hashable {
 }
 
 /// Decides whether the server's host key is the one we expect (known_hosts, a pinned key, ...). Required for every
-/// client: there is no default that accepts everything.
+/// client: there is no default that accepts everything. Without this check anyone between client and server can
+/// read and change the whole connection (RFC 4251 §4.1).
 ///
-/// The check runs once per connection, after the server proved it holds the key; reading from the server pauses
-/// meanwhile, so a validator may take its time (read files, ask a person).
+/// The check runs once per connection, after the server proved it holds the key (RFC 4253 §8); reading from the
+/// server pauses meanwhile, so a validator may take its time (read files, ask a person). It runs on the
+/// connection's event loop: await slow work on a thread made for it, never block.
+///
+/// ```swift
+/// struct UnexpectedHostKey: Error {}
+///
+/// struct FingerprintPinned: SSHHostKeyValidator {
+///     let fingerprint: String   // "SHA256:..."
+///     func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
+///         guard hostKey.publicKey.fingerprint() == fingerprint else { throw UnexpectedHostKey() }
+///     }
+/// }
+/// ```
 public protocol SSHHostKeyValidator: Sendable {
     /// Returns to accept the server's key; throws to refuse it.
     ///
@@ -38,6 +54,7 @@ public protocol SSHHostKeyValidator: Sendable {
     /// - Parameters:
     ///   - hostKey: the key (or certificate) the server presented.
     ///   - server: the name and port the client connected to.
+    /// - Throws: any error, to refuse the key.
     func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws
 }
 
@@ -46,21 +63,37 @@ public struct AcceptAnyHostKeyInsecurely: SSHHostKeyValidator {
     /// The validator that accepts everything.
     public init() {}
     /// Accepts the key without looking at it.
+    /// - Parameters:
+    ///   - hostKey: the key the server presented, ignored.
+    ///   - server: the server, ignored.
     public func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {}
 }
 
 extension SSHHostKeyValidator where Self == AcceptAnyHostKeyInsecurely {
-    /// Accepts any host key, so anyone between us and the server can read and change everything.
+    /// Accepts any host key, so anyone between us and the server can read and change everything. For tests and
+    /// throwaway tools only.
     public static var acceptAnyHostKeyInsecurely: AcceptAnyHostKeyInsecurely { AcceptAnyHostKeyInsecurely() }
 }
 
 /// Accepts exactly the given keys (plain host keys, or certificates whose subject key is one of them).
+///
+/// For a server whose key the program already knows, such as one it set up itself.
+///
+/// ```swift
+/// let client = try await SSHClient.connect(host: "10.0.0.5", user: "deploy", credentials: credentials,
+///                                          hostKeyValidator: .pinned([serverKey]))
+/// ```
 public struct PinnedHostKeys: SSHHostKeyValidator {
     /// The keys accepted.
     public var keys: Set<SSHPublicKey>
     /// A validator accepting exactly `keys`.
+    /// - Parameter keys: the host keys to accept.
     public init(_ keys: Set<SSHPublicKey>) { self.keys = keys }
-    /// Accepts the key when it is one of `keys`; otherwise throws `SSHHostKeyRejection.notPinned`.
+    /// Accepts the key when it is one of `keys`.
+    /// - Parameters:
+    ///   - hostKey: the key (or certificate) the server presented.
+    ///   - server: the server, named in the rejection.
+    /// - Throws: `SSHHostKeyRejection` with reason `notPinned` when the key is not one of `keys`.
     public func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
         guard keys.contains(hostKey.publicKey) else {
             throw SSHHostKeyRejection(.notPinned(fingerprint: hostKey.publicKey.fingerprint()), host: server)
@@ -70,10 +103,15 @@ public struct PinnedHostKeys: SSHHostKeyValidator {
 
 extension SSHHostKeyValidator where Self == PinnedHostKeys {
     /// Accepts exactly `keys`.
+    /// - Parameter keys: the host keys to accept.
+    /// - Returns: a `PinnedHostKeys` validator.
     public static func pinned(_ keys: Set<SSHPublicKey>) -> PinnedHostKeys { PinnedHostKeys(keys) }
 }
 
 /// Why a host key was refused by one of this module's validators: what a user needs to decide what to do.
+///
+/// It reaches the caller of `SSHClient.connect` as `SSHError.underlying` of an `SSHError` whose kind is
+/// `hostKeyRejected`.
 public struct SSHHostKeyRejection: Error, Sendable, Equatable, CustomStringConvertible {
     /// The reasons.
     public enum Reason: Sendable, Equatable {
@@ -99,11 +137,16 @@ public struct SSHHostKeyRejection: Error, Sendable, Equatable, CustomStringConve
     public var host: SSHHostAddress
 
     /// A rejection for `host`.
+    /// - Parameters:
+    ///   - reason: why the key was refused.
+    ///   - host: the server whose key it was.
     public init(_ reason: Reason, host: SSHHostAddress) {
         self.reason = reason
         self.host = host
     }
 
+    /// The refusal in words for a person: the host, the key's type and fingerprint, and the known_hosts line
+    /// involved.
     public var description: String {
         switch reason {
         case .unknownHost(let name, let type, let fingerprint):
@@ -173,6 +216,9 @@ public struct SSHKnownHostsValidator: SSHHostKeyValidator {
     ///   - userFiles: files read first and written to (the first one); ~/.ssh/known_hosts by default.
     ///   - globalFiles: read-only system files; /etc/ssh/ssh_known_hosts by default.
     ///   - unknownHosts: what a host no file knows gets; refused by default.
+    ///   - hostKeyAlias: the name to look up and record instead of the host's (HostKeyAlias); nil for none.
+    ///   - hashNewEntries: whether recorded hosts are written with hashed names (HashKnownHosts).
+    ///   - onEvent: told what the validator found, for diagnostics.
     public init(userFiles: [String] = [SSHKnownHostsValidator.defaultUserFile],
                 globalFiles: [String] = ["/etc/ssh/ssh_known_hosts"],
                 unknownHosts: UnknownHostPolicy = .reject, hostKeyAlias: String? = nil, hashNewEntries: Bool = false,
@@ -192,6 +238,13 @@ public struct SSHKnownHostsValidator: SSHHostKeyValidator {
     }
 
     /// Checks `hostKey` for `server` (files are read on NIO's pool for blocking work, never on the caller's).
+    ///
+    /// A host certificate is checked against @cert-authority lines first; an untrusted one is then checked as a
+    /// plain key, as ssh does. A host no file knows is handled by `unknownHosts`.
+    /// - Parameters:
+    ///   - hostKey: the key (or certificate) the server presented.
+    ///   - server: the name and port the client connected to; looked up as "host", or "[host]:port" for a port
+    ///     other than 22.
     /// - Throws: `SSHHostKeyRejection` saying why the key was refused.
     public func validateHostKey(_ hostKey: SSHPresentedKey, of server: SSHHostAddress) async throws {
         // ssh looks names up, and records them, in lower case.
@@ -263,6 +316,16 @@ public struct SSHKnownHostsValidator: SSHHostKeyValidator {
 extension SSHHostKeyValidator where Self == SSHKnownHostsValidator {
     /// ssh's host key checking over ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; hosts not in them are refused
     /// unless `unknownHosts` says otherwise.
+    ///
+    /// ```swift
+    /// // ssh's StrictHostKeyChecking accept-new, with the program's own file:
+    /// let validator: SSHKnownHostsValidator = .knownHosts(userFiles: ["/var/lib/my-tool/known_hosts"],
+    ///                                                     unknownHosts: .acceptAndRecord)
+    /// ```
+    /// - Parameters:
+    ///   - userFiles: files read first and written to (the first one).
+    ///   - unknownHosts: what a host no file knows gets.
+    /// - Returns: an `SSHKnownHostsValidator` that also reads /etc/ssh/ssh_known_hosts.
     public static func knownHosts(userFiles: [String] = [SSHKnownHostsValidator.defaultUserFile],
                                   unknownHosts: SSHKnownHostsValidator.UnknownHostPolicy = .reject) -> SSHKnownHostsValidator {
         SSHKnownHostsValidator(userFiles: userFiles, unknownHosts: unknownHosts)

@@ -2,9 +2,20 @@
 import NIOCore
 import SSHProtocol
 
-/// A channel's input. Reading an element hands its bytes back to the window, so the peer may send more: a reader
-/// that stops reading stops the peer once the window (2 MiB by default) is full.
+/// A channel's input. Reading an element hands its bytes back to the window (RFC 4254 §5.2), so the peer may send
+/// more: a reader that stops reading stops the peer once the window (2 MiB by default) is full.
+///
+/// The sequence ends when the channel closes, and throws when the connection fails. Read it to its end: the exit
+/// status of a command may arrive before its last output.
+///
+/// ```swift
+/// var output = ByteBuffer()
+/// for try await input in channel.input {
+///     if case .data(var bytes) = input { output.writeBuffer(&bytes) }
+/// }
+/// ```
 public struct SSHChannelInputSequence: AsyncSequence, Sendable {
+    /// Each element is one piece of what the peer sent: data, stderr, EOF, a request, the exit status.
     public typealias Element = SSHChannelInput
     let stream: AsyncThrowingStream<SSHChannelInput, any Error>
     let consumed: @Sendable (Int) -> Void
@@ -23,7 +34,9 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
         let reportThreshold: Int
         var unreported = 0
 
-        /// The next input, nil once the channel has closed; throws when the connection failed.
+        /// The next input.
+        /// - Returns: what the peer sent next; nil once the channel has closed.
+        /// - Throws: `SSHError` when the connection failed before the channel closed.
         public mutating func next() async throws -> SSHChannelInput? {
             let element = try await base.next()
             switch element {
@@ -42,13 +55,30 @@ public struct SSHChannelInputSequence: AsyncSequence, Sendable {
         }
     }
 
-    /// Only one iterator should read a channel: what one reads, the other does not see.
+    /// An iterator over the input. Only one iterator should read a channel: what one reads, the other does not see.
+    /// - Returns: the iterator.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed, requestTaken: requestTaken, reportThreshold: reportThreshold)
     }
 }
 
-/// One open channel. Safe to use from any task; every operation runs on the connection's event loop.
+/// One open channel (RFC 4254 §5): a session, a tunnel, or any other type. Safe to use from any task; every
+/// operation runs on the connection's event loop.
+///
+/// `input` is what the peer sends; `write` and `writeStderr` send data and wait while the peer's window is full;
+/// `request` and `send` send channel requests; `sendEOF` and `close` end our side. A client gets channels from
+/// `SSHClient.openSession()` and `SSHClient.openChannel(_:)`, a server's session handler from
+/// `SSHServerSession.channel`.
+///
+/// ```swift
+/// let session = try await client.openSession()
+/// try await session.request(.exec("wc -l"))
+/// try await session.write(ByteBuffer(string: "one\ntwo\n"))
+/// try await session.sendEOF()
+/// for try await input in session.input {
+///     if case .data(let bytes) = input { print(String(buffer: bytes)) }   // "2"
+/// }
+/// ```
 public final class SSHChannel: Sendable {
     let id: SSHChannelID
     let handler: NIOLoopBound<ConnectionHandler>
@@ -75,7 +105,15 @@ public final class SSHChannel: Sendable {
         }, reportThreshold: max(1, Int(windowSize / 8)))
     }
 
-    /// Sends a request and waits for the reply; throws `requestRefused` when the peer says no.
+    /// Sends a request that wants a reply (RFC 4254 §5.4) and waits for it.
+    ///
+    /// ```swift
+    /// try await session.request(.environment("LANG", "C"))
+    /// try await session.request(.exec("locale"))
+    /// ```
+    /// - Parameter request: the request, such as pty-req, env, exec, shell or subsystem.
+    /// - Throws: `SSHError`: `requestRefused` when the peer says no, `channelClosed` or `connectionClosed` when the
+    ///   channel or the connection is gone.
     public func request(_ request: SSHChannelRequest) async throws {
         let reply = try await eventLoop.flatSubmit { [handler, id] in
             do {
@@ -88,14 +126,25 @@ public final class SSHChannel: Sendable {
     }
 
     /// Sends a request that wants no reply (window-change, signal, exit-status, ...).
+    /// - Parameter request: the request.
+    /// - Throws: `SSHError` when the channel or the connection is gone.
     public func send(_ request: SSHChannelRequest) async throws {
         try await eventLoop.submit { [handler, id] in _ = try handler.value.sendRequest(request, wantReply: false, on: id) }.get()
     }
 
     /// Writes data (stdin for a client, stdout for a server); waits while too much is queued for the peer.
+    ///
+    /// Waiting is the flow control: a peer that does not read keeps its window shut, and the writer waits
+    /// instead of queuing without bound.
+    /// - Parameter data: the bytes to send.
+    /// - Throws: `SSHError` when the channel or the connection is gone; SSHProtocol's `SSHProtocolError` after
+    ///   our EOF.
     public func write(_ data: ByteBuffer) async throws { try await write(data, stderr: false) }
 
-    /// Writes extended data (stderr, from a server).
+    /// Writes extended data of type 1 (stderr, from a server; RFC 4254 §5.2); waits as `write(_:)` does.
+    /// - Parameter data: the bytes to send.
+    /// - Throws: `SSHError` when the channel or the connection is gone; SSHProtocol's `SSHProtocolError` after
+    ///   our EOF.
     public func writeStderr(_ data: ByteBuffer) async throws { try await write(data, stderr: true) }
 
     private func write(_ data: ByteBuffer, stderr: Bool) async throws {
@@ -107,12 +156,17 @@ public final class SSHChannel: Sendable {
     /// to a task and back that the async methods take. Calling them elsewhere is a programming error.
     public var syncOperations: SyncOperations { SyncOperations(channel: self) }
 
+    /// The channel's operations for code on its event loop; get them from `syncOperations`.
     public struct SyncOperations {
         fileprivate let channel: SSHChannel
 
-        /// Queues `data` (extended data type 1 when `stderr`) for the peer. Returns nil while the writer may go
-        /// on, or a future that completes once the queue has drained below its limit (the peer's window opened);
-        /// the writer stops producing until then.
+        /// Queues `data` (extended data type 1 when `stderr`) for the peer.
+        /// - Parameters:
+        ///   - data: the bytes to send.
+        ///   - stderr: whether they go as extended data (a server's stderr).
+        /// - Returns: nil while the writer may go on, or a future that completes once the queue has drained below
+        ///   its limit (the peer's window opened); the writer stops producing until then.
+        /// - Throws: `SSHError` when the channel or the connection is gone; `SSHProtocolError` after our EOF.
         public func write(_ data: ByteBuffer, stderr: Bool = false) throws -> EventLoopFuture<Void>? {
             channel.eventLoop.preconditionInEventLoop()
             return try channel.handler.value.write(data, stderr: stderr, on: channel.id)
@@ -123,7 +177,8 @@ public final class SSHChannel: Sendable {
         /// through `input`, after the data before it has been handled. The bytes count as read when the handler
         /// returns, so a handler that blocks holds back the window, and the peer, as a slow reader would. For a
         /// consumer that is quick or may block its own thread anyway (a command's standard output); set it before
-        /// the request that starts output. nil goes back to `input`.
+        /// the request that starts output.
+        /// - Parameter handler: called on the event loop with each `.data` or `.stderr`; nil goes back to `input`.
         public func setDataHandler(_ handler: ((SSHChannelInput) -> Void)?) {
             channel.eventLoop.preconditionInEventLoop()
             channel.handler.value.setDataHandler(handler, on: channel.id)
@@ -136,6 +191,7 @@ public final class SSHChannel: Sendable {
         }
 
         /// No more data from us (after everything queued so far).
+        /// - Throws: `SSHError` when the channel is closed.
         public func sendEOF() throws {
             channel.eventLoop.preconditionInEventLoop()
             try channel.handler.value.sendEOF(on: channel.id)
@@ -148,12 +204,15 @@ public final class SSHChannel: Sendable {
         get async { (try? await eventLoop.submit { [handler, id] in handler.value.unreadBytes(on: id) }.get()) ?? 0 }
     }
 
-    /// No more data from us (after everything written so far).
+    /// No more data from us (after everything written so far): CHANNEL_EOF, RFC 4254 §5.3. A command reading
+    /// its standard input sees its end.
+    /// - Throws: `SSHError` when the channel or the connection is gone.
     public func sendEOF() async throws {
         try await eventLoop.submit { [handler, id] in try handler.value.sendEOF(on: id) }.get()
     }
 
-    /// Closes the channel (after queued data) and waits until the peer closed it too.
+    /// Closes the channel (after queued data) and waits until the peer closed it too (RFC 4254 §5.3). `input`
+    /// ends.
     public func close() async {
         eventLoop.execute { [handler, id] in handler.value.close(id) }
         try? await closedFuture.get()

@@ -42,6 +42,20 @@ public final class SSHClient: Sendable {
         public var logger: Logger = .silent
 
         /// The defaults are OpenSSH's: modern algorithms, rekey after 1 GiB or an hour, no keepalives.
+        ///
+        /// The logger is not a parameter: set `logger` afterwards.
+        ///
+        /// ```swift
+        /// var configuration = SSHClient.Configuration(connectTimeout: .seconds(10), keepaliveInterval: .seconds(30))
+        /// configuration.logger = Logger(label: "my-tool.ssh")
+        /// ```
+        /// - Parameters:
+        ///   - algorithms: the algorithms to offer, in order of preference.
+        ///   - rekeyLimits: when to start a new key exchange.
+        ///   - connectTimeout: the limit on connecting and the key exchange, up to the host key check.
+        ///   - authenticationTimeout: the limit on the host key check and authentication; nil for none.
+        ///   - keepaliveInterval: the quiet time after which a keepalive is sent; nil sends none.
+        ///   - keepaliveMaximumUnanswered: keepalives in a row without an answer before the connection ends.
         public init(algorithms: SSHAlgorithms = .defaults, rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(),
                     connectTimeout: TimeAmount = .seconds(30), authenticationTimeout: TimeAmount? = .seconds(30),
                     keepaliveInterval: TimeAmount? = nil, keepaliveMaximumUnanswered: Int = 3) {
@@ -72,11 +86,30 @@ public final class SSHClient: Sendable {
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
         lifetime = SSHConnectionLifetime(channel: channel)
-        channel.closeFuture.whenComplete { _ in logger.info("disconnected") }
+        channel.closeFuture.whenComplete { [logger] _ in logger.info("disconnected") }
     }
 
     /// Connects as `connect(host:port:user:credentials:hostKeyValidator:...)` does, runs `body` with the client,
     /// and closes the connection however `body` ends (returning, throwing or cancelled).
+    ///
+    /// Prefer it to `connect` when the connection serves one piece of work: nothing can leave it open.
+    ///
+    /// ```swift
+    /// let key = try SSHKeyFile.loadPrivateKey(atPath: "/home/me/.ssh/id_ed25519")
+    /// let kernel = try await SSHClient.withConnection(
+    ///     host: "example.com", user: "me", credentials: [.privateKey(key)], hostKeyValidator: .knownHosts()
+    /// ) { client in
+    ///     try await client.run("uname -s", check: true)
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - host: the server's name or address.
+    ///   - port: the server's TCP port.
+    ///   - user: the account to log in as.
+    ///   - credentials: what to authenticate with, tried in order.
+    ///   - hostKeyValidator: decides whether the server's host key is the expected one.
+    ///   - configuration: algorithms, timeouts, keepalives and the logger.
+    ///   - body: the work to do on the connection.
     /// - Returns: what `body` returns.
     /// - Throws: `SSHError` when connecting fails, or what `body` throws.
     public static func withConnection<Result: Sendable>(
@@ -96,8 +129,36 @@ public final class SSHClient: Sendable {
         }
     }
 
-    /// Connects, checks the server's host key with `hostKeyValidator`, and authenticates `user` with the first of
-    /// `credentials` the server accepts. Throws `SSHError` saying what failed.
+    /// Connects over TCP, checks the server's host key with `hostKeyValidator`, and authenticates `user` with the
+    /// first of `credentials` the server accepts.
+    ///
+    /// Credentials the server does not allow are skipped; each one it allows is tried once, in order. The
+    /// connection stays open until `close()`, until the server ends it, or until neither the client nor any of
+    /// its channels is referenced any more.
+    ///
+    /// ```swift
+    /// let client = try await SSHClient.connect(
+    ///     host: "example.com", port: 2222, user: "me",
+    ///     credentials: [.privateKey(key), .passwordPrompt { readPassword() }],
+    ///     hostKeyValidator: .knownHosts(unknownHosts: .acceptAndRecord))
+    /// print(try await client.run("uptime"))
+    /// await client.close()
+    /// ```
+    /// - Parameters:
+    ///   - host: the server's name or address.
+    ///   - port: the server's TCP port.
+    ///   - user: the account to log in as.
+    ///   - credentials: what to authenticate with, tried in order.
+    ///   - hostKeyValidator: decides whether the server's host key is the expected one.
+    ///   - configuration: algorithms, timeouts, keepalives and the logger.
+    ///   - onBanner: called with the server's banner text (RFC 4252 §5.4), if it sends one. The text is the
+    ///     server's, unfiltered: show it through SSHProtocol's `PeerText.forTerminal(_:)`.
+    ///   - onAuthenticationProgress: called as authentication goes on, for a client that reports it.
+    ///   - eventLoopGroup: where the connection's event loop comes from.
+    /// - Returns: the connected, authenticated client.
+    /// - Throws: `SSHError`: `connectFailed`, `unresolvableHost`, `timedOut`, `hostKeyRejected`,
+    ///   `authenticationFailed`, `credentialFailed`, `disconnected`, `protocolFailure`, ...;
+    ///   `CancellationError` when the calling task is cancelled.
     public static func connect(
         host: String, port: Int = 22, user: String, credentials: [SSHClientCredential],
         hostKeyValidator: any SSHHostKeyValidator, configuration: Configuration = Configuration(),
@@ -117,7 +178,23 @@ public final class SSHClient: Sendable {
 
     /// Runs SSH over descriptors that already lead to the server, such as a ProxyCommand's standard output
     /// (`input`) and standard input (`output`), or one socket given twice. The client owns them from here and
-    /// closes them with the connection. `host` and `port` name the server in messages only.
+    /// closes them with the connection.
+    ///
+    /// Everything after the transport is as `connect(host:port:user:credentials:hostKeyValidator:...)` does it.
+    /// - Parameters:
+    ///   - input: the descriptor the server's bytes are read from.
+    ///   - output: the descriptor our bytes are written to; the same as `input` for a socket.
+    ///   - host: the server's name, for the host key check and for messages; nothing connects to it.
+    ///   - port: the server's port, for the host key check and for messages.
+    ///   - user: the account to log in as.
+    ///   - credentials: what to authenticate with, tried in order.
+    ///   - hostKeyValidator: decides whether the server's host key is the expected one.
+    ///   - configuration: algorithms, timeouts, keepalives and the logger.
+    ///   - onBanner: called with the server's banner text, if it sends one.
+    ///   - onAuthenticationProgress: called as authentication goes on, for a client that reports it.
+    ///   - eventLoopGroup: where the connection's event loop comes from.
+    /// - Returns: the connected, authenticated client.
+    /// - Throws: `SSHError` saying what failed; `CancellationError` when the calling task is cancelled.
     public static func connect(
         readingFrom input: CInt, writingTo output: CInt, host: String, port: Int = 22, user: String,
         credentials: [SSHClientCredential], hostKeyValidator: any SSHHostKeyValidator,
@@ -233,13 +310,40 @@ public final class SSHClient: Sendable {
     // MARK: Channels
 
     /// Opens a session channel (RFC 4254 §6.1); send it pty-req/env/exec/shell/subsystem requests next.
+    ///
+    /// Read the channel's `input` until it ends: a server may send exit-status while output still waits for
+    /// window, so a loop that stops at `.exitStatus` loses output.
+    ///
+    /// ```swift
+    /// let session = try await client.openSession()
+    /// try await session.request(.exec("tail -n 100 /var/log/syslog"))
+    /// for try await input in session.input {
+    ///     switch input {
+    ///     case .data(let bytes): print(String(buffer: bytes), terminator: "")
+    ///     case .exitStatus(let status): print("exit status", status)
+    ///     default: break
+    ///     }
+    /// }
+    /// ```
+    /// - Returns: the open channel.
+    /// - Throws: `SSHError`: `channelOpenFailed` when the server refuses (too many sessions, say),
+    ///   `connectionClosed` when the connection is gone; `CancellationError` when the calling task is cancelled.
     public func openSession() async throws -> SSHChannel {
         try await openChannel(.session)
     }
 
-    /// Opens a channel of any type (direct-tcpip for a tunnel, ...) and waits for the server to confirm it; throws
-    /// `channelOpenFailed` with the server's reason when it refuses. A channel whose `input` is abandoned (its
-    /// reading task cancelled, or the channel dropped) is closed.
+    /// Opens a channel of any type (direct-tcpip for a tunnel, ...) and waits for the server to confirm it
+    /// (RFC 4254 §5.1). A channel whose `input` is abandoned (its reading task cancelled, or the channel dropped)
+    /// is closed.
+    ///
+    /// ```swift
+    /// let tunnel = try await client.openChannel(.directTCPIP(host: "db.internal", port: 5432,
+    ///                                                        originatorAddress: "127.0.0.1", originatorPort: 0))
+    /// ```
+    /// - Parameter type: the channel type and the data it carries.
+    /// - Returns: the open channel.
+    /// - Throws: `SSHError`: `channelOpenFailed` with the server's reason when it refuses, `connectionClosed` when
+    ///   the connection is gone; `CancellationError` when the calling task is cancelled.
     public func openChannel(_ type: SSHChannelType) async throws -> SSHChannel {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
         let connection = self.connection
@@ -263,7 +367,12 @@ public final class SSHClient: Sendable {
         return session
     }
 
-    /// Sends a global request (RFC 4254 §4) and returns the server's answer (`.failure` when it refuses).
+    /// Sends a global request (RFC 4254 §4) and waits for the server's answer.
+    ///
+    /// Replies carry no identifier, so the server answers requests in the order they were sent.
+    /// - Parameter request: the request, such as tcpip-forward.
+    /// - Returns: the server's answer; `.failure` when it refuses.
+    /// - Throws: `SSHError` when the connection is gone before the answer.
     public func sendGlobalRequest(_ request: SSHGlobalRequest) async throws -> SSHGlobalRequestResponse {
         let connection = self.connection
         let eventLoop = channel.eventLoop
@@ -278,6 +387,19 @@ public final class SSHClient: Sendable {
 
     /// Runs `command` as `ssh host command` does: `stdin` is sent then closed, and stdout, stderr and the exit
     /// status or signal come back (whole; use `openSession()` to stream).
+    ///
+    /// A command that exits non-zero is not an error here: look at `exitStatus` and `exitSignal`.
+    ///
+    /// ```swift
+    /// let result = try await client.execute("sort", stdin: Array("b\na\n".utf8))
+    /// print(String(decoding: result.stdout, as: UTF8.self), result.exitStatus ?? -1)   // "a\nb\n" 0
+    /// ```
+    /// - Parameters:
+    ///   - command: the command line, run by the server (sshd runs it with the user's shell).
+    ///   - stdin: bytes for the command's standard input, followed by EOF.
+    /// - Returns: the command's output, error output and how it ended.
+    /// - Throws: `SSHError` when the session cannot be opened, the server refuses exec, or the connection ends;
+    ///   `CancellationError` when the calling task is cancelled.
     public func execute(_ command: String, stdin: [UInt8] = []) async throws -> SSHExecutionResult {
         do {
             return try await collect(command, stdin: stdin)
@@ -293,7 +415,17 @@ public final class SSHClient: Sendable {
     /// `run` does. With `check`, a command that does not exit 0 throws `SSHError.Kind.commandFailed` with its status
     /// and the end of its standard error; without it the output comes back whatever the status (use `execute` to
     /// see the status and standard error).
-    /// - Throws: `SSHError`; `CancellationError` when the calling task is cancelled.
+    ///
+    /// ```swift
+    /// let kernel = try await client.run("uname -r", check: true)
+    /// ```
+    /// - Parameters:
+    ///   - command: the command line, run by the server (sshd runs it with the user's shell).
+    ///   - check: whether a command that does not exit 0 throws.
+    ///   - stdin: bytes for the command's standard input, followed by EOF.
+    /// - Returns: the command's standard output as text.
+    /// - Throws: `SSHError`: `commandFailed` with `check` when the command did not exit 0, or what `execute`
+    ///   throws; `CancellationError` when the calling task is cancelled.
     public func run(_ command: String, check: Bool = false, stdin: [UInt8] = []) async throws -> String {
         let result = try await execute(command, stdin: stdin)
         if check && (result.exitStatus != 0 || result.exitSignal != nil) {

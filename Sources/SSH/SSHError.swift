@@ -10,8 +10,25 @@ import SSHProtocol
 
 /// Why an operation of module SSH failed: `kind` to match on, `description` to show the user, and `underlying`
 /// for the error that caused it when there is one (a host key validator's, a password prompt's).
+///
+/// ```swift
+/// do {
+///     try await SSHClient.withConnection(host: "example.com", user: "me", credentials: credentials,
+///                                        hostKeyValidator: .knownHosts()) { client in
+///         print(try await client.run("make deploy", check: true))
+///     }
+/// } catch let error as SSHError {
+///     switch error.kind {
+///     case .hostKeyRejected: print("the server is not the one we know: \(error)")
+///     case .authenticationFailed(_, _, let allowed): print("denied; the server allows \(allowed)")
+///     case .commandFailed(_, let status, _, let stderr): print("exit \(status ?? -1): \(stderr)")
+///     default: print(error)
+///     }
+/// }
+/// ```
 public struct SSHError: Error, Sendable, CustomStringConvertible {
-    /// The failures, each with what the user needs to act on it.
+    /// The failures, each with what the user needs to act on it. Match on it; show `SSHError.description` to
+    /// people.
     public enum Kind: Sendable {
         /// No credential was accepted: what was tried, and what the server said can continue.
         case authenticationFailed(user: String, tried: [SSHAuthenticationMethod], allowed: [SSHAuthenticationMethod])
@@ -57,6 +74,9 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error)?
 
     /// An error of this kind.
+    /// - Parameters:
+    ///   - kind: what failed.
+    ///   - underlying: the error that caused it, if another error did.
     public init(_ kind: Kind, underlying: (any Error)? = nil) {
         self.kind = kind
         self.underlying = underlying
@@ -82,6 +102,8 @@ public struct SSHError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The failure in one line for a person, in ssh's words where ssh has them ("connect to host h port 22:
+    /// Connection refused"). Text from the peer in it is as the peer sent it.
     public var description: String {
         switch kind {
         case .authenticationFailed(let user, let tried, let allowed):
@@ -131,6 +153,7 @@ public enum SSHTimeoutPhase: Sendable, Equatable, CustomStringConvertible {
     /// Checking the host key and authenticating (`authenticationTimeout`).
     case authentication
 
+    /// The phase as the end of a sentence ("during authentication").
     public var description: String {
         switch self {
         case .handshake: "during the SSH handshake"
@@ -156,6 +179,7 @@ public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible
     case other(String)
 
     /// The method named `name` in the protocol.
+    /// - Parameter name: a method name, such as "publickey"; a name this type does not know becomes `.other`.
     public init(name: String) {
         switch name {
         case "none": self = .none
@@ -167,7 +191,8 @@ public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible
         }
     }
 
-    /// The method named by a string literal.
+    /// The method named by a string literal: `let method: SSHAuthenticationMethod = "publickey"`.
+    /// - Parameter name: the method's name in the protocol.
     public init(stringLiteral name: String) { self.init(name: name) }
 
     /// The method's name in the protocol.
@@ -182,6 +207,7 @@ public enum SSHAuthenticationMethod: Sendable, Hashable, CustomStringConvertible
         }
     }
 
+    /// The method's name in the protocol, as `name`.
     public var description: String { name }
 }
 

@@ -8,21 +8,28 @@ import ServiceLifecycle
 import SSHKeys
 import SSHProtocol
 
-/// What a session asked to run.
+/// What a session asked to run (RFC 4254 §6.5).
 public enum SSHSessionCommand: Sendable, Equatable {
     /// exec: the command as sent (bytes: the client's locale need not be UTF-8).
     case exec([UInt8])
+    /// shell: the user's default shell, usually interactive on a terminal.
     case shell
+    /// subsystem: a named service such as "sftp"; only names the handler's `acceptsSubsystem(_:)` takes get here.
     case subsystem(String)
 }
 
-/// How a session ended, reported to the client as exit-status or exit-signal.
+/// How a session ended, reported to the client as exit-status or exit-signal (RFC 4254 §6.10).
 public enum SSHSessionExit: Sendable, Equatable {
+    /// The command exited with this status (0 for success).
     case status(Int32)
+    /// A signal ended the command.
     case signal(SSHExitSignal)
 }
 
-/// One session, from its exec/shell/subsystem request to its end.
+/// One session, from its exec/shell/subsystem request to its end: what an `SSHSessionHandler` is given to run.
+///
+/// By the time a handler sees it, the client's pty-req and accepted env requests are in `terminal` and
+/// `environment`, and `grant` says what the login may do.
 public struct SSHServerSession: Sendable {
     /// The authenticated user name.
     public let user: String
@@ -32,8 +39,9 @@ public struct SSHServerSession: Sendable {
     public let environment: [String: [UInt8]]
     /// The terminal the client asked for with pty-req, if any (only when the handler supports terminals).
     public let terminal: SSHPseudoTerminalRequest?
-    /// Where the client connects from, and the address it connected to (for SSH_CLIENT and SSH_CONNECTION).
+    /// Where the client connects from (for SSH_CLIENT and SSH_CONNECTION); nil when the transport has no address.
     public let remoteAddress: SocketAddress?
+    /// The server's address the client connected to (for SSH_CONNECTION); nil when the transport has no address.
     public let localAddress: SocketAddress?
     /// stdin and window-change/signal/break requests in; stdout and stderr out.
     public let channel: SSHChannel
@@ -44,6 +52,8 @@ public struct SSHServerSession: Sendable {
 }
 
 /// What a server's log records (one event per line in sshd's style): connections and sessions.
+///
+/// `SSHServer.Configuration.onEvent` receives each one; the configuration's logger logs them too.
 public enum SSHServerEvent: Sendable {
     /// A TCP connection was accepted.
     case connectionOpened(remoteAddress: SocketAddress?, localAddress: SocketAddress?)
@@ -61,34 +71,76 @@ public enum SSHServerEvent: Sendable {
 
 /// Which session an event is about.
 public struct SSHServerSessionRecord: Sendable {
+    /// The authenticated user the session runs for.
     public var user: String
+    /// Where the client connects from; nil when the transport has no address.
     public var remoteAddress: SocketAddress?
     /// The server's number for the channel (sshd's "id").
     public var channel: UInt32
+    /// What the session runs.
     public var command: SSHSessionCommand
+    /// Whether the session has a pseudo-terminal.
     public var hasTerminal: Bool
 }
 
-/// Runs sessions. There is no default: a server without one refuses every session.
+/// Runs sessions (RFC 4254 §6). There is no default: a server without one refuses every session.
+///
+/// The server accepts a session channel, records its pty-req (when `supportsTerminals`) and accepted env requests,
+/// and calls `runSession(_:)` when exec, shell or subsystem arrives. Sessions run as child tasks of
+/// `SSHServer.run()` on Swift's cooperative pool: waiting belongs in `await`, never in a blocking call. SSHServerHost's
+/// `SSHProcessSessionHandler` runs them as processes, as sshd does.
+///
+/// ```swift
+/// struct Echo: SSHSessionHandler {
+///     func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
+///         for try await input in session.channel.input {
+///             if case .data(let bytes) = input { try await session.channel.write(bytes) }
+///             if case .eof = input { break }
+///         }
+///         return .status(0)
+///     }
+/// }
+/// ```
 public protocol SSHSessionHandler: Sendable {
     /// Runs the session to its end; the result goes to the client as exit-status or exit-signal (a thrown error
     /// as exit status 255), followed by EOF and CLOSE.
+    /// - Parameter session: the session: its user, command, environment, terminal and channel.
+    /// - Returns: how the session ended.
+    /// - Throws: anything, to end the session with exit status 255.
     func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit
     /// Whether pty-req is accepted (and the terminal passed in `SSHServerSession.terminal`). Default false: the
     /// request is refused, so clients know they have no terminal.
     var supportsTerminals: Bool { get }
     /// Whether a subsystem request for `name` starts a session. Default false: refused.
+    /// - Parameter name: the subsystem the client asked for, such as "sftp".
+    /// - Returns: true to start the session with `.subsystem(name)`.
     func acceptsSubsystem(_ name: String) -> Bool
 }
 
 extension SSHSessionHandler {
+    /// No terminals: pty-req is refused.
     public var supportsTerminals: Bool { false }
+    /// No subsystems: every subsystem request is refused.
+    /// - Parameter name: the subsystem the client asked for.
+    /// - Returns: false.
     public func acceptsSubsystem(_ name: String) -> Bool { false }
 }
 
 /// An SSH server (RFC 4251–4254) as a ServiceLifecycle `Service`: run it in a `ServiceGroup`, or call `run()`.
 /// Deny by default: without an authenticator nobody logs in, without a session handler every session is refused,
 /// and without a connection delegate every global request and non-session channel is refused.
+///
+/// Everything a client can reach (packets, key exchange, authentication, channels, and the policies' decisions)
+/// runs on NIO's event loops; session handlers and served channels run as child tasks of `run()`.
+///
+/// ```swift
+/// // OneKey and Greeter are the authenticator and session handler of the getting-started article.
+/// let hostKey = try SSHKeyFile.loadPrivateKey(atPath: "/etc/my-server/host_ed25519")
+/// let server = SSHServer(configuration: .init(host: "0.0.0.0", port: 2222, hostKeys: [SSHServerHostKey(privateKey: hostKey)]),
+///                        authenticator: OneKey(key: userKey), sessionHandler: Greeter())
+/// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
 public final class SSHServer: Service, Sendable {
     /// What the server listens on, its host keys, algorithms and limits.
     public struct Configuration: Sendable {
@@ -124,6 +176,7 @@ public final class SSHServer: Service, Sendable {
         /// connection after `clientAliveCountMax` in a row went unanswered (sshd's ClientAliveInterval and
         /// ClientAliveCountMax). nil (the default): never.
         public var clientAliveInterval: TimeAmount?
+        /// Keepalives in a row without an answer before the connection ends (sshd's ClientAliveCountMax, 3).
         public var clientAliveCountMax: Int = 3
         /// Called for each connection and session event, on the connection's event loop (keep it short).
         public var onEvent: (@Sendable (SSHServerEvent) -> Void)?
@@ -146,6 +199,22 @@ public final class SSHServer: Service, Sendable {
         public var tcpKeepAlive = true
 
         /// Listens on 127.0.0.1:22 by default with sshd's limits (MaxAuthTries 6, MaxSessions 10, LoginGraceTime 120 s).
+        ///
+        /// The other settings (keepalives, events, the logger, the banner, startup limits, the host key signer,
+        /// TCP keepalives) are properties to set afterwards.
+        /// - Parameters:
+        ///   - host: the address to listen on.
+        ///   - port: the port to listen on; 0 picks a free one.
+        ///   - hostKeys: the host keys, one per type.
+        ///   - algorithms: the algorithms to offer, in order of preference.
+        ///   - rekeyLimits: when to start a new key exchange.
+        ///   - authentication: attempts per connection and related limits.
+        ///   - authenticationFailureDelay: how long after its request a failed attempt is answered.
+        ///   - loginGraceTime: how long a connection may take to authenticate.
+        ///   - maximumConnections: connections open at once; nil for no limit.
+        ///   - maximumSessionsPerConnection: session channels open at once on one connection.
+        ///   - connection: windows, channels and unanswered requests per connection.
+        ///   - acceptedEnvironment: the variable names a client may set, patterns with * and ?.
         public init(host: String = "127.0.0.1", port: Int = 22, hostKeys: [SSHServerHostKey], algorithms: SSHAlgorithms = .defaults,
                     rekeyLimits: SSHRekeyLimits = SSHRekeyLimits(), authentication: SSHServerAuthentication.Configuration = .init(),
                     authenticationFailureDelay: TimeAmount = .milliseconds(10), loginGraceTime: TimeAmount = .seconds(120),
@@ -189,10 +258,13 @@ public final class SSHServer: Service, Sendable {
     /// The last connection number given out (SSHServerConnectionInfo.connectionID).
     private let lastConnectionID = NIOLockedValueBox<UInt64>(0)
 
+    /// A server with its policies; nothing listens until `run()`.
     /// - Parameters:
+    ///   - configuration: what to listen on, the host keys, algorithms and limits.
     ///   - authenticator: who may log in (default: nobody).
     ///   - sessionHandler: runs exec, shell and subsystem sessions (default: none; sessions are refused).
     ///   - connectionDelegate: decides global requests and channels other than sessions (default: all refused).
+    ///   - eventLoopGroup: the event loops connections run on.
     public init(configuration: Configuration, authenticator: any SSHServerAuthenticator = DenyAllAuthenticator(),
                 sessionHandler: (any SSHSessionHandler)? = nil, connectionDelegate: (any SSHServerConnectionDelegate)? = nil,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -204,7 +276,9 @@ public final class SSHServer: Service, Sendable {
         bound = eventLoopGroup.any().makePromise(of: Int.self)
     }
 
-    /// The port the server listens on, once `run()` has bound it (useful with port 0).
+    /// The port the server listens on, once `run()` has bound it (useful with port 0). Waits until then.
+    ///
+    /// Throws what binding threw when `run()` could not listen.
     public var listeningPort: Int {
         get async throws { try await bound.futureResult.get() }
     }
@@ -216,6 +290,10 @@ public final class SSHServer: Service, Sendable {
     /// channels, lets the open ones run to their end and closes each connection when its last channel has closed
     /// (unauthenticated and idle connections at once); `run()` returns when every connection is gone. Cancelling
     /// closes every connection at once.
+    ///
+    /// Session handlers and channels a delegate serves run as child tasks of this call: `run()` returns only
+    /// after they have ended.
+    /// - Throws: the error that kept the server from listening (the address in use, a bad listening socket).
     public func run() async throws {
         var configuration = self.configuration
         // Every event goes to the caller's callback and to the logger.
@@ -240,7 +318,7 @@ public final class SSHServer: Service, Sendable {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.so_keepalive), value: configuration.tcpKeepAlive ? 1 : 0)
-                .childChannelInitializer { child in
+                .childChannelInitializer { [configuration] child in
                     child.eventLoop.makeCompletedFuture {
                         if let maximum = configuration.maximumConnections, connections.withLockedValue({ $0.count }) >= maximum {
                             throw SSHError(.connectionClosed)

@@ -5,7 +5,9 @@ import SSHProtocol
 
 /// The connection an authentication attempt arrives on (for from= options, Match Address and logs).
 public struct SSHServerConnectionInfo: Sendable, Equatable {
+    /// Where the client connects from; nil when the transport has no address.
     public var remoteAddress: SocketAddress?
+    /// The server's address the client connected to (Match LocalAddress); nil when the transport has no address.
     public var localAddress: SocketAddress?
     /// Methods that already succeeded on this connection with `.partialSuccess` (in order), for policies that
     /// need more than one (sshd's AuthenticationMethods).
@@ -20,6 +22,13 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
     /// another process can verify it again over its own record of the session identifier.
     public var publicKeySignature: [UInt8]?
 
+    /// Information about one connection; the server makes these, tests and other processes may too.
+    /// - Parameters:
+    ///   - remoteAddress: where the client connects from.
+    ///   - localAddress: the server's address the client connected to.
+    ///   - completedMethods: methods that already succeeded with `.partialSuccess`, in order.
+    ///   - isFirstRequest: whether this is the connection's first authentication request.
+    ///   - connectionID: the server's number for the connection.
     public init(remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, completedMethods: [SSHAuthenticationMethod] = [],
                 isFirstRequest: Bool = false, connectionID: UInt64 = 0) {
         self.connectionID = connectionID
@@ -32,11 +41,14 @@ public struct SSHServerConnectionInfo: Sendable, Equatable {
 
 /// One authentication attempt, as the policy sees it (RFC 4252, 4256).
 public enum SSHAuthenticationAttempt: Sendable, Equatable {
+    /// "none" (RFC 4252 §5.2): the client asks which methods may continue. Accepting it lets the user in with
+    /// no credential at all.
     case none(user: String)
     /// `isQuery`: the client only asks whether the key would do; otherwise it proved it holds the key.
     /// `algorithm`: the signature algorithm it names (rsa-sha2-512 for an RSA key, say), for per-user algorithm
     /// lists (PubkeyAcceptedAlgorithms inside Match).
     case publicKey(user: String, key: SSHPresentedKey, isQuery: Bool, algorithm: SSHHostKeyAlgorithm)
+    /// "password" (RFC 4252 §8): the password in clear text, inside the encrypted connection.
     case password(user: String, password: String)
     /// `responses` nil when the exchange starts; then the answers to the last questions asked.
     case keyboardInteractive(user: String, responses: [String]?)
@@ -63,6 +75,12 @@ public enum SSHAuthenticationAttempt: Sendable, Equatable {
 /// restrictions of an authorized_keys line or certificate, and the server configuration that applies to this user
 /// (sshd's ForceCommand, PermitTTY, SetEnv, AcceptEnv inside Match). The session handler sees it in
 /// `SSHServerSession.grant`; the connection itself refuses pty-req when `permitsTerminal` is false.
+///
+/// ```swift
+/// // authorized_keys' command="/usr/local/bin/backup" with no-pty:
+/// let decision = SSHAuthenticationDecision.grant(
+///     SSHLoginGrant(forcedCommand: "/usr/local/bin/backup", permitsTerminal: false))
+/// ```
 public struct SSHLoginGrant: Sendable, Equatable {
     /// Runs instead of whatever the client asks (exec, shell or subsystem); the request's command is passed as
     /// SSH_ORIGINAL_COMMAND (command=, a certificate's force-command, ForceCommand).
@@ -79,6 +97,14 @@ public struct SSHLoginGrant: Sendable, Equatable {
     /// Sessions this login may have open at once (sshd's MaxSessions inside Match); nil: the server's limit.
     public var maximumSessions: Int?
 
+    /// A grant; the defaults restrict nothing beyond the server's configuration.
+    /// - Parameters:
+    ///   - forcedCommand: the command run instead of the client's; nil for none.
+    ///   - permitsTerminal: whether pty-req is granted.
+    ///   - environment: variables the server sets in every session.
+    ///   - acceptedEnvironment: which env requests are taken; nil for the server's configured list.
+    ///   - method: how the user authenticated, for logs; the server fills it in when nil.
+    ///   - maximumSessions: sessions open at once; nil for the server's limit.
     public init(forcedCommand: String? = nil, permitsTerminal: Bool = true, environment: [String: String] = [:],
                 acceptedEnvironment: [String]? = nil, method: SSHAuthenticationMethod? = nil, maximumSessions: Int? = nil) {
         self.maximumSessions = maximumSessions
@@ -96,6 +122,8 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
     case accept
     /// Let the user in, with what the login may do.
     case grant(SSHLoginGrant)
+    /// Refuse this attempt; the client may try another credential until the attempts run out. Every refusal is
+    /// answered after the same delay, so it tells the client nothing about why.
     case reject
     /// This method succeeded but these must still follow (sshd's AuthenticationMethods).
     case partialSuccess(remainingMethods: [SSHAuthenticationMethod])
@@ -104,7 +132,8 @@ public enum SSHAuthenticationDecision: Sendable, Equatable {
 }
 
 /// Decides who may log in (RFC 4252). Public key signatures are verified before `decide` is asked; the
-/// authenticator only says whether that key (or password, ...) lets the user in.
+/// authenticator only says whether that key (or password, ...) lets the user in. There is no default that lets
+/// anyone in: `SSHServer` without one uses `DenyAllAuthenticator`.
 ///
 /// `decide` and `banner` run on the connection's event loop, so they must not block: account lookups, file reads,
 /// password hashing and anything else that can wait belong on a pool made for blocking work (SSHPOSIX's
@@ -125,31 +154,67 @@ public protocol SSHServerAuthenticator: Sendable {
     /// tell which users exist.
     var offeredMethods: [SSHAuthenticationMethod] { get }
     /// What to do with one attempt on `connection` (where it comes from, what already succeeded on it).
+    ///
+    /// A publickey attempt with `isQuery` asks only whether the key would do: `.accept` then tells the client to
+    /// sign, and the signed attempt is decided again.
+    /// - Parameters:
+    ///   - attempt: the method, the user and the credential.
+    ///   - connection: the connection the attempt arrived on.
+    /// - Returns: the decision.
     func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision
     /// The banner for this user and connection (sshd's Banner inside Match); nil: the server's configured banner.
+    /// - Parameters:
+    ///   - user: the user name of the connection's first request.
+    ///   - connection: the connection.
+    /// - Returns: the banner text (RFC 4252 §5.4), or nil.
     func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String?
     /// Failed attempts this user may make on this connection (sshd's MaxAuthTries inside Match), asked once with
     /// the first request; nil: the server's configured limit.
+    /// - Parameters:
+    ///   - user: the user name of the connection's first request.
+    ///   - connection: the connection.
+    /// - Returns: the number of failed attempts allowed, or nil.
     func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int?
 }
 
 extension SSHServerAuthenticator {
     /// No banner of the authenticator's own: the server's configured one.
+    /// - Parameters:
+    ///   - user: the user name, ignored.
+    ///   - connection: the connection, ignored.
+    /// - Returns: nil.
     public func banner(for user: String, on connection: SSHServerConnectionInfo) async -> String? { nil }
     /// No limit of the authenticator's own: the server's configured one.
+    /// - Parameters:
+    ///   - user: the user name, ignored.
+    ///   - connection: the connection, ignored.
+    /// - Returns: nil.
     public func maximumAttempts(for user: String, on connection: SSHServerConnectionInfo) async -> Int? { nil }
 }
 
 /// Signs exchange hashes for host keys whose private half is not in this process (`SSHServerHostKey(publicKey:)`),
 /// such as shhd's privilege broker. Called on the connection's event loop: it must not block.
+///
+/// The signature proves to the client that the server holds the host key (RFC 4253 §8).
 public protocol SSHHostKeySigner: Sendable {
+    /// Signs a key exchange's hash with the private half of `hostKey`.
+    /// - Parameters:
+    ///   - exchangeHash: the exchange hash H to sign.
+    ///   - algorithm: the host key algorithm the key exchange settled on (rsa-sha2-512 for an RSA key, say).
+    ///   - hostKey: the public host key whose private half signs.
+    ///   - connection: the connection the key exchange runs on.
+    /// - Returns: the signature.
+    /// - Throws: anything, to fail the key exchange and close the connection.
     func sign(exchangeHash: [UInt8], algorithm: SSHHostKeyAlgorithm, hostKey: SSHPublicKey,
               connection: SSHServerConnectionInfo) async throws -> SSHSignature
     /// The connection is gone (whatever the signer recorded of it can go). Called on its event loop.
+    /// - Parameter connectionID: the server's number for the connection.
     func connectionClosed(_ connectionID: UInt64)
 }
 
 extension SSHHostKeySigner {
+    /// Records nothing, so there is nothing to forget.
+    /// - Parameter connectionID: the server's number for the connection, ignored.
     public func connectionClosed(_ connectionID: UInt64) {}
 }
 
@@ -160,6 +225,10 @@ public struct DenyAllAuthenticator: SSHServerAuthenticator {
     /// Offers publickey, so clients get an ordinary "permission denied".
     public var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
     /// Rejects every attempt.
+    /// - Parameters:
+    ///   - attempt: the attempt, ignored.
+    ///   - connection: the connection, ignored.
+    /// - Returns: `.reject`.
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         .reject
     }

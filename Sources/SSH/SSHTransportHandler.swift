@@ -11,7 +11,7 @@ import NIOCore
 import SSHKeys
 import SSHProtocol
 
-/// What the layer above asks of the transport.
+/// What the layer above asks of the transport: the outbound messages of an `SSHTransportHandler`'s pipeline.
 public enum SSHTransportCommand: Sendable {
     /// A higher-layer message, message number first.
     case message(ByteBuffer)
@@ -23,12 +23,20 @@ public enum SSHTransportCommand: Sendable {
     case disconnect(SSHDisconnectReason, String)
 }
 
-/// Runs one SSH transport on a stream channel. Inbound: ByteBuffer from the socket, out: `SSHTransportEvent`s.
-/// Outbound: `SSHTransportCommand`s from above, out: ByteBuffers to the socket.
+/// Runs one SSH transport (RFC 4253) on a stream channel. Inbound: ByteBuffer from the socket, out:
+/// SSHProtocol's `SSHTransportEvent`s. Outbound: `SSHTransportCommand`s from above, out: ByteBuffers to the socket.
+///
+/// `SSHClient` and `SSHServer` put it first in each connection's pipeline; it is public for pipelines of one's own.
+/// It sets TCP_NODELAY, writes each flight of the handshake at once, starts a key exchange when the rekey limits'
+/// time runs out, and asks the client's `SSHHostKeyValidator` about the server's key.
 public final class SSHTransportHandler: ChannelDuplexHandler {
+    /// Bytes from the socket.
     public typealias InboundIn = ByteBuffer
+    /// What the transport reports to the layer above (messages, the end of a key exchange, ...).
     public typealias InboundOut = SSHTransportEvent
+    /// What the layer above asks of the transport.
     public typealias OutboundIn = SSHTransportCommand
+    /// Bytes for the socket.
     public typealias OutboundOut = ByteBuffer
 
     private var transport: SSHTransport
@@ -56,6 +64,10 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     }
 
     /// A client handler; `hostKeyValidator` is required and judges the key `server` presents.
+    /// - Parameters:
+    ///   - configuration: a client transport configuration (algorithms, rekey limits).
+    ///   - hostKeyValidator: decides whether the server's host key is the expected one.
+    ///   - server: the server as the caller named it, for the validator and messages.
     public init(client configuration: SSHTransportConfiguration, hostKeyValidator: any SSHHostKeyValidator, server: SSHHostAddress) {
         precondition(configuration.isClient, "a client handler needs a client configuration")
         transport = SSHTransport(configuration: configuration)
@@ -65,7 +77,11 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         connectionID = 0
     }
 
-    /// A server handler. `hostKeySigner` signs for host keys given without their private half.
+    /// A server handler.
+    /// - Parameters:
+    ///   - configuration: a server transport configuration, with the host keys.
+    ///   - hostKeySigner: signs for host keys given without their private half; nil when every key has it.
+    ///   - connectionID: the server's number for the connection, passed to the signer.
     public init(server configuration: SSHTransportConfiguration, hostKeySigner: (any SSHHostKeySigner)? = nil, connectionID: UInt64 = 0) {
         precondition(!configuration.isClient, "a server handler needs a server configuration")
         transport = SSHTransport(configuration: configuration)
@@ -75,10 +91,14 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         self.connectionID = connectionID
     }
 
+    /// Starts the transport when the channel is already active.
+    /// - Parameter context: the handler's context.
     public func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { start(context: context) }
     }
 
+    /// Starts the transport: sends our identification line (RFC 4253 §4.2) and key exchange offer.
+    /// - Parameter context: the handler's context.
     public func channelActive(context: ChannelHandlerContext) {
         start(context: context)
         context.fireChannelActive()
@@ -97,6 +117,8 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         flushOutbound(context: context)
     }
 
+    /// Notes that the peer closed the connection and stops the rekey timer.
+    /// - Parameter context: the handler's context.
     public func channelInactive(context: ChannelHandlerContext) {
         noteClose("connection closed by the peer")
         rekeyTimer?.cancel()
@@ -104,11 +126,17 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// Feeds bytes from the socket to the transport and passes its events up the pipeline.
+    /// - Parameters:
+    ///   - context: the handler's context.
+    ///   - data: a ByteBuffer from the socket.
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         transport.receive(unwrapInboundIn(data))
         processEvents(context: context)
     }
 
+    /// Writes everything the transport queued during the read burst, in one write.
+    /// - Parameter context: the handler's context.
     public func channelReadComplete(context: ChannelHandlerContext) {
         flushOutbound(context: context)
         context.fireChannelReadComplete()
@@ -232,12 +260,19 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Performs a command from above; its bytes leave at the next flush.
+    /// - Parameters:
+    ///   - context: the handler's context.
+    ///   - data: an `SSHTransportCommand`.
+    ///   - promise: succeeded once the command is accepted, before its bytes are written.
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         perform(unwrapOutboundIn(data), context: context)
         // The bytes leave at the next flush, together with everything else queued; the write itself is accepted.
         promise?.succeed()
     }
 
+    /// Writes everything the transport has queued.
+    /// - Parameter context: the handler's context.
     public func flush(context: ChannelHandlerContext) {
         flushOutbound(context: context)
     }
@@ -277,6 +312,10 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Notes the error as the reason the connection ends, passes it on and closes the connection.
+    /// - Parameters:
+    ///   - context: the handler's context.
+    ///   - error: the error.
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         noteClose(Self.describe(error))
         context.fireErrorCaught(error)

@@ -7,7 +7,9 @@ import NIOCore
 import SSHKeys
 import SSHProtocol
 
-/// Fired up the pipeline (as a user inbound event) when a user has authenticated.
+/// Fired up the pipeline (as a user inbound event) when a user has authenticated (RFC 4252 §5.1's SUCCESS).
+///
+/// A ChannelHandler after the authentication handler sees it in `userInboundEventTriggered`.
 public struct SSHUserAuthenticatedEvent: Sendable {
     /// The user who logged in.
     public var user: String

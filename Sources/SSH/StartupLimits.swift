@@ -11,17 +11,29 @@ import NIOCore
 import SSHKeys
 import Synchronization
 
-/// The limits; `SSHServer.Configuration.startupLimits`. Defaults are sshd's, with PerSourceMaxStartups 10.
+/// Limits on connections not yet authenticated, as sshd's MaxStartups, PerSourceMaxStartups,
+/// PerSourceNetBlockSize and PerSourcePenalties. Defaults are sshd's, with PerSourceMaxStartups 10.
+///
+/// A server applies them through an `SSHStartupGate` made from them, given as `SSHServer.Configuration.startupGate`.
+///
+/// ```swift
+/// var limits = SSHStartupLimits()
+/// limits.full = 50
+/// configuration.startupGate = SSHStartupGate(limits: limits)
+/// ```
 public struct SSHStartupLimits: Sendable, Equatable {
-    /// MaxStartups start:rate:full.
+    /// MaxStartups' start: from this many unauthenticated connections on, new ones may be dropped at random.
     public var start = 10
+    /// MaxStartups' rate: the percentage dropped at `start`, rising linearly to 100 at `full`.
     public var rate = 30
+    /// MaxStartups' full: with this many unauthenticated connections, every new one is refused.
     public var full = 100
     /// PerSourceMaxStartups: unauthenticated connections at once from one source netblock; nil: no limit. sshd has
     /// none by default; 10 (as `start`) keeps one source from holding the startups everyone shares.
     public var perSourceMaximum: Int? = 10
-    /// PerSourceNetBlockSize: what counts as one source (32:128, one address).
+    /// PerSourceNetBlockSize for IPv4: the prefix length of what counts as one source (32, one address).
     public var ipv4PrefixLength = 32
+    /// PerSourceNetBlockSize for IPv6: the prefix length of what counts as one source (128, one address).
     public var ipv6PrefixLength = 128
     /// PerSourcePenalties; nil: none.
     public var penalties: Penalties? = Penalties()
@@ -39,32 +51,46 @@ public struct SSHStartupLimits: Sendable, Equatable {
         public var noAuthentication: Duration = .seconds(1)
         /// LoginGraceTime ran out (grace-exceeded, 10 s).
         public var graceExceeded: Duration = .seconds(10)
+        /// The longest a source's penalty can grow to (max, 600 s).
         public var maximum: Duration = .seconds(600)
+        /// A penalty refuses connections only once it is this long (min, 15 s): one failure alone refuses nobody.
         public var minimum: Duration = .seconds(15)
-        /// max-sources4 / max-sources6: sources remembered per address family.
+        /// max-sources4: IPv4 sources remembered.
         public var maximumSourcesIPv4 = 65536
+        /// max-sources6: IPv6 sources remembered.
         public var maximumSourcesIPv6 = 65536
-        /// overflow / overflow6: when the table is full, "permissive" (penalise nobody new) or deny everyone of
-        /// that family until it has room again.
+        /// overflow: when the IPv4 table is full, false is "permissive" (penalise nobody new), true denies every
+        /// IPv4 source until it has room again.
         public var denyAllOnOverflowIPv4 = false
+        /// overflow6: the same for IPv6.
         public var denyAllOnOverflowIPv6 = false
 
+        /// sshd's default penalties.
         public init() {}
     }
 
+    /// sshd's defaults, with PerSourceMaxStartups 10 and sshd's penalties.
     public init() {}
 }
 
-/// How a connection that never authenticated ended, for PerSourcePenalties.
+/// How a connection admitted as a startup stopped being one, for PerSourcePenalties.
 public enum SSHStartupOutcome: Sendable {
+    /// It authenticated: no penalty.
     case authenticated
+    /// It ended after failed attempts, none successful (authfail).
     case authenticationFailed
+    /// It ended without trying to authenticate (noauth).
     case noAuthenticationAttempted
+    /// LoginGraceTime ran out (grace-exceeded).
     case graceExceeded
+    /// A session's process crashed (crash).
     case crashed
 }
 
 /// The live counts and penalties behind `SSHStartupLimits`, shared by every event loop of the servers given it.
+///
+/// `SSHServer` calls `admit(_:now:)` for each accepted connection and `finished(_:outcome:now:)` when it
+/// authenticates or ends. Give one gate to several servers (one per listening address) to count them together.
 public final class SSHStartupGate: Sendable {
     struct Source: Hashable {
         var bytes: [UInt8]
@@ -96,11 +122,15 @@ public final class SSHStartupGate: Sendable {
         }
     }
 
+    /// The limits the gate applies.
     public let limits: SSHStartupLimits
     private let state = Mutex(State())
     private let random: @Sendable (Int) -> Int
 
-    /// `random(n)` picks the random early drop (a number below n); tests make it predictable.
+    /// A gate with no connections counted and no penalties.
+    /// - Parameters:
+    ///   - limits: the limits to apply.
+    ///   - random: `random(n)` picks the random early drop (a number below n); tests make it predictable.
     public init(limits: SSHStartupLimits, random: @escaping @Sendable (Int) -> Int = { Int.random(in: 0..<$0) }) {
         self.limits = limits
         self.random = random
@@ -128,6 +158,10 @@ public final class SSHStartupGate: Sendable {
     }
 
     /// Admits a new connection (counting it as a startup) or says why not.
+    /// - Parameters:
+    ///   - address: the peer's address; an address that is not IP counts only towards MaxStartups.
+    ///   - now: the time, for penalties.
+    /// - Returns: nil when admitted (then call `finished(_:outcome:now:)` once); otherwise the reason for a log.
     public func admit(_ address: SocketAddress?, now: ContinuousClock.Instant = .now) -> String? {
         let source = source(of: address)
         let exempt = isExempt(address)
@@ -165,6 +199,10 @@ public final class SSHStartupGate: Sendable {
 
     /// A connection admitted by `admit` stopped being a startup: it authenticated, or it ended. An ending
     /// without authentication may add to its source's penalty.
+    /// - Parameters:
+    ///   - address: the peer's address, as given to `admit(_:now:)`.
+    ///   - outcome: how the startup ended.
+    ///   - now: the time, for penalties.
     public func finished(_ address: SocketAddress?, outcome: SSHStartupOutcome, now: ContinuousClock.Instant = .now) {
         let source = source(of: address)
         let exempt = isExempt(address)

@@ -37,6 +37,10 @@ public struct SSHAuthorizedKeysPolicy: Sendable {
     public var onProblem: (@Sendable (Problem) -> Void)?
 
     /// A policy with sshd's defaults: ~/.ssh/authorized_keys and ~/.ssh/authorized_keys2, StrictModes on.
+    /// - Parameters:
+    ///   - filePatterns: the AuthorizedKeysFile patterns, read in order.
+    ///   - strictModes: whether files and their directories must be safe from other users.
+    ///   - onProblem: told about each file refused or unreadable and each line skipped.
     public init(filePatterns: [String] = [".ssh/authorized_keys", ".ssh/authorized_keys2"], strictModes: Bool = true,
                 onProblem: (@Sendable (Problem) -> Void)? = nil) {
         self.filePatterns = filePatterns
@@ -44,7 +48,15 @@ public struct SSHAuthorizedKeysPolicy: Sendable {
         self.onProblem = onProblem
     }
 
-    /// The path `pattern` names for `account`; nil for "none" or an unknown %-token (sshd refuses those).
+    /// The path `pattern` names for `account`.
+    ///
+    /// ```swift
+    /// SSHAuthorizedKeysPolicy.path(of: "/etc/ssh/keys/%u", for: account)   // "/etc/ssh/keys/alice"
+    /// ```
+    /// - Parameters:
+    ///   - pattern: an AuthorizedKeysFile pattern, with %h, %u, %U and %%.
+    ///   - account: the account logging in.
+    /// - Returns: the absolute path; nil for "none" or an unknown %-token (sshd refuses those).
     public static func path(of pattern: String, for account: SystemAccount) -> String? {
         guard pattern.lowercased() != "none" else { return nil }
         var path = ""
@@ -64,6 +76,10 @@ public struct SSHAuthorizedKeysPolicy: Sendable {
 
     /// The files that exist and pass StrictModes, parsed, in pattern order. Blocking (file reads with the user's
     /// rights): call it on a thread for blocking work.
+    ///
+    /// A missing file is skipped silently; a refused or unreadable one, and each skipped line, goes to `onProblem`.
+    /// - Parameter account: the account logging in, whose rights the files are read with.
+    /// - Returns: the parsed files.
     public func files(for account: SystemAccount) -> [AuthorizedKeysFile] {
         filePatterns.compactMap { pattern in
             guard let path = Self.path(of: pattern, for: account) else { return nil }
@@ -85,6 +101,12 @@ public struct SSHAuthorizedKeysPolicy: Sendable {
     }
 
     /// Whether `key` may log in as `account` from `sourceAddress`, and by which line. Blocking, as `files(for:)`.
+    /// - Parameters:
+    ///   - key: the key or certificate the client offered; a certificate needs a cert-authority line.
+    ///   - account: the account logging in.
+    ///   - sourceAddress: the client's address, for from= options.
+    ///   - now: the time in seconds since 1970, for expiry-time= and certificates' validity.
+    /// - Returns: the decision: the accepting line with its options, or the reasons for rejecting.
     public func authorize(_ key: SSHPresentedKey, account: SystemAccount, sourceAddress: String, now: Int) -> AuthorizedKeys.Decision {
         let files = files(for: account)
         switch key {
@@ -98,6 +120,10 @@ public struct SSHAuthorizedKeysPolicy: Sendable {
     /// What a login by `entry`'s key may do, from the line's options alone: its command= (or a certificate's
     /// force-command, which must agree), and no-pty (or a certificate without permit-pty). nil when the two
     /// commands disagree, which refuses the login.
+    /// - Parameters:
+    ///   - entry: the line that accepted the key; nil for no line (no restrictions from it).
+    ///   - key: the key or certificate that logged in.
+    /// - Returns: the grant, with `method` publickey; nil when the commands disagree.
     public static func grant(for entry: AuthorizedKeysEntry?, key: SSHPresentedKey) -> SSHLoginGrant? {
         var grant = SSHLoginGrant(method: .publicKey)
         grant.forcedCommand = entry?.options.command
@@ -133,6 +159,11 @@ public struct SSHAuthorizedKeysAuthenticator: SSHServerAuthenticator {
     public var decisionTimeout: Duration
 
     /// An authenticator over `policy`'s files.
+    /// - Parameters:
+    ///   - policy: which files are read, and how.
+    ///   - permitsRoot: whether root may log in with a key.
+    ///   - blocking: the pool the account lookups and file reads run on.
+    ///   - decisionTimeout: how long one decision may take before the attempt is refused.
     public init(policy: SSHAuthorizedKeysPolicy = SSHAuthorizedKeysPolicy(), permitsRoot: Bool = true,
                 blocking: SSHBlockingWorkPool = .shared, decisionTimeout: Duration = .seconds(20)) {
         self.policy = policy
@@ -145,6 +176,13 @@ public struct SSHAuthorizedKeysAuthenticator: SSHServerAuthenticator {
     public var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
 
     /// Accepts a public key listed for the user (a query gets "this key would do"); rejects everything else.
+    ///
+    /// An unknown user, root when `permitsRoot` is false, and a decision that runs past `decisionTimeout` are
+    /// all rejected the same way.
+    /// - Parameters:
+    ///   - attempt: the attempt; only publickey attempts can succeed.
+    ///   - connection: the connection, whose remote address from= options are checked against.
+    /// - Returns: a grant with the accepting line's restrictions, or `.reject`.
     public func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         guard case .publicKey(let user, let key, _, _) = attempt else { return .reject }
         let policy = self.policy
