@@ -214,7 +214,7 @@ import Testing
 }
 
 /// A one-shot fake agent: the framing of a reply (its length prefix) is checked before any parsing.
-@Suite(.timeLimit(.minutes(1))) struct AgentFramingTests {
+@Suite(.timeLimit(.minutes(10))) struct AgentFramingTests {
     @Test(arguments: [
         ([0, 0, 0, 0] as [UInt8], "a reply of 0 bytes"),
         ([0, 4, 0, 1] as [UInt8], "a reply of 262145 bytes"),

@@ -7,7 +7,7 @@ import SSHPOSIX
 import Synchronization
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct BlockingWorkPoolTests {
+@Suite(.timeLimit(.minutes(10))) struct BlockingWorkPoolTests {
     /// The broker's way: a result delivered from the pool's thread, or the timeout once (never both) for work that
     /// outlives it.
     @Test func submittedWorkDeliversOnceResultOrTimeout() async throws {

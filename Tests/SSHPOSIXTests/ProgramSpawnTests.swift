@@ -10,12 +10,30 @@ import Foundation
 import SSHPOSIX
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct ProgramSpawnTests {
-    /// A shell waiting on its standard input, which is `input` (read end); `actions` come after that one.
+@Suite(.timeLimit(.minutes(10))) struct ProgramSpawnTests {
+    static let script = "echo ready; read x; exit 7"
+
+    /// A shell waiting on its standard input, which is `input` (read end); `actions` come after that one. Returns
+    /// once the shell has said it runs (so /proc shows the shell, not a process on its way there). In a session of
+    /// its own unless told otherwise, so nothing aimed at the test runner's process group reaches it.
     private func waitingShell(input: CInt, arguments: [String] = [], environment: [String] = ["PATH=/bin:/usr/bin"],
-                              actions: [SpawnAction] = [], newSession: Bool = false) throws -> pid_t {
-        try ProgramSpawn.start("/bin/sh", arguments: ["-c", "read x; exit 7"] + arguments, environment: environment,
-                               actions: [.duplicate(input, as: 0)] + actions, newSession: newSession)
+                              actions: [SpawnAction] = [], newSession: Bool = true) async throws -> pid_t {
+        let ready = try Descriptors.pipe()
+        let pid: pid_t
+        do {
+            pid = try ProgramSpawn.start("/bin/sh", arguments: ["-c", Self.script] + arguments, environment: environment,
+                                         actions: [.duplicate(input, as: 0), .duplicate(ready.write, as: 1)] + actions,
+                                         newSession: newSession)
+        } catch {
+            close(ready.read)
+            close(ready.write)
+            throw error
+        }
+        close(ready.write)
+        let said = await readLine(ready.read, within: .seconds(30))
+        close(ready.read)
+        try #require(said == "ready", "the shell did not start: \(String(describing: said))")
+        return pid
     }
 
     /// Lets the shell read end of file and checks it exits 7 within the deadline.
@@ -31,12 +49,12 @@ import Testing
         defer { close(input.read) }
         let arguments = ["zero", "two words", "", "naïve=1", "--"]
         let environment = ["PATH=/bin:/usr/bin", "EMPTY=", "WITH=equals=inside", "LANG=C.UTF-8"]
-        let pid = try waitingShell(input: input.read, arguments: arguments, environment: environment)
+        let pid = try await waitingShell(input: input.read, arguments: arguments, environment: environment)
         func nulSeparated(_ path: String) throws -> [String] {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
         }
-        #expect(try nulSeparated("/proc/\(pid)/cmdline") == ["/bin/sh", "-c", "read x; exit 7"] + arguments)
+        #expect(try nulSeparated("/proc/\(pid)/cmdline") == ["/bin/sh", "-c", Self.script] + arguments)
         #expect(try nulSeparated("/proc/\(pid)/environ") == environment)
         await finish(pid, closing: input.write)
     }
@@ -51,7 +69,7 @@ import Testing
         let leakedTarget = try #require(descriptorTarget(leaked[0], of: getpid()))
         let input = try Descriptors.pipe()
         defer { close(input.read) }
-        let pid = try waitingShell(input: input.read)
+        let pid = try await waitingShell(input: input.read)
         let inputTarget = try #require(descriptorTarget(input.read, of: getpid()))
         let open = try openDescriptors(of: pid)
         #expect(open[0] == inputTarget)
@@ -67,7 +85,7 @@ import Testing
         defer { for descriptor in [a.read, a.write, b.read, b.write] { close(descriptor) } }
         let input = try Descriptors.pipe()
         defer { close(input.read) }
-        let pid = try waitingShell(input: input.read, actions: SpawnAction.renumbering([a.write, b.write], from: 3))
+        let pid = try await waitingShell(input: input.read, actions: SpawnAction.renumbering([a.write, b.write], from: 3))
         let open = try openDescriptors(of: pid)
         #expect(open[3] == descriptorTarget(a.write, of: getpid()))
         #expect(open[4] == descriptorTarget(b.write, of: getpid()))
@@ -90,7 +108,7 @@ import Testing
         try #require(high == low + 1, "no free number next to \(low)")
         let input = try Descriptors.pipe()
         defer { close(input.read) }
-        let pid = try waitingShell(input: input.read, actions: SpawnAction.renumbering([high, low], from: low))
+        let pid = try await waitingShell(input: input.read, actions: SpawnAction.renumbering([high, low], from: low))
         let open = try openDescriptors(of: pid)
         let aTarget = try #require(descriptorTarget(a.write, of: getpid()))
         let bTarget = try #require(descriptorTarget(b.write, of: getpid()))
@@ -125,7 +143,7 @@ import Testing
         for newSession in [true, false] {
             let input = try Descriptors.pipe()
             defer { close(input.read) }
-            let pid = try waitingShell(input: input.read, newSession: newSession)
+            let pid = try await waitingShell(input: input.read, newSession: newSession)
             if newSession {
                 #expect(getsid(pid) == pid)
                 #expect(getsid(pid) != getsid(0))
@@ -159,7 +177,7 @@ import Testing
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct DescriptorsTests {
+@Suite(.timeLimit(.minutes(10))) struct DescriptorsTests {
     /// Both ends are close-on-exec from the start, and carry bytes from one to the other.
     @Test func pipeIsCloseOnExec() throws {
         let ends = try Descriptors.pipe()
@@ -184,7 +202,7 @@ import Testing
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct ChildExitTests {
+@Suite(.timeLimit(.minutes(10))) struct ChildExitTests {
     /// An exit status and a signal come back as such, as the client sees them (exit-status / exit-signal).
     @Test func statusAndSignal() async throws {
         let exits = try ProgramSpawn.start("/bin/sh", arguments: ["-c", "exit 3"], environment: [])

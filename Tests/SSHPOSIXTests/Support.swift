@@ -56,3 +56,20 @@ func readAll(_ descriptor: CInt, within limit: Duration = .seconds(30)) -> [UInt
         output += buffer.prefix(count)
     }
 }
+
+/// The first line `descriptor` yields, read on a thread of its own (never the cooperative pool) and given up after
+/// `limit`; nil at end of file or past the deadline.
+func readLine(_ descriptor: CInt, within limit: Duration) async -> String? {
+    let milliseconds = Int32(limit.components.seconds * 1000)
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            while poll(&waiting, 1, milliseconds) == 1, read(descriptor, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+                bytes.append(byte)
+            }
+            continuation.resume(returning: bytes.isEmpty && byte != UInt8(ascii: "\n") ? nil : String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}

@@ -11,7 +11,7 @@ import SSHPOSIX
 import SSHServerHost
 import Testing
 
-@Suite(.timeLimit(.minutes(1))) struct SessionLauncherTests {
+@Suite(.timeLimit(.minutes(10))) struct SessionLauncherTests {
     @Test func aForcedCommandWinsAndSeesTheOriginal() async throws {
         let launcher = SSHLocalSessionLauncher(shell: "/bin/sh", noLoginFiles: [])
         let request = SSHSessionLaunchRequest(

@@ -218,9 +218,8 @@ private struct RecordingLogHandler: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        records.withLockedValue { $0.append(("\(message)", metadata.merging(explicit ?? [:]) { $1 })) }
+    func log(event: LogEvent) {
+        records.withLockedValue { $0.append(("\(event.message)", metadata.merging(event.metadata ?? [:]) { $1 })) }
     }
 }
 
