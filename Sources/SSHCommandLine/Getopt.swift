@@ -4,9 +4,12 @@
 
 /// One option found on the command line.
 public struct ParsedOption: Equatable, Sendable {
+    /// The option's letter, without the dash.
     public let letter: Character
+    /// Its argument, for an option that takes one (attached, -b4096, or the next word, -b 4096).
     public let argument: String?
 
+    /// An option `letter`, with `argument` when it takes one.
     public init(_ letter: Character, _ argument: String? = nil) {
         self.letter = letter
         self.argument = argument
@@ -15,11 +18,14 @@ public struct ParsedOption: Equatable, Sendable {
 
 /// A command line that does not follow the option grammar. The description is BSD getopt's wording.
 public enum CommandLineError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A letter the option string does not have.
     case unknownOption(Character)
+    /// An option that takes an argument came last, without one.
     case missingArgument(Character)
     /// A value that parses as an option but is not acceptable (the message names it).
     case invalidValue(String)
 
+    /// The message, worded as BSD getopt words it.
     public var description: String {
         switch self {
         case .unknownOption(let letter): return "unknown option -- \(letter)"
@@ -34,6 +40,7 @@ public struct Getopt: Sendable {
     private let flags: Set<Character>
     private let withArgument: Set<Character>
 
+    /// A parser for `optionString`: each letter an option, a letter followed by ":" one that takes an argument.
     public init(_ optionString: String) {
         var flags = Set<Character>()
         var withArgument = Set<Character>()
