@@ -44,8 +44,8 @@ struct MemorySessions: SSHSessionHandler {
 
 struct AcceptOneKey: SSHServerAuthenticator {
     let key: SSHPublicKey
-    var offeredMethods: [String] { ["publickey"] }
-    func decide(_ attempt: SSHAuthenticationAttempt) async -> SSHAuthenticationDecision {
+    var offeredMethods: [SSHAuthenticationMethod] { [.publicKey] }
+    func decide(_ attempt: SSHAuthenticationAttempt, on connection: SSHServerConnectionInfo) async -> SSHAuthenticationDecision {
         if case .publicKey(_, .key(key), _, _) = attempt { return .accept }
         return .reject
     }
