@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 keys=../Tests/Fixtures/keys
-rm -rf Seeds
+# Only the directories this script writes are replaced: FuzzKnownHosts, FuzzAuthorizedKeys, FuzzCertificate and
+# FuzzServerConfig hold hand-made seeds that are committed and not generated here.
+rm -rf Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport Seeds/FuzzConnection \
+    Seeds/FuzzBrokerMessage Seeds/FuzzAgentReply
 mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport Seeds/FuzzConnection
 
 body() { sed -e '/^-----/d' "$1" | base64 -d; }     # the bytes inside the armour
