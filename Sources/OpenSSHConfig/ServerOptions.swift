@@ -65,11 +65,11 @@ public struct SSHServerOptions: Sendable, Equatable {
     /// MaxStartups start:rate:full.
     public struct MaxStartups: Sendable, Equatable {
         /// Unauthenticated connections allowed before any is refused.
-        public var start = 10
+        public var start = SSHStartupLimits().start
         /// The percentage of new connections refused at `start`, rising to 100 at `full`.
-        public var rate = 30
+        public var rate = SSHStartupLimits().rate
         /// Unauthenticated connections at which every new one is refused.
-        public var full = 100
+        public var full = SSHStartupLimits().full
 
         /// sshd's default, 10:30:100.
         public init() {}
@@ -90,9 +90,9 @@ public struct SSHServerOptions: Sendable, Equatable {
     /// PerSourceNetBlockSize: the prefix lengths that make one source.
     public struct NetBlockSize: Sendable, Equatable {
         /// The IPv4 prefix length.
-        public var ipv4 = 32
+        public var ipv4 = SSHStartupLimits().ipv4PrefixLength
         /// The IPv6 prefix length.
-        public var ipv6 = 128
+        public var ipv6 = SSHStartupLimits().ipv6PrefixLength
 
         /// sshd's default, 32:128 (each address is its own source).
         public init() {}
@@ -108,33 +108,9 @@ public struct SSHServerOptions: Sendable, Equatable {
         }
     }
 
-    /// PerSourcePenalties, sshd's defaults.
-    public struct Penalties: Sendable, Equatable {
-        /// crash: for a connection that made the server's process crash.
-        public var crash: Duration = .seconds(90)
-        /// authfail: for a connection that failed to authenticate.
-        public var authenticationFailure: Duration = .seconds(5)
-        /// noauth: for a connection that closed without trying to authenticate.
-        public var noAuthentication: Duration = .seconds(1)
-        /// grace-exceeded: for a connection that did not authenticate within LoginGraceTime.
-        public var graceExceeded: Duration = .seconds(10)
-        /// max: the longest a source's penalty grows to.
-        public var maximum: Duration = .seconds(600)
-        /// min: a source is refused only once its penalty exceeds this.
-        public var minimum: Duration = .seconds(15)
-        /// max-sources4: IPv4 sources tracked at most.
-        public var maximumSourcesIPv4 = 65536
-        /// max-sources6: IPv6 sources tracked at most.
-        public var maximumSourcesIPv6 = 65536
-        /// overflow: whether a full IPv4 table refuses every new connection not exempted (deny-all) rather than
-        /// dropping penalties early (permissive).
-        public var denyAllOnOverflowIPv4 = false
-        /// overflow6: the same for IPv6.
-        public var denyAllOnOverflowIPv6 = false
-
-        /// sshd's defaults.
-        public init() {}
-    }
+    /// PerSourcePenalties, with sshd's defaults: the server's own type (SSHProtocol's `SSHStartupLimits.Penalties`),
+    /// so the defaults are written once.
+    public typealias Penalties = SSHStartupLimits.Penalties
 
     // MARK: The options, with their defaults
 
@@ -197,7 +173,7 @@ public struct SSHServerOptions: Sendable, Equatable {
     /// MaxStartups.
     public var maxStartups = MaxStartups()
     /// PerSourceMaxStartups; nil: none. sshd has no limit by default; shhd's is MaxStartups' start, 10.
-    public var perSourceMaxStartups: Int? = 10
+    public var perSourceMaxStartups: Int? = SSHStartupLimits().perSourceMaximum
     /// PerSourceNetBlockSize.
     public var perSourceNetBlockSize = NetBlockSize()
     /// PerSourcePenalties; nil: no.

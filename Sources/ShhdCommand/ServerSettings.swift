@@ -115,20 +115,7 @@ struct ServerSettings {
         limits.perSourceMaximum = options.perSourceMaxStartups
         limits.ipv4PrefixLength = options.perSourceNetBlockSize.ipv4
         limits.ipv6PrefixLength = options.perSourceNetBlockSize.ipv6
-        limits.penalties = options.perSourcePenalties.map { given in
-            var penalties = SSHStartupLimits.Penalties()
-            penalties.crash = given.crash
-            penalties.authenticationFailure = given.authenticationFailure
-            penalties.noAuthentication = given.noAuthentication
-            penalties.graceExceeded = given.graceExceeded
-            penalties.maximum = given.maximum
-            penalties.minimum = given.minimum
-            penalties.maximumSourcesIPv4 = given.maximumSourcesIPv4
-            penalties.maximumSourcesIPv6 = given.maximumSourcesIPv6
-            penalties.denyAllOnOverflowIPv4 = given.denyAllOnOverflowIPv4
-            penalties.denyAllOnOverflowIPv6 = given.denyAllOnOverflowIPv6
-            return penalties
-        }
+        limits.penalties = options.perSourcePenalties
         limits.penaltyExemptions = options.perSourcePenaltyExemptList
         return limits
     }

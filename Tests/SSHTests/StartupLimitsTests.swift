@@ -3,6 +3,7 @@
 import Synchronization
 import NIOCore
 import SSH
+import SSHProtocol
 import Testing
 
 @Suite(.timeLimit(.minutes(10))) struct StartupLimitsTests {
