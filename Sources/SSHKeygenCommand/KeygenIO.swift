@@ -14,7 +14,9 @@ import SSHCommandLine
 
 /// Where shh-keygen reads and writes. `.process` is the real terminal and standard streams.
 public struct KeygenIO: Sendable {
+    /// Writes to standard output.
     public var writeOutput: @Sendable (String) -> Void
+    /// Writes to standard error.
     public var writeError: @Sendable (String) -> Void
     /// One line of standard input (answers to "Overwrite (y/n)?", file name prompts), nil at end of input.
     public var readLine: @Sendable () -> String?
@@ -22,12 +24,14 @@ public struct KeygenIO: Sendable {
     public var readPassphrase: @Sendable (_ prompt: String) -> String?
     /// The next chunk of raw standard input, for hashing data to sign or verify: empty at end, nil on error.
     public var readStandardInputChunk: @Sendable () -> [UInt8]?
+    /// Where ~/.ssh is (default key paths, known_hosts).
     public var homeDirectory: String
     /// The default key comment, "user@host".
     public var defaultComment: String
     /// Seconds since the epoch, for allowed_signers validity checks.
     public var now: @Sendable () -> Int
 
+    /// Streams and facts given by the caller (tests give their own; `.process` is the real ones).
     public init(
         writeOutput: @escaping @Sendable (String) -> Void,
         writeError: @escaping @Sendable (String) -> Void,

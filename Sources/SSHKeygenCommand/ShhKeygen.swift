@@ -16,15 +16,18 @@ import SSHKeys
 
 /// The one error type of this module: a message for standard error and the exit status that goes with it.
 public struct KeygenFailure: Error, Equatable, CustomStringConvertible {
+    /// What is printed on standard error.
     public var message: String
     /// 255 where ssh-keygen dies through fatal(), 1 for usage errors and refused prompts.
     public var exitStatus: Int32
 
+    /// A failure saying `message`, ending the run with `exitStatus`.
     public init(_ message: String, exitStatus: Int32 = 255) {
         self.message = message
         self.exitStatus = exitStatus
     }
 
+    /// The message.
     public var description: String { message }
 }
 
@@ -60,6 +63,7 @@ struct KeygenOptions {
     var operands: [String] = []
 }
 
+/// shh-keygen, runnable in-process: what the `shh-keygen` executable calls.
 public enum ShhKeygen {
     /// ssh-keygen's complete option string, so every flag it knows parses; those we do not implement yet are refused by name.
     static let getopt = Getopt("ABHKLQUXceghiklopquvyC:D:E:F:I:M:N:O:P:R:V:Y:Z:a:b:f:g:m:n:r:s:t:w:z:")

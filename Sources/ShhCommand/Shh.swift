@@ -14,6 +14,7 @@ import SSHCommandLine
 import SSHKeys
 import SSHProtocol
 
+/// shh, the ssh client, runnable in-process: what the `shh` executable calls.
 public enum Shh {
     /// Runs shh with `arguments` (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) async -> Int32 {

@@ -15,13 +15,17 @@ public struct ShhArguments: Equatable, Sendable {
     public var verbosity = 0
     /// -E: diagnostics go to this file instead of standard error.
     public var logFile: String?
+    /// -G: print the configuration for the destination and exit.
     public var printConfiguration = false
+    /// -V: print the version and exit.
     public var printVersion = false
     /// -Q: what to list.
     public var query: String?
-    /// -N, -n, -s.
+    /// -N: no remote command (for forwarding only).
     public var noCommand = false
+    /// -n: standard input from /dev/null.
     public var stdinNull = false
+    /// -s: the command names a subsystem.
     public var subsystem = false
     /// Features that parse but are not built yet: each refuses the run with its own message.
     public var notYetSupported: [String] = []
@@ -34,11 +38,14 @@ public struct ShhArguments: Equatable, Sendable {
     /// The remote command, words as given (joined with spaces as ssh does).
     public var command: [String] = []
 
+    /// Nothing given: every field at its default.
     public init() {}
 
     /// ssh's option string: every letter OpenSSH's ssh accepts, with its argument flag.
     static let getopt = Getopt("1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy")
 
+    /// Parses ssh's command line (without the program name): options, then the destination, then the command.
+    /// - Throws: `CommandLineError` for an option the grammar does not allow, or a value that is not acceptable.
     public static func parse(_ arguments: [String]) throws -> ShhArguments {
         var parsed = ShhArguments()
         var (options, index) = try getopt.parse(arguments)

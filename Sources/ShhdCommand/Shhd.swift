@@ -21,7 +21,9 @@ import SSHServerHost
 import Synchronization
 import UnixSignals
 
+/// shhd, the server, runnable in-process: what the `shhd` executable calls.
 public enum Shhd {
+    /// What -V prints, and the name in the server's version string.
     public static let version = "shhd_0.1"
 
     /// Runs shhd with `arguments` (without the program name); returns the exit status. `relaunchPrefix`: what goes

@@ -5,26 +5,38 @@
 // lport= picks the Match blocks for one connection), -E log file, -q, -4/-6, -V.
 import SSHCommandLine
 
+/// A parsed shhd command line.
 public struct ShhdArguments: Equatable, Sendable {
+    /// -f: the configuration file (shhd's embedded default when nil).
     public var configFile: String?
     /// sshd_config lines from flags and -o, in command-line order (they win over the file).
     public var configLines: [String] = []
     /// -p ports: when given, the config's Port lines are not used.
     public var ports: [Int] = []
+    /// -d count: debug logging, in the foreground.
     public var debug = 0
+    /// -e: log to standard error instead of syslog.
     public var logToStandardError = false
+    /// -E: append the log to this file.
     public var logFile: String?
+    /// -q: log nothing.
     public var quiet = false
+    /// -t: check the configuration and keys, then exit.
     public var checkOnly = false
+    /// -T: print the effective configuration, then exit.
     public var printConfiguration = false
     /// -C: the connection -T prints the configuration for.
     public var connectionSpec: String?
+    /// -V: print the version and exit.
     public var printVersion = false
 
+    /// Nothing given: every field at its default.
     public init() {}
 
     static let getopt = Getopt("46C:c:DdE:ef:g:h:o:p:qTtV")
 
+    /// Parses sshd's command line (without the program name).
+    /// - Throws: `CommandLineError` for an option sshd does not have, a missing or unacceptable value.
     public static func parse(_ arguments: [String]) throws -> ShhdArguments {
         var parsed = ShhdArguments()
         let (options, next) = try getopt.parse(arguments)
