@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SSH", targets: ["SSH"]),
         .library(name: "SSHPOSIX", targets: ["SSHPOSIX"]),
         .library(name: "SSHAgent", targets: ["SSHAgent"]),
+        .library(name: "SSHForwarding", targets: ["SSHForwarding"]),
         .library(name: "SSHServerHost", targets: ["SSHServerHost"]),
         .library(name: "SSHCommandLine", targets: ["SSHCommandLine"]),
         .library(name: "SSHKeygenCommand", targets: ["SSHKeygenCommand"]),
@@ -105,6 +106,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Port forwarding, SOCKS, jump hosts and agent forwarding (RFC 4254 §6.3, §7; OpenSSH PROTOCOL §2.4), as
+        // building blocks over SSH's channels that shh and shhd both use.
+        .target(
+            name: "SSHForwarding",
+            dependencies: [
+                "SSH", "SSHProtocol", "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // What only a server does: password checks (libcrypt, through its own C shim so the client never links it).
         .target(name: "CSSHServerHost", linkerSettings: [.linkedLibrary("crypt")]),
         .target(
@@ -144,8 +158,8 @@ let package = Package(
         .target(
             name: "ShhdCommand",
             dependencies: [
-                "CSSHPOSIX", "CSSHServerHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHKeys", "SSHPOSIX", "SSHProtocol",
-                "SSHServerHost",
+                "CSSHPOSIX", "CSSHServerHost", "OpenSSHConfig", "SSH", "SSHCommandLine", "SSHForwarding", "SSHKeys", "SSHPOSIX",
+                "SSHProtocol", "SSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,7 +176,8 @@ let package = Package(
         .target(
             name: "ShhCommand",
             dependencies: [
-                "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHAgent", "SSHCommandLine", "SSHKeys", "SSHPOSIX", "SSHProtocol",
+                "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHAgent", "SSHCommandLine", "SSHForwarding", "SSHKeys", "SSHPOSIX",
+                "SSHProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -217,6 +232,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SSHForwardingTests",
+            dependencies: [
+                "SSHForwarding", "SSH", "SSHKeys", "SSHProtocol", "SSHWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SSHServerHostTests",
             dependencies: [
                 "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
@@ -256,6 +280,7 @@ let package = Package(
             name: "InteropTests",
             dependencies: [
                 "SSH",
+                "SSHForwarding",
                 "SSHServerHost",
                 "SSHPOSIX",
                 "CSSHPOSIX",
