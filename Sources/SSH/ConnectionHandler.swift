@@ -43,7 +43,7 @@ enum SessionRequestVerdict {
 /// ```swift
 /// // Lets clients reach one internal service, nothing else.
 /// struct OneTunnel: SSHServerConnectionDelegate {
-///     func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+///     func channelOpen(_ type: SSHChannelType, on connection: SSHServerConnection) async -> SSHChannelOpenDecision {
 ///         guard case .directTCPIP("localhost", 8080, _, _) = type else {
 ///             return .reject(.administrativelyProhibited, description: "only localhost:8080")
 ///         }
@@ -58,31 +58,31 @@ public protocol SSHServerConnectionDelegate: Sendable {
     /// came (the protocol's replies carry no identifier). Default: `.failure`.
     /// - Parameters:
     ///   - request: the request, such as tcpip-forward.
-    ///   - user: the authenticated user.
+    ///   - connection: the authenticated connection: its user, grant and addresses; channels to the client.
     /// - Returns: the answer sent to the client.
-    func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse
+    func globalRequest(_ request: SSHGlobalRequest, on connection: SSHServerConnection) async -> SSHGlobalRequestResponse
     /// Decides a channel open of any type but "session" (sessions go to the session handler). Default: refused as
     /// administratively prohibited.
     /// - Parameters:
     ///   - type: the channel type and its data (host and port for direct-tcpip, ...).
-    ///   - user: the authenticated user.
+    ///   - connection: the authenticated connection: its user, grant and addresses.
     /// - Returns: accept with the code that serves the channel, or reject with a reason.
-    func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision
+    func channelOpen(_ type: SSHChannelType, on connection: SSHServerConnection) async -> SSHChannelOpenDecision
 }
 
 extension SSHServerConnectionDelegate {
     /// Refuses.
     /// - Parameters:
     ///   - request: the request, ignored.
-    ///   - user: the user, ignored.
+    ///   - connection: the connection, ignored.
     /// - Returns: `.failure`.
-    public func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse { .failure }
+    public func globalRequest(_ request: SSHGlobalRequest, on connection: SSHServerConnection) async -> SSHGlobalRequestResponse { .failure }
     /// Refuses as administratively prohibited.
     /// - Parameters:
     ///   - type: the channel type, named in the refusal.
-    ///   - user: the user, ignored.
+    ///   - connection: the connection, ignored.
     /// - Returns: `.reject(.administrativelyProhibited, ...)`.
-    public func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+    public func channelOpen(_ type: SSHChannelType, on connection: SSHServerConnection) async -> SSHChannelOpenDecision {
         .reject(.administrativelyProhibited, description: "\(type.name) channels are not allowed")
     }
 }
@@ -115,6 +115,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         var continuation: AsyncThrowingStream<SSHChannelInput, any Error>.Continuation?
         /// Takes data and stderr on the event loop instead of the input sequence (SSHChannel.SyncOperations).
         var dataHandler: ((SSHChannelInput) -> Void)?
+        /// Takes all input on the event loop instead of the input sequence (a splice to a socket).
+        var sink: SinkAttachment?
         var opened: EventLoopPromise<Void>?
         var replies: [EventLoopPromise<Bool>] = []
         var writeWaiters: [EventLoopPromise<Void>] = []
@@ -132,13 +134,17 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private(set) var connection: SSHConnection
     private var channels: [SSHChannelID: ChannelState] = [:]
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     /// The server's session policy (kept alive by this handler: one per connection).
     var serverPolicy: (any ServerSessionPolicy)?
     /// The server's policy for global requests and non-session channels.
     var serverDelegate: (any SSHServerConnectionDelegate)?
     /// Server: where channels the delegate serves run (child tasks of the server's run()).
     var serverWork: ServerWorkQueue?
+    /// Server: the connection's number, for the delegate's view of it.
+    var connectionID: UInt64 = 0
+    /// Client: decides channels the server opens (forwarded-tcpip, auth-agent, ...); nil refuses them all.
+    var peerChannelRouter: ((SSHChannelType) -> SSHPeerChannelDecision)?
     private var failure: (any Error)?
     /// Global requests are decided one after another, so replies go out in the order the requests came.
     private var globalRequestQueue: EventLoopFuture<Void>?
@@ -193,12 +199,18 @@ final class ConnectionHandler: ChannelInboundHandler {
                 } else {
                     try? connection.deny(event)
                 }
-            } else if let delegate = serverDelegate, let context {
-                let user = self.user
+            } else if let delegate = serverDelegate, let context, let connection = serverConnection(connectionID: connectionID) {
                 let decision = context.eventLoop.makePromise(of: SSHChannelOpenDecision.self)
-                decision.completeOnEventLoop { await delegate.channelOpen(type, user: user) }
+                decision.completeOnEventLoop { await delegate.channelOpen(type, on: connection) }
                 let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 decision.futureResult.whenSuccess { bound.value.answerChannelOpen(id, $0) }
+            } else if connection.configuration.role == .client, let router = peerChannelRouter {
+                switch router(type) {
+                case .reject(let reason, let description):
+                    try? connection.rejectChannelOpen(id, reason: reason, description: description)
+                case .accept(let serve):
+                    if let channel = acceptedChannel(id) { serve(channel) }
+                }
             } else {
                 try? connection.deny(event)
             }
@@ -227,6 +239,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             // Closed before it was confirmed (its opener gave up): the open never completes.
             state?.opened?.fail(SSHError(.channelClosed))
             state?.continuation?.finish()
+            state?.sink?.end(nil)
             state?.replies.forEach { $0.succeed(false) }
             state?.writeWaiters.forEach { $0.fail(SSHError(.channelClosed)) }
             state?.closed.succeed()
@@ -263,14 +276,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .accept where draining:
             try? connection.rejectChannelOpen(id, reason: .administrativelyProhibited, description: "the server is shutting down")
         case .accept(let serve):
-            let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
-            guard let closed = attach(id, input: continuation), (try? connection.acceptChannelOpen(id)) != nil else {
-                channels.removeValue(forKey: id)
-                return
-            }
+            guard let channel = acceptedChannel(id) else { return }
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let channel = SSHChannel(id: id, handler: bound, eventLoop: context.eventLoop, stream: stream, closed: closed,
-                                     windowSize: connection.configuration.window.windowSize)
             let served = context.eventLoop.makePromise(of: Void.self)
             if let serverWork {
                 serverWork.submit(done: served) { try await serve(channel) }
@@ -287,8 +294,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func answerGlobalRequest(_ request: SSHGlobalRequest, wantReply: Bool) {
         guard let context else { return }
         let eventLoop = context.eventLoop
-        let user = self.user
         let delegate = serverDelegate
+        let serverConnection = self.serverConnection(connectionID: connectionID)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let previous = globalRequestQueue ?? eventLoop.makeSucceededVoidFuture()
         let answered = previous.flatMap { () -> EventLoopFuture<SSHGlobalRequestResponse> in
@@ -298,9 +305,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 // machine, and a client has nothing to do with host keys it is told about (UpdateHostKeys is off).
                 return eventLoop.makeSucceededFuture(.success)
             default:
-                guard let delegate else { return eventLoop.makeSucceededFuture(.failure) }
+                guard let delegate, let serverConnection, !serverConnection.user.isEmpty else { return eventLoop.makeSucceededFuture(.failure) }
                 let decision = eventLoop.makePromise(of: SSHGlobalRequestResponse.self)
-                decision.completeOnEventLoop { await delegate.globalRequest(request, user: user) }
+                decision.completeOnEventLoop { await delegate.globalRequest(request, on: serverConnection) }
                 return decision.futureResult
             }
         }.map { response in
@@ -472,6 +479,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         pendingInput.removeAll(keepingCapacity: true)
         for (id, input) in pending {
             guard let state = channels[id] else { continue }
+            if let sink = state.sink {
+                sink.deliver(input)
+                continue
+            }
             switch input {
             case .data(let bytes), .stderr(let bytes):
                 if let handler = state.dataHandler {
@@ -509,6 +520,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         for state in all.values {
             state.opened?.fail(error)
             state.continuation?.finish(throwing: error)
+            state.sink?.end(error)
             state.replies.forEach { $0.fail(error) }
             state.writeWaiters.forEach { $0.fail(error) }
             state.closed.succeed()
@@ -556,6 +568,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         flushOutbound()
         return (id, opened.futureResult, state.closed.futureResult, connection.configuration.window.windowSize)
     }
+
+    /// Attaches a channel the peer opened and accepted here, as an `SSHChannel` reading through its input sequence.
+    func acceptedChannel(_ id: SSHChannelID) -> SSHChannel? {
+        guard let context else { return nil }
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
+        guard let closed = attach(id, input: continuation), (try? connection.acceptChannelOpen(id)) != nil else {
+            forget(id)
+            return nil
+        }
+        return SSHChannel(id: id, handler: NIOLoopBound(self, eventLoop: context.eventLoop), eventLoop: context.eventLoop,
+                          stream: stream, closed: closed, windowSize: connection.configuration.window.windowSize)
+    }
+
+    /// Drops the record of a channel that could not be attached.
+    func forget(_ id: SSHChannelID) { channels.removeValue(forKey: id) }
 
     /// Server side: attaches a peer-opened channel to async code.
     func attach(_ id: SSHChannelID, input: AsyncThrowingStream<SSHChannelInput, any Error>.Continuation) -> EventLoopFuture<Void>? {
@@ -609,6 +636,17 @@ final class ConnectionHandler: ChannelInboundHandler {
         channels[id]?.dataHandler = handler
     }
 
+    /// Sends the channel's input to `sink` from now on; what the input sequence already holds is handed over by
+    /// the caller (`SSHChannel.attach(_:)`) before `SinkAttachment.drained()`. The sequence ends here.
+    func attachSink(_ sink: any SSHChannelSink, on id: SSHChannelID) -> SinkAttachment? {
+        guard let state = channels[id], let context else { return nil }
+        let attachment = SinkAttachment(sink: sink, channel: id, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        state.sink = attachment
+        state.continuation?.finish()
+        state.continuation = nil
+        return attachment
+    }
+
     func sendEOF(on id: SSHChannelID) throws {
         _ = try state(id)
         try connection.sendEOF(on: id)
@@ -631,5 +669,74 @@ final class ConnectionHandler: ChannelInboundHandler {
         state.unreadBytes -= bytes
         try? connection.consumed(bytes, on: id)
         flushOutbound()
+    }
+}
+
+/// Takes a channel's input on the connection's event loop, in order, instead of `SSHChannel.input`: a splice that
+/// writes it straight to a socket, with no task between (`SSHChannel.attach(_:)`).
+package protocol SSHChannelSink: AnyObject {
+    /// Input arrived. For data and stderr, return a future that completes once the bytes have been passed on
+    /// (written to the socket): they count as read then, and the peer's window reopens. nil: read at once.
+    func receive(_ input: SSHChannelInput) -> EventLoopFuture<Void>?
+    /// The channel closed (nil) or the connection failed; nothing more arrives.
+    func channelEnded(_ error: (any Error)?)
+}
+
+/// A sink attached to one channel: holds what arrives until what the input sequence already held has been handed
+/// over, so the sink sees everything once and in order; counts data as read when the sink's future completes.
+final class SinkAttachment {
+    let sink: any SSHChannelSink
+    let channel: SSHChannelID
+    let handler: NIOLoopBound<ConnectionHandler>
+    /// Input that arrived while the sequence's elements were still being handed over; nil once they were.
+    private var held: [SSHChannelInput]? = []
+    /// The end, when it came while holding.
+    private var heldEnd: (any Error)??
+
+    init(sink: any SSHChannelSink, channel: SSHChannelID, handler: NIOLoopBound<ConnectionHandler>) {
+        self.sink = sink
+        self.channel = channel
+        self.handler = handler
+    }
+
+    func deliver(_ input: SSHChannelInput) {
+        if held != nil {
+            held?.append(input)
+        } else {
+            pass(input)
+        }
+    }
+
+    /// Hands an element to the sink; data counts as read when the sink says it was passed on.
+    func pass(_ input: SSHChannelInput) {
+        let done = sink.receive(input)
+        let bytes: Int
+        switch input {
+        case .data(let data), .stderr(let data): bytes = data.readableBytes
+        default: return
+        }
+        guard let done else {
+            handler.value.consumed(bytes, on: channel)
+            return
+        }
+        let handler = self.handler
+        let channel = self.channel
+        done.whenComplete { _ in handler.value.consumed(bytes, on: channel) }
+    }
+
+    func end(_ error: (any Error)?) {
+        if held != nil {
+            heldEnd = .some(error)
+        } else {
+            sink.channelEnded(error)
+        }
+    }
+
+    /// The sequence's elements have been handed over: what was held follows, then the end if it came.
+    func drained() {
+        guard let pending = held else { return }
+        held = nil
+        pending.forEach(pass)
+        if let end = heldEnd { sink.channelEnded(end) }
     }
 }

@@ -198,6 +198,41 @@ public final class SSHChannel: Sendable {
         }
     }
 
+    /// Sends everything the peer sends on this channel to `sink`, on the event loop, instead of `input` (which
+    /// ends): first what `input` already holds, then each arrival. Returns once the sink is receiving directly.
+    /// For a splice to a socket, where a task between the two would cost thread hops per read.
+    ///
+    /// A caller that already read part of `input` passes its iterator as `continuing`, so the rest is handed over
+    /// and the bytes it read count as read (an iterator dropped while the channel is open would end the channel).
+    package func attach(_ sink: NIOLoopBound<any SSHChannelSink>, continuing reader: SSHChannelInputSequence.AsyncIterator? = nil) async {
+        let bound = try? await eventLoop.submit { [handler, id] () -> NIOLoopBound<SinkAttachment>? in
+            guard let attachment = handler.value.attachSink(sink.value, on: id) else {
+                // Already gone: the sink still hears the end.
+                sink.value.channelEnded(SSHError(.channelClosed))
+                return nil
+            }
+            return NIOLoopBound(attachment, eventLoop: attachment.handler.eventLoop)
+        }.get()
+        guard let bound else { return }
+        // The sequence was finished on the event loop, so this drains what it held, then ends.
+        var pending = reader?.base ?? input.stream.makeAsyncIterator()
+        if let unreported = reader?.unreported, unreported > 0 { input.consumed(unreported) }
+        var failure: (any Error)?
+        while true {
+            do {
+                guard let element = try await pending.next() else { break }
+                eventLoop.execute { bound.value.pass(element) }
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if let failure {
+            eventLoop.execute { bound.value.end(failure) }
+        }
+        eventLoop.execute { bound.value.drained() }
+    }
+
     /// Bytes the peer sent that `input` has not been read for yet. The peer cannot send more than the window we
     /// granted (2 MiB by default) before they are read, so this is what a slow reader costs in memory.
     public var unreadInputBytes: Int {
@@ -209,6 +244,11 @@ public final class SSHChannel: Sendable {
     /// - Throws: `SSHError` when the channel or the connection is gone.
     public func sendEOF() async throws {
         try await eventLoop.submit { [handler, id] in try handler.value.sendEOF(on: id) }.get()
+    }
+
+    /// Returns once the channel has closed (both sides sent CLOSE) or the connection has ended.
+    public func waitUntilClosed() async {
+        try? await closedFuture.get()
     }
 
     /// Closes the channel (after queued data) and waits until the peer closed it too (RFC 4254 §5.3). `input`

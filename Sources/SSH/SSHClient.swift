@@ -1,5 +1,6 @@
 // The async client: connect, verify the host key, authenticate, then run commands and sessions on channels.
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SSHKeys
@@ -73,7 +74,7 @@ public final class SSHClient: Sendable {
     /// Closes the connection once neither this client nor any of its channels is referenced.
     let lifetime: SSHConnectionLifetime
     /// The configuration's logger, with the peer in its metadata.
-    let logger: Logger
+    package let logger: Logger
     /// What the first key exchange settled on, with the session identifier.
     public let negotiatedAlgorithms: SSHNegotiatedAlgorithms
 
@@ -290,6 +291,28 @@ public final class SSHClient: Sendable {
         }
     }
 
+    /// The connection's event loop: sockets spliced to its channels (forwarded connections) are cheapest on it.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// State other modules of this package keep per connection (SSHForwarding's remote forwards), made on first use.
+    private let packageState = NIOLockedValueBox<[ObjectIdentifier: any Sendable]>([:])
+
+    /// The per-connection state of type `State`, made by `make` the first time.
+    package func packageState<State: AnyObject & Sendable>(_ make: () -> State) -> State {
+        packageState.withLockedValue { states in
+            if let state = states[ObjectIdentifier(State.self)] as? State { return state }
+            let state = make()
+            states[ObjectIdentifier(State.self)] = state
+            return state
+        }
+    }
+
+    /// Decides the channels the server opens (forwarded-tcpip, forwarded-streamlocal, auth-agent), on the event
+    /// loop; without a router every one is refused.
+    package func setPeerChannelRouter(_ router: @escaping @Sendable (SSHChannelType) -> SSHPeerChannelDecision) async throws {
+        try await channel.eventLoop.submit { [connection] in connection.value.peerChannelRouter = router }.get()
+    }
+
     /// Returns when the connection has ended, whoever ended it.
     public func waitUntilClosed() async {
         try? await channel.closeFuture.get()
@@ -345,26 +368,8 @@ public final class SSHClient: Sendable {
     /// - Throws: `SSHError`: `channelOpenFailed` with the server's reason when it refuses, `connectionClosed` when
     ///   the connection is gone; `CancellationError` when the calling task is cancelled.
     public func openChannel(_ type: SSHChannelType) async throws -> SSHChannel {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
-        let connection = self.connection
-        let (id, opened, closed, windowSize) = try await channel.eventLoop.submit {
-            try connection.value.openChannel(type, input: continuation)
-        }.get()
-        let session = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed,
-                                 windowSize: windowSize, lifetime: lifetime)
-        logger.debug("channel opening", metadata: ["channel": "\(id.rawValue)", "type": "\(type)"])
-        do {
-            try await withTaskCancellationHandler {
-                try await opened.get()
-            } onCancel: { [eventLoop = channel.eventLoop] in
-                eventLoop.execute { connection.value.close(id) }
-            }
-            // Confirmed, but the caller is gone (the close from onCancel is on its way).
-            try Task.checkCancellation()
-        } catch {
-            throw Task.isCancelled ? CancellationError() : error
-        }
-        return session
+        logger.debug("channel opening", metadata: ["type": "\(type.name)"])
+        return try await SSH.openChannel(type, on: connection, eventLoop: channel.eventLoop, lifetime: lifetime)
     }
 
     /// Sends a global request (RFC 4254 §4) and waits for the server's answer.
@@ -506,6 +511,29 @@ private struct HostKeyCheckMilestone: SSHHostKeyValidator {
         try await eventLoop.submit(reached).get()
         try await base.validateHostKey(hostKey, of: server)
     }
+}
+
+/// Opens a channel on a connection (either side) and waits for the peer to confirm it; a cancelled wait closes it.
+func openChannel(_ type: SSHChannelType, on connection: NIOLoopBound<ConnectionHandler>, eventLoop: any EventLoop,
+                 lifetime: SSHConnectionLifetime?) async throws -> SSHChannel {
+    let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
+    let (id, opened, closed, windowSize) = try await eventLoop.submit {
+        try connection.value.openChannel(type, input: continuation)
+    }.get()
+    let channel = SSHChannel(id: id, handler: connection, eventLoop: eventLoop, stream: stream, closed: closed,
+                             windowSize: windowSize, lifetime: lifetime)
+    do {
+        try await withTaskCancellationHandler {
+            try await opened.get()
+        } onCancel: {
+            eventLoop.execute { connection.value.close(id) }
+        }
+        // Confirmed, but the caller is gone (the close from onCancel is on its way).
+        try Task.checkCancellation()
+    } catch {
+        throw Task.isCancelled ? CancellationError() : error
+    }
+    return channel
 }
 
 /// Owns a client connection's lifetime: when the last `SSHClient` or `SSHChannel` holding it goes, the connection

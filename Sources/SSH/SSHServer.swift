@@ -49,6 +49,12 @@ public struct SSHServerSession: Sendable {
     public let grant: SSHLoginGrant
     /// The connection's number in this server (as in SSHServerConnectionInfo.connectionID).
     public let connectionID: UInt64
+    /// The connection the session runs on: for channels to the client, such as the forwarded agent's.
+    public let connection: SSHServerConnection?
+    /// Whether the client asked for its agent (auth-agent-req@openssh.com) and `acceptsAgentForwarding(on:)` said
+    /// yes: the handler makes a socket that reaches it (`SSHServerConnection.openChannel(.authAgent)`) and names it
+    /// in SSH_AUTH_SOCK.
+    public let agentForwarding: Bool
 }
 
 /// What a server's log records (one event per line in sshd's style): connections and sessions.
@@ -115,6 +121,11 @@ public protocol SSHSessionHandler: Sendable {
     /// - Parameter name: the subsystem the client asked for, such as "sftp".
     /// - Returns: true to start the session with `.subsystem(name)`.
     func acceptsSubsystem(_ name: String) -> Bool
+    /// Whether auth-agent-req@openssh.com is accepted for a session on `connection` (sshd's AllowAgentForwarding,
+    /// no-agent-forwarding). Default false: refused.
+    /// - Parameter connection: the connection, with its user and grant.
+    /// - Returns: true to accept; the session then has `agentForwarding` set.
+    func acceptsAgentForwarding(on connection: SSHServerConnection) -> Bool
 }
 
 extension SSHSessionHandler {
@@ -124,6 +135,10 @@ extension SSHSessionHandler {
     /// - Parameter name: the subsystem the client asked for.
     /// - Returns: false.
     public func acceptsSubsystem(_ name: String) -> Bool { false }
+    /// No agent forwarding: auth-agent-req@openssh.com is refused.
+    /// - Parameter connection: the connection, ignored.
+    /// - Returns: false.
+    public func acceptsAgentForwarding(on connection: SSHServerConnection) -> Bool { false }
 }
 
 /// An SSH server (RFC 4251–4254) as a ServiceLifecycle `Service`: run it in a `ServiceGroup`, or call `run()`.
@@ -357,6 +372,7 @@ public final class SSHServer: Service, Sendable {
                                                                         onEvent: configuration.onEvent)
                         }
                         connection.serverDelegate = connectionDelegate
+                        connection.connectionID = connectionID
                         connection.serverWork = work
                         if let interval = configuration.clientAliveInterval {
                             connection.keepaliveAfterAuthentication = (interval, max(1, configuration.clientAliveCountMax))
@@ -438,6 +454,7 @@ final class SessionController: ServerSessionPolicy {
         var closed: EventLoopFuture<Void>
         var environment: [String: [UInt8]] = [:]
         var terminal: SSHPseudoTerminalRequest?
+        var agentForwarding = false
         var started = false
     }
 
@@ -500,13 +517,17 @@ final class SessionController: ServerSessionPolicy {
             start(&pending, .exec(command), channel: channel, connection: connection)
         case .shell where !pending.started:
             start(&pending, .shell, channel: channel, connection: connection)
+        case .authAgent where !pending.started:
+            guard let serverConnection = connection.serverConnection(connectionID: connectionID),
+                  handler.acceptsAgentForwarding(on: serverConnection) else { return .refuse }
+            pending.agentForwarding = true
         case .subsystem(let name) where !pending.started && handler.acceptsSubsystem(name):
             start(&pending, .subsystem(name), channel: channel, connection: connection)
         case .windowChange, .signal, .break:
             // Delivered to the session's input, which its handler may not read soon: past a cap they are refused.
             return pending.started && connection.unreadRequests(on: channel) < Self.maximumUnreadRequests ? .acceptAndDeliver : .refuse
         default:
-            // x11-req, auth-agent-req and anything unknown are refused until those features exist.
+            // x11-req and anything unknown are refused.
             return .refuse
         }
         sessions[channel] = pending
@@ -521,7 +542,8 @@ final class SessionController: ServerSessionPolicy {
         let session = SSHServerSession(user: connection.user, command: command, environment: pending.environment,
                                        terminal: pending.terminal, remoteAddress: connection.remoteAddress,
                                        localAddress: connection.localAddress, channel: channel, grant: connection.grant,
-                                       connectionID: connectionID)
+                                       connectionID: connectionID, connection: connection.serverConnection(connectionID: connectionID),
+                                       agentForwarding: pending.agentForwarding)
         let handler = self.handler
         let record = SSHServerSessionRecord(user: connection.user, remoteAddress: connection.remoteAddress, channel: id.rawValue,
                                             command: command, hasTerminal: pending.terminal != nil)

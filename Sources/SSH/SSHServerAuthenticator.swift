@@ -96,6 +96,16 @@ public struct SSHLoginGrant: Sendable, Equatable {
     public var method: SSHAuthenticationMethod?
     /// Sessions this login may have open at once (sshd's MaxSessions inside Match); nil: the server's limit.
     public var maximumSessions: Int?
+    /// Whether port and stream-local forwarding may be used at all (false: no-port-forwarding, restrict).
+    public var permitsPortForwarding = true
+    /// Whether the agent may be forwarded (false: no-agent-forwarding, restrict).
+    public var permitsAgentForwarding = true
+    /// Where direct-tcpip may connect ("host:port", port `*`), narrowing the server's own PermitOpen
+    /// (permitopen=); nil: no narrowing.
+    public var permittedOpens: [String]?
+    /// Where tcpip-forward may listen ("[host:]port"), narrowing the server's own PermitListen (permitlisten=); nil: no
+    /// narrowing.
+    public var permittedListens: [String]?
 
     /// A grant; the defaults restrict nothing beyond the server's configuration.
     /// - Parameters:

@@ -16,7 +16,7 @@ import Testing
 
 /// Echoes direct-tcpip channels back and answers tcpip-forward for port 0 with a made-up port.
 private struct EchoTunnelDelegate: SSHServerConnectionDelegate {
-    func channelOpen(_ type: SSHChannelType, user: String) async -> SSHChannelOpenDecision {
+    func channelOpen(_ type: SSHChannelType, on connection: SSHServerConnection) async -> SSHChannelOpenDecision {
         guard case .directTCPIP(_, 7, _, _) = type else { return .reject(.connectFailed, description: "only the echo port here") }
         return .accept { channel in
             for try await input in channel.input {
@@ -26,7 +26,7 @@ private struct EchoTunnelDelegate: SSHServerConnectionDelegate {
         }
     }
 
-    func globalRequest(_ request: SSHGlobalRequest, user: String) async -> SSHGlobalRequestResponse {
+    func globalRequest(_ request: SSHGlobalRequest, on connection: SSHServerConnection) async -> SSHGlobalRequestResponse {
         if case .tcpipForward(_, 0) = request { return .boundPort(4242) }
         return .failure
     }
