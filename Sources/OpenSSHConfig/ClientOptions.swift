@@ -80,6 +80,19 @@ public struct SSHClientOptions: Sendable, Equatable {
         case socket(String)
     }
 
+    /// ForwardAgent: no, yes (the agent shh authenticates with: IdentityAgent, else SSH_AUTH_SOCK), a socket path
+    /// (as written: %-tokens, "~" and ${VAR} unexpanded), or the socket an environment variable names ("$NAME").
+    public enum ForwardAgent: Sendable, Equatable {
+        /// No forwarding.
+        case no
+        /// Forward the agent shh uses itself.
+        case yes
+        /// Forward the agent listening at this path, as written.
+        case socket(String)
+        /// Forward the agent whose socket this environment variable names; none when it is not set.
+        case environment(String)
+    }
+
     /// One SetEnv assignment.
     public struct EnvironmentVariable: Sendable, Equatable {
         /// The variable's name.
@@ -173,6 +186,11 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var remoteCommand: String?
     /// ProxyCommand as written (nil for none).
     public var proxyCommand: String?
+    /// ProxyJump's hops, first hop first; empty for none. The first of ProxyJump and ProxyCommand read wins (the
+    /// reader drops the other), as in ssh.
+    public var proxyJump: [JumpHost] = []
+    /// ForwardAgent.
+    public var forwardAgent: ForwardAgent = .no
     /// PreferredAuthentications: the methods to try, in order.
     public var preferredAuthentications = ["publickey", "keyboard-interactive", "password"]
     /// NumberOfPasswordPrompts: password tries before giving up.
@@ -299,6 +317,25 @@ public struct SSHClientOptions: Sendable, Equatable {
             remoteCommand = config.arguments("remotecommand")?.joined(separator: " ") ?? text
         }
         if let text = config["proxycommand"], text.lowercased() != "none" { proxyCommand = text }
+        if let text = config.arguments("proxyjump")?.joined(separator: " ") {
+            // The reader has checked every occurrence; this one won.
+            guard let hops = Self.jumpHosts(text) else { throw config.badValue("proxyjump", named: "ProxyJump", text, expected: Self.jumpHostsExpected) }
+            proxyJump = hops
+        }
+        if let text = config["forwardagent"] {
+            switch text.lowercased() {
+            case "yes", "true": forwardAgent = .yes
+            case "no", "false": forwardAgent = .no
+            case _ where text.hasPrefix("$") && !text.hasPrefix("${"):
+                let name = text.dropFirst()
+                guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
+                      name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+                    throw config.badValue("forwardagent", named: "ForwardAgent", text, expected: "yes, no, a socket path or $VARIABLE")
+                }
+                forwardAgent = .environment(String(name))
+            default: forwardAgent = .socket(text)
+            }
+        }
         if let text = config["preferredauthentications"] { preferredAuthentications = text.split(separator: ",").map { String($0) } }
         // ssh fails on a bad NumberOfPasswordPrompts; shh has always taken the default instead.
         if let text = config["numberofpasswordprompts"] { numberOfPasswordPrompts = Int(text) ?? numberOfPasswordPrompts }
@@ -318,6 +355,9 @@ public struct SSHClientOptions: Sendable, Equatable {
             forwards[forwarding] = config.all(forwarding.rawValue)
         }
     }
+
+    /// What a ProxyJump value should look like, for messages.
+    static let jumpHostsExpected = "[user@]host[:port] or ssh://[user@]host[:port], comma-separated, or none"
 
     /// yes/true/on or no/false/off; nil when not set.
     private static func flag(_ config: SSHClientConfig, _ keyword: String, named name: String) throws -> Bool? {
