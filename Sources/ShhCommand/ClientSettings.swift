@@ -44,6 +44,13 @@ struct ClientSettings {
     /// IdentityAgent, else SSH_AUTH_SOCK; nil for none.
     var agent: SSHAgentClient?
     var identitiesOnly: Bool
+    /// ProxyJump's hops, first hop first (empty: none): the last is connected to first, through the others.
+    var proxyJump: [SSHClientOptions.JumpHost]
+    /// The agent socket the server may reach (ForwardAgent), expanded; nil when not forwarding.
+    var forwardAgentSocket: String?
+    /// The socket of the agent shh itself uses (IdentityAgent, else SSH_AUTH_SOCK): ssh forwards only when that
+    /// one answers, whichever socket is forwarded.
+    var identityAgentSocket: String?
 
     static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
         // The user running shh, from the password database (HOME when it has no entry for our uid).
@@ -117,6 +124,19 @@ struct ClientSettings {
         case .none: nil
         case .socket(let path): try expandPath(path)
         }
+        let forwardAgentSocket: String? = switch options.forwardAgent {
+        case .no: nil
+        case .yes: agentSocket
+        case .environment(let name): ProcessEnvironment.variables[name]
+        case .socket(let path): try Self.expandEnvironment(try expandPath(path))
+        }
+        if case .socket = options.forwardAgent, let path = forwardAgentSocket {
+            // ssh says so up front and carries on (the forwarded connections will fail, not the login).
+            var status = stat()
+            if stat(path, &status) != 0 {
+                diagnostics.error("Cannot forward agent socket path \"\(path)\": \(String(cString: strerror(errno)))")
+            }
+        }
         return ClientSettings(
             originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
             homeDirectory: account.home, options: resolved, identityFiles: resolved.identityFiles,
@@ -130,7 +150,25 @@ struct ClientSettings {
             // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
             knownHostsName: options.hostKeyAlias ?? KnownHosts.hostName(hostName, port: port),
             agent: agentSocket.flatMap { $0.isEmpty ? nil : SSHAgentClient(socketPath: $0) },
-            identitiesOnly: options.identitiesOnly)
+            identitiesOnly: options.identitiesOnly, proxyJump: options.proxyJump,
+            forwardAgentSocket: forwardAgentSocket.flatMap { $0.isEmpty ? nil : $0 },
+            identityAgentSocket: agentSocket.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// ${NAME} in a path becomes that environment variable's value, as ssh expands ForwardAgent's path; a variable
+    /// that is not set is an error, as in ssh.
+    static func expandEnvironment(_ text: String) throws -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.firstRange(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw ShhFailure("shh: \(text): unterminated ${") }
+            let name = String(rest[start.upperBound..<end])
+            guard let value = ProcessEnvironment.variables[name] else { throw ShhFailure("shh: \(text): env var ${\(name)} has no value") }
+            result += value
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
     }
 
     /// Options shh parses but whose effect is not built yet: each stops the run with a message naming it, so
@@ -140,9 +178,7 @@ struct ClientSettings {
             throw ShhFailure("shh: \(feature) is not supported yet")
         }
         let refusals: [(SSHClientOptions.Feature, String)] = [
-            (.forwardAgent, "agent forwarding (ForwardAgent / -A) is not supported yet"),
             (.forwardX11, "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
-            (.proxyJump, "ProxyJump (-J) is not supported yet"),
             (.proxyUseFdpass, "ProxyUseFdpass is not supported; a ProxyCommand's standard input and output are used"),
             (.pkcs11Provider, "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
             (.securityKeyProvider, "security keys (SecurityKeyProvider) are not supported"),
