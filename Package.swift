@@ -265,7 +265,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ShhCommandTests",
-            dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine"],
+            dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine", "SSHPOSIX"],
             swiftSettings: strictSettings
         ),
         .testTarget(
