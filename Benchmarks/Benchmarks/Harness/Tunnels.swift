@@ -263,19 +263,22 @@ final class TunnelServices: @unchecked Sendable {
     }
 
     static func sendConcurrently(_ block: [UInt8], total: Int, connections: Int, toPort port: Int) throws -> [[UInt8]] {
-        let results = NSLock()
-        var digests: [[UInt8]] = []
-        var failure: (any Error)?
+        final class Outcomes: @unchecked Sendable {
+            let lock = NSLock()
+            var digests: [[UInt8]] = []
+            var failure: (any Error)?
+        }
+        let outcomes = Outcomes()
         DispatchQueue.concurrentPerform(iterations: connections) { _ in
             do {
                 let digest = try send(block, total: total, toPort: port)
-                results.withLock { digests.append(digest) }
+                outcomes.lock.withLock { outcomes.digests.append(digest) }
             } catch {
-                results.withLock { failure = error }
+                outcomes.lock.withLock { outcomes.failure = error }
             }
         }
-        if let failure { throw failure }
-        return digests
+        if let failure = outcomes.failure { throw failure }
+        return outcomes.digests
     }
 
     /// Seconds from connecting to having one byte echoed back; through SOCKS5 first when `socksTo` names a port.
