@@ -2,6 +2,7 @@
 // socket target, a jump host, half-close both ways, refusals by policy and unsolicited channels — all with digests.
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import SSH
 import SSHForwarding
@@ -20,6 +21,13 @@ private struct UnsolicitedChannelDelegate: SSHServerConnectionDelegate {
         outcome.yield(opened)
         return .reject(.connectFailed, description: "nothing here")
     }
+}
+
+/// Counts events from a callback on any thread.
+final class EventLog: Sendable {
+    private let counter = NIOLockedValueBox(0)
+    func add() { counter.withLockedValue { $0 += 1 } }
+    var count: Int { counter.withLockedValue { $0 } }
 }
 
 @Suite(.timeLimit(.minutes(3))) struct ForwardingLibraryTests {
@@ -56,6 +64,43 @@ private struct UnsolicitedChannelDelegate: SSHServerConnectionDelegate {
             #expect(echoed.count == data.count && SHA256.hash(data: echoed) == SHA256.hash(data: data))
             #expect(short == Array("short".utf8))
             await forward.close(closingConnections: true)
+        }
+    }
+
+    /// Tests/InteropTests/socks5_client.py: a SOCKS5 client (domain addressing) sending `input` and reading to the end.
+    static func throughSOCKS5(proxyPort: Int, targetPort: Int, input: String) async throws -> ProcessResult {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("socks5_client.py").path
+        return try await runAsync("/usr/bin/env", ["python3", script, "\(proxyPort)", "localhost", "\(targetPort)"], stdin: Array(input.utf8))
+    }
+
+    @Test func dynamicForwardServesSOCKS5AndRefusesGarbage() async throws {
+        let echo = try await EchoService()
+        defer { Task { await echo.close() } }
+        try await Self.withForwardingServer { client, _, _, _ in
+            let refusals = EventLog()
+            let forward = try await client.startLocalForward(listeningOn: .tcp(host: "127.0.0.1", port: 0), to: .socks,
+                                                             onEvent: { if case .failed = $0 { refusals.add() } })
+            let port = try #require(forward.port)
+            let result = try await Self.throughSOCKS5(proxyPort: port, targetPort: echo.port, input: "through socks")
+            #expect(result.status == 0 && result.stdout == "through socks", "\(result)")
+            // Not SOCKS: closed without an answer, reported, and the forward goes on serving.
+            let garbage = try await exchange(withPort: port, Array("GET / HTTP/1.1\r\n\r\n".utf8))
+            #expect(garbage.isEmpty)
+            #expect(refusals.count == 1)
+            let again = try await Self.throughSOCKS5(proxyPort: port, targetPort: echo.port, input: "still serving")
+            #expect(again.stdout == "still serving", "\(again)")
+            await forward.close(closingConnections: true)
+        }
+    }
+
+    @Test func reverseDynamicForwardConnectsFromTheClientsSide() async throws {
+        let echo = try await EchoService()
+        defer { Task { await echo.close() } }
+        try await Self.withForwardingServer { client, _, _, _ in
+            let forward = try await client.startRemoteForward(listeningOn: .tcp(host: "127.0.0.1", port: 0), to: .socks)
+            let port = try #require(forward.boundPort)
+            let result = try await Self.throughSOCKS5(proxyPort: port, targetPort: echo.port, input: "reverse socks")
+            #expect(result.status == 0 && result.stdout == "reverse socks", "\(result)")
         }
     }
 
