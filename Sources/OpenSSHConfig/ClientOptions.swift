@@ -121,7 +121,7 @@ public struct SSHClientOptions: Sendable, Equatable {
         /// One keyword each (raw value: the lower-case keyword).
         case securityKeyProvider = "securitykeyprovider", knownHostsCommand = "knownhostscommand", tunnel
         /// One keyword each (raw value: the lower-case keyword).
-        case forkAfterAuthentication = "forkafterauthentication", permitLocalCommand = "permitlocalcommand"
+        case forkAfterAuthentication = "forkafterauthentication"
         /// One keyword each (raw value: the lower-case keyword).
         case bindAddress = "bindaddress", bindInterface = "bindinterface", canonicalizeHostname = "canonicalizehostname"
         /// One keyword each (raw value: the lower-case keyword).
@@ -191,6 +191,12 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var proxyJump: [JumpHost] = []
     /// ForwardAgent.
     public var forwardAgent: ForwardAgent = .no
+    /// PermitLocalCommand: whether LocalCommand runs (off by default: a config file alone must not run commands
+    /// here).
+    public var permitLocalCommand = false
+    /// LocalCommand as written, tokens unexpanded (nil for none): run on this machine after authenticating, only
+    /// with ``permitLocalCommand``.
+    public var localCommand: String?
     /// PreferredAuthentications: the methods to try, in order.
     public var preferredAuthentications = ["publickey", "keyboard-interactive", "password"]
     /// NumberOfPasswordPrompts: password tries before giving up.
@@ -336,6 +342,8 @@ public struct SSHClientOptions: Sendable, Equatable {
             default: forwardAgent = .socket(text)
             }
         }
+        permitLocalCommand = try Self.flag(config, "permitlocalcommand", named: "PermitLocalCommand") ?? permitLocalCommand
+        if let text = config["localcommand"], text.lowercased() != "none" { localCommand = text }
         if let text = config["preferredauthentications"] { preferredAuthentications = text.split(separator: ",").map { String($0) } }
         // ssh fails on a bad NumberOfPasswordPrompts; shh has always taken the default instead.
         if let text = config["numberofpasswordprompts"] { numberOfPasswordPrompts = Int(text) ?? numberOfPasswordPrompts }
@@ -394,6 +402,9 @@ public struct SSHClientOptions: Sendable, Equatable {
         lines += certificateFiles.map { "certificatefile \($0)" }
         if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
         if let proxyCommand { lines.append("proxycommand \(proxyCommand)") }
+        // As ssh -G: PermitLocalCommand always, LocalCommand as written (ssh expands it only once connected).
+        lines.append("permitlocalcommand \(permitLocalCommand ? "yes" : "no")")
+        if let localCommand { lines.append("localcommand \(localCommand)") }
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
             lines.append("\(keyword) \(arguments.joined(separator: " "))")

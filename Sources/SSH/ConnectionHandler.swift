@@ -444,12 +444,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pendingInput: [(id: SSHChannelID, input: SSHChannelInput)] = []
 
     private func deliver(_ input: SSHChannelInput, on id: SSHChannelID) {
-        // A channel with a sink attached has no continuation any more (attachSink finished it): its input goes to
-        // the sink, so it must not be dropped here.
         guard let state = channels[id], state.continuation != nil || state.sink != nil else { return }
         // Counted when queued, not when handed over: the cap is checked as each request arrives, and a read may
         // bring many before the queue is handed over.
-        if case .request = input { state.unreadRequests += 1 }
+        if case .request = input { channels[id]?.unreadRequests += 1 }
         if pendingInput.isEmpty, let context {
             // Input that did not come from a socket read (none is expected, but no input may wait for a read that
             // never comes): handed over once the event loop is done with what it is doing.
