@@ -81,7 +81,9 @@ struct ClientSettings {
         let user = arguments.user ?? options.user ?? account.name
         let hostName = options.hostName.map { PercentTokens.expandHostName($0, host: host) } ?? host
         let tokens = PercentTokens(host: hostName, originalHost: host, port: String(port), remoteUser: user,
-                                   localUser: account.name, homeDirectory: account.home, hostKeyAlias: options.hostKeyAlias)
+                                   localUser: account.name, homeDirectory: account.home, hostKeyAlias: options.hostKeyAlias,
+                                   // %j is the last hop's host as ssh keeps it (jump_host), not the whole value.
+                                   proxyJump: options.proxyJump.last?.host ?? "")
         func expandPath(_ path: String) throws -> String {
             do {
                 return expandTilde(try tokens.expand(path), home: account.home)
