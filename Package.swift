@@ -128,6 +128,7 @@ let package = Package(
                 "CSSHServerHost",
                 "SSHPOSIX",
                 "SSH",
+                "SSHForwarding",
                 "SSHProtocol",
                 "SSHWire",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -294,7 +295,7 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py", "asyncssh_shh_server.py",
-                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py"],
+                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py", "forward_peer.py"],
             swiftSettings: strictSettings
         ),
     ]
