@@ -342,7 +342,7 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
                         do {
                             adopted.append(try await ServerBootstrap(group: connection.eventLoop, childGroup: connection.eventLoop)
                                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                                 .childChannelInitializer(initializer)
                                 .withBoundSocket(descriptor).get())
                         } catch {

@@ -10,6 +10,7 @@ import NIOCore
 import SSH
 import SSHForwarding
 import SSHKeys
+import Synchronization
 import Testing
 
 /// A program left running in the background (ssh -N, a forward_peer server), its output in files; killed by PID.
@@ -39,6 +40,9 @@ final class BackgroundProgram: Sendable {
         Thread.detachNewThread { var status: Int32 = 0; while waitpid(child, &status, 0) < 0 && errno == EINTR {} }
     }
 }
+
+/// Host keys of servers started from a config file, by port.
+let hostKeys = Mutex<[Int: String]>([:])
 
 let forwardPeer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("forward_peer.py").path
 
@@ -100,7 +104,11 @@ func send(_ target: [String], size: Int) async throws -> (Transfer?, ProcessResu
 struct ShhdForwardingTests {
     /// ssh's options for `server` (the fixture's key, its known_hosts), then `arguments`, as root@127.0.0.1.
     func sshArguments(_ fixture: ShhdFixture, _ server: TestShhd, _ arguments: [String], user: String = testLogin) throws -> [String] {
-        let knownHosts = try fixture.knownHostsFile(for: server)
+        // The embedded default's generated key, or the HostKey of a config made by startWithConfig (its .pub).
+        let knownHosts = fixture.directory + "/known_hosts-\(server.port)"
+        let configured = hostKeys.withLock { $0[server.port] }
+        let key = try String(contentsOfFile: configured ?? fixture.hostKeyPublic, encoding: .utf8)
+        try "[127.0.0.1]:\(server.port) \(key)".write(toFile: knownHosts, atomically: true, encoding: .utf8)
         return ["-F", "/dev/null", "-p", "\(server.port)", "-i", fixture.identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                 "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "ExitOnForwardFailure=yes"]
             + arguments + ["\(user)@127.0.0.1"]
@@ -117,6 +125,13 @@ struct ShhdForwardingTests {
             throw InteropError.missingProgram("ssh \(forwards) (\(ssh.errors); shhd: \(server.logText))")
         }
         return ssh
+    }
+
+    /// shhd with a config file (startWithConfig), its host key remembered for sshArguments.
+    func startWithConfig(_ fixture: ShhdFixture, _ rest: String, name: String) async throws -> TestShhd {
+        let (server, hostKey, _) = try await fixture.startWithConfig(rest, name: name)
+        hostKeys.withLock { $0[server.port] = hostKey + ".pub" }
+        return server
     }
 
     func logged(_ server: TestShhd, _ text: String) async -> Bool {
@@ -243,7 +258,7 @@ struct ShhdForwardingTests {
     func serverPolicies(_ option: String, _ local: Bool, _ remote: Bool, _ logLine: String) async throws {
         let fixture = try await offThePool { try ShhdFixture() }
         // Inside Match too: the policy is the login's, Match applied.
-        let (server, _, _) = try await fixture.startWithConfig("Match User \(testLogin)\n    \(option)\n", name: "policy")
+        let server = try await startWithConfig(fixture, "Match User \(testLogin)\n    \(option)\n", name: "policy")
         defer { server.terminate() }
         let (digest, digestPort) = try await startTCPPeer("digest", directory: fixture.directory)
         defer { digest.stop() }
@@ -260,7 +275,7 @@ struct ShhdForwardingTests {
         let (digest, digestPort) = try await startTCPPeer("digest", directory: fixture.directory)
         defer { digest.stop() }
         let listenPort = try freeLoopbackPort()
-        let (server, _, _) = try await fixture.startWithConfig("PermitOpen 127.0.0.1:\(digestPort)\nPermitListen \(listenPort)\n", name: "permit")
+        let server = try await startWithConfig(fixture, "PermitOpen 127.0.0.1:\(digestPort)\nPermitListen \(listenPort)\n", name: "permit")
         defer { server.terminate() }
         #expect(try await attempt(.local, fixture, server, targetPort: digestPort), "\(server.logText)")
         let elsewhere = try await runAsync("/usr/bin/ssh", try sshArguments(fixture, server, ["-W", "127.0.0.1:\(server.port)"]))
@@ -277,7 +292,7 @@ struct ShhdForwardingTests {
         let (echo, echoPort) = try await startTCPPeer("echo", directory: fixture.directory)
         defer { echo.stop() }
         for (setting, listening, notListening) in [("no", "127.0.0.1", "127.0.0.2"), ("clientspecified", "127.0.0.2", "127.0.0.1")] {
-            let (server, _, _) = try await fixture.startWithConfig("GatewayPorts \(setting)\n", name: "gateway-\(setting)")
+            let server = try await startWithConfig(fixture, "GatewayPorts \(setting)\n", name: "gateway-\(setting)")
             defer { server.terminate() }
             let port = try freeLoopbackPort()
             let ssh = try await forwardingSSH(fixture, server, ["-R", "127.0.0.2:\(port):127.0.0.1:\(echoPort)"]) { _ in accepts(listening, port) }
@@ -370,7 +385,7 @@ struct ShhdForwardingTests {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
         #expect(await waitUntil(seconds: 20) { !FileManager.default.fileExists(atPath: directory) }, "\(directory) outlived the session")
         // AllowAgentForwarding no: no socket.
-        let (refusing, _, _) = try await fixture.startWithConfig("AllowAgentForwarding no\n", name: "noagent")
+        let refusing = try await startWithConfig(fixture, "AllowAgentForwarding no\n", name: "noagent")
         defer { refusing.terminate() }
         let none = try await runAsync("/usr/bin/ssh", try sshArguments(fixture, refusing, ["-A"]) + ["echo ${SSH_AUTH_SOCK:-none}"], environment: environment)
         #expect(none.stdout == "none\n", "\(none.stdout) \(none.stderr)")
