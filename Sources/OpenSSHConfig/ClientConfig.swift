@@ -262,7 +262,8 @@ public struct SSHClientConfigReader {
     private func expandTokens(_ text: String) -> String {
         let tokens = PercentTokens(
             host: currentHost, originalHost: destination.originalHost, port: config["port"] ?? String(SSHClientOptions.defaults.port),
-            remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory)
+            remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory,
+            hostKeyAlias: config["hostkeyalias"], proxyJump: config["proxyjump"].flatMap { $0.lowercased() == "none" ? nil : $0 } ?? "")
         return (try? tokens.expand(text)) ?? text
     }
 

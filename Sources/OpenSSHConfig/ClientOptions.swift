@@ -108,7 +108,7 @@ public struct SSHClientOptions: Sendable, Equatable {
         /// One keyword each (raw value: the lower-case keyword).
         case securityKeyProvider = "securitykeyprovider", knownHostsCommand = "knownhostscommand", tunnel
         /// One keyword each (raw value: the lower-case keyword).
-        case forkAfterAuthentication = "forkafterauthentication", permitLocalCommand = "permitlocalcommand"
+        case forkAfterAuthentication = "forkafterauthentication"
         /// One keyword each (raw value: the lower-case keyword).
         case bindAddress = "bindaddress", bindInterface = "bindinterface", canonicalizeHostname = "canonicalizehostname"
         /// One keyword each (raw value: the lower-case keyword).
@@ -173,6 +173,12 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var remoteCommand: String?
     /// ProxyCommand as written (nil for none).
     public var proxyCommand: String?
+    /// PermitLocalCommand: whether LocalCommand runs (off by default: a config file alone must not run commands
+    /// here).
+    public var permitLocalCommand = false
+    /// LocalCommand as written, tokens unexpanded (nil for none): run on this machine after authenticating, only
+    /// with ``permitLocalCommand``.
+    public var localCommand: String?
     /// PreferredAuthentications: the methods to try, in order.
     public var preferredAuthentications = ["publickey", "keyboard-interactive", "password"]
     /// NumberOfPasswordPrompts: password tries before giving up.
@@ -299,6 +305,8 @@ public struct SSHClientOptions: Sendable, Equatable {
             remoteCommand = config.arguments("remotecommand")?.joined(separator: " ") ?? text
         }
         if let text = config["proxycommand"], text.lowercased() != "none" { proxyCommand = text }
+        permitLocalCommand = try Self.flag(config, "permitlocalcommand", named: "PermitLocalCommand") ?? permitLocalCommand
+        if let text = config["localcommand"], text.lowercased() != "none" { localCommand = text }
         if let text = config["preferredauthentications"] { preferredAuthentications = text.split(separator: ",").map { String($0) } }
         // ssh fails on a bad NumberOfPasswordPrompts; shh has always taken the default instead.
         if let text = config["numberofpasswordprompts"] { numberOfPasswordPrompts = Int(text) ?? numberOfPasswordPrompts }
@@ -354,6 +362,9 @@ public struct SSHClientOptions: Sendable, Equatable {
         lines += certificateFiles.map { "certificatefile \($0)" }
         if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
         if let proxyCommand { lines.append("proxycommand \(proxyCommand)") }
+        // As ssh -G: PermitLocalCommand always, LocalCommand as written (ssh expands it only once connected).
+        lines.append("permitlocalcommand \(permitLocalCommand ? "yes" : "no")")
+        if let localCommand { lines.append("localcommand \(localCommand)") }
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
             lines.append("\(keyword) \(arguments.joined(separator: " "))")

@@ -245,7 +245,7 @@ extension SSHClient {
             (socket, handler) = try await connectSpliced(destination, on: channel.eventLoop)
         } catch {
             onEvent?(.failed(info, error: SSHForwardingError(.connectFailed(target: destination.description, reason: readableReason(error)), underlying: error)))
-            if let socksRequest { try? await channel.write(socksRequest.failureReply(for: error)) }
+            if let socksRequest { try? await channel.write(socksRequest.failureReply(Self.socksFailure(for: error))) }
             await channel.close()
             return
         }
@@ -306,6 +306,9 @@ enum SOCKSOverChannel {
                     try await channel.write(reply)
                 case .connect(let request):
                     return (request, buffered, iterator)
+                case .refuse(let reply, let error):
+                    try? await channel.write(reply)
+                    throw error
                 }
             }
         }

@@ -37,6 +37,9 @@ struct ClientSettings {
     var remoteCommand: String?
     /// ProxyCommand with its %-tokens expanded: run by the shell, its standard input and output carry SSH.
     var proxyCommand: String?
+    /// LocalCommand with its %-tokens expanded, run here once authenticated; nil without PermitLocalCommand yes
+    /// (then it is ignored, as ssh ignores it).
+    var localCommand: String?
     var sendEnvironment: [(String, String)]
     var preferredAuthentications: [String]
     var passwordPrompts: Int
@@ -71,7 +74,7 @@ struct ClientSettings {
         let user = arguments.user ?? options.user ?? account.name
         let hostName = options.hostName.map { PercentTokens.expandHostName($0, host: host) } ?? host
         let tokens = PercentTokens(host: hostName, originalHost: host, port: String(port), remoteUser: user,
-                                   localUser: account.name, homeDirectory: account.home)
+                                   localUser: account.name, homeDirectory: account.home, hostKeyAlias: options.hostKeyAlias)
         func expandPath(_ path: String) throws -> String {
             do {
                 return expandTilde(try tokens.expand(path), home: account.home)
@@ -92,6 +95,15 @@ struct ClientSettings {
         resolved.globalKnownHostsFiles = try options.globalKnownHostsFiles.map(expandPath)
         resolved.remoteCommand = try options.remoteCommand.map { try tokens.expand($0) }
         resolved.proxyCommand = try options.proxyCommand.map { try tokens.expand($0) }
+        // Left as written for -G (ssh expands it only once connected); a bad token fails here, before connecting.
+        var localCommand: String?
+        if options.permitLocalCommand, let command = options.localCommand {
+            do {
+                localCommand = try tokens.expandLocalCommand(command)
+            } catch {
+                throw ShhFailure("shh: LocalCommand \(command): \(error)")
+            }
+        }
         let strict = options.strictHostKeyChecking
 
         // ssh bounds connecting (ConnectTimeout), never the person answering the host key question or a prompt.
@@ -124,7 +136,7 @@ struct ClientSettings {
             globalKnownHostsFiles: resolved.globalKnownHostsFiles, strictHostKeyChecking: strict,
             hashKnownHosts: options.hashKnownHosts, batchMode: options.batchMode, client: client,
             connectionAttempts: options.connectionAttempts, requestTTY: options.requestTTY.rawValue, escapeCharacter: escapeCharacter,
-            remoteCommand: resolved.remoteCommand, proxyCommand: resolved.proxyCommand,
+            remoteCommand: resolved.remoteCommand, proxyCommand: resolved.proxyCommand, localCommand: localCommand,
             sendEnvironment: environment, preferredAuthentications: options.preferredAuthentications,
             passwordPrompts: options.numberOfPasswordPrompts,
             // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
@@ -149,7 +161,6 @@ struct ClientSettings {
             (.knownHostsCommand, "KnownHostsCommand is not supported; use known_hosts files"),
             (.tunnel, "tunnel device forwarding (Tunnel) is not supported yet"),
             (.forkAfterAuthentication, "going to the background (ForkAfterAuthentication / -f) is not supported yet"),
-            (.permitLocalCommand, "LocalCommand (PermitLocalCommand) is not supported yet"),
             (.bindAddress, "BindAddress (-b) is not supported yet"),
             (.bindInterface, "BindInterface (-B) is not supported yet"),
             (.canonicalizeHostname, "CanonicalizeHostname is not supported yet"),

@@ -49,6 +49,9 @@ struct Session {
     }
 
     private func run(on client: SSHClient, command: String?) async throws -> Int32 {
+        // Authenticated, no session yet: where ssh runs LocalCommand (with -N too). It may write to our standard
+        // output, so it finishes before the session's output can start.
+        if let localCommand = settings.localCommand { await LocalCommand.run(localCommand, diagnostics: diagnostics) }
         if arguments.noCommand {
             // -N: keep the connection until the server ends it (forwarding will give this its purpose).
             await client.waitUntilClosed()
