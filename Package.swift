@@ -244,6 +244,7 @@ let package = Package(
         .testTarget(
             name: "SSHServerHostTests",
             dependencies: [
+                "SSHForwarding",
                 "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -272,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "ShhdCommandTests",
             dependencies: [
-                "ShhdCommand", "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHKeys", "SSHPOSIX", "SSHProtocol", "SSHServerHost",
+                "ShhdCommand", "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHKeys", "SSHPOSIX", "SSHProtocol", "SSHServerHost", "SSHForwarding", "CSSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
