@@ -361,6 +361,47 @@ struct ShhdForwardingTests {
         }
     }
 
+    /// A free TCP port below 1024 on 127.0.0.1 (the tests run as root).
+    func freePrivilegedPort() throws -> Int {
+        for port in (600..<1024).shuffled() {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
+        }
+        throw InteropError.missingProgram("a free port below 1024")
+    }
+
+    /// Ports below 1024: a root login's -R gets one (bound by the broker: the network process may not), anyone
+    /// else's is refused, as sshd.
+    @Test func onlyRootLoginsListenBelow1024() async throws {
+        let fixture = try await offThePool { try ShhdFixture() }
+        let server = try await fixture.startEmbedded()
+        defer { server.terminate() }
+        let (echo, echoPort) = try await startTCPPeer("echo", directory: fixture.directory)
+        defer { echo.stop() }
+        let low = try freePrivilegedPort()
+        let ssh = try await forwardingSSH(fixture, server, ["-R", "\(low):127.0.0.1:\(echoPort)"]) { _ in accepts("127.0.0.1", low) }
+        defer { ssh.stop() }
+        let (transfer, run) = try await send(["tcp", "127.0.0.1", "\(low)"], size: 1 << 16)
+        #expect(transfer != nil && transfer?.sent == transfer?.received, "\(run.stdout) \(run.stderr) \(server.logText)")
+        try await withTestAccount { accountFixture, account in
+            let userServer = try await TestShhd.start([], directory: accountFixture.directory, environment: ["XDG_STATE_HOME": accountFixture.directory + "/state"])
+            defer { userServer.terminate() }
+            let other = try freePrivilegedPort()
+            let refused = try await runAsync("/usr/bin/ssh", try sshArguments(accountFixture, userServer, ["-R", "\(other):127.0.0.1:\(echoPort)"],
+                                                                               user: account.name) + ["echo forwarded"])
+            #expect(refused.status == 255 && refused.stderr.contains("remote port forwarding failed"), "\(refused.stderr) \(userServer.logText)")
+            #expect(await logged(userServer, "only root may listen on a port below 1024"), "\(userServer.logText)")
+        }
+    }
+
     // MARK: - Agent forwarding
 
     @Test func theAgentIsForwardedForTheSessionOnly() async throws {
