@@ -639,8 +639,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Sends the channel's input to `sink` from now on; what the input sequence already holds is handed over by
     /// the caller (`SSHChannel.attach(_:)`) before `SinkAttachment.drained()`. The sequence ends here.
     func attachSink(_ sink: any SSHChannelSink, on id: SSHChannelID) -> SinkAttachment? {
-        guard let state = channels[id], let context else { return nil }
+        guard let context else { return nil }
         let attachment = SinkAttachment(sink: sink, channel: id, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        guard let state = channels[id] else {
+            // Closed before the sink came (a short exchange, all of it already in the input sequence): the sink
+            // still gets what the sequence holds, then the end.
+            attachment.end(nil)
+            return attachment
+        }
         state.sink = attachment
         state.continuation?.finish()
         state.continuation = nil

@@ -207,8 +207,8 @@ public final class SSHChannel: Sendable {
     package func attach(_ sink: NIOLoopBound<any SSHChannelSink>, continuing reader: SSHChannelInputSequence.AsyncIterator? = nil) async {
         let bound = try? await eventLoop.submit { [handler, id] () -> NIOLoopBound<SinkAttachment>? in
             guard let attachment = handler.value.attachSink(sink.value, on: id) else {
-                // Already gone: the sink still hears the end.
-                sink.value.channelEnded(SSHError(.channelClosed))
+                // The connection's pipeline is gone: the sink still hears the end.
+                sink.value.channelEnded(SSHError(.connectionClosed))
                 return nil
             }
             return NIOLoopBound(attachment, eventLoop: attachment.handler.eventLoop)

@@ -141,6 +141,36 @@ final class EventLog: Sendable {
         }
     }
 
+    /// A channel whose whole exchange was over before it was spliced (data, EOF and CLOSE already in its input)
+    /// still hands all of it to the splice: under load a short -L exchange lost its reply this way.
+    @Test func aChannelClosedBeforeItsSpliceStillDeliversEverything() async throws {
+        let echo = try await EchoService()
+        defer { Task { await echo.close() } }
+        try await Self.withForwardingServer { client, _, _, _ in
+            let tunnel = try await client.openTunnel(to: .tcp(host: "127.0.0.1", port: echo.port))
+            try await tunnel.write(ByteBuffer(string: "all of it"))
+            try await tunnel.sendEOF()
+            await tunnel.waitUntilClosed()
+            var ends: [CInt] = [-1, -1]
+            #expect(socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0, &ends) == 0)
+            let (ours, theirs) = (ends[0], ends[1])
+            async let spliced: Void = tunnel.splice(readingFrom: ours, writingTo: ours)
+            let received = try await offThePool { () -> [UInt8] in
+                var bytes: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 256)
+                while true {
+                    let count = read(theirs, &buffer, buffer.count)
+                    if count <= 0 { break }
+                    bytes += buffer.prefix(count)
+                }
+                close(theirs)
+                return bytes
+            }
+            try await spliced
+            #expect(String(decoding: received, as: UTF8.self) == "all of it")
+        }
+    }
+
     @Test func jumpHostCarriesASecondConnection() async throws {
         try await Self.withForwardingServer { client, port, key, hostKey in
             let inner = try await SSHClient.connect(through: client, host: "127.0.0.1", port: port, user: "alice",
