@@ -32,6 +32,8 @@ final class Harness {
     let loadConnections: Int
     let idleConnections: Int
     let only: String?
+    /// --pairings: comma-separated pairing names to measure (tunnels only), e.g. "ssh→sshd,ssh→shhd".
+    let pairingFilter: [String]?
 
     let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
         : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
@@ -59,6 +61,7 @@ final class Harness {
         loadConnections = full ? 400 : 100
         idleConnections = full ? 100 : 50
         only = options["only"]
+        pairingFilter = options["pairings"].map { $0.split(separator: ",").map(String.init) }
     }
 
     func run() async throws {

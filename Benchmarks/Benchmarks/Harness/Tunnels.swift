@@ -11,6 +11,12 @@ import Glibc
 extension Harness {
     static let tunnelPairings = ["ssh→sshd", "ssh→sshd again", "shh→sshd", "ssh→shhd", "shh→shhd"]
 
+    /// The pairings measured (--pairings a,b,... picks some, by name).
+    var tunnelPairings: [String] {
+        guard let chosen = pairingFilter else { return Self.tunnelPairings }
+        return Self.tunnelPairings.filter { chosen.contains($0) }
+    }
+
     func tunnels() throws {
         let services = try TunnelServices()
         defer { services.stop() }
@@ -23,7 +29,7 @@ extension Harness {
         var concurrent: [String: [Double]] = [:], peakPSS: [String: [Double]] = [:], idlePSS: [String: [Double]] = [:]
         log("tunnels: \(bulkBytes >> 20) MiB through -L, first byte through -L and -D, 100 × 10 MiB at once, 100 idle")
         for round in 0..<(full ? 3 : 2) {
-            for pairing in Self.tunnelPairings {
+            for pairing in tunnelPairings {
                 let forwarder = try startForwarder(pairing, services: services)
                 defer {
                     forwarder.process.terminate()
@@ -39,7 +45,11 @@ extension Harness {
                 // First byte of a new connection: connect, send one byte to the echo service, read it back.
                 for _ in 0..<10 {
                     firstByteL[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.echoPort, socksTo: nil) * 1000)
-                    firstByteD[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.socksPort, socksTo: services.echoPort) * 1000)
+                    do {
+                        firstByteD[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.socksPort, socksTo: services.echoPort) * 1000)
+                    } catch {
+                        throw HarnessFailure(description: "\(pairing), -D: \(error)")
+                    }
                 }
                 // 100 connections at once, 10 MiB each; the server tree's peak anonymous PSS above what it was.
                 let before = ProcessTree.anonymousPSSKiB(root: serverPID)
