@@ -27,6 +27,7 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     private var socketClosed = false
     /// Completes when the socket is closed and the channel has ended.
     let finished: EventLoopPromise<Void>
+    private var isFinished = false
 
     init(eventLoop: any EventLoop) {
         finished = eventLoop.makePromise()
@@ -37,7 +38,9 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
         context.channel.closeFuture.assumeIsolated().whenComplete { [self] _ in
             // Through the loop-bound self: the close future completes on this event loop.
             socketClosed = true
-            channel?.syncOperations.close()
+            // A socket that closes before any channel was bound (the server refused to open one) has nothing
+            // left to wait for; a channel bound later is closed at once by `bind`.
+            if let channel { channel.syncOperations.close() } else { channelEnded = true }
             finishIfDone()
         }
     }
@@ -140,7 +143,9 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     }
 
     private func finishIfDone() {
-        if socketClosed && channelEnded { finished.succeed() }
+        guard socketClosed && channelEnded && !isFinished else { return }
+        isFinished = true
+        finished.succeed()
     }
 }
 
