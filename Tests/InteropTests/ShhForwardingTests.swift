@@ -97,6 +97,19 @@ func connectUnixSocket(_ path: String) -> Int32? {
     return fd
 }
 
+/// The shh processes (the built one, by /proc/PID/exe) with `argument` on their command line: a background shh
+/// found by a marker only it was given.
+func shhProcesses(withArgument argument: String) -> [pid_t] {
+    let executable = URL(fileURLWithPath: shhPath).resolvingSymlinksInPath().path
+    return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> pid_t? in
+        guard let pid = pid_t(entry),
+              let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/exe"),
+              URL(fileURLWithPath: exe).resolvingSymlinksInPath().path == executable,
+              let line = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+        return line.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument } ? pid : nil
+    }
+}
+
 /// A socket listening on 127.0.0.1:`port`, so a forward cannot have it. The caller closes it.
 func occupyLoopbackPort(_ port: Int) -> Int32? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -287,16 +300,15 @@ struct ShhForwardingTests {
         let started = try await fixture.shh(["-f", "-N", "-o", "ExitOnForwardFailure=yes", "-P", marker,
                                              "-L", "\(localPort):127.0.0.1:\(servicePort)", "-R", "0:127.0.0.1:\(servicePort)",
                                              "\(testLogin)@127.0.0.1"])
-        let background = try await runAsync("/usr/bin/pgrep", ["-f", marker])
-        let pids = background.stdout.split(separator: "\n").compactMap { pid_t($0) }
+        let pids = shhProcesses(withArgument: marker)
         defer { for pid in pids { kill(pid, SIGKILL) } }
         #expect(started.status == 0, "\(started.stderr)")
         #expect(started.stderr.contains("Allocated port"), "\(started.stderr)")
-        #expect(pids.count == 1, "background shh: \(background.stdout)")
+        #expect(pids.count == 1, "background shh: \(pids)")
         let (ok, report) = try await ForwardingPeer.echo(port: localPort, size: 1 << 20)
         #expect(ok, "\(report)")
         for pid in pids { kill(pid, SIGKILL) }
-        #expect(await waitUntil(seconds: 30) { (try? await runAsync("/usr/bin/pgrep", ["-f", marker]))?.status == 1 }, "the background shh did not end")
+        #expect(await waitUntil(seconds: 30) { shhProcesses(withArgument: marker).isEmpty }, "the background shh did not end")
 
         // Without a command or -N there is nothing to go to the background for.
         let nothing = try await fixture.shh(["-f", "\(testLogin)@127.0.0.1"])
