@@ -265,7 +265,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ShhCommandTests",
-            dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine"],
+            dependencies: ["OpenSSHConfig", "ShhCommand", "SSHCommandLine", "SSHPOSIX"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -294,7 +294,7 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py", "asyncssh_shh_server.py",
-                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py"],
+                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py", "socks5_client.py"],
             swiftSettings: strictSettings
         ),
     ]

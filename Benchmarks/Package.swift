@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         // Already in the graph through the root package; named here for NIOCore's ByteBuffer in SSHProtocol's API.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Already in the graph through the root package; the tunnel benchmark checks SHA-256 digests with it.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .executableTarget(
@@ -70,6 +72,7 @@ let package = Package(
                 .product(name: "ShhdCommand", package: "shh"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Harness",
             swiftSettings: [.swiftLanguageMode(.v6)]

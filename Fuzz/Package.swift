@@ -60,5 +60,9 @@ let package = Package(
             .product(name: "SSHProtocol", package: "shh"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        fuzzTarget("FuzzSOCKSRequest", [
+            .product(name: "SSHForwarding", package: "shh"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
     ]
 )

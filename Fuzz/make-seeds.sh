@@ -9,7 +9,7 @@ keys=../Tests/Fixtures/keys
 # Only the directories this script writes are replaced: FuzzKnownHosts, FuzzAuthorizedKeys, FuzzCertificate and
 # FuzzServerConfig hold hand-made seeds that are committed and not generated here.
 rm -rf Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport Seeds/FuzzConnection \
-    Seeds/FuzzBrokerMessage Seeds/FuzzAgentReply
+    Seeds/FuzzBrokerMessage Seeds/FuzzAgentReply Seeds/FuzzSOCKSRequest
 mkdir -p Seeds/FuzzPrivateKey Seeds/FuzzPublicKey Seeds/FuzzSSHWire Seeds/FuzzServerTransport Seeds/FuzzConnection
 
 body() { sed -e '/^-----/d' "$1" | base64 -d; }     # the bytes inside the armour
@@ -279,3 +279,33 @@ for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(data)
 PYTHON
 chmod 644 Seeds/FuzzAgentReply/*
+
+# FuzzSOCKSRequest: what a SOCKS client sends to `shh -D`, one stream per form (some with a pipelined payload),
+# and the refusals: SOCKS4 BIND, SOCKS5 without "no authentication", UDP ASSOCIATE, an unknown address type.
+mkdir -p Seeds/FuzzSOCKSRequest
+python3 - Seeds/FuzzSOCKSRequest <<'PYTHON'
+import os, struct, sys
+out = sys.argv[1]
+payload = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+greeting = b"\x05\x01\x00"
+def v4(command, port, address, user=b"alice"): return bytes([4, command]) + struct.pack(">H", port) + bytes(address) + user + b"\0"
+def v5(command, atyp, address, port): return bytes([5, command, 0, atyp]) + address + struct.pack(">H", port)
+seeds = {
+    "socks4-connect": v4(1, 22, [192, 0, 2, 7]),
+    "socks4-connect-payload": v4(1, 80, [127, 0, 0, 1], b"") + payload,
+    "socks4a-connect": v4(1, 443, [0, 0, 0, 1]) + b"example.com\0",
+    "socks4a-connect-payload": v4(1, 80, [0, 0, 0, 9], b"") + b"localhost\0" + payload,
+    "socks4-bind": v4(2, 21, [192, 0, 2, 1]),
+    "socks5-ipv4": greeting + v5(1, 1, bytes([127, 0, 0, 1]), 8080),
+    "socks5-domain-payload": greeting + v5(1, 3, bytes([11]) + b"example.com", 80) + payload,
+    "socks5-ipv6": greeting + v5(1, 4, bytes(15) + b"\x01", 22),
+    "socks5-ipv6-mapped": b"\x05\x02\x02\x00" + v5(1, 4, bytes(10) + b"\xff\xff\xc0\x00\x02\x07", 22),
+    "socks5-username-only": b"\x05\x01\x02",
+    "socks5-udp-associate": greeting + v5(3, 1, bytes(4), 0),
+    "socks5-address-type-5": greeting + v5(1, 5, bytes(4), 80),
+    "http-get": payload,
+}
+for name, data in seeds.items():
+    open(os.path.join(out, name), "wb").write(data)
+PYTHON
+chmod 644 Seeds/FuzzSOCKSRequest/*

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The documented targets. Add a target here once its public symbols are documented and it builds without warnings.
-TARGETS="SSHWire SSHKeys SSHProtocol SSH SSHPOSIX SSHAgent SSHServerHost OpenSSHConfig SSHCommandLine SSHKeygenCommand ShhCommand ShhdCommand"
+TARGETS="SSHWire SSHKeys SSHProtocol SSH SSHPOSIX SSHAgent SSHForwarding SSHServerHost OpenSSHConfig SSHCommandLine SSHKeygenCommand ShhCommand ShhdCommand"
 
 output="${1:-.build/docs}"
 mkdir -p "$output"

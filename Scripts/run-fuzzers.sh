@@ -17,7 +17,7 @@ fuzz="$root/Fuzz"
 seconds=${FUZZ_SECONDS:-20}
 configuration=${FUZZ_CONFIGURATION:-release}
 jobs=${FUZZ_JOBS:-2}
-all_targets=(FuzzPrivateKey FuzzPublicKey FuzzKnownHosts FuzzAuthorizedKeys FuzzCertificate FuzzSSHWire FuzzServerTransport FuzzConnection FuzzClientConfig FuzzServerConfig FuzzBrokerMessage FuzzAgentReply)
+all_targets=(FuzzPrivateKey FuzzPublicKey FuzzKnownHosts FuzzAuthorizedKeys FuzzCertificate FuzzSSHWire FuzzServerTransport FuzzConnection FuzzClientConfig FuzzServerConfig FuzzBrokerMessage FuzzAgentReply FuzzSOCKSRequest)
 targets=("${@:-${all_targets[@]}}")
 
 # libFuzzer without its main(): each target starts it from <Target>_main via LLVMFuzzerRunDriver.

@@ -176,7 +176,22 @@ public struct SSHClientConfigReader {
             return
         }
         guard !arguments.isEmpty else { throw OpenSSHConfigError(.missingArgument(keyword: keyword), file: file, line: line) }
+        // ssh checks a ProxyJump's syntax wherever it is written, in a Host block that applies or not.
+        if canonical == "proxyjump", SSHClientOptions.jumpHosts(arguments.joined(separator: " ")) == nil {
+            throw OpenSSHConfigError.badValue("ProxyJump", arguments.joined(separator: " "), expected: SSHClientOptions.jumpHostsExpected,
+                                              at: OpenSSHConfigOrigin(file: file, line: line))
+        }
         guard active else { return }
+        // ProxyJump and ProxyCommand exclude each other, the first read winning (ProxyCommand none too); a
+        // ProxyJump none leaves ProxyCommand free, as in ssh's parse_jump.
+        if canonical == "proxycommand", let jump = config["proxyjump"], jump.lowercased() != "none" {
+            notes.append("\(file) line \(line): ProxyCommand ignored: ProxyJump is already set")
+            return
+        }
+        if canonical == "proxyjump", arguments.first?.lowercased() != "none", config["proxycommand"] != nil {
+            notes.append("\(file) line \(line): ProxyJump ignored: ProxyCommand is already set")
+            return
+        }
         if canonical == "include" {
             guard followsIncludes else { return }
             for pattern in arguments {
@@ -262,7 +277,8 @@ public struct SSHClientConfigReader {
     private func expandTokens(_ text: String) -> String {
         let tokens = PercentTokens(
             host: currentHost, originalHost: destination.originalHost, port: config["port"] ?? String(SSHClientOptions.defaults.port),
-            remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory)
+            remoteUser: currentUser, localUser: destination.localUser, homeDirectory: destination.homeDirectory,
+            hostKeyAlias: config["hostkeyalias"], proxyJump: config["proxyjump"].flatMap { $0.lowercased() == "none" ? nil : $0 } ?? "")
         return (try? tokens.expand(text)) ?? text
     }
 

@@ -80,6 +80,19 @@ public struct SSHClientOptions: Sendable, Equatable {
         case socket(String)
     }
 
+    /// ForwardAgent: no, yes (the agent shh authenticates with: IdentityAgent, else SSH_AUTH_SOCK), a socket path
+    /// (as written: %-tokens, "~" and ${VAR} unexpanded), or the socket an environment variable names ("$NAME").
+    public enum ForwardAgent: Sendable, Equatable {
+        /// No forwarding.
+        case no
+        /// Forward the agent shh uses itself.
+        case yes
+        /// Forward the agent listening at this path, as written.
+        case socket(String)
+        /// Forward the agent whose socket this environment variable names; none when it is not set.
+        case environment(String)
+    }
+
     /// One SetEnv assignment.
     public struct EnvironmentVariable: Sendable, Equatable {
         /// The variable's name.
@@ -108,7 +121,7 @@ public struct SSHClientOptions: Sendable, Equatable {
         /// One keyword each (raw value: the lower-case keyword).
         case securityKeyProvider = "securitykeyprovider", knownHostsCommand = "knownhostscommand", tunnel
         /// One keyword each (raw value: the lower-case keyword).
-        case forkAfterAuthentication = "forkafterauthentication", permitLocalCommand = "permitlocalcommand"
+        case forkAfterAuthentication = "forkafterauthentication"
         /// One keyword each (raw value: the lower-case keyword).
         case bindAddress = "bindaddress", bindInterface = "bindinterface", canonicalizeHostname = "canonicalizehostname"
         /// One keyword each (raw value: the lower-case keyword).
@@ -173,6 +186,17 @@ public struct SSHClientOptions: Sendable, Equatable {
     public var remoteCommand: String?
     /// ProxyCommand as written (nil for none).
     public var proxyCommand: String?
+    /// ProxyJump's hops, first hop first; empty for none. The first of ProxyJump and ProxyCommand read wins (the
+    /// reader drops the other), as in ssh.
+    public var proxyJump: [JumpHost] = []
+    /// ForwardAgent.
+    public var forwardAgent: ForwardAgent = .no
+    /// PermitLocalCommand: whether LocalCommand runs (off by default: a config file alone must not run commands
+    /// here).
+    public var permitLocalCommand = false
+    /// LocalCommand as written, tokens unexpanded (nil for none): run on this machine after authenticating, only
+    /// with ``permitLocalCommand``.
+    public var localCommand: String?
     /// PreferredAuthentications: the methods to try, in order.
     public var preferredAuthentications = ["publickey", "keyboard-interactive", "password"]
     /// NumberOfPasswordPrompts: password tries before giving up.
@@ -299,6 +323,27 @@ public struct SSHClientOptions: Sendable, Equatable {
             remoteCommand = config.arguments("remotecommand")?.joined(separator: " ") ?? text
         }
         if let text = config["proxycommand"], text.lowercased() != "none" { proxyCommand = text }
+        if let text = config.arguments("proxyjump")?.joined(separator: " ") {
+            // The reader has checked every occurrence; this one won.
+            guard let hops = Self.jumpHosts(text) else { throw config.badValue("proxyjump", named: "ProxyJump", text, expected: Self.jumpHostsExpected) }
+            proxyJump = hops
+        }
+        if let text = config["forwardagent"] {
+            switch text.lowercased() {
+            case "yes", "true": forwardAgent = .yes
+            case "no", "false": forwardAgent = .no
+            case _ where text.hasPrefix("$") && !text.hasPrefix("${"):
+                let name = text.dropFirst()
+                guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
+                      name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
+                    throw config.badValue("forwardagent", named: "ForwardAgent", text, expected: "yes, no, a socket path or $VARIABLE")
+                }
+                forwardAgent = .environment(String(name))
+            default: forwardAgent = .socket(text)
+            }
+        }
+        permitLocalCommand = try Self.flag(config, "permitlocalcommand", named: "PermitLocalCommand") ?? permitLocalCommand
+        if let text = config["localcommand"], text.lowercased() != "none" { localCommand = text }
         if let text = config["preferredauthentications"] { preferredAuthentications = text.split(separator: ",").map { String($0) } }
         // ssh fails on a bad NumberOfPasswordPrompts; shh has always taken the default instead.
         if let text = config["numberofpasswordprompts"] { numberOfPasswordPrompts = Int(text) ?? numberOfPasswordPrompts }
@@ -318,6 +363,9 @@ public struct SSHClientOptions: Sendable, Equatable {
             forwards[forwarding] = config.all(forwarding.rawValue)
         }
     }
+
+    /// What a ProxyJump value should look like, for messages.
+    static let jumpHostsExpected = "[user@]host[:port] or ssh://[user@]host[:port], comma-separated, or none"
 
     /// yes/true/on or no/false/off; nil when not set.
     private static func flag(_ config: SSHClientConfig, _ keyword: String, named name: String) throws -> Bool? {
@@ -354,6 +402,9 @@ public struct SSHClientOptions: Sendable, Equatable {
         lines += certificateFiles.map { "certificatefile \($0)" }
         if let remoteCommand { lines.append("remotecommand \(remoteCommand)") }
         if let proxyCommand { lines.append("proxycommand \(proxyCommand)") }
+        // As ssh -G: PermitLocalCommand always, LocalCommand as written (ssh expands it only once connected).
+        lines.append("permitlocalcommand \(permitLocalCommand ? "yes" : "no")")
+        if let localCommand { lines.append("localcommand \(localCommand)") }
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
             lines.append("\(keyword) \(arguments.joined(separator: " "))")

@@ -1,5 +1,6 @@
-// ssh_config %-tokens (ssh_config(5) TOKENS): %% %C %d %h %i %L %l %n %p %r %u, expanded in the directives that
-// accept them. An unknown token is an error, as in ssh.
+// ssh_config %-tokens (ssh_config(5) TOKENS): %% %C %d %h %i %j %k %L %l %n %p %r %u, expanded in the directives
+// that accept them (ssh's DEFAULT_CLIENT_PERCENT_EXPAND_ARGS), and LocalCommand's %T on top. An unknown token is
+// an error, as in ssh.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -27,6 +28,10 @@ public struct PercentTokens: Sendable {
     public var localUser: String
     /// %d: the local user's home directory.
     public var homeDirectory: String
+    /// HostKeyAlias, when set: %k is it, else the host as typed.
+    public var hostKeyAlias: String?
+    /// %j: ProxyJump as written, empty when unset.
+    public var proxyJump: String
 
     /// The tokens' values.
     ///
@@ -37,13 +42,18 @@ public struct PercentTokens: Sendable {
     ///   - remoteUser: %r.
     ///   - localUser: %u.
     ///   - homeDirectory: %d.
-    public init(host: String, originalHost: String, port: String, remoteUser: String, localUser: String, homeDirectory: String) {
+    ///   - hostKeyAlias: HostKeyAlias, which %k stands for when set (else %k is `originalHost`).
+    ///   - proxyJump: %j, ProxyJump as written ("" when unset).
+    public init(host: String, originalHost: String, port: String, remoteUser: String, localUser: String, homeDirectory: String,
+                hostKeyAlias: String? = nil, proxyJump: String = "") {
         self.host = host
         self.originalHost = originalHost
         self.port = port
         self.remoteUser = remoteUser
         self.localUser = localUser
         self.homeDirectory = homeDirectory
+        self.hostKeyAlias = hostKeyAlias
+        self.proxyJump = proxyJump
     }
 
     /// A % followed by a letter that is no token (or by nothing).
@@ -61,18 +71,40 @@ public struct PercentTokens: Sendable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// %C: SHA-1 of %l%h%p%r, hex, as ssh computes it for ControlPath.
+    /// %C: SHA-1 of %l%h%p%r%j, hex, as ssh computes it for ControlPath.
     public var connectionHash: String {
-        let digest = Insecure.SHA1.hash(data: Array((Self.localHostName + host + port + remoteUser).utf8))
+        let digest = Insecure.SHA1.hash(data: Array((Self.localHostName + host + port + remoteUser + proxyJump).utf8))
         return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
-    /// `text` with every token replaced: %% %C %d %h %i %L %l %n %p %r %u.
+    /// `text` with every token replaced: %% %C %d %h %i %j %k %L %l %n %p %r %u.
     ///
     /// - Parameter text: A value of a directive that takes tokens (ControlPath, IdentityFile, `Match exec`, ...).
     /// - Returns: The expanded text.
     /// - Throws: ``UnknownToken`` for any other % sequence, as ssh fails on it.
     public func expand(_ text: String) throws -> String {
+        try expand(text, tunnelInterface: nil)
+    }
+
+    /// LocalCommand's value with its tokens replaced: those of ``expand(_:)`` and %T, the tun/tap interface of a
+    /// tunnel forwarding — "NONE" without one, as ssh's ssh_session2 expands it (the other tokens ssh_config(5)
+    /// lists under "all tokens", such as %f or %K, are unknown to ssh there too, and fail the same way).
+    ///
+    /// ```swift
+    /// let command = try tokens.expandLocalCommand("echo %r@%h:%p on %T")   // "echo git@build.example.com:22 on NONE"
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - text: LocalCommand as written.
+    ///   - tunnelInterface: The tunnel's interface name; nil for none.
+    /// - Returns: The command for the shell (tokens are not quoted, as in ssh).
+    /// - Throws: ``UnknownToken`` for any other % sequence.
+    public func expandLocalCommand(_ text: String, tunnelInterface: String? = nil) throws -> String {
+        try expand(text, tunnelInterface: tunnelInterface ?? "NONE")
+    }
+
+    /// The expansion itself; %T is a token only when `tunnelInterface` is given.
+    private func expand(_ text: String, tunnelInterface: String?) throws -> String {
         var result = ""
         var iterator = text.makeIterator()
         while let character = iterator.next() {
@@ -84,12 +116,18 @@ public struct PercentTokens: Sendable {
             case "d": result += homeDirectory
             case "h": result += host
             case "i": result += String(getuid())
+            case "j": result += proxyJump
+            case "k": result += hostKeyAlias ?? originalHost
             case "L": result += String(Self.localHostName.prefix { $0 != "." })
             case "l": result += Self.localHostName
             case "n": result += originalHost
             case "p": result += port
             case "r": result += remoteUser
             case "u": result += localUser
+            case "T":
+                // A token of LocalCommand's alone.
+                guard let tunnelInterface else { throw UnknownToken(token: "T") }
+                result += tunnelInterface
             default: throw UnknownToken(token: String(token))
             }
         }

@@ -444,7 +444,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pendingInput: [(id: SSHChannelID, input: SSHChannelInput)] = []
 
     private func deliver(_ input: SSHChannelInput, on id: SSHChannelID) {
-        // A channel with a sink has no continuation any more (attaching finished the sequence): its input goes on.
         guard let state = channels[id], state.continuation != nil || state.sink != nil else { return }
         // Counted when queued, not when handed over: the cap is checked as each request arrives, and a read may
         // bring many before the queue is handed over.

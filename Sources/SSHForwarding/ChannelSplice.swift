@@ -16,6 +16,8 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     private var context: ChannelHandlerContext?
     /// Reads wait until the channel is bound, and while the channel's writer waits for window.
     private var readsHeld = true
+    /// Bytes read before `bind(_:)`.
+    private var beforeBind = ByteBuffer()
     /// Starts true: the first read after binding is ours to make, whoever asked (the socket may have been read by
     /// a handler before this one, which then held its reads).
     private var readPending = true
@@ -27,7 +29,6 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     private var socketClosed = false
     /// Completes when the socket is closed and the channel has ended.
     let finished: EventLoopPromise<Void>
-    private var isFinished = false
 
     init(eventLoop: any EventLoop) {
         finished = eventLoop.makePromise()
@@ -38,18 +39,32 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
         context.channel.closeFuture.assumeIsolated().whenComplete { [self] _ in
             // Through the loop-bound self: the close future completes on this event loop.
             socketClosed = true
-            // A socket that closes before any channel was bound (the server refused to open one) has nothing
-            // left to wait for; a channel bound later is closed at once by `bind`.
-            if let channel { channel.syncOperations.close() } else { channelEnded = true }
+            // NIO closes a socket whose input ends after its output was shut down without reporting the input's
+            // end: the peer still hears EOF before CLOSE, as it would have.
+            if !socketInputEnded {
+                socketInputEnded = true
+                try? channel?.syncOperations.sendEOF()
+            }
+            channel?.syncOperations.close()
             finishIfDone()
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        // The socket is gone (its pipeline is torn down): nothing more can pass, whatever the channel does.
+        finish()
+    }
 
     /// Starts copying from the socket to `channel`; the channel's input arrives through `receive(_:)` once attached.
     func bind(_ channel: SSHChannel) {
         self.channel = channel
+        // What the socket delivered before the channel was there (a read NIO made on its own) goes first.
+        if beforeBind.readableBytes > 0 {
+            _ = try? channel.syncOperations.write(beforeBind)
+            beforeBind = ByteBuffer()
+        }
+        if socketInputEnded { try? channel.syncOperations.sendEOF() }
         if socketClosed {
             channel.syncOperations.close()
             return
@@ -76,7 +91,11 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let channel else { return }
+        guard let channel else {
+            var bytes = unwrapInboundIn(data)
+            beforeBind.writeBuffer(&bytes)
+            return
+        }
         do {
             if let wait = try channel.syncOperations.write(unwrapInboundIn(data)) {
                 // The peer's window is full: read no more from the socket until it opens.
@@ -143,7 +162,13 @@ final class SpliceHandler: ChannelDuplexHandler, SSHChannelSink {
     }
 
     private func finishIfDone() {
-        guard socketClosed && channelEnded && !isFinished else { return }
+        if socketClosed && channelEnded { finish() }
+    }
+
+    private var isFinished = false
+
+    private func finish() {
+        guard !isFinished else { return }
         isFinished = true
         finished.succeed()
     }

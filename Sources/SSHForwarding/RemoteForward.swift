@@ -246,7 +246,7 @@ extension SSHClient {
             // Refused before any connection is tried, as ssh refuses what PermitRemoteOpen does not list.
             let refusal = SSHForwardingError(.socks("connecting to \(destination) is not permitted (PermitRemoteOpen)"))
             onEvent?(.failed(info, error: refusal))
-            try? await channel.write(socksRequest.failureReply(for: refusal))
+            try? await channel.write(socksRequest.failureReply(.notAllowed))
             await channel.close()
             return
         }
@@ -256,7 +256,7 @@ extension SSHClient {
             (socket, handler) = try await connectSpliced(destination, on: channel.eventLoop)
         } catch {
             onEvent?(.failed(info, error: SSHForwardingError(.connectFailed(target: destination.description, reason: readableReason(error)), underlying: error)))
-            if let socksRequest { try? await channel.write(socksRequest.failureReply(for: error)) }
+            if let socksRequest { try? await channel.write(socksRequest.failureReply(Self.socksFailure(for: error))) }
             await channel.close()
             return
         }
@@ -317,6 +317,9 @@ enum SOCKSOverChannel {
                     try await channel.write(reply)
                 case .connect(let request):
                     return (request, buffered, iterator)
+                case .refuse(let reply, let error):
+                    try? await channel.write(reply)
+                    throw error
                 }
             }
         }

@@ -48,16 +48,20 @@ final class SOCKSFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     buffered = ByteBuffer()
                     onRequest(request, leftover)
                     return
+                case .refuse(let reply, let error):
+                    // A client that speaks SOCKS hears why, then the connection ends.
+                    requested = true
+                    onRefused(error.description)
+                    let channel = context.channel
+                    context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in channel.close(promise: nil) }
+                    return
                 }
             }
         } catch {
+            // Not SOCKS at all: nothing it could read as an answer.
+            requested = true
             onRefused("\(error)")
-            if let refusal = (error as? SSHForwardingError)?.socksReply {
-                let channel = context.channel
-                context.writeAndFlush(wrapOutboundOut(refusal)).whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                context.close(promise: nil)
-            }
+            context.close(promise: nil)
         }
     }
 
@@ -67,6 +71,17 @@ final class SOCKSFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 extension SSHClient {
+    /// The SOCKS reply code for why a connection could not be made: the server's refusal or a local connect error.
+    static func socksFailure(for error: any Error) -> SOCKSFailure {
+        if let error = error as? SSHError, case .channelOpenFailed(let reason, let description) = error.kind {
+            if reason == .administrativelyProhibited { return .notAllowed }
+            if description.lowercased().contains("refused") { return .connectionRefused }
+            return .hostUnreachable
+        }
+        if readableReason(error).lowercased().contains("refused") { return .connectionRefused }
+        return .generalFailure
+    }
+
     /// One SOCKS connection whose request is in: open the channel, answer the client, then splice.
     func forwardSOCKS(_ socket: any Channel, request: SOCKSConnectRequest, leftover: ByteBuffer, originator: Originator,
                       listening: String, onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) async {
@@ -79,7 +94,7 @@ extension SSHClient {
             channel = try await openChannel(type)
         } catch {
             onEvent?(.failed(info, error: error))
-            let reply = request.failureReply(for: error)
+            let reply = request.failureReply(Self.socksFailure(for: error))
             socket.writeAndFlush(reply).whenComplete { _ in socket.close(promise: nil) }
             return
         }

@@ -37,6 +37,9 @@ struct ClientSettings {
     var remoteCommand: String?
     /// ProxyCommand with its %-tokens expanded: run by the shell, its standard input and output carry SSH.
     var proxyCommand: String?
+    /// LocalCommand with its %-tokens expanded, run here once authenticated; nil without PermitLocalCommand yes
+    /// (then it is ignored, as ssh ignores it).
+    var localCommand: String?
     var sendEnvironment: [(String, String)]
     var preferredAuthentications: [String]
     var passwordPrompts: Int
@@ -44,6 +47,13 @@ struct ClientSettings {
     /// IdentityAgent, else SSH_AUTH_SOCK; nil for none.
     var agent: SSHAgentClient?
     var identitiesOnly: Bool
+    /// ProxyJump's hops, first hop first (empty: none): the last is connected to first, through the others.
+    var proxyJump: [SSHClientOptions.JumpHost]
+    /// The agent socket the server may reach (ForwardAgent), expanded; nil when not forwarding.
+    var forwardAgentSocket: String?
+    /// The socket of the agent shh itself uses (IdentityAgent, else SSH_AUTH_SOCK): ssh forwards only when that
+    /// one answers, whichever socket is forwarded.
+    var identityAgentSocket: String?
     /// -L, -R, -D, -W and the options that go with them.
     var forwarding = ForwardingSettings()
     /// ForkAfterAuthentication (-f): go to the background once authenticated and forwarding.
@@ -77,7 +87,9 @@ struct ClientSettings {
         let user = arguments.user ?? options.user ?? account.name
         let hostName = options.hostName.map { PercentTokens.expandHostName($0, host: host) } ?? host
         let tokens = PercentTokens(host: hostName, originalHost: host, port: String(port), remoteUser: user,
-                                   localUser: account.name, homeDirectory: account.home)
+                                   localUser: account.name, homeDirectory: account.home, hostKeyAlias: options.hostKeyAlias,
+                                   // %j is the last hop's host as ssh keeps it (jump_host), not the whole value.
+                                   proxyJump: options.proxyJump.last?.host ?? "")
         func expandPath(_ path: String) throws -> String {
             do {
                 return expandTilde(try tokens.expand(path), home: account.home)
@@ -98,6 +110,15 @@ struct ClientSettings {
         resolved.globalKnownHostsFiles = try options.globalKnownHostsFiles.map(expandPath)
         resolved.remoteCommand = try options.remoteCommand.map { try tokens.expand($0) }
         resolved.proxyCommand = try options.proxyCommand.map { try tokens.expand($0) }
+        // Left as written for -G (ssh expands it only once connected); a bad token fails here, before connecting.
+        var localCommand: String?
+        if options.permitLocalCommand, let command = options.localCommand {
+            do {
+                localCommand = try tokens.expandLocalCommand(command)
+            } catch {
+                throw ShhFailure("shh: LocalCommand \(command): \(error)")
+            }
+        }
         let strict = options.strictHostKeyChecking
 
         // ssh bounds connecting (ConnectTimeout), never the person answering the host key question or a prompt.
@@ -123,6 +144,19 @@ struct ClientSettings {
         case .none: nil
         case .socket(let path): try expandPath(path)
         }
+        let forwardAgentSocket: String? = switch options.forwardAgent {
+        case .no: nil
+        case .yes: agentSocket
+        case .environment(let name): ProcessEnvironment.variables[name]
+        case .socket(let path): try Self.expandEnvironment(try expandPath(path))
+        }
+        if case .socket = options.forwardAgent, let path = forwardAgentSocket {
+            // ssh says so up front and carries on (the forwarded connections will fail, not the login).
+            var status = stat()
+            if stat(path, &status) != 0 {
+                diagnostics.error("Cannot forward agent socket path \"\(path)\": \(String(cString: strerror(errno)))")
+            }
+        }
         var settings = ClientSettings(
             originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
             homeDirectory: account.home, options: resolved, identityFiles: resolved.identityFiles,
@@ -130,17 +164,35 @@ struct ClientSettings {
             globalKnownHostsFiles: resolved.globalKnownHostsFiles, strictHostKeyChecking: strict,
             hashKnownHosts: options.hashKnownHosts, batchMode: options.batchMode, client: client,
             connectionAttempts: options.connectionAttempts, requestTTY: options.requestTTY.rawValue, escapeCharacter: escapeCharacter,
-            remoteCommand: resolved.remoteCommand, proxyCommand: resolved.proxyCommand,
+            remoteCommand: resolved.remoteCommand, proxyCommand: resolved.proxyCommand, localCommand: localCommand,
             sendEnvironment: environment, preferredAuthentications: options.preferredAuthentications,
             passwordPrompts: options.numberOfPasswordPrompts,
             // HostKeyAlias is used as written, port and all (ssh does not add the port to an alias).
             knownHostsName: options.hostKeyAlias ?? KnownHosts.hostName(hostName, port: port),
             agent: agentSocket.flatMap { $0.isEmpty ? nil : SSHAgentClient(socketPath: $0) },
-            identitiesOnly: options.identitiesOnly)
+            identitiesOnly: options.identitiesOnly, proxyJump: options.proxyJump,
+            forwardAgentSocket: forwardAgentSocket.flatMap { $0.isEmpty ? nil : $0 },
+            identityAgentSocket: agentSocket.flatMap { $0.isEmpty ? nil : $0 })
         settings.forwarding = try ForwardingSettings.resolve(arguments, config: reader.config)
         settings.forkAfterAuthentication = options.isOn(.forkAfterAuthentication)
         settings.noSession = arguments.noCommand || reader.config["sessiontype"]?.lowercased() == "none"
         return settings
+    }
+
+    /// ${NAME} in a path becomes that environment variable's value, as ssh expands ForwardAgent's path; a variable
+    /// that is not set is an error, as in ssh.
+    static func expandEnvironment(_ text: String) throws -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.firstRange(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw ShhFailure("shh: \(text): unterminated ${") }
+            let name = String(rest[start.upperBound..<end])
+            guard let value = ProcessEnvironment.variables[name] else { throw ShhFailure("shh: \(text): env var ${\(name)} has no value") }
+            result += value
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
     }
 
     /// Options shh parses but whose effect is not built yet: each stops the run with a message naming it, so
@@ -150,15 +202,12 @@ struct ClientSettings {
             throw ShhFailure("shh: \(feature) is not supported yet")
         }
         let refusals: [(SSHClientOptions.Feature, String)] = [
-            (.forwardAgent, "agent forwarding (ForwardAgent / -A) is not supported yet"),
             (.forwardX11, "X11 forwarding (ForwardX11 / -X / -Y) is not supported"),
-            (.proxyJump, "ProxyJump (-J) is not supported yet"),
             (.proxyUseFdpass, "ProxyUseFdpass is not supported; a ProxyCommand's standard input and output are used"),
             (.pkcs11Provider, "PKCS#11 keys (PKCS11Provider / -I) are not supported"),
             (.securityKeyProvider, "security keys (SecurityKeyProvider) are not supported"),
             (.knownHostsCommand, "KnownHostsCommand is not supported; use known_hosts files"),
             (.tunnel, "tunnel device forwarding (Tunnel) is not supported yet"),
-            (.permitLocalCommand, "LocalCommand (PermitLocalCommand) is not supported yet"),
             (.bindAddress, "BindAddress (-b) is not supported yet"),
             (.bindInterface, "BindInterface (-B) is not supported yet"),
             (.canonicalizeHostname, "CanonicalizeHostname is not supported yet"),

@@ -1,7 +1,7 @@
 // The credentials ssh would offer, in its order: each identity file (with its certificate beside it, or
 // CertificateFile), keys offered by their public half and decrypted only if the server accepts one (asking for the
-// passphrase on the terminal, or through SSH_ASKPASS), then keyboard-interactive and password prompts on the
-// terminal. BatchMode never prompts.
+// passphrase on the terminal, or through SSH_ASKPASS), then keyboard-interactive and password prompts (on the
+// terminal, or through SSH_ASKPASS without one: ReadPassphrase). BatchMode never prompts.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -36,20 +36,29 @@ enum Identities {
         let offeredByAgent = Set(agentKeys.compactMap(\.presentedKey))
         byMethod["publickey"] = agentKeys + files.filter { !($0.presentedKey.map(offeredByAgent.contains) ?? false) }
         if !settings.batchMode {
+            // One set of questions for passwords and keyboard-interactive: a cancelled askpass ends them all.
+            let questions = LoginQuestions()
             let prompt = "\(settings.user)@\(settings.hostName)'s password: "
-            byMethod["password"] = Array(repeating: SSHClientCredential.passwordPrompt {
-                try await whilePersonAnswers { TerminalPrompt.askOnTerminal(prompt, echo: false) }
-            }, count: max(1, settings.passwordPrompts))
+            byMethod["password"] = (0..<max(1, settings.passwordPrompts)).map { attempt in
+                SSHClientCredential.passwordPrompt { [diagnostics] in
+                    try await whilePersonAnswers {
+                        // ssh's words before each try after a refused one.
+                        if attempt > 0 && !questions.isCancelled { diagnostics.error("Permission denied, please try again.") }
+                        return questions.answer(prompt, echo: false)
+                    }
+                }
+            }
+            // ssh names the login before each prompt, since a server's prompts say nothing of whose they are.
+            let login = "(\(settings.user)@\(settings.options.hostKeyAlias ?? settings.hostName)) "
             byMethod["keyboard-interactive"] = [SSHClientCredential.keyboardInteractive { request in
                 try await whilePersonAnswers {
-                    // The server wrote these: shown without their control characters (see PeerText).
+                    // The server wrote these: shown without their control characters (see PeerText), on standard
+                    // error even when askpass answers, as ssh does.
                     if !request.name.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, PeerText.forTerminal(request.name) + "\n") }
                     if !request.instruction.isEmpty { TerminalPrompt.writeAll(STDERR_FILENO, PeerText.forTerminal(request.instruction) + "\n") }
-                    return try request.prompts.map { prompt in
-                        guard let answer = TerminalPrompt.askOnTerminal(PeerText.forLogLine(prompt.prompt), echo: prompt.echo) else {
-                            throw ShhFailure("shh: no terminal to answer \"\(prompt.prompt)\"")
-                        }
-                        return answer
+                    // An unanswered prompt is sent empty, as ssh sends it: the server refuses, and no more is asked.
+                    return request.prompts.map { question in
+                        questions.answer(login + PeerText.forLogLine(question.prompt), echo: question.echo) ?? ""
                     }
                 }
             }]
@@ -136,8 +145,8 @@ enum Identities {
     }
 }
 
-/// Decrypts an encrypted key once, asking up to three times (SSH_ASKPASS when SSH_ASKPASS_REQUIRE says so or
-/// there is no terminal, else /dev/tty).
+/// Decrypts an encrypted key once, asking up to three times (on the terminal or through SSH_ASKPASS, as
+/// ReadPassphrase decides).
 private final class KeyUnlocker: Sendable {
     private let path: String
     private let contents: [UInt8]
@@ -152,7 +161,8 @@ private final class KeyUnlocker: Sendable {
         try unlocked.withLock { unlocked in
             if let unlocked { return unlocked }
             for _ in 0..<3 {
-                guard let passphrase = askPassphrase("Enter passphrase for key '\(path)': ") else { break }
+                // No answer, or an empty one, skips the key, as in ssh.
+                guard let passphrase = ReadPassphrase.ask("Enter passphrase for key '\(path)': ", echo: false), !passphrase.isEmpty else { break }
                 if let key = try? SSHKeyFile.parsePrivateKey(contents, passphrase: passphrase) {
                     unlocked = key
                     return key
@@ -162,36 +172,6 @@ private final class KeyUnlocker: Sendable {
             throw ShhFailure("shh: no passphrase for \(path)")
         }
     }
-}
-
-/// SSH_ASKPASS: used when SSH_ASKPASS_REQUIRE is "force", or when it is "prefer"/unset and there is no terminal
-/// (and DISPLAY or SSH_ASKPASS_REQUIRE asks for it), as ssh does.
-func askPassphrase(_ prompt: String) -> String? {
-    let environment = ProcessEnvironment.variables
-    let require = environment["SSH_ASKPASS_REQUIRE"]?.lowercased()
-    let askpass = environment["SSH_ASKPASS"]
-    let hasTerminal = access("/dev/tty", R_OK | W_OK) == 0 && { let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); if fd >= 0 { close(fd) }; return fd >= 0 }()
-    let useAskpass = askpass != nil && require != "never"
-        && (require == "force" || ((require == "prefer" || environment["DISPLAY"] != nil) && (require == "prefer" || !hasTerminal)))
-    if useAskpass, let askpass { return runAskpass(askpass, prompt: prompt) }
-    return TerminalPrompt.askOnTerminal(prompt, echo: false)
-}
-
-/// Runs the askpass program with the prompt as its argument and reads one line from its output.
-private func runAskpass(_ program: String, prompt: String) -> String? {
-    var pipeEnds: [Int32] = [0, 0]
-    guard pipe(&pipeEnds) == 0 else { return nil }
-    defer { close(pipeEnds[0]) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
-    posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-    // The answer is read after the program exits: a line is far below a pipe's capacity.
-    let succeeded = runToSuccess(program, [prompt], fileActions: &actions)
-    close(pipeEnds[1])
-    guard succeeded else { return nil }
-    return TerminalPrompt.readLine(fd: pipeEnds[0])
 }
 
 extension SSHClientCredential {

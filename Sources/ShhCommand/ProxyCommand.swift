@@ -26,7 +26,7 @@ struct ProxyCommandProcess: Sendable {
             close(toChild.write)
             throw failure(command, error)
         }
-        let shell = ProcessEnvironment.variables["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+        let shell = LocalCommand.shell
         let pid: pid_t
         do {
             // Its standard error stays ours, as with ssh.

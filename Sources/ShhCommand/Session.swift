@@ -26,17 +26,16 @@ struct Session {
     func run() async throws -> Int32 {
         let command = arguments.command.isEmpty ? settings.remoteCommand : arguments.command.joined(separator: " ")
         if arguments.subsystem && command == nil { throw ShhFailure("shh: -s needs a subsystem name") }
-        let (client, proxy) = try await connect()
-        defer { proxy?.hangUp() }
-        let forwards = ClientForwards(client: client, settings: settings.forwarding, diagnostics: diagnostics)
+        let connected = try await connect()
+        let forwards = ClientForwards(client: connected.client, settings: settings.forwarding, diagnostics: diagnostics)
         do {
-            let status = try await run(on: client, command: command, forwards: forwards)
+            let status = try await run(on: connected.client, command: command, forwards: forwards)
             await forwards.close()
-            await client.close()
+            await connected.close()
             return status
         } catch {
             await forwards.close()
-            await client.close()
+            await connected.close()
             throw error
         }
     }
@@ -67,6 +66,7 @@ struct Session {
             throw ShhFailure("shh: \(error)")
         }
         try await forwards.startConfigured(session: false)
+        if let localCommand = settings.localCommand { await LocalCommand.run(localCommand, diagnostics: diagnostics) }
         readyForBackground(keepOutput: true)
         // The splice owns what it is given: copies, so standard input and output stay ours to the end.
         let input = dup(STDIN_FILENO), output = dup(STDOUT_FILENO)
@@ -78,6 +78,23 @@ struct Session {
         }
         diagnostics.debug("stdio forwarding: done")
         return 0
+    }
+
+    /// A connection and what carries it: a ProxyCommand to hang up, or the jump host's connection (ProxyJump) to
+    /// close after it.
+    struct Connected: Sendable {
+        let client: SSHClient
+        var proxy: ProxyCommandProcess? = nil
+        /// The jump host's connection (zero or one): the tunnel lives as long as it does.
+        var through: [Connected] = []
+        /// A jump host's own messages (its LogLevel), for what happens to it later.
+        var diagnostics: Diagnostics? = nil
+
+        func close() async {
+            await client.close()
+            proxy?.hangUp()
+            for jump in through { await jump.close() }
+        }
     }
 
     /// Whether to ask for a pseudo-terminal, decided as ssh decides: -t (RequestTTY yes) or no command asks for
@@ -98,6 +115,9 @@ struct Session {
             return try await forwardStandardIO(to: stdio, client: client, forwards: forwards)
         }
         try await forwards.startConfigured(session: !settings.noSession)
+        // Authenticated and forwarding, no session yet: where ssh runs LocalCommand (with -N too). It may write to
+        // our standard output, so it finishes before the session's output can start.
+        if let localCommand = settings.localCommand { await LocalCommand.run(localCommand, diagnostics: diagnostics) }
         if settings.noSession {
             readyForBackground(keepOutput: false)
             // -N: the forwards are the point; they run until the connection ends (or shh is killed).
@@ -126,6 +146,7 @@ struct Session {
                 }
             }
         }.get()
+        try await requestAgentForwarding(on: session, client: client)
         let hasTerminal = wantsTerminal(command: command)
         if hasTerminal {
             let terminalType = settings.sendEnvironment.last { $0.0 == "TERM" }?.1 ?? ProcessEnvironment.variables["TERM"] ?? ""
@@ -175,9 +196,25 @@ struct Session {
         return status
     }
 
-    /// Connects (through ProxyCommand when set) and authenticates, trying ConnectionAttempts times (once a
-    /// second) before giving up.
-    private func connect() async throws -> (SSHClient, ProxyCommandProcess?) {
+    /// ForwardAgent: connect the server's auth-agent@openssh.com channels to the agent, and ask for it on the
+    /// session (want-reply false, so a server that refuses says nothing), before the terminal and the command as
+    /// ssh does. As ssh's check_agent_present, only while shh's own agent (IdentityAgent, else SSH_AUTH_SOCK)
+    /// answers, whichever socket is forwarded; without one ssh silently forwards nothing, and so does shh.
+    private func requestAgentForwarding(on session: SSHChannel, client: SSHClient) async throws {
+        guard let socket = settings.forwardAgentSocket else { return }
+        guard let own = settings.identityAgentSocket, let probe = try? await UnixSockets.connect(own) else {
+            diagnostics.debug("No agent to forward: \(settings.identityAgentSocket ?? "SSH_AUTH_SOCK is not set") does not answer", level: .debug2)
+            return
+        }
+        close(probe)
+        try await client.forwardAgent(toSocket: socket)
+        diagnostics.debug("Requesting agent forwarding on channel 0 via auth-agent-req@openssh.com")
+        try await session.send(.authAgent)
+    }
+
+    /// Connects (through ProxyCommand or ProxyJump when set) and authenticates, trying ConnectionAttempts times
+    /// (once a second) before giving up.
+    func connect() async throws -> Connected {
         let validator = KnownHostsVerifier(
             knownHostsName: settings.knownHostsName, host: settings.hostName, userFiles: settings.userKnownHostsFiles,
             globalFiles: settings.globalKnownHostsFiles, policy: settings.strictHostKeyChecking,
@@ -206,9 +243,17 @@ struct Session {
                 }
             }
             var proxy: ProxyCommandProcess?
+            var through: [Connected] = []
             do {
                 let client: SSHClient
-                if let command = settings.proxyCommand {
+                if let hop = settings.proxyJump.last {
+                    let jump = try await JumpHosts.connect(hop, through: settings.proxyJump.dropLast(), toward: settings,
+                                                          arguments: arguments, diagnostics: diagnostics)
+                    through = [jump]
+                    client = try await JumpHosts.connect(
+                        to: settings, through: jump, credentials: credentials, hostKeyValidator: validator, onBanner: onBanner,
+                        onAuthenticationProgress: onProgress)
+                } else if let command = settings.proxyCommand {
                     diagnostics.debug("Executing proxy command: exec \(command)")
                     let started = try ProxyCommandProcess.start(command)
                     proxy = started
@@ -228,9 +273,10 @@ struct Session {
                 diagnostics.debug("kex: server->client cipher: \(negotiated.cipherServerToClient.rawValue)")
                 diagnostics.debug("kex: client->server cipher: \(negotiated.cipherClientToServer.rawValue)")
                 diagnostics.debug("Authenticated to \(settings.hostName) ([\(settings.hostName)]:\(settings.port)).")
-                return (client, proxy)
+                return Connected(client: client, proxy: proxy, through: through)
             } catch let error as SSHError {
                 proxy?.hangUp()
+                for jump in through { await jump.close() }
                 if validator.refused.withLock({ $0 }) { throw HostKeyVerificationFailed() }
                 if case .connectFailed = error.kind, attempt < settings.connectionAttempts {
                     attempt += 1
@@ -240,7 +286,8 @@ struct Session {
                 throw ShhFailure(message(for: error))
             } catch {
                 proxy?.hangUp()
-                if error is HostKeyVerificationFailed { throw error }
+                for jump in through { await jump.close() }
+                if error is HostKeyVerificationFailed || error is ShhFailure { throw error }
                 throw ShhFailure("shh: \(error)")
             }
         }

@@ -2,6 +2,7 @@
 // the destination up to the first word that is not an option, and the destination is [user@]host or
 // ssh://[user@]host[:port]. Flags that mean a configuration keyword become that keyword's line, applied before any
 // file, in the order given, so the command line wins as in ssh.
+import OpenSSHConfig
 import SSHCommandLine
 import SSHPOSIX
 import SSHProtocol
@@ -106,8 +107,10 @@ public struct ShhArguments: Equatable, Sendable {
             case "2": break
             case "4": configLines.append("AddressFamily inet")
             case "6": configLines.append("AddressFamily inet6")
-            case "A": configLines.append("ForwardAgent yes")
-            case "a": configLines.append("ForwardAgent no")
+            // ssh sets these outright, so the last -A or -a beats them and any -o ForwardAgent before it.
+            case "A", "a":
+                configLines.removeAll { $0.prefix { !" \t=".contains($0) }.lowercased() == "forwardagent" }
+                configLines.append(option.letter == "A" ? "ForwardAgent yes" : "ForwardAgent no")
             case "b": configLines.append("BindAddress \(quoted(argument))")
             case "B": configLines.append("BindInterface \(quoted(argument))")
             case "C": configLines.append("Compression yes")
@@ -124,7 +127,7 @@ public struct ShhArguments: Equatable, Sendable {
             case "g": configLines.append("GatewayPorts yes")
             case "I": configLines.append("PKCS11Provider \(quoted(argument))")
             case "i": configLines.append("IdentityFile \(quoted(argument))")
-            case "J": configLines.append("ProxyJump \(quoted(argument))")
+            case "J": configLines.append(try Self.jumpLine(argument, after: configLines))
             case "K": configLines.append("GSSAPIAuthentication yes")
             case "k": configLines.append("GSSAPIDelegateCredentials no")
             case "L": localForwards.append(try Self.forward(argument, .local, named: "local"))
@@ -179,6 +182,21 @@ public struct ShhArguments: Equatable, Sendable {
             throw ShhFailure("Bad \(kind) forwarding specification '\(text)'")
         }
         return spec
+    }
+
+    /// -J's ProxyJump line, refused as ssh refuses it: a second -J (or -o ProxyJump before it), an earlier -o
+    /// ProxyCommand, or a hop that does not parse or names a host or user a shell would misread.
+    static func jumpLine(_ argument: String, after lines: [String]) throws -> String {
+        let keywords = lines.map { $0.prefix { !" \t=".contains($0) }.lowercased() }
+        if keywords.contains("proxyjump") {
+            throw ShhFailure("Only a single -J option is permitted (use commas to separate multiple jump hops)")
+        }
+        if keywords.contains("proxycommand") { throw ShhFailure("Cannot specify -J with ProxyCommand") }
+        guard let hops = SSHClientOptions.jumpHosts(argument),
+              hops.allSatisfy({ isSafeHostName($0.host) && $0.user.map(isSafeUserName) != false }) else {
+            throw ShhFailure("Invalid -J argument")
+        }
+        return "ProxyJump \"" + argument.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 
     /// [user@]host or ssh://[user@]host[:port]; the first user and port given win, as in ssh.

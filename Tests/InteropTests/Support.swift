@@ -73,6 +73,12 @@ func run(_ executable: String, _ arguments: [String], stdin: [UInt8] = [], envir
     Thread.detachNewThread { errData = error.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     // Written on a thread of its own too: a child that never reads its input must not hold us past the deadline.
     Thread.detachNewThread {
+        // A child that exits before reading all of it must cost an EPIPE here, not the test process: SIGPIPE from
+        // a write goes to the writing thread, and blocked it stays pending there and dies with the thread.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         try? input.fileHandleForWriting.write(contentsOf: stdin)
         try? input.fileHandleForWriting.close()
     }

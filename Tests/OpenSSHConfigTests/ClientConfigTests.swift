@@ -160,5 +160,19 @@ private func read(_ home: String, host: String, user: String? = nil, options: [S
         #expect(try tokens.expand("%C").count == 40)
         #expect(throws: PercentTokens.UnknownToken.self) { try tokens.expand("%z") }
         #expect(PercentTokens.expandHostName("%h.internal", host: "db") == "db.internal")
+        // %k is HostKeyAlias, else the host as typed; %j is ProxyJump ("" without one).
+        #expect(try tokens.expand("%k [%j]") == "short []")
+        var aliased = tokens
+        aliased.hostKeyAlias = "alias"
+        aliased.proxyJump = "jump"
+        #expect(try aliased.expand("%k %j") == "alias jump")
+        #expect(try aliased.expand("%C") != tokens.expand("%C"), "%C covers %j")
+        // %T is LocalCommand's alone: the tunnel's interface, NONE without a tunnel.
+        let unknownT = #expect(throws: PercentTokens.UnknownToken.self) { try tokens.expand("%T") }
+        #expect(unknownT?.token == "T")
+        #expect(try tokens.expandLocalCommand("echo %r@%h:%p %T") == "echo deploy@real.example.com:2222 NONE")
+        #expect(try tokens.expandLocalCommand("%T", tunnelInterface: "tun0") == "tun0")
+        let unknownF = #expect(throws: PercentTokens.UnknownToken.self) { try tokens.expandLocalCommand("%f") }
+        #expect(unknownF?.token == "f")
     }
 }

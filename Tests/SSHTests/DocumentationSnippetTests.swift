@@ -110,7 +110,8 @@ func readmeKeys() throws {
         func text(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
         let article = try text(document)
         let compiled = try [text("Tests/SSHTests/DocumentationSnippetTests.swift"), text("Tests/SSHTests/ReadmeExampleTests.swift"),
-                            text("Examples/GettingStarted/Sources/GettingStarted/main.swift")]
+                            text("Examples/GettingStarted/Sources/GettingStarted/main.swift"),
+                            text("Tests/InteropTests/ForwardingDocumentationSnippets.swift")]
         // Lines compared without their indentation, blank lines and imports left out.
         func lines(_ text: String) -> [String] {
             text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("import ") }

@@ -31,6 +31,7 @@ final class Harness {
     let execRuns: Int
     let loadConnections: Int
     let idleConnections: Int
+    let only: String?
 
     let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
         : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
@@ -57,16 +58,20 @@ final class Harness {
         execRuns = full ? 30 : 10
         loadConnections = full ? 400 : 100
         idleConnections = full ? 100 : 50
+        only = options["only"]
     }
 
     func run() async throws {
         try setUp()
         defer { tearDown() }
         log("sshd on port \(sshdPort) (pid \(sshdPID)), shhd on port \(ourPort), sessions as \(user)")
-        try throughput()
-        try execLatency()
-        try connectionCost()
-        try idleMemory()
+        // --only SECTION runs one section (throughput, exec, connections, memory, tunnels).
+        let only = only
+        if only == nil || only == "throughput" { try throughput() }
+        if only == nil || only == "exec" { try execLatency() }
+        if only == nil || only == "connections" { try connectionCost() }
+        if only == nil || only == "memory" { try idleMemory() }
+        if only == nil || only == "tunnels" { try tunnels() }
         let ceilings = try measureCeilings()
         printReport(ceilings: ceilings)
         if let jsonPath {
