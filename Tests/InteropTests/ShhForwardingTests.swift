@@ -128,12 +128,6 @@ func occupyLoopbackPort(_ port: Int) -> Int32? {
     return fd
 }
 
-/// The SOCKS parser lands from another branch; until it has, SSHForwarding carries a stub that refuses every
-/// request, and -D cannot work.
-let socksParserIsBuilt = !FileManager.default.fileExists(
-    atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Sources/SSHForwarding/SOCKSProtocolStub.swift").path)
-
 @Suite("shh port forwarding against sshd", .enabled(if: isRootUser, "starting sshd on a test port needs root; CI runs as root"),
        .timeLimit(.minutes(10)))
 struct ShhForwardingTests {
@@ -224,8 +218,7 @@ struct ShhForwardingTests {
         #expect(ok, "\(report) \(shh.stderr)")
     }
 
-    @Test(.enabled(if: socksParserIsBuilt, "the SOCKS parser has not landed in SSHForwarding yet"))
-    func dynamicForwardServesCurlThroughSOCKS5AndSOCKS4a() async throws {
+    @Test func dynamicForwardServesCurlThroughSOCKS5AndSOCKS4a() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         try "through the SOCKS forward\n".write(toFile: fixture.directory + "/page.txt", atomically: true, encoding: .utf8)
@@ -242,10 +235,18 @@ struct ShhForwardingTests {
                                                               "http://localhost:\(httpPort)/page.txt"])
             #expect(fetched.stdout == "through the SOCKS forward\n", "\(proxy): \(fetched.stderr) \(shh.stderr)")
         }
+        // Bytes both ways and a half-close through SOCKS5 by name (the suite's own client), to the echo service.
+        let echoPort = try freeLoopbackPort()
+        let echo = try await ForwardingPeer.startEchoServer(port: echoPort)
+        defer { echo.stop() }
+        let socksClient = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("socks5_client.py").path
+        let text = String(repeating: "through -D\n", count: 20_000)
+        let relayed = try await runAsync("/usr/bin/env", ["python3", socksClient, "\(socksPort)", "localhost", "\(echoPort)"],
+                                         stdin: Array(text.utf8), deadline: 120)
+        #expect(relayed.status == 0 && relayed.stdout == text, "\(relayed.stderr) \(shh.stderr)")
     }
 
-    @Test(.enabled(if: socksParserIsBuilt, "the SOCKS parser has not landed in SSHForwarding yet"))
-    func reverseDynamicForwardHonoursPermitRemoteOpen() async throws {
+    @Test func reverseDynamicForwardHonoursPermitRemoteOpen() async throws {
         let fixture = try await offThePool { try ShhFixture() }
         defer { fixture.sshd.stop() }
         try "reverse\n".write(toFile: fixture.directory + "/page.txt", atomically: true, encoding: .utf8)
