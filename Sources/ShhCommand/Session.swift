@@ -28,14 +28,16 @@ struct Session {
         if arguments.subsystem && command == nil { throw ShhFailure("shh: -s needs a subsystem name") }
         let connected = try await connect()
         let forwards = ClientForwards(client: connected.client, settings: settings.forwarding, diagnostics: diagnostics)
+        // The connection closes first: its channels end with it, so closing the listeners (and removing their
+        // socket files) never waits for a forwarded connection a stalled server would keep open.
         do {
             let status = try await run(on: connected.client, command: command, forwards: forwards)
-            await forwards.close()
             await connected.close()
+            await forwards.close()
             return status
         } catch {
-            await forwards.close()
             await connected.close()
+            await forwards.close()
             throw error
         }
     }

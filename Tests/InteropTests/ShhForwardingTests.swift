@@ -57,7 +57,11 @@ final class BackgroundProgram: Sendable {
     var stderr: String { (try? readText(directory + "/err")) ?? "" }
     var isRunning: Bool { process.isRunning }
 
+    private let stopped = Mutex(false)
+
+    /// Kills it and what it started, once (a second call must not signal a pid the system may have reused).
     func stop() {
+        guard !stopped.withLock({ done in defer { done = true }; return done }) else { return }
         killTree(process.processIdentifier)
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -182,6 +186,24 @@ struct ShhForwardingTests {
         // Only its owner may connect (StreamLocalBindMask 0177).
         let mode = (try FileManager.default.attributesOfItem(atPath: localSocket)[.posixPermissions] as? Int) ?? 0
         #expect(mode == 0o600, "mode \(String(mode, radix: 8))")
+        shh.stop()
+
+        // A socket file left behind: refused as ssh refuses it, unless StreamLocalBindUnlink; StreamLocalBindMask
+        // sets the mode.
+        let stale = fixture.directory + "/stale.sock"
+        let leftover = try await ForwardingPeer.startEchoServer(path: stale)
+        leftover.stop()
+        let refused = try await fixture.shh(["-L", "\(stale):\(serverSocket)", "\(testLogin)@127.0.0.1", "echo", "ran"])
+        #expect(refused.status == 0 && refused.stdout == "ran\n", "\(refused.stderr)")
+        #expect(refused.stderr.contains("unix_listener: cannot bind to path \(stale): Address already in use"), "\(refused.stderr)")
+        let replacing = try startShh(fixture, ["-N", "-o", "StreamLocalBindUnlink=yes", "-o", "StreamLocalBindMask=0111",
+                                               "-L", "\(stale):\(serverSocket)", "\(testLogin)@127.0.0.1"])
+        defer { replacing.stop() }
+        #expect(await waitUntilAccepting(path: stale), "\(replacing.stderr)")
+        let replaced = try await ForwardingPeer.echo(path: stale, size: 1 << 20)
+        #expect(replaced.ok, "\(replaced.report) \(replacing.stderr)")
+        let newMode = (try FileManager.default.attributesOfItem(atPath: stale)[.posixPermissions] as? Int) ?? 0
+        #expect(newMode == 0o666 & ~0o111, "mode \(String(newMode, radix: 8))")
     }
 
     @Test func remoteForwardOnPortZeroPrintsThePortAndCarries() async throws {
