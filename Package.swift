@@ -128,6 +128,7 @@ let package = Package(
                 "CSSHServerHost",
                 "SSHPOSIX",
                 "SSH",
+                "SSHForwarding",
                 "SSHProtocol",
                 "SSHWire",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -243,6 +244,7 @@ let package = Package(
         .testTarget(
             name: "SSHServerHostTests",
             dependencies: [
+                "SSHForwarding",
                 "SSHServerHost", "CSSHPOSIX", "SSH", "SSHPOSIX", "SSHProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -271,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "ShhdCommandTests",
             dependencies: [
-                "ShhdCommand", "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHKeys", "SSHPOSIX", "SSHProtocol", "SSHServerHost",
+                "ShhdCommand", "CSSHPOSIX", "OpenSSHConfig", "SSH", "SSHKeys", "SSHPOSIX", "SSHProtocol", "SSHServerHost", "SSHForwarding", "CSSHServerHost",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -294,7 +296,8 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             exclude: ["terminal_prompt_check.py", "asyncssh_transport_peer.py", "python_exec_client.py", "asyncssh_shh_server.py",
-                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py", "socks5_client.py"],
+                      "answer_on_terminal.py", "tcp_relay.py", "startup_flood.py", "hostile_clients.py", "socks5_client.py",
+                      "forward_peer.py"],
             swiftSettings: strictSettings
         ),
     ]

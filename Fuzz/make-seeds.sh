@@ -239,17 +239,30 @@ seeds = {
     "banner": bytes([12]) + u32(11) + u64(3) + s("dave") + s("1.2.3.4") + s("5.6.7.8") + u32(2222),
     "closed": bytes([14]) + u32(13) + u64(3),
     "reply-grant": bytes([41]) + u32(8) + bytes([4]) + s("publickey") + boolean(True) + s("true") + boolean(False) + u32(2) + s("A") + s("1") + s("B") + s("2")
-        + boolean(True) + u32(1) + s("LANG") + u32(3),
+        + boolean(True) + u32(1) + s("LANG") + u32(3)
+        + boolean(False) + boolean(True) + boolean(True) + u32(1) + s("db:5432") + boolean(False),
     "reply-ask": bytes([41]) + u32(9) + bytes([3]) + s("n") + s("i") + u32(1) + s("Password: ") + boolean(False),
     "reply-refused": bytes([45]) + u32(14) + s("no"),
     "start-session-terminal": bytes([15]) + u32(15) + u64(4) + s("erin") + bytes([1]) + s(b"ls -l") + u32(1) + s("LANG") + s("C.UTF-8")
         + boolean(True) + s("xterm") + u32(80) + u32(24) + u32(0) + u32(0) + s(b"\x35\x00\x00\x00\x01\x00")
-        + s("10.0.0.1") + u32(5555) + s("10.0.0.2") + u32(22),
-    "start-session-shell": bytes([15]) + u32(16) + u64(4) + s("erin") + bytes([0]) + u32(0) + boolean(False) + s("") + u32(0) + s("") + u32(0),
+        + s("10.0.0.1") + u32(5555) + s("10.0.0.2") + u32(22) + boolean(True) + s("/tmp/ssh-abcdefghij/agent.4"),
+    "start-session-shell": bytes([15]) + u32(16) + u64(4) + s("erin") + bytes([0]) + u32(0) + boolean(False) + s("") + u32(0) + s("") + u32(0)
+        + boolean(False),
     "signal-session": bytes([16]) + u32(17) + u64(4) + u64(7) + u32(15),
     "reply-session-started": bytes([46]) + u32(15) + u64(7) + boolean(True) + boolean(True) + s("motd\n"),
     "reply-session-refused": bytes([47]) + u32(16) + s("no account\n") + u32(254),
     "session-exited": bytes([2]) + u64(7) + boolean(True) + u32(9),
+    # Forwarding (issue 18): the policy, sockets made as the user, the agent's socket, a privileged port.
+    "forwarding-policy": bytes([20]) + u32(18) + u64(4),
+    "connect-stream-local": bytes([21]) + u32(19) + u64(4) + s("/run/app.sock"),
+    "listen-stream-local": bytes([22]) + u32(20) + u64(4) + s("/tmp/forward.sock"),
+    "make-agent-socket": bytes([23]) + u32(21) + u64(4),
+    "remove-agent-socket": bytes([24]) + u32(22) + u64(4) + s("/tmp/ssh-abcdefghij/agent.4"),
+    "listen-privileged-tcp": bytes([25]) + u32(23) + u64(4) + s("127.0.0.1") + u32(80),
+    "reply-forwarding-policy": bytes([50]) + u32(18) + bytes([3, 1, 2]) + boolean(True) + u32(2) + s("db:5432") + s("*:80")
+        + boolean(False) + boolean(True) + u32(0o177) + boolean(True),
+    "reply-descriptor": bytes([51]) + u32(19),
+    "reply-agent-socket": bytes([52]) + u32(21) + s("/tmp/ssh-abcdefghij/agent.4"),
 }
 for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(data)

@@ -108,6 +108,43 @@ public struct SSHServerOptions: Sendable, Equatable {
         }
     }
 
+    /// AllowTcpForwarding and AllowStreamLocalForwarding: which directions forwarding may go.
+    public enum ForwardingDirections: String, Sendable, CaseIterable {
+        /// Both (yes and all), neither (no), only the connections the client asks for (local: -L, -D, -W), only
+        /// listeners on the server (remote: -R).
+        case all = "yes", none = "no", local, remote
+
+        /// The value as sshd reads it (servconf.c's multistate_tcpfwd: yes and all are the same).
+        ///
+        /// - Parameter configValue: The value as written, in any case.
+        public init?(configValue: String) {
+            switch configValue.lowercased() {
+            case "yes", "all": self = .all
+            case "no": self = .none
+            case "local": self = .local
+            case "remote": self = .remote
+            default: return nil
+            }
+        }
+
+        static let expected = "yes, all, no, local or remote"
+    }
+
+    /// GatewayPorts: where remote forwards listen.
+    public enum GatewayPorts: String, Sendable, CaseIterable {
+        /// Loopback only (no), every address (yes), or the address the client names (clientspecified).
+        case no, yes, clientSpecified = "clientspecified"
+
+        /// The value as sshd reads it.
+        ///
+        /// - Parameter configValue: The value as written, in any case.
+        public init?(configValue: String) {
+            self.init(rawValue: configValue.lowercased())
+        }
+
+        static let expected = "yes, no or clientspecified"
+    }
+
     /// PerSourcePenalties, with sshd's defaults: the server's own type (SSHProtocol's `SSHStartupLimits.Penalties`),
     /// so the defaults are written once.
     public typealias Penalties = SSHStartupLimits.Penalties
@@ -180,6 +217,24 @@ public struct SSHServerOptions: Sendable, Equatable {
     public var perSourcePenalties: Penalties? = Penalties()
     /// PerSourcePenaltyExemptList (comma-separated addresses and CIDR blocks); nil: none.
     public var perSourcePenaltyExemptList: String?
+    /// AllowTcpForwarding.
+    public var allowTcpForwarding: ForwardingDirections = .all
+    /// AllowStreamLocalForwarding.
+    public var allowStreamLocalForwarding: ForwardingDirections = .all
+    /// AllowAgentForwarding.
+    public var allowAgentForwarding = true
+    /// DisableForwarding: every kind of forwarding off (TCP, stream-local, agent, X11), whatever the others say.
+    public var disableForwarding = false
+    /// GatewayPorts.
+    public var gatewayPorts: GatewayPorts = .no
+    /// PermitOpen: "host:port" entries (host or port may be `*`); nil: any; empty: none.
+    public var permitOpen: [String]?
+    /// PermitListen: "[host:]port" entries (port may be `*`); nil: any; empty: none.
+    public var permitListen: [String]?
+    /// StreamLocalBindUnlink: replace a stale socket file when a remote forward listens on a Unix socket.
+    public var streamLocalBindUnlink = false
+    /// StreamLocalBindMask: permission bits cleared on such a socket file (octal; default 0177, owner only).
+    public var streamLocalBindMask: UInt32 = 0o177
 
     /// Every default.
     public init() {}
@@ -289,6 +344,102 @@ public struct SSHServerOptions: Sendable, Equatable {
             requiredRSASize = bits
         }
         try readStartupLimits(config)
+        try readForwarding(config)
+    }
+
+    // MARK: Forwarding
+
+    /// AllowTcpForwarding, AllowStreamLocalForwarding, AllowAgentForwarding, DisableForwarding, GatewayPorts,
+    /// PermitOpen, PermitListen, StreamLocalBindUnlink and StreamLocalBindMask, as servconf.c reads them (the first
+    /// PermitOpen or PermitListen line wins, its arguments all taken; "any" and "none" stand alone).
+    private mutating func readForwarding(_ config: SSHServerConfig) throws {
+        if let text = config["allowtcpforwarding"] {
+            guard let value = ForwardingDirections(configValue: text) else {
+                throw config.badValue("allowtcpforwarding", named: "AllowTcpForwarding", text, expected: ForwardingDirections.expected)
+            }
+            allowTcpForwarding = value
+        }
+        if let text = config["allowstreamlocalforwarding"] {
+            guard let value = ForwardingDirections(configValue: text) else {
+                throw config.badValue("allowstreamlocalforwarding", named: "AllowStreamLocalForwarding", text, expected: ForwardingDirections.expected)
+            }
+            allowStreamLocalForwarding = value
+        }
+        allowAgentForwarding = try config.flag("allowagentforwarding", named: "AllowAgentForwarding") ?? allowAgentForwarding
+        disableForwarding = try config.flag("disableforwarding", named: "DisableForwarding") ?? disableForwarding
+        streamLocalBindUnlink = try config.flag("streamlocalbindunlink", named: "StreamLocalBindUnlink") ?? streamLocalBindUnlink
+        if let text = config["gatewayports"] {
+            guard let value = GatewayPorts(configValue: text) else {
+                throw config.badValue("gatewayports", named: "GatewayPorts", text, expected: GatewayPorts.expected)
+            }
+            gatewayPorts = value
+        }
+        if let text = config["streamlocalbindmask"] {
+            guard let mask = Self.octalMask(text) else {
+                throw config.badValue("streamlocalbindmask", named: "StreamLocalBindMask", text, expected: "an octal mask such as 0177")
+            }
+            streamLocalBindMask = mask
+        }
+        if let arguments = config.arguments("permitopen") {
+            guard let list = Self.permitList(arguments, entry: Self.isPermitOpenEntry) else {
+                throw config.badValue("permitopen", named: "PermitOpen", arguments.joined(separator: " "), expected: "any, none or host:port entries")
+            }
+            permitOpen = list
+        }
+        if let arguments = config.arguments("permitlisten") {
+            guard let list = Self.permitList(arguments, entry: Self.isPermitListenEntry) else {
+                throw config.badValue("permitlisten", named: "PermitListen", arguments.joined(separator: " "), expected: "any, none or [host:]port entries")
+            }
+            permitListen = list
+        }
+    }
+
+    /// StreamLocalBindMask's octal value (0 to 0777).
+    static func octalMask(_ text: String) -> UInt32? {
+        guard !text.isEmpty, let value = UInt32(text, radix: 8), value <= 0o777 else { return nil }
+        return value
+    }
+
+    /// PermitOpen or PermitListen's arguments: nil (any) for "any", [] for "none", else the entries; nil when one
+    /// does not read (the outer optional: the list could not be read).
+    static func permitList(_ arguments: [String], entry: (String) -> Bool) -> [String]?? {
+        if arguments.count == 1 {
+            switch arguments[0].lowercased() {
+            case "any": return .some(nil)
+            case "none": return .some([])
+            default: break
+            }
+        }
+        guard arguments.allSatisfy(entry) else { return nil }
+        return .some(arguments)
+    }
+
+    /// host:port, [v6]:port; the port a number or `*`.
+    static func isPermitOpenEntry(_ entry: String) -> Bool {
+        guard let (host, port) = splitHostPort(entry), !host.isEmpty else { return false }
+        return isPort(port, allowingZero: false)
+    }
+
+    /// port or host:port; the port a number or `*` (0 too: a listener whose port the server picks).
+    static func isPermitListenEntry(_ entry: String) -> Bool {
+        guard let (host, port) = splitHostPort(entry) else { return isPort(entry, allowingZero: true) }
+        return !host.isEmpty && isPort(port, allowingZero: true)
+    }
+
+    private static func isPort(_ text: String, allowingZero: Bool) -> Bool {
+        if text == "*" { return true }
+        guard let number = Int(text) else { return false }
+        return (allowingZero ? 0 : 1)...65535 ~= number
+    }
+
+    private static func splitHostPort(_ entry: String) -> (String, String)? {
+        if entry.hasPrefix("["), let close = entry.firstIndex(of: "]") {
+            let rest = entry[entry.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            return (String(entry[entry.index(after: entry.startIndex)..<close]), String(rest.dropFirst()))
+        }
+        guard let colon = entry.lastIndex(of: ":") else { return nil }
+        return (String(entry[..<colon]), String(entry[entry.index(after: colon)...]))
     }
 
     // MARK: Listening
@@ -442,6 +593,17 @@ extension OpenSSHKeywordValues where Keywords == ServerKeywords {
         lines.append("passwordauthentication \(config["passwordauthentication"] ?? yesNo(defaults.passwordAuthentication))")
         lines.append("kbdinteractiveauthentication \(config["kbdinteractiveauthentication"] ?? yesNo(defaults.kbdInteractiveAuthentication))")
         lines.append("authorizedkeysfile \((config.arguments("authorizedkeysfile") ?? defaults.authorizedKeysFiles).joined(separator: " "))")
+        // Forwarding, as written or sshd -T's default (the mask in octal with a leading 0).
+        lines.append("allowtcpforwarding \(config["allowtcpforwarding"] ?? defaults.allowTcpForwarding.rawValue)")
+        lines.append("allowstreamlocalforwarding \(config["allowstreamlocalforwarding"] ?? defaults.allowStreamLocalForwarding.rawValue)")
+        lines.append("allowagentforwarding \(config["allowagentforwarding"] ?? yesNo(defaults.allowAgentForwarding))")
+        lines.append("disableforwarding \(config["disableforwarding"] ?? yesNo(defaults.disableForwarding))")
+        lines.append("gatewayports \(config["gatewayports"] ?? defaults.gatewayPorts.rawValue)")
+        lines.append("permitopen \(config.arguments("permitopen")?.joined(separator: " ") ?? "any")")
+        lines.append("permitlisten \(config.arguments("permitlisten")?.joined(separator: " ") ?? "any")")
+        lines.append("streamlocalbindunlink \(config["streamlocalbindunlink"] ?? yesNo(defaults.streamLocalBindUnlink))")
+        let mask = config["streamlocalbindmask"].flatMap(SSHServerOptions.octalMask) ?? defaults.streamLocalBindMask
+        lines.append("streamlocalbindmask 0\(String(mask, radix: 8))")
         let shown = Set(lines.map { String($0.prefix { $0 != " " }) })
         for (keyword, arguments) in config.values.sorted(by: { $0.key < $1.key }) where !shown.contains(keyword) {
             lines.append("\(keyword) \(arguments.joined(separator: " "))")
@@ -469,12 +631,25 @@ extension SSHServerConfigFile {
             }
             switch directive.keyword {
             case "pubkeyauthentication", "passwordauthentication", "kbdinteractiveauthentication", "strictmodes", "printmotd",
-                 "x11forwarding", "allowagentforwarding", "permittty", "usedns", "tcpkeepalive", "ignorerhosts":
+                 "x11forwarding", "allowagentforwarding", "permittty", "usedns", "tcpkeepalive", "ignorerhosts", "disableforwarding",
+                 "streamlocalbindunlink":
                 guard ConfigValues.flag(value) != nil else { throw bad("yes or no") }
             case "permitrootlogin":
                 guard SSHServerOptions.PermitRootLogin(configValue: value) != nil else { throw bad(SSHServerOptions.PermitRootLogin.expected) }
             case "allowtcpforwarding", "allowstreamlocalforwarding":
-                guard ["yes", "no", "all", "local", "remote"].contains(value.lowercased()) else { throw bad("yes, no, local or remote") }
+                guard SSHServerOptions.ForwardingDirections(configValue: value) != nil else { throw bad("yes, no, local or remote") }
+            case "gatewayports":
+                guard SSHServerOptions.GatewayPorts(configValue: value) != nil else { throw bad(SSHServerOptions.GatewayPorts.expected) }
+            case "streamlocalbindmask":
+                guard SSHServerOptions.octalMask(value) != nil else { throw bad("an octal mask such as 0177") }
+            case "permitopen":
+                guard SSHServerOptions.permitList(directive.arguments, entry: SSHServerOptions.isPermitOpenEntry) != nil else {
+                    throw bad("any, none or host:port entries")
+                }
+            case "permitlisten":
+                guard SSHServerOptions.permitList(directive.arguments, entry: SSHServerOptions.isPermitListenEntry) != nil else {
+                    throw bad("any, none or [host:]port entries")
+                }
             case "loglevel":
                 guard LogLevel(name: value) != nil else { throw bad(LogLevel.expectedNames) }
             case "maxauthtries", "maxsessions", "requiredrsasize":

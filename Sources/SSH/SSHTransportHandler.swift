@@ -107,7 +107,7 @@ public final class SSHTransportHandler: ChannelDuplexHandler {
     private func start(context: ChannelHandlerContext) {
         // Handshake messages are small and latency-bound: never let Nagle hold them back.
         // (Not every channel is a TCP socket; those that are not have no such option.)
-        _ = context.channel.setOption(.socketOption(.tcp_nodelay), value: 1)
+        _ = context.channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
         do {
             try transport.start()
         } catch {

@@ -29,7 +29,7 @@ public enum SSHForwardingEndpoint: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .tcp(let host, let port):
             return try await bootstrap
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port).get()
         case .unixSocket(let path):
             return try await bootstrap.connect(unixDomainSocketPath: path).get()

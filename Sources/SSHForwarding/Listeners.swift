@@ -71,7 +71,7 @@ enum Listeners {
             var firstError: (any Error)?
             for address in addresses(forListening: host) {
                 do {
-                    var server = bootstrap().childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                    var server = bootstrap().childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                     if address.contains(":") {
                         server = server.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
                     }

@@ -12,6 +12,14 @@ import NIOPosix
 import SSH
 import SSHProtocol
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a server lets clients forward. The defaults deny everything (`SSHForwardingPolicy()`); sshd's defaults are
 /// `SSHForwardingPolicy.openSSHDefaults`.
 public struct SSHForwardingPolicy: Sendable, Equatable {
@@ -145,6 +153,25 @@ public protocol SSHForwardingHost: Sendable {
     ///   - path: the path `makeAgentSocket(for:)` returned.
     ///   - connection: the connection whose user owns it.
     func removeAgentSocket(path: String, for connection: SSHServerConnection) async
+    /// Listening sockets for a remote forward on a port below 1024 (a root login's), for a server process that may
+    /// not bind one itself (shhd's unprivileged network process); nil: the server binds it. Default nil.
+    /// - Parameters:
+    ///   - host: the address to listen on, as `Listeners` reads it ("" every address, "localhost" both loopbacks).
+    ///   - port: the port, 1–1023.
+    ///   - connection: the connection asking.
+    /// - Returns: the listening descriptors (the caller owns them), or nil.
+    /// - Throws: an error whose description says why.
+    func listenPrivilegedTCP(host: String, port: Int, for connection: SSHServerConnection) async throws -> [CInt]?
+}
+
+extension SSHForwardingHost {
+    /// nil: the server binds privileged ports itself.
+    /// - Parameters:
+    ///   - host: ignored.
+    ///   - port: ignored.
+    ///   - connection: ignored.
+    /// - Returns: nil.
+    public func listenPrivilegedTCP(host: String, port: Int, for connection: SSHServerConnection) async throws -> [CInt]? { nil }
 }
 
 /// What happens to forwarding on a server, for its log (sshd's lines).
@@ -302,11 +329,35 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
         }
         let channels: [any Channel]
         do {
-            channels = try await Listeners.bind(.tcp(host: bindHost, port: port), on: connection.eventLoop, streamLocal: policy.streamLocalBind) { socket in
+            let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { socket in
                 Self.acceptedConnection(socket, connection: connection) { originator, boundPort in
                     .forwardedTCPIP(connectedAddress: address, connectedPort: UInt32(clamping: boundPort),
                                     originatorAddress: originator.address, originatorPort: UInt32(clamping: originator.port))
                 }
+            }
+            if port > 0 && port < 1024, let descriptors = try await host.listenPrivilegedTCP(host: bindHost, port: port, for: connection) {
+                var adopted: [any Channel] = []
+                do {
+                    for (index, descriptor) in descriptors.enumerated() {
+                        do {
+                            adopted.append(try await ServerBootstrap(group: connection.eventLoop, childGroup: connection.eventLoop)
+                                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                                .childChannelInitializer(initializer)
+                                .withBoundSocket(descriptor).get())
+                        } catch {
+                            for rest in descriptors[(index + 1)...] { close(rest) }
+                            throw error
+                        }
+                    }
+                } catch {
+                    for channel in adopted { channel.close(promise: nil) }
+                    throw error
+                }
+                channels = adopted
+            } else {
+                channels = try await Listeners.bind(.tcp(host: bindHost, port: port), on: connection.eventLoop, streamLocal: policy.streamLocalBind,
+                                                    childInitializer: initializer)
             }
         } catch {
             releaseListener(key, on: connection)

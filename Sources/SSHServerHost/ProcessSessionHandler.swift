@@ -13,6 +13,7 @@ import NIOCore
 import SSHPOSIX
 import NIOPosix
 import SSH
+import SSHForwarding
 import SSHProtocol
 import Synchronization
 
@@ -38,6 +39,49 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
 
     private let launcher: any SSHSessionLauncher
     private let supportsTerminalSessions: Bool
+    private var agentForwarding: AgentForwarding?
+
+    /// How sessions get a forwarded agent (OpenSSH PROTOCOL.agent; sshd's session.c does the same): whether a
+    /// connection may have one, and who makes its socket with the user's rights.
+    public struct AgentForwarding: Sendable {
+        /// Makes and removes the socket (as the user: shhd's broker when it runs as root).
+        public var host: any SSHForwardingHost
+        /// Whether auth-agent-req@openssh.com is accepted on a connection (AllowAgentForwarding, DisableForwarding,
+        /// no-agent-forwarding); by default, the login's grant.
+        public var permits: @Sendable (SSHServerConnection) -> Bool
+        /// Told why a session's agent socket could not be made (the session goes on without it), for the log.
+        public var onFailure: (@Sendable (String) -> Void)?
+
+        /// Agent forwarding through `host`, as `permits` allows it.
+        ///
+        /// - Parameters:
+        ///   - host: Makes the socket with the user's rights.
+        ///   - permits: Whether a connection may forward its agent; default: its grant's `permitsAgentForwarding`.
+        public init(host: any SSHForwardingHost,
+                    permits: @escaping @Sendable (SSHServerConnection) -> Bool = { $0.grant.permitsAgentForwarding }) {
+            self.host = host
+            self.permits = permits
+        }
+    }
+
+    /// The same handler, forwarding the client's agent into sessions whose connection `agentForwarding` permits:
+    /// a socket in a private directory named in SSH_AUTH_SOCK, gone when the session ends.
+    ///
+    /// - Parameter agentForwarding: The host that makes the socket, and the permission.
+    /// - Returns: The handler with agent forwarding.
+    public func forwardingAgents(_ agentForwarding: AgentForwarding) -> SSHProcessSessionHandler {
+        var handler = self
+        handler.agentForwarding = agentForwarding
+        return handler
+    }
+
+    /// Whether auth-agent-req@openssh.com is accepted: only with agent forwarding set up, as it permits.
+    ///
+    /// - Parameter connection: The connection asking.
+    /// - Returns: Whether the session may have the client's agent.
+    public func acceptsAgentForwarding(on connection: SSHServerConnection) -> Bool {
+        agentForwarding?.permits(connection) ?? false
+    }
 
     /// Sessions started in this process by an ``SSHLocalSessionLauncher``.
     ///
@@ -79,8 +123,31 @@ public struct SSHProcessSessionHandler: SSHSessionHandler {
     /// - Throws: What the launcher throws, or the failed write of a refusal's message; a channel that fails
     ///   mid-session hangs the process up instead.
     public func runSession(_ session: SSHServerSession) async throws -> SSHSessionExit {
+        var request = SSHSessionLaunchRequest(session)
+        // The agent's socket lives as long as the session (sshd: as long as the connection's first session that
+        // asked; per session is the tighter bound). One that cannot be made leaves the session without it, as sshd.
+        var agent: SSHForwardedAgentListener?
+        if session.agentForwarding, let agentForwarding, let connection = session.connection {
+            do {
+                agent = try await SSHForwardedAgentListener.start(for: connection, host: agentForwarding.host)
+                request.agentSocket = agent?.path
+            } catch {
+                agentForwarding.onFailure?("agent forwarding for \(session.user): \(error)")
+            }
+        }
+        do {
+            let exit = try await runSession(session, request: request)
+            await agent?.close()
+            return exit
+        } catch {
+            await agent?.close()
+            throw error
+        }
+    }
+
+    private func runSession(_ session: SSHServerSession, request: SSHSessionLaunchRequest) async throws -> SSHSessionExit {
         let child: SSHLaunchedSession
-        switch try await launcher.launch(SSHSessionLaunchRequest(session)) {
+        switch try await launcher.launch(request) {
         case .refused(let message, let status):
             try await session.channel.writeStderr(ByteBuffer(bytes: message))
             return .status(status)

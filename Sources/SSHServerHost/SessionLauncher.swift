@@ -32,6 +32,8 @@ public struct SSHSessionLaunchRequest: Sendable, Equatable {
     public var grant: SSHLoginGrant
     /// The connection's number in its server (which login the session belongs to).
     public var connectionID: UInt64
+    /// The forwarded agent's socket (SSH_AUTH_SOCK), when the session has one.
+    public var agentSocket: String?
 
     /// A request with these fields.
     ///
@@ -44,9 +46,11 @@ public struct SSHSessionLaunchRequest: Sendable, Equatable {
     ///   - localAddress: The server's address.
     ///   - grant: What authentication granted.
     ///   - connectionID: The connection's number in its server.
+    ///   - agentSocket: The forwarded agent's socket, for SSH_AUTH_SOCK.
     public init(user: String, command: SSHSessionCommand, environment: [String: [UInt8]] = [:], terminal: SSHPseudoTerminalRequest? = nil,
                 remoteAddress: SocketAddress? = nil, localAddress: SocketAddress? = nil, grant: SSHLoginGrant = SSHLoginGrant(),
-                connectionID: UInt64 = 0) {
+                connectionID: UInt64 = 0, agentSocket: String? = nil) {
+        self.agentSocket = agentSocket
         self.connectionID = connectionID
         self.user = user
         self.command = command
@@ -286,6 +290,7 @@ public struct SSHLocalSessionLauncher: SSHSessionLauncher {
             variables["TERM"] = terminalRequest.terminalType
         }
         if let originalCommand { variables["SSH_ORIGINAL_COMMAND"] = originalCommand }
+        if let agentSocket = request.agentSocket { variables["SSH_AUTH_SOCK"] = agentSocket }
         for (name, value) in request.environment where variables[name] == nil {
             variables[name] = String(decoding: value, as: UTF8.self)
         }

@@ -407,7 +407,30 @@ struct ShhdAuthenticator: SSHServerAuthenticator {
         }
         grant.acceptedEnvironment = settings.all("acceptenv").flatMap { $0 }
         grant.maximumSessions = settings.isSet("maxsessions") ? settings.options.maxSessions : nil
+        Self.restrictForwarding(&grant, settings: settings.options, entry: entry, certificate: certificate)
         return .success(grant)
+    }
+
+    /// The login's forwarding restrictions, as sshd's auth-options.c merges them: the authorized_keys line's
+    /// no-port-forwarding, no-agent-forwarding, permitopen=, permitlisten= and restrict (with port-forwarding and
+    /// agent-forwarding after it); a certificate without permit-port-forwarding or permit-agent-forwarding
+    /// (PROTOCOL.certkeys) permits neither; AllowAgentForwarding no and DisableForwarding as Match left them. The
+    /// server's own AllowTcpForwarding, PermitOpen, ... are the forwarding policy's (ShhdForwarding).
+    static func restrictForwarding(_ grant: inout SSHLoginGrant, settings: SSHServerOptions, entry: AuthorizedKeysEntry?, certificate: SSHCertificate?) {
+        if let options = entry?.options {
+            grant.permitsPortForwarding = options.portForwarding
+            grant.permitsAgentForwarding = options.agentForwarding
+            // An empty list is no permitopen= at all (auth-options.c: no restriction).
+            grant.permittedOpens = options.permitOpen.isEmpty ? nil : options.permitOpen
+            grant.permittedListens = options.permitListen.isEmpty ? nil : options.permitListen
+        }
+        if let certificate {
+            let extensions = Set(certificate.extensions.map(\.name))
+            if !extensions.contains("permit-port-forwarding") { grant.permitsPortForwarding = false }
+            if !extensions.contains("permit-agent-forwarding") { grant.permitsAgentForwarding = false }
+        }
+        if !settings.allowAgentForwarding || settings.disableForwarding { grant.permitsAgentForwarding = false }
+        if settings.disableForwarding { grant.permitsPortForwarding = false }
     }
 
     /// PermitUserEnvironment: "yes" allows every name, "no" none, anything else is a pattern list of names.

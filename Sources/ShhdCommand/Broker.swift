@@ -7,9 +7,11 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSSHServerHost
 import NIOCore
 import SSHPOSIX
 import SSH
+import SSHForwarding
 import SSHKeys
 import SSHProtocol
 import SSHServerHost
@@ -26,7 +28,16 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
         /// What the login may do, as the authenticator granted it: applied to every session of the connection,
         /// whatever the network process asks.
         var grant: SSHLoginGrant?
+        /// The account and forwarding policy (Match applied) of that login: what the broker does as the user for
+        /// forwarding is checked against these, never against the network process's word.
+        var account: SystemAccount?
+        var forwarding: SSHForwardingPolicy?
+        /// Agent sockets made for this connection (only these may be named in SSH_AUTH_SOCK or removed).
+        var agentSockets: Set<String> = []
     }
+
+    /// Agent sockets one connection may have at once (one per session that asks; MaxSessions is 10 by default).
+    static let maximumAgentSockets = 64
 
     /// A session the broker started: whose connection it belongs to and how to signal it.
     private struct Session {
@@ -76,10 +87,22 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
                                                connectionID: connection)
             guard let decidable = Self.attempt(attempt, sessionIdentifier: record.sessionIdentifier, info: &info) else { return .decision(.reject) }
             let decision = authenticator.decideBlocking(decidable, on: info)
+            var granted: SSHLoginGrant?
             if case .publicKey(_, _, true, _) = decidable {} else if case .grant(let grant) = decision {
-                connections.withLock { $0[connection]?.authenticatedUser = decidable.user; $0[connection]?.grant = grant }
+                granted = grant
             } else if case .accept = decision {
-                connections.withLock { $0[connection]?.authenticatedUser = decidable.user; $0[connection]?.grant = SSHLoginGrant() }
+                granted = SSHLoginGrant()
+            }
+            if let granted {
+                // The login's forwarding policy, from the Match blocks for this user and address, on this thread
+                // that may block (account and group lookups).
+                let forwarding = authenticator.forwardingPolicyBlocking(user: decidable.user, on: info)
+                connections.withLock {
+                    $0[connection]?.authenticatedUser = decidable.user
+                    $0[connection]?.grant = granted
+                    $0[connection]?.account = forwarding?.0
+                    $0[connection]?.forwarding = forwarding?.1
+                }
             }
             return .decision(decision)
         case .banner(let connection, let user, let remote, let local, let localPort):
@@ -89,7 +112,11 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
             guard connections.withLock({ $0[connection] }) != nil else { return .refused("connection \(connection) has no key exchange") }
             return .maximumAttempts(authenticator.maximumAttemptsBlocking(for: user, on: Self.info(connection, remote, local, localPort)))
         case .connectionClosed(let connection):
-            connections.withLock { _ = $0.removeValue(forKey: connection) }
+            let record = connections.withLock { $0.removeValue(forKey: connection) }
+            // Agent sockets its sessions did not remove (the network process died, or lost the request) go now.
+            if let record, let account = record.account, !record.agentSockets.isEmpty {
+                Self.removeAgentSockets(record.agentSockets, as: account)
+            }
             return .done
         case .startSession:
             return .refused("a session is started by answer(_:)")
@@ -103,6 +130,100 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
             }
             known.signal(number)
             return .done
+        case .forwardingPolicy(let connection):
+            guard let record = connections.withLock({ $0[connection] }), record.authenticatedUser != nil else {
+                return .refused("connection \(connection) has not authenticated")
+            }
+            // No account (it vanished since the login): nothing may be forwarded.
+            return .forwardingPolicy(record.forwarding ?? SSHForwardingPolicy())
+        case .removeAgentSocket(let connection, let path):
+            let account = connections.withLock { connections -> SystemAccount? in
+                guard connections[connection]?.agentSockets.remove(path) != nil else { return nil }
+                return connections[connection]?.account
+            }
+            guard let account else { return .refused("no agent socket \(path) on connection \(connection)") }
+            UserSockets.removeAgentSocket(path, as: account)
+            return .done
+        case .connectStreamLocal, .listenStreamLocal, .makeAgentSocket, .listenPrivilegedTCP:
+            return .refused("a socket is made by answer(_:)")
+        }
+    }
+
+    /// Removes agent sockets as their user, off the thread that asks (each is a fork and a wait).
+    private static func removeAgentSockets(_ paths: Set<String>, as account: SystemAccount) {
+        Task {
+            _ = try? await SSHBlockingWorkPool.shared.run("removing agent sockets of \(account.name)") {
+                for path in paths { UserSockets.removeAgentSocket(path, as: account) }
+            }
+        }
+    }
+
+    /// A socket made as the connection's user for forwarding, after the broker's own checks: the connection
+    /// authenticated, its login may forward (the grant) in this direction (the policy recorded at login).
+    private func socketAnswer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer {
+        let connection: UInt64
+        switch request {
+        case .connectStreamLocal(let id, _), .listenStreamLocal(let id, _), .makeAgentSocket(let id), .listenPrivilegedTCP(let id, _, _):
+            connection = id
+        default:
+            return SSHBrokerAnswer(.refused("not a socket request"))
+        }
+        guard let record = connections.withLock({ $0[connection] }), record.authenticatedUser != nil, let grant = record.grant,
+              let account = record.account, let policy = record.forwarding else {
+            return SSHBrokerAnswer(.refused("connection \(connection) has not authenticated"))
+        }
+        let work: @Sendable () throws -> SSHBrokerAnswer
+        switch request {
+        case .connectStreamLocal(_, let path):
+            guard grant.permitsPortForwarding, policy.streamLocalForwarding.permitsLocal else {
+                return SSHBrokerAnswer(.refused("stream-local forwarding is not permitted for this login"))
+            }
+            work = { SSHBrokerAnswer(.descriptor, descriptors: [try UserSockets.perform(SHH_SOCKET_CONNECT, path: path, as: account) ?? -1]) }
+        case .listenStreamLocal(_, let path):
+            guard grant.permitsPortForwarding, policy.streamLocalForwarding.permitsRemote else {
+                return SSHBrokerAnswer(.refused("remote stream-local forwarding is not permitted for this login"))
+            }
+            let bind = policy.streamLocalBind
+            work = {
+                SSHBrokerAnswer(.descriptor, descriptors: [try UserSockets.perform(SHH_SOCKET_LISTEN, path: path, unlinkExisting: bind.unlinkExisting,
+                                                                                   mask: bind.mask, as: account) ?? -1])
+            }
+        case .makeAgentSocket:
+            guard grant.permitsAgentForwarding else { return SSHBrokerAnswer(.refused("agent forwarding is not permitted for this login")) }
+            guard record.agentSockets.count < Self.maximumAgentSockets else { return SSHBrokerAnswer(.refused("too many agent sockets")) }
+            work = { [self] in
+                let (path, descriptor) = try UserSockets.makeAgentSocket(as: account, suffix: connection)
+                let kept = self.connections.withLock { connections -> Bool in
+                    guard connections[connection] != nil else { return false }
+                    connections[connection]?.agentSockets.insert(path)
+                    return true
+                }
+                guard kept else {
+                    // The connection ended meanwhile: nobody will remove it later.
+                    close(descriptor)
+                    UserSockets.removeAgentSocket(path, as: account)
+                    return SSHBrokerAnswer(.refused("connection \(connection) is gone"))
+                }
+                return SSHBrokerAnswer(.agentSocket(path: path), descriptors: [descriptor])
+            }
+        case .listenPrivilegedTCP(_, let address, let port):
+            guard grant.permitsPortForwarding, policy.tcpForwarding.permitsRemote, policy.allowsPrivilegedPorts, account.uid == 0,
+                  (1..<1024).contains(port) else {
+                return SSHBrokerAnswer(.refused("only root logins may listen on a port below 1024"))
+            }
+            work = {
+                let (descriptor, _) = try PrivilegeSeparation.listen(host: address, port: Int(port))
+                return SSHBrokerAnswer(.descriptor, descriptors: [descriptor])
+            }
+        default:
+            return SSHBrokerAnswer(.refused("not a socket request"))
+        }
+        do {
+            return try await SSHBlockingWorkPool.shared.run("a forwarding socket for connection \(connection)", timeout: .seconds(30), discardLate: { (late: SSHBrokerAnswer) in
+                late.descriptors.forEach { close($0) }
+            }, work)
+        } catch {
+            return SSHBrokerAnswer(.refused("\(error)"))
         }
     }
 
@@ -110,23 +231,34 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
     /// closed connection, a signal. Answered on the broker's reading thread.
     func immediateReply(to request: SSHBrokerRequest) -> SSHBrokerReply? {
         switch request {
-        case .signExchangeHash, .connectionClosed, .signalSession: handle(request)
-        case .authenticate, .banner, .maximumAttempts, .startSession: nil
+        case .signExchangeHash, .connectionClosed, .signalSession, .forwardingPolicy: handle(request)
+        case .authenticate, .banner, .maximumAttempts, .startSession, .connectStreamLocal, .listenStreamLocal, .makeAgentSocket,
+             .removeAgentSocket, .listenPrivilegedTCP: nil
         }
     }
 
     func answersAsynchronously(_ request: SSHBrokerRequest) -> Bool {
-        if case .startSession = request { true } else { false }
+        switch request {
+        case .startSession, .connectStreamLocal, .listenStreamLocal, .makeAgentSocket, .listenPrivilegedTCP: true
+        default: false
+        }
     }
 
     /// Sessions: started here, as the user the connection authenticated as, with the grant recorded at login.
     func answer(_ request: SSHBrokerRequest) async -> SSHBrokerAnswer? {
+        switch request {
+        case .connectStreamLocal, .listenStreamLocal, .makeAgentSocket, .listenPrivilegedTCP: return await socketAnswer(request)
+        default: break
+        }
         guard case .startSession(let connection, let asked) = request else { return nil }
         guard let launcher else { return SSHBrokerAnswer(.refused("this broker starts no sessions")) }
         guard let record = connections.withLock({ $0[connection] }), let user = record.authenticatedUser, let grant = record.grant else {
             return SSHBrokerAnswer(.refused("connection \(connection) has not authenticated"))
         }
         guard asked.user == user else { return SSHBrokerAnswer(.refused("connection \(connection) authenticated as another user")) }
+        if let agentSocket = asked.agentSocket, !record.agentSockets.contains(agentSocket) {
+            return SSHBrokerAnswer(.refused("\(agentSocket) is not an agent socket of connection \(connection)"))
+        }
         if asked.terminal != nil && !grant.permitsTerminal { return SSHBrokerAnswer(.refused("no terminal for this login")) }
         let accepted = grant.acceptedEnvironment ?? acceptedEnvironment
         let environment = asked.environment.filter { name, _ in
@@ -137,7 +269,8 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
             launch = try await launcher.launch(SSHSessionLaunchRequest(
                 user: user, command: asked.command, environment: environment, terminal: asked.terminal,
                 remoteAddress: try? SocketAddress(ipAddress: asked.remoteAddress, port: Int(asked.remotePort)),
-                localAddress: try? SocketAddress(ipAddress: asked.localAddress, port: Int(asked.localPort)), grant: grant))
+                localAddress: try? SocketAddress(ipAddress: asked.localAddress, port: Int(asked.localPort)), grant: grant,
+                connectionID: connection, agentSocket: asked.agentSocket))
         } catch {
             return SSHBrokerAnswer(.sessionRefused(message: Array("\(error)\n".utf8), status: 254))
         }
@@ -171,6 +304,14 @@ final class ShhdBrokerPolicy: SSHBrokerRequestHandler {
     /// The network process is gone: every session it served is hung up, as a closing terminal would.
     func networkProcessEnded() {
         for session in sessions.withLock({ Array($0.values) }) { session.signal(SIGHUP) }
+        // Its connections are gone, and with them their agent sockets.
+        let records = connections.withLock { connections -> [Connection] in
+            defer { connections.removeAll() }
+            return Array(connections.values)
+        }
+        for record in records where !record.agentSockets.isEmpty {
+            if let account = record.account { Self.removeAgentSockets(record.agentSockets, as: account) }
+        }
     }
 
     private func sign(_ exchangeHash: [UInt8], algorithmName: String, hostKeyBlob: [UInt8], connection: UInt64) -> SSHBrokerReply {
@@ -279,7 +420,8 @@ struct BrokeredSessionLauncher: SSHSessionLauncher {
         let asked = SSHBrokerSessionRequest(
             user: request.user, command: request.command, environment: request.environment, terminal: request.terminal,
             remoteAddress: request.remoteAddress?.ipAddress ?? "", remotePort: UInt16(clamping: request.remoteAddress?.port ?? 0),
-            localAddress: request.localAddress?.ipAddress ?? "", localPort: UInt16(clamping: request.localAddress?.port ?? 0))
+            localAddress: request.localAddress?.ipAddress ?? "", localPort: UInt16(clamping: request.localAddress?.port ?? 0),
+            agentSocket: request.agentSocket)
         let (reply, descriptors) = try await broker.requestWithDescriptors(.startSession(connection: request.connectionID, asked))
         func refuse(_ why: String) -> SSHSessionLaunch {
             descriptors.forEach { close($0) }

@@ -164,6 +164,9 @@ struct ServerSettings {
         "maxauthtries", "maxsessions", "banner", "clientaliveinterval", "clientalivecountmax", "authorizedkeysfile",
         "forcecommand", "trustedusercakeys", "authenticationmethods", "tcpkeepalive", "maxstartups",
         "persourcemaxstartups", "persourcenetblocksize", "persourcepenalties", "persourcepenaltyexemptlist",
+        // Forwarding (issue 18): policy per connection, Match applied (ShhdForwarding).
+        "allowtcpforwarding", "allowstreamlocalforwarding", "allowagentforwarding", "disableforwarding", "gatewayports",
+        "permitopen", "permitlisten", "streamlocalbindunlink", "streamlocalbindmask",
         // Enforced by refusing: every login ChrootDirectory applies to is refused (logged at start).
         "chrootdirectory",
         // The file's own structure.
@@ -186,20 +189,11 @@ struct ServerSettings {
         ("channeltimeout", ["none"], "ChannelTimeout is not supported yet"),
         ("unusedconnectiontimeout", ["none", "0"], "UnusedConnectionTimeout is not supported yet"),
         ("rdomain", ["none"], "routing domains (RDomain) are not supported"),
-        ("disableforwarding", ["yes"], "forwarding is not built yet; DisableForwarding yes is what shhd does"),
     ]
 
     /// Set, but with no effect in shhd (logged at start): what they allow is refused, or they only tune something
     /// shhd does not have.
     static let notedWhenSet: [(keyword: String, note: String)] = [
-        ("allowtcpforwarding", "TCP forwarding is not built yet: every forwarding request is refused"),
-        ("allowstreamlocalforwarding", "stream-local forwarding is not built yet: every request is refused"),
-        ("gatewayports", "forwarding is not built yet: every forwarding request is refused"),
-        ("permitopen", "forwarding is not built yet: every forwarding request is refused"),
-        ("permitlisten", "forwarding is not built yet: every forwarding request is refused"),
-        ("streamlocalbindmask", "stream-local forwarding is not built yet: StreamLocalBindMask has nothing to apply to"),
-        ("streamlocalbindunlink", "stream-local forwarding is not built yet: StreamLocalBindUnlink has nothing to apply to"),
-        ("allowagentforwarding", "agent forwarding is not built yet: every request is refused"),
         ("x11forwarding", "X11 forwarding is not built: every request is refused"),
         ("x11displayoffset", "X11 forwarding is not built: X11DisplayOffset has nothing to apply to"),
         ("x11uselocalhost", "X11 forwarding is not built: X11UseLocalhost has nothing to apply to"),

@@ -15,6 +15,7 @@ import OpenSSHConfig
 import ServiceLifecycle
 import SSH
 import SSHCommandLine
+import SSHForwarding
 import SSHKeys
 import SSHProtocol
 import SSHServerHost
@@ -118,12 +119,41 @@ public enum Shhd {
         var hostKeys: [SSHServerHostKey]?
         var hostKeySigner: (any SSHHostKeySigner)?
         var listeningSockets: [CInt]?
+        /// Forwarding: direct-tcpip, tcpip-forward and their stream-local kin (ShhdForwarding).
+        var connectionDelegate: (any SSHServerConnectionDelegate)?
     }
 
-    /// Everything in this process: shhd not run as root (sessions are its own user's).
+    /// Everything in this process: shhd not run as root (sessions are its own user's). Only the running user logs
+    /// in, so this process's rights are the user's (SSHInProcessForwardingHost), and its account database answers
+    /// the Match blocks of each login's forwarding policy.
     static func inProcess(_ settings: ServerSettings, log: ServerLog) -> Serving {
-        Serving(authenticator: authenticator(settings, log: log),
-                sessions: SSHProcessSessionHandler(accounts: .serverAccount, messageOfTheDay: messageOfTheDay(settings)))
+        let authenticator = authenticator(settings, log: log)
+        let host = SSHInProcessForwardingHost()
+        let forwarding = ShhdForwarding(host: host, log: log) { connection in
+            let info = SSHServerConnectionInfo(remoteAddress: connection.remoteAddress, localAddress: connection.localAddress,
+                                               connectionID: connection.connectionID)
+            let user = connection.user
+            do {
+                return try await SSHBlockingWorkPool.shared.run("the forwarding policy of \(user)", timeout: authenticator.decisionTimeout) {
+                    authenticator.forwardingPolicyBlocking(user: user, on: info)?.1 ?? SSHForwardingPolicy()
+                }
+            } catch {
+                log.error("Refused forwarding for \(user): \(error)")
+                return SSHForwardingPolicy()
+            }
+        }
+        return Serving(authenticator: authenticator,
+                       sessions: SSHProcessSessionHandler(accounts: .serverAccount, messageOfTheDay: messageOfTheDay(settings))
+                           .forwardingAgents(agentForwarding(host: host, log: log)),
+                       connectionDelegate: forwarding)
+    }
+
+    /// Agent forwarding as the login's grant allows it (no-agent-forwarding, AllowAgentForwarding and
+    /// DisableForwarding are folded into it at login), failures logged.
+    static func agentForwarding(host: any SSHForwardingHost, log: ServerLog) -> SSHProcessSessionHandler.AgentForwarding {
+        var agent = SSHProcessSessionHandler.AgentForwarding(host: host)
+        agent.onFailure = { log.error($0) }
+        return agent
     }
 
     /// shhd's authenticator over the settings: the one that decides (in-process, or in the broker), and the network
@@ -153,7 +183,8 @@ public enum Shhd {
             configuration.onEvent = { event in log.info(describe(event)) }
             configuration.host = listener.host
             configuration.port = listener.port
-            servers.append(SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: sessions))
+            servers.append(SSHServer(configuration: configuration, authenticator: authenticator, sessionHandler: sessions,
+                                     connectionDelegate: serving.connectionDelegate))
         }
         // The network process's broker writes the PID file and says where it listens.
         let pidFile = serving.listeningSockets == nil ? settings.pidFile : nil
@@ -299,10 +330,20 @@ public enum Shhd {
             Glibc.exit(255)
         }
         let local = authenticator(settings, log: log)
+        // Forwarding: the broker decides each login's policy (it has the account database) and makes what needs the
+        // user's rights; TCP connections, and listeners above port 1023, are made here.
+        let host = BrokeredForwardingHost(broker: broker)
+        let forwarding = ShhdForwarding(host: host, log: log) { connection in
+            guard case .forwardingPolicy(let policy)? = try? await broker.request(.forwardingPolicy(connection: connection.connectionID)) else {
+                return SSHForwardingPolicy()
+            }
+            return policy
+        }
         let serving = Serving(authenticator: BrokeredAuthenticator(broker: broker, offeredMethods: local.offeredMethods, local: local),
-                              sessions: SSHProcessSessionHandler(launcher: BrokeredSessionLauncher(broker: broker)),
+                              sessions: SSHProcessSessionHandler(launcher: BrokeredSessionLauncher(broker: broker))
+                                  .forwardingAgents(agentForwarding(host: host, log: log)),
                               hostKeys: hostKeys, hostKeySigner: BrokeredHostKeySigner(broker: broker),
-                              listeningSockets: part.listenerDescriptors)
+                              listeningSockets: part.listenerDescriptors, connectionDelegate: forwarding)
         return try await serve(settings, log: log, serving: serving)
     }
 

@@ -9,7 +9,7 @@ import Testing
 
 /// A real account made by useradd for one test: a private primary group, a supplementary group of its own, a
 /// password with a space in it, and the fixture's public key in ~/.ssh/authorized_keys.
-private struct TestAccount: Sendable {
+struct TestAccount: Sendable {
     let name: String
     /// The supplementary group made for it (`-G`).
     let group: String
@@ -120,7 +120,7 @@ private struct AccountError: Error, CustomStringConvertible {
 /// Runs `body` with a fresh ShhdFixture and an account holding its key, then deletes the account and the fixture's
 /// directory, whether `body` returned, recorded failures or threw (only a crash of the test process leaves the
 /// account behind). The deletion is awaited, so it is done before the test counts as finished.
-private func withTestAccount(rootAlias: Bool = false, _ body: (ShhdFixture, TestAccount) async throws -> Void) async throws {
+func withTestAccount(rootAlias: Bool = false, _ body: (ShhdFixture, TestAccount) async throws -> Void) async throws {
     let fixture = try await offThePool { try ShhdFixture() }
     defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
     let account = try await TestAccount.create(authorizing: fixture.identity + ".pub", rootAlias: rootAlias)

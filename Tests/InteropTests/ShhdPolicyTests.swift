@@ -1,6 +1,6 @@
 // shhd's policies as OpenSSH's ssh meets them: MaxAuthTries (wrong keys and wrong passwords), LoginGraceTime (-o and
-// -g), what fails closed (direct-tcpip, remote forwarding, sftp, ChrootDirectory, UsePAM, MaxStartups, agent
-// forwarding), the authorized_keys options from=, expiry-time=, restrict (and pty after it) and cert-authority with
+// -g), what fails closed (direct-tcpip under DisableForwarding, remote forwarding under AllowTcpForwarding local, sftp,
+// ChrootDirectory, UsePAM, MaxStartups, agent forwarding under AllowAgentForwarding no), the authorized_keys options from=, expiry-time=, restrict (and pty after it) and cert-authority with
 // principals=, and PermitTTY no in a Match block.
 import Foundation
 import Testing
@@ -72,9 +72,9 @@ struct ShhdPolicyTests {
 
     // MARK: - Fail closed
 
-    @Test func stdioForwardingIsAdministrativelyProhibited() async throws {
+    @Test func stdioForwardingIsAdministrativelyProhibitedUnderDisableForwarding() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let server = try await fixture.startEmbedded()
+        let server = try await fixture.startEmbedded(["-o", "DisableForwarding yes"])
         defer { server.terminate() }
         // -W asks for a direct-tcpip channel, the same request -L makes for each forwarded connection.
         let result = try await fixture.ssh(server, ["-W", "127.0.0.1:\(server.port)"])
@@ -84,9 +84,9 @@ struct ShhdPolicyTests {
         #expect(!result.stdout.hasPrefix("SSH-2.0-"), "the forward reached the port: \(result.stdout)")
     }
 
-    @Test func remoteForwardingFails() async throws {
+    @Test func remoteForwardingFailsUnderAllowTcpForwardingLocal() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let server = try await fixture.startEmbedded()
+        let server = try await fixture.startEmbedded(["-o", "AllowTcpForwarding local"])
         defer { server.terminate() }
         let result = try await fixture.ssh(server, ["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:\(server.port)", "echo ran"])
         #expect(result.status == 255, "\(result.stdout) \(result.stderr) \(server.logText)")
@@ -154,9 +154,9 @@ struct ShhdPolicyTests {
         }
     }
 
-    @Test func agentForwardingIsNotGranted() async throws {
+    @Test func agentForwardingIsNotGrantedUnderAllowAgentForwardingNo() async throws {
         let fixture = try await offThePool { try ShhdFixture() }
-        let server = try await fixture.startEmbedded()
+        let server = try await fixture.startEmbedded(["-o", "AllowAgentForwarding no"])
         defer { server.terminate() }
         let socket = fixture.directory + "/agent.sock"
         let agent = try spawnInNewSession("/usr/bin/ssh-agent", ["-D", "-a", socket], environment: ProcessInfo.processInfo.environment, actions: [

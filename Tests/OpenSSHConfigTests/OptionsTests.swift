@@ -261,4 +261,52 @@ private func serverOptions(_ text: String, for context: SSHServerMatchContext? =
             .printed(listeners: listeners, hostKeysLoaded: false, algorithms: .defaults, loginGraceTime: .seconds(120))
         #expect(root.contains("\nmaxsessions 3\n"))
     }
+
+    @Test func forwardingOptionsWithSshdsDefaultsAndMeanings() throws {
+        let defaults = try SSHServerOptions(try SSHServerConfigFile.read(text: "", path: "cfg").settings(for: nil))
+        #expect(defaults.allowTcpForwarding == .all && defaults.allowStreamLocalForwarding == .all && defaults.allowAgentForwarding)
+        #expect(!defaults.disableForwarding && defaults.gatewayPorts == .no && defaults.permitOpen == nil && defaults.permitListen == nil)
+        #expect(!defaults.streamLocalBindUnlink && defaults.streamLocalBindMask == 0o177)
+        let text = """
+            AllowTcpForwarding local
+            AllowStreamLocalForwarding all
+            AllowAgentForwarding no
+            GatewayPorts clientspecified
+            PermitOpen db:5432 [::1]:22 *:443
+            PermitOpen ignored:1
+            PermitListen 8080 localhost:*
+            StreamLocalBindUnlink yes
+            StreamLocalBindMask 0117
+            Match User bob
+              PermitOpen none
+              AllowTcpForwarding remote
+            """
+        let file = try SSHServerConfigFile.read(text: text, path: "cfg")
+        try file.checkValues()
+        let options = try SSHServerOptions(file.settings(for: nil))
+        #expect(options.allowTcpForwarding == .local && options.allowStreamLocalForwarding == .all && !options.allowAgentForwarding)
+        #expect(options.gatewayPorts == .clientSpecified)
+        // The first PermitOpen line wins, all its arguments taken (servconf.c).
+        #expect(options.permitOpen == ["db:5432", "[::1]:22", "*:443"])
+        #expect(options.permitListen == ["8080", "localhost:*"])
+        #expect(options.streamLocalBindUnlink && options.streamLocalBindMask == 0o117)
+        let bob = try SSHServerOptions(file.settings(for: SSHServerMatchContext(user: "bob")))
+        #expect(bob.permitOpen == [] && bob.allowTcpForwarding == .remote)
+        let printed = file.settings(for: nil).printed(listeners: [], hostKeysLoaded: false, algorithms: .defaults, loginGraceTime: .seconds(120))
+        for line in ["allowtcpforwarding local", "allowagentforwarding no", "disableforwarding no", "gatewayports clientspecified",
+                     "permitopen db:5432 [::1]:22 *:443", "permitlisten 8080 localhost:*", "streamlocalbindmask 0117", "streamlocalbindunlink yes"] {
+            #expect(printed.contains("\n\(line)\n"), "\(line): \(printed)")
+        }
+        let printedDefaults = try SSHServerConfigFile.read(text: "", path: "cfg").settings(for: nil)
+            .printed(listeners: [], hostKeysLoaded: false, algorithms: .defaults, loginGraceTime: .seconds(120))
+        #expect(printedDefaults.contains("\npermitopen any\npermitlisten any\nstreamlocalbindunlink no\nstreamlocalbindmask 0177\n"), "\(printedDefaults)")
+    }
+
+    @Test(arguments: ["AllowTcpForwarding sometimes", "GatewayPorts maybe", "PermitOpen db", "PermitOpen any db:1", "PermitOpen db:99999",
+                      "PermitListen host:", "StreamLocalBindMask 0999", "StreamLocalBindMask 01777", "DisableForwarding perhaps"])
+    func badForwardingValuesNameTheirLine(_ line: String) throws {
+        let file = try SSHServerConfigFile.read(text: "Port 22\n" + line + "\n", path: "cfg")
+        #expect(throws: OpenSSHConfigError.self) { try file.checkValues() }
+        #expect(throws: OpenSSHConfigError.self) { _ = try SSHServerOptions(file.settings(for: nil)) }
+    }
 }

@@ -7,6 +7,7 @@ import CSSHPOSIX
 import Foundation
 import NIOCore
 import SSH
+import SSHForwarding
 import SSHProtocol
 import SSHServerHost
 import Testing
@@ -52,6 +53,34 @@ import Testing
         .reply(id: 17, .sessionRefused(message: Array("no account\n".utf8), status: 254)),
         .notice(.sessionExited(session: 7, exit: .exited(3))),
         .notice(.sessionExited(session: 8, exit: .signaled(9))),
+        // Forwarding (issue 18).
+        .request(id: 19, .startSession(connection: 4, SSHBrokerSessionRequest(user: "erin", command: .shell, environment: [:], terminal: nil,
+                                                                              remoteAddress: "", remotePort: 0, localAddress: "", localPort: 0,
+                                                                              agentSocket: "/tmp/ssh-abcdefghij/agent.4"))),
+        .request(id: 20, .forwardingPolicy(connection: 4)),
+        .request(id: 21, .connectStreamLocal(connection: 4, path: "/run/app.sock")),
+        .request(id: 22, .listenStreamLocal(connection: 4, path: "/tmp/forward.sock")),
+        .request(id: 23, .makeAgentSocket(connection: 4)),
+        .request(id: 24, .removeAgentSocket(connection: 4, path: "/tmp/ssh-abcdefghij/agent.4")),
+        .request(id: 25, .listenPrivilegedTCP(connection: 4, address: "::1", port: 80)),
+        .reply(id: 20, .forwardingPolicy(SSHForwardingPolicy.openSSHDefaults)),
+        .reply(id: 20, .forwardingPolicy({
+            var policy = SSHForwardingPolicy(tcpForwarding: .local, streamLocalForwarding: .remote, gatewayPorts: .clientSpecified,
+                                             permitOpen: ["db:5432", "*:443"], permitListen: [])
+            policy.streamLocalBind = SSHStreamLocalBindOptions(unlinkExisting: true, mask: 0o117)
+            policy.allowsPrivilegedPorts = true
+            return policy
+        }())),
+        .reply(id: 21, .descriptor),
+        .reply(id: 23, .agentSocket(path: "/tmp/ssh-abcdefghij/agent.4")),
+        .reply(id: 8, .decision(.grant({
+            var grant = SSHLoginGrant(method: "publickey")
+            grant.permitsPortForwarding = false
+            grant.permitsAgentForwarding = false
+            grant.permittedOpens = ["db:5432"]
+            grant.permittedListens = ["*:8080"]
+            return grant
+        }()))),
     ]
 
     @Test func everyMessageRoundTrips() throws {

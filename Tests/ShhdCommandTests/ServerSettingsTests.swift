@@ -53,7 +53,7 @@ import Testing
         #expect(ServerSettings.startupLimits(SSHServerOptions.defaults) == SSHStartupLimits())
     }
 
-    @Test(arguments: ["ChannelTimeout session=5m", "UnusedConnectionTimeout 1h", "RDomain %D", "DisableForwarding no",
+    @Test(arguments: ["ChannelTimeout session=5m", "UnusedConnectionTimeout 1h", "RDomain %D",
                       "Match User bob\n  ClientAliveInterval 30", "Match User bob\n  LogLevel DEBUG3"])
     func settingsShhdCannotHonourStopIt(_ line: String) {
         #expect(throws: OpenSSHConfigError.self) { _ = try resolve(line + "\n") }

@@ -19,4 +19,35 @@ int shh_account_state(const char *user);
 /// capabilities), and checks that root cannot be had back. 0, or -1 with errno and the step that failed.
 int shh_drop_privileges(const char *root, uid_t uid, gid_t gid, const char **failed_step);
 
+/// What `shh_socket_as_user` does, in a child that has become the user.
+enum shh_socket_operation {
+    SHH_SOCKET_CONNECT = 1,       // connect to `path` (non-blocking); the connected socket comes back
+    SHH_SOCKET_LISTEN = 2,        // bind `path` (with `unlink_existing`, a stale socket there is removed first) and listen
+    SHH_SOCKET_MAKE_DIRECTORY_AND_LISTEN = 3,  // mkdir `directory` 0700, then as SHH_SOCKET_LISTEN
+    SHH_SOCKET_REMOVE = 4,        // unlink `path`, then rmdir `directory`
+};
+
+/// A Unix-socket operation to do with a user's rights. Every pointer is prepared before the call: the child only
+/// makes system calls.
+struct shh_socket_as_user_request {
+    int operation;
+    const char *path;
+    const char *directory;       // for SHH_SOCKET_MAKE_DIRECTORY_AND_LISTEN and SHH_SOCKET_REMOVE
+    int unlink_existing;
+    mode_t mask;                 // the umask the socket file is made with (StreamLocalBindMask)
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t group_count;
+};
+
+/// Does `request` as the user, truly: a forked child takes the user's groups, gid and uid (real, effective and
+/// saved, with raw system calls: only async-signal-safe calls after fork), checks that root is out of reach, does
+/// the operation and passes the descriptor back over a socket pair (SCM_RIGHTS); this thread waits for it. A
+/// socket made so carries the user's credentials (SO_PEERCRED), not root's, and the kernel checks the user's
+/// permissions on every path. Blocks: call it from a pool for blocking work.
+/// Returns the descriptor (close-on-exec, non-blocking), 0 for SHH_SOCKET_REMOVE, or -1 with errno and the step
+/// that failed ("setuid", "connect", "bind", ...).
+int shh_socket_as_user(const struct shh_socket_as_user_request *request, const char **failed_step);
+
 #endif

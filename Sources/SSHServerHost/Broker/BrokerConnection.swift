@@ -444,6 +444,12 @@ public enum SSHBrokerService {
         case .connectionClosed: "a closed connection"
         case .startSession(let connection, _): "a session on connection \(connection)"
         case .signalSession: "a signal"
+        case .forwardingPolicy: "a forwarding policy"
+        case .connectStreamLocal(let connection, _): "a Unix socket to connect on connection \(connection)"
+        case .listenStreamLocal(let connection, _): "a Unix socket to listen on for connection \(connection)"
+        case .makeAgentSocket(let connection): "an agent socket for connection \(connection)"
+        case .removeAgentSocket(let connection, _): "an agent socket to remove for connection \(connection)"
+        case .listenPrivilegedTCP(let connection, _, _): "a privileged port for connection \(connection)"
         }
     }
 }

@@ -7,6 +7,7 @@
 import NIOCore
 import SSHPOSIX
 import SSH
+import SSHForwarding
 import SSHProtocol
 import SSHWire
 
@@ -53,6 +54,23 @@ public enum SSHBrokerRequest: Sendable, Equatable {
     case startSession(connection: UInt64, SSHBrokerSessionRequest)
     /// Send a signal to a session the broker started for this connection (its process group).
     case signalSession(connection: UInt64, session: UInt64, signal: UInt32)
+    /// What the connection's login may forward (sshd_config's forwarding options with its Match blocks applied),
+    /// decided by the broker from what it recorded at login. Answered with forwardingPolicy.
+    case forwardingPolicy(connection: UInt64)
+    /// Connect the Unix socket at `path` as the connection's user (direct-streamlocal@openssh.com). Answered
+    /// with descriptor and the connected socket.
+    case connectStreamLocal(connection: UInt64, path: String)
+    /// Listen on a Unix socket at `path` as the connection's user (streamlocal-forward@openssh.com), with the
+    /// StreamLocalBindUnlink and StreamLocalBindMask the broker's policy gives. Answered with descriptor.
+    case listenStreamLocal(connection: UInt64, path: String)
+    /// Make a private directory and a listening socket in it, owned by the connection's user, for its forwarded
+    /// agent. Answered with agentSocket and the listening socket.
+    case makeAgentSocket(connection: UInt64)
+    /// Remove an agent socket made for this connection, and its directory.
+    case removeAgentSocket(connection: UInt64, path: String)
+    /// Listen on a TCP port below 1024 (a root login's remote forward): the network process may not. Answered with
+    /// descriptor and the listening socket.
+    case listenPrivilegedTCP(connection: UInt64, address: String, port: UInt16)
 }
 
 /// A session as the network process asks for it; the user must be the one the broker let in on that connection.
@@ -73,6 +91,8 @@ public struct SSHBrokerSessionRequest: Sendable, Equatable {
     public var localAddress: String
     /// The server's port.
     public var localPort: UInt16
+    /// The forwarded agent's socket for SSH_AUTH_SOCK: one the broker made for this connection (makeAgentSocket).
+    public var agentSocket: String?
 
     /// A request with these fields.
     ///
@@ -85,8 +105,10 @@ public struct SSHBrokerSessionRequest: Sendable, Equatable {
     ///   - remotePort: The client's port.
     ///   - localAddress: The server's address.
     ///   - localPort: The server's port.
+    ///   - agentSocket: The forwarded agent's socket, if any.
     public init(user: String, command: SSHSessionCommand, environment: [String: [UInt8]], terminal: SSHPseudoTerminalRequest?,
-                remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16) {
+                remoteAddress: String, remotePort: UInt16, localAddress: String, localPort: UInt16, agentSocket: String? = nil) {
+        self.agentSocket = agentSocket
         self.user = user
         self.command = command
         self.environment = environment
@@ -117,6 +139,12 @@ public enum SSHBrokerReply: Sendable, Equatable {
     case sessionRefused(message: [UInt8], status: UInt32)
     /// The request was refused (unknown connection, a key the broker does not hold, ...), with why.
     case refused(String)
+    /// The connection's forwarding policy.
+    case forwardingPolicy(SSHForwardingPolicy)
+    /// A socket made as the user: its descriptor came with this reply.
+    case descriptor
+    /// The forwarded agent's socket: its path, and its listening descriptor with this reply.
+    case agentSocket(path: String)
 }
 
 /// What the broker says without being asked: first of all its hello.
@@ -170,8 +198,10 @@ extension SSHBrokerMessage {
     private enum Number: UInt8 {
         case hello = 1, sessionExited
         case signExchangeHash = 10, authenticate, banner, maximumAttempts, connectionClosed, startSession, signalSession
+        case forwardingPolicy = 20, connectStreamLocal, listenStreamLocal, makeAgentSocket, removeAgentSocket, listenPrivilegedTCP
         case replySignature = 40, replyDecision, replyBanner, replyMaximumAttempts, replyDone, replyRefused, replySessionStarted,
              replySessionRefused
+        case replyForwardingPolicy = 50, replyDescriptor, replyAgentSocket
     }
 
     /// The datagram for this message.
@@ -231,6 +261,23 @@ extension SSHBrokerMessage {
                 Self.header(&buffer, .signalSession, id, connection)
                 buffer.writeSSHUInt64(session)
                 buffer.writeSSHUInt32(signal)
+            case .forwardingPolicy(let connection):
+                Self.header(&buffer, .forwardingPolicy, id, connection)
+            case .connectStreamLocal(let connection, let path):
+                Self.header(&buffer, .connectStreamLocal, id, connection)
+                buffer.writeSSHString(path)
+            case .listenStreamLocal(let connection, let path):
+                Self.header(&buffer, .listenStreamLocal, id, connection)
+                buffer.writeSSHString(path)
+            case .makeAgentSocket(let connection):
+                Self.header(&buffer, .makeAgentSocket, id, connection)
+            case .removeAgentSocket(let connection, let path):
+                Self.header(&buffer, .removeAgentSocket, id, connection)
+                buffer.writeSSHString(path)
+            case .listenPrivilegedTCP(let connection, let address, let port):
+                Self.header(&buffer, .listenPrivilegedTCP, id, connection)
+                buffer.writeSSHString(address)
+                buffer.writeSSHUInt32(UInt32(port))
             }
         case .notice(.sessionExited(let session, let exit)):
             buffer.writeSSHByte(Number.sessionExited.rawValue)
@@ -281,6 +328,17 @@ extension SSHBrokerMessage {
                 buffer.writeSSHUInt32(id)
                 buffer.writeSSHString(message)
                 buffer.writeSSHUInt32(status)
+            case .forwardingPolicy(let policy):
+                buffer.writeSSHByte(Number.replyForwardingPolicy.rawValue)
+                buffer.writeSSHUInt32(id)
+                Self.encode(policy, into: &buffer)
+            case .descriptor:
+                buffer.writeSSHByte(Number.replyDescriptor.rawValue)
+                buffer.writeSSHUInt32(id)
+            case .agentSocket(let path):
+                buffer.writeSSHByte(Number.replyAgentSocket.rawValue)
+                buffer.writeSSHUInt32(id)
+                buffer.writeSSHString(path)
             }
         }
         return buffer
@@ -318,6 +376,36 @@ extension SSHBrokerMessage {
         buffer.writeSSHUInt32(UInt32(session.remotePort))
         buffer.writeSSHString(session.localAddress)
         buffer.writeSSHUInt32(UInt32(session.localPort))
+        buffer.writeSSHBoolean(session.agentSocket != nil)
+        if let agentSocket = session.agentSocket { buffer.writeSSHString(agentSocket) }
+    }
+
+    private static func writeOptionalList(_ items: [String]?, into buffer: inout ByteBuffer) {
+        buffer.writeSSHBoolean(items != nil)
+        if let items { writeList(items, into: &buffer) }
+    }
+
+    private static func encode(_ policy: SSHForwardingPolicy, into buffer: inout ByteBuffer) {
+        func directions(_ value: SSHForwardingPolicy.Directions) -> UInt8 {
+            switch value {
+            case .none: 0
+            case .local: 1
+            case .remote: 2
+            case .all: 3
+            }
+        }
+        buffer.writeSSHByte(directions(policy.tcpForwarding))
+        buffer.writeSSHByte(directions(policy.streamLocalForwarding))
+        switch policy.gatewayPorts {
+        case .loopbackOnly: buffer.writeSSHByte(0)
+        case .allAddresses: buffer.writeSSHByte(1)
+        case .clientSpecified: buffer.writeSSHByte(2)
+        }
+        writeOptionalList(policy.permitOpen, into: &buffer)
+        writeOptionalList(policy.permitListen, into: &buffer)
+        buffer.writeSSHBoolean(policy.streamLocalBind.unlinkExisting)
+        buffer.writeSSHUInt32(policy.streamLocalBind.mask)
+        buffer.writeSSHBoolean(policy.allowsPrivilegedPorts)
     }
 
     /// Variables in increasing order of name: one encoding per set (the decoder insists on the order).
@@ -386,6 +474,12 @@ extension SSHBrokerMessage {
             buffer.writeSSHBoolean(grant.acceptedEnvironment != nil)
             if let accepted = grant.acceptedEnvironment { writeList(accepted, into: &buffer) }
             buffer.writeSSHUInt32(grant.maximumSessions.map { UInt32(clamping: $0) } ?? 0)
+            // The login's forwarding restrictions (no-port-forwarding, no-agent-forwarding, permitopen=,
+            // permitlisten=, restrict; AllowAgentForwarding and DisableForwarding as Match left them).
+            buffer.writeSSHBoolean(grant.permitsPortForwarding)
+            buffer.writeSSHBoolean(grant.permitsAgentForwarding)
+            writeOptionalList(grant.permittedOpens, into: &buffer)
+            writeOptionalList(grant.permittedListens, into: &buffer)
         }
     }
 }
@@ -421,7 +515,8 @@ extension SSHBrokerMessage {
             let signaled = try reader.boolean()
             let value = Int32(bitPattern: try reader.uint32())
             self = .notice(.sessionExited(session: session, exit: signaled ? .signaled(value) : .exited(value)))
-        case .signExchangeHash, .authenticate, .banner, .maximumAttempts, .connectionClosed, .startSession, .signalSession:
+        case .signExchangeHash, .authenticate, .banner, .maximumAttempts, .connectionClosed, .startSession, .signalSession,
+             .forwardingPolicy, .connectStreamLocal, .listenStreamLocal, .makeAgentSocket, .removeAgentSocket, .listenPrivilegedTCP:
             let id = try reader.uint32()
             let connection = try reader.uint64()
             switch number {
@@ -446,6 +541,18 @@ extension SSHBrokerMessage {
                 self = .request(id: id, .startSession(connection: connection, try Self.decodeSession(&reader)))
             case .signalSession:
                 self = .request(id: id, .signalSession(connection: connection, session: try reader.uint64(), signal: try reader.uint32()))
+            case .forwardingPolicy:
+                self = .request(id: id, .forwardingPolicy(connection: connection))
+            case .connectStreamLocal:
+                self = .request(id: id, .connectStreamLocal(connection: connection, path: try reader.name()))
+            case .listenStreamLocal:
+                self = .request(id: id, .listenStreamLocal(connection: connection, path: try reader.name()))
+            case .makeAgentSocket:
+                self = .request(id: id, .makeAgentSocket(connection: connection))
+            case .removeAgentSocket:
+                self = .request(id: id, .removeAgentSocket(connection: connection, path: try reader.name()))
+            case .listenPrivilegedTCP:
+                self = .request(id: id, .listenPrivilegedTCP(connection: connection, address: try reader.name(), port: try reader.port()))
             default:
                 self = .request(id: id, .connectionClosed(connection: connection))
             }
@@ -473,6 +580,14 @@ extension SSHBrokerMessage {
         case .replySessionRefused:
             let id = try reader.uint32()
             self = .reply(id: id, .sessionRefused(message: try reader.bytes(), status: try reader.uint32()))
+        case .replyForwardingPolicy:
+            let id = try reader.uint32()
+            self = .reply(id: id, .forwardingPolicy(try Self.decodePolicy(&reader)))
+        case .replyDescriptor:
+            self = .reply(id: try reader.uint32(), .descriptor)
+        case .replyAgentSocket:
+            let id = try reader.uint32()
+            self = .reply(id: id, .agentSocket(path: try reader.name()))
         }
         guard reader.buffer.readableBytes == 0 else { throw SSHBrokerProtocolError("\(reader.buffer.readableBytes) bytes after the message") }
     }
@@ -496,7 +611,35 @@ extension SSHBrokerMessage {
         }
         return SSHBrokerSessionRequest(user: user, command: command, environment: environment, terminal: terminal,
                                        remoteAddress: try reader.name(), remotePort: try reader.port(),
-                                       localAddress: try reader.name(), localPort: try reader.port())
+                                       localAddress: try reader.name(), localPort: try reader.port(),
+                                       agentSocket: try reader.boolean() ? try reader.name() : nil)
+    }
+
+    private static func decodePolicy(_ reader: inout Reader) throws -> SSHForwardingPolicy {
+        func directions(_ value: UInt8) throws -> SSHForwardingPolicy.Directions {
+            switch value {
+            case 0: return .none
+            case 1: return .local
+            case 2: return .remote
+            case 3: return .all
+            default: throw SSHBrokerProtocolError("unknown forwarding directions \(value)")
+            }
+        }
+        var policy = SSHForwardingPolicy(tcpForwarding: try directions(try reader.byte()), streamLocalForwarding: try directions(try reader.byte()))
+        switch try reader.byte() {
+        case 0: policy.gatewayPorts = .loopbackOnly
+        case 1: policy.gatewayPorts = .allAddresses
+        case 2: policy.gatewayPorts = .clientSpecified
+        case let other: throw SSHBrokerProtocolError("unknown GatewayPorts \(other)")
+        }
+        policy.permitOpen = try reader.boolean() ? try reader.names() : nil
+        policy.permitListen = try reader.boolean() ? try reader.names() : nil
+        let unlink = try reader.boolean()
+        let mask = try reader.uint32()
+        guard mask <= 0o777 else { throw SSHBrokerProtocolError("a socket mask of \(String(mask, radix: 8))") }
+        policy.streamLocalBind = SSHStreamLocalBindOptions(unlinkExisting: unlink, mask: mask)
+        policy.allowsPrivilegedPorts = try reader.boolean()
+        return policy
     }
 
     private static func decodeAttempt(_ reader: inout Reader) throws -> SSHBrokerAttempt {
@@ -536,6 +679,10 @@ extension SSHBrokerMessage {
             grant.acceptedEnvironment = try reader.boolean() ? try reader.names() : nil
             let sessions = try reader.uint32()
             grant.maximumSessions = sessions == 0 ? nil : Int(sessions)
+            grant.permitsPortForwarding = try reader.boolean()
+            grant.permitsAgentForwarding = try reader.boolean()
+            grant.permittedOpens = try reader.boolean() ? try reader.names() : nil
+            grant.permittedListens = try reader.boolean() ? try reader.names() : nil
             return .grant(grant)
         case let other: throw SSHBrokerProtocolError("unknown decision kind \(other)")
         }
