@@ -12,9 +12,9 @@ struct ForwardingPeer {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("forwarding_peer.py").path
 
     /// Starts the echo server (TCP on 127.0.0.1:`port`, or a Unix socket at `path`) and waits for its "ready".
-    static func startEchoServer(port: Int? = nil, path: String? = nil) async throws -> BackgroundProgram {
+    static func startEchoServer(port: Int? = nil, path: String? = nil) async throws -> ForwardingTestProgram {
         let arguments = port.map { ["echo-server", "tcp", "\($0)"] } ?? ["echo-server", "unix", path ?? ""]
-        let server = try BackgroundProgram("/usr/bin/env", ["python3", script] + arguments)
+        let server = try ForwardingTestProgram("/usr/bin/env", ["python3", script] + arguments)
         guard await waitUntil(seconds: 30, { server.stdout.contains("ready") }) else {
             server.stop()
             throw DeadlineExceeded("the echo server to listen (\(server.stderr))", seconds: 30)
@@ -35,7 +35,7 @@ struct ForwardingPeer {
 
 /// A program left running while a test uses it (a forwarding shh, an echo server), its output in files, killed
 /// with everything it started when the test is done.
-final class BackgroundProgram: Sendable {
+final class ForwardingTestProgram: Sendable {
     let process: Process
     private let directory: String
 
@@ -142,8 +142,8 @@ struct ShhForwardingTests {
     }
 
     /// shh left running with `arguments` (forwarding with -N, usually).
-    func startShh(_ fixture: ShhFixture, _ arguments: [String]) throws -> BackgroundProgram {
-        try BackgroundProgram(shhPath, common(fixture) + arguments)
+    func startShh(_ fixture: ShhFixture, _ arguments: [String]) throws -> ForwardingTestProgram {
+        try ForwardingTestProgram(shhPath, common(fixture) + arguments)
     }
 
     @Test func localForwardCarriesSixteenMiBEachWayAndAHalfClose() async throws {
@@ -245,7 +245,7 @@ struct ShhForwardingTests {
         defer { fixture.sshd.stop() }
         try "through the SOCKS forward\n".write(toFile: fixture.directory + "/page.txt", atomically: true, encoding: .utf8)
         let httpPort = try freeLoopbackPort(), socksPort = try freeLoopbackPort()
-        let http = try BackgroundProgram("/usr/bin/env", ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1",
+        let http = try ForwardingTestProgram("/usr/bin/env", ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1",
                                                           "--directory", fixture.directory])
         defer { http.stop() }
         #expect(await waitUntilAccepting(port: httpPort), "\(http.stderr)")
@@ -273,7 +273,7 @@ struct ShhForwardingTests {
         defer { fixture.sshd.stop() }
         try "reverse\n".write(toFile: fixture.directory + "/page.txt", atomically: true, encoding: .utf8)
         let httpPort = try freeLoopbackPort(), remotePort = try freeLoopbackPort()
-        let http = try BackgroundProgram("/usr/bin/env", ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1",
+        let http = try ForwardingTestProgram("/usr/bin/env", ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1",
                                                           "--directory", fixture.directory])
         defer { http.stop() }
         #expect(await waitUntilAccepting(port: httpPort), "\(http.stderr)")
