@@ -136,15 +136,18 @@ extension SSHClient {
     /// - Parameters:
     ///   - endpoint: where the server listens; port 0 lets it choose (`boundPort` says which).
     ///   - target: where connections go.
+    ///   - permitting: for `.socks`, whether a SOCKS client may reach a host and port (ssh's PermitRemoteOpen);
+    ///     one it may not is refused with a SOCKS failure and reported through `onEvent`. Nil permits everything.
     ///   - onEvent: told about each forwarded connection, each that failed, and channels the server opens that no
     ///     forward asked for.
     /// - Returns: the forward.
     /// - Throws: `SSHForwardingError` with `remoteForwardRefused` when the server says no; `SSHError` when the
     ///   connection is gone.
     public func startRemoteForward(listeningOn endpoint: SSHForwardingEndpoint, to target: SSHRemoteForward.Target,
+                                   permitting: (@Sendable (_ host: String, _ port: Int) -> Bool)? = nil,
                                    onEvent: (@Sendable (SSHForwardingEvent) -> Void)? = nil) async throws -> SSHRemoteForward {
         try await requestRemoteForward(listeningOn: endpoint, onEvent: onEvent) { [self] connection in
-            await serveForwarded(connection, to: target, listening: endpoint, onEvent: onEvent)
+            await serveForwarded(connection, to: target, listening: endpoint, permitting: permitting, onEvent: onEvent)
         }
     }
 
@@ -214,7 +217,7 @@ extension SSHClient {
     /// Connects one forwarded connection to its target here and splices (for `.socks`, after reading the SOCKS
     /// request from the channel).
     private func serveForwarded(_ connection: SSHForwardedConnection, to target: SSHRemoteForward.Target, listening: SSHForwardingEndpoint,
-                                onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) async {
+                                permitting: (@Sendable (String, Int) -> Bool)?, onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) async {
         let channel = connection.channel
         var leftover = ByteBuffer()
         let destination: SSHForwardingEndpoint
@@ -239,6 +242,14 @@ extension SSHClient {
         }
         let info = SSHForwardedConnectionInfo(channelType: listening.isUnixSocket ? "forwarded-streamlocal" : "forwarded-tcpip",
                                               from: connection.originator, to: "\(destination) (server listening on \(listening))")
+        if let socksRequest, let permitting, !permitting(socksRequest.host, Int(socksRequest.port)) {
+            // Refused before any connection is tried, as ssh refuses what PermitRemoteOpen does not list.
+            let refusal = SSHForwardingError(.socks("connecting to \(destination) is not permitted (PermitRemoteOpen)"))
+            onEvent?(.failed(info, error: refusal))
+            try? await channel.write(socksRequest.failureReply(.notAllowed))
+            await channel.close()
+            return
+        }
         let socket: any Channel
         let handler: NIOLoopBound<SpliceHandler>
         do {

@@ -54,6 +54,12 @@ struct ClientSettings {
     /// The socket of the agent shh itself uses (IdentityAgent, else SSH_AUTH_SOCK): ssh forwards only when that
     /// one answers, whichever socket is forwarded.
     var identityAgentSocket: String?
+    /// -L, -R, -D, -W and the options that go with them.
+    var forwarding = ForwardingSettings()
+    /// ForkAfterAuthentication (-f): go to the background once authenticated and forwarding.
+    var forkAfterAuthentication = false
+    /// -N, -W or SessionType none: no session channel (forwarding only).
+    var noSession = false
 
     static func resolve(_ arguments: ShhArguments, host: String, diagnostics: Diagnostics) throws -> ClientSettings {
         // The user running shh, from the password database (HOME when it has no entry for our uid).
@@ -151,7 +157,7 @@ struct ClientSettings {
                 diagnostics.error("Cannot forward agent socket path \"\(path)\": \(String(cString: strerror(errno)))")
             }
         }
-        return ClientSettings(
+        var settings = ClientSettings(
             originalHost: host, hostName: hostName, port: port, user: user, localUser: account.name,
             homeDirectory: account.home, options: resolved, identityFiles: resolved.identityFiles,
             certificateFiles: resolved.certificateFiles, userKnownHostsFiles: resolved.userKnownHostsFiles,
@@ -167,6 +173,10 @@ struct ClientSettings {
             identitiesOnly: options.identitiesOnly, proxyJump: options.proxyJump,
             forwardAgentSocket: forwardAgentSocket.flatMap { $0.isEmpty ? nil : $0 },
             identityAgentSocket: agentSocket.flatMap { $0.isEmpty ? nil : $0 })
+        settings.forwarding = try ForwardingSettings.resolve(arguments, config: reader.config)
+        settings.forkAfterAuthentication = options.isOn(.forkAfterAuthentication)
+        settings.noSession = arguments.noCommand || reader.config["sessiontype"]?.lowercased() == "none"
+        return settings
     }
 
     /// ${NAME} in a path becomes that environment variable's value, as ssh expands ForwardAgent's path; a variable
@@ -198,16 +208,12 @@ struct ClientSettings {
             (.securityKeyProvider, "security keys (SecurityKeyProvider) are not supported"),
             (.knownHostsCommand, "KnownHostsCommand is not supported; use known_hosts files"),
             (.tunnel, "tunnel device forwarding (Tunnel) is not supported yet"),
-            (.forkAfterAuthentication, "going to the background (ForkAfterAuthentication / -f) is not supported yet"),
             (.bindAddress, "BindAddress (-b) is not supported yet"),
             (.bindInterface, "BindInterface (-B) is not supported yet"),
             (.canonicalizeHostname, "CanonicalizeHostname is not supported yet"),
         ]
         for (feature, message) in refusals {
             if let place = options.enabledFeatures[feature] { throw ShhFailure("shh: \(message) (\(place))") }
-        }
-        for forwarding in SSHClientOptions.Forwarding.allCases where options.forwards[forwarding] != nil && !options.isOn(.clearAllForwardings) {
-            throw ShhFailure("shh: port forwarding (\(forwarding.rawValue)) is not supported yet")
         }
         for (feature, note) in [(SSHClientOptions.Feature.compression, "compression is not supported; continuing without it"),
                                 (.controlMaster, "connection multiplexing is not supported; connecting directly"),
@@ -221,7 +227,26 @@ struct ClientSettings {
 
     /// ssh_config's "-o -G" output: lower-case keywords, one per line, with what shh will use.
     func printed() -> String {
-        options.printed(host: originalHost)
+        // The forwards as shh resolved them (the command line's too, ClearAllForwardings applied), in ssh -G's form
+        // instead of as written; and the forwarding options with their values in effect.
+        let resolvedKeywords: Set<Substring> = ["localforward", "remoteforward", "dynamicforward", "clearallforwardings",
+                                                 "exitonforwardfailure", "gatewayports", "streamlocalbindunlink",
+                                                 "streamlocalbindmask", "permitremoteopen", "enableescapecommandline"]
+        var lines = options.printed(host: originalHost).split(separator: "\n").filter { line in
+            !resolvedKeywords.contains(line.prefix { $0 != " " })
+        }.map(String.init)
+        let forwarding = self.forwarding
+        func yesNo(_ value: Bool) -> String { value ? "yes" : "no" }
+        lines.append("clearallforwardings \(yesNo(forwarding.clearAll))")
+        lines.append("exitonforwardfailure \(yesNo(forwarding.exitOnForwardFailure))")
+        lines.append("gatewayports \(yesNo(forwarding.gatewayPorts))")
+        lines.append("streamlocalbindunlink \(yesNo(forwarding.streamLocal.unlinkExisting))")
+        lines.append("streamlocalbindmask 0\(String(forwarding.streamLocal.mask, radix: 8))")
+        lines.append("enableescapecommandline \(yesNo(forwarding.escapeCommandLine))")
+        lines += forwarding.printed
+        let opens = forwarding.permittedRemoteOpens.map { $0.isEmpty ? "none" : $0.map { "\($0.host):\($0.port.map(String.init) ?? "*")" }.joined(separator: " ") }
+        lines.append("permitremoteopen \(opens ?? "any")")
+        return lines.map { $0 + "\n" }.joined()
     }
 }
 

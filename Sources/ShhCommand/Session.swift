@@ -20,19 +20,66 @@ struct Session {
     let settings: ClientSettings
     let arguments: ShhArguments
     let diagnostics: Diagnostics
+    /// In the background half of -f: where to say "ready" once authenticated and forwarding.
+    var readyDescriptor: CInt? = nil
 
     func run() async throws -> Int32 {
         let command = arguments.command.isEmpty ? settings.remoteCommand : arguments.command.joined(separator: " ")
         if arguments.subsystem && command == nil { throw ShhFailure("shh: -s needs a subsystem name") }
         let connected = try await connect()
+        let forwards = ClientForwards(client: connected.client, settings: settings.forwarding, diagnostics: diagnostics)
+        // The connection closes first: its channels end with it, so closing the listeners (and removing their
+        // socket files) never waits for a forwarded connection a stalled server would keep open.
         do {
-            let status = try await run(on: connected.client, command: command)
+            let status = try await run(on: connected.client, command: command, forwards: forwards)
             await connected.close()
+            await forwards.close()
             return status
         } catch {
             await connected.close()
+            await forwards.close()
             throw error
         }
+    }
+
+    /// -f: the foreground shh may return now; as ssh, /dev/null replaces what the background must not hold.
+    private func readyForBackground(keepOutput: Bool) {
+        guard let readyDescriptor else { return }
+        diagnostics.debug("forking to background")
+        Background.detach(reportingOn: readyDescriptor, keepOutput: keepOutput,
+                          keepErrors: keepOutput || (arguments.verbosity > 0 && arguments.logFile == nil))
+    }
+
+    /// -W: standard input and output to a direct-tcpip (or direct-streamlocal) channel until it ends; ssh's
+    /// messages and 255 when the server will not open it.
+    private func forwardStandardIO(to target: ForwardSpec.Listen, client: SSHClient, forwards: ClientForwards) async throws -> Int32 {
+        let destination: SSHForwardingEndpoint = switch target {
+        case .port(let host, let port): .tcp(host: host ?? "", port: port)
+        case .path(let path): .unixSocket(path: path)
+        }
+        let tunnel: SSHChannel
+        do {
+            tunnel = try await client.openTunnel(to: destination)
+        } catch let error as SSHError {
+            if case .channelOpenFailed(let reason, let description) = error.kind {
+                diagnostics.info("channel 0: open failed: \(reason): \(description)")
+                throw ShhFailure("stdio forwarding failed")
+            }
+            throw ShhFailure("shh: \(error)")
+        }
+        try await forwards.startConfigured(session: false)
+        if let localCommand = settings.localCommand { await LocalCommand.run(localCommand, diagnostics: diagnostics) }
+        readyForBackground(keepOutput: true)
+        // The splice owns what it is given: copies, so standard input and output stay ours to the end.
+        let input = dup(STDIN_FILENO), output = dup(STDOUT_FILENO)
+        guard input >= 0, output >= 0 else { throw ShhFailure("shh: dup: \(String(cString: strerror(errno)))") }
+        do {
+            try await tunnel.splice(readingFrom: input, writingTo: output)
+        } catch {
+            throw ShhFailure("shh: \(error)")
+        }
+        diagnostics.debug("stdio forwarding: done")
+        return 0
     }
 
     /// A connection and what carries it: a ProxyCommand to hang up, or the jump host's connection (ProxyJump) to
@@ -65,15 +112,21 @@ struct Session {
         return wanted
     }
 
-    private func run(on client: SSHClient, command: String?) async throws -> Int32 {
-        // Authenticated, no session yet: where ssh runs LocalCommand (with -N too). It may write to our standard
-        // output, so it finishes before the session's output can start.
+    private func run(on client: SSHClient, command: String?, forwards: ClientForwards) async throws -> Int32 {
+        if let stdio = settings.forwarding.stdio {
+            return try await forwardStandardIO(to: stdio, client: client, forwards: forwards)
+        }
+        try await forwards.startConfigured(session: !settings.noSession)
+        // Authenticated and forwarding, no session yet: where ssh runs LocalCommand (with -N too). It may write to
+        // our standard output, so it finishes before the session's output can start.
         if let localCommand = settings.localCommand { await LocalCommand.run(localCommand, diagnostics: diagnostics) }
-        if arguments.noCommand {
-            // -N: keep the connection until the server ends it (forwarding will give this its purpose).
+        if settings.noSession {
+            readyForBackground(keepOutput: false)
+            // -N: the forwards are the point; they run until the connection ends (or shh is killed).
             await client.waitUntilClosed()
             return 0
         }
+        readyForBackground(keepOutput: true)
         let session = try await client.openSession()
         // Output is written where it arrives, on the connection's event loop (no task in between, as ssh writes
         // from its one loop); a closed reader (EPIPE) closes the channel, so the remote command stops too.
@@ -124,7 +177,7 @@ struct Session {
         } catch {
             throw ShhFailure(arguments.subsystem ? "shh: subsystem request failed on channel 0" : "shh: exec request failed on channel 0")
         }
-        guard hasTerminal else { return try await stream(session, client: client, terminal: nil, outputClosed: outputClosed) }
+        guard hasTerminal else { return try await stream(session, client: client, terminal: nil, outputClosed: outputClosed, forwards: forwards) }
 
         // The terminal is raw from here to the end, whichever way the end comes.
         let terminal = RawTerminalMode()
@@ -138,7 +191,7 @@ struct Session {
             terminal.restore()
             diagnostics.lineEnding = "\n"
         }
-        let status = try await stream(session, client: client, terminal: terminal, outputClosed: outputClosed)
+        let status = try await stream(session, client: client, terminal: terminal, outputClosed: outputClosed, forwards: forwards)
         terminal.restore()
         diagnostics.lineEnding = "\n"
         diagnostics.info("Connection to \(settings.hostName) closed.")
@@ -263,12 +316,13 @@ struct Session {
 
     /// Standard input to the channel (EOF at its end), the channel's output to our standard output and error.
     /// With a terminal, typed input goes through the escape filter first (unless EscapeChar is none).
-    private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?, outputClosed: borrowing Atomic<Bool>) async throws -> Int32 {
+    private func stream(_ session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?, outputClosed: borrowing Atomic<Bool>,
+                        forwards: ClientForwards) async throws -> Int32 {
         let disconnectedByEscape = Mutex(false)
         // Escapes only on a session with a terminal, as in ssh.
         var escapeFilter: EscapeFilter? = nil
         if terminal != nil, case .character(let character) = settings.escapeCharacter {
-            escapeFilter = EscapeFilter(escapeCharacter: character)
+            escapeFilter = EscapeFilter(escapeCharacter: character, commandLine: settings.forwarding.escapeCommandLine)
         }
         // Output into a pipe (`shh host tar c . | tar x`): a 1 MiB pipe lets us write ahead of the reader.
         if terminal == nil { Descriptors.growPipe(STDOUT_FILENO, to: 1 << 20) }
@@ -288,7 +342,7 @@ struct Session {
                 for action in actions {
                     if case .send(let bytes) = action {
                         do { try await session.write(ByteBuffer(bytes: bytes)) } catch { return }
-                    } else if await perform(action, session: session, client: client, terminal: terminal) {
+                    } else if await perform(action, session: session, client: client, terminal: terminal, forwards: forwards) {
                         disconnectedByEscape.withLock { $0 = true }
                         await client.close()
                         return
@@ -326,7 +380,8 @@ struct Session {
     }
 
     /// Carries out one escape command typed at the start of a line; true when it ends the connection (~.).
-    private func perform(_ action: EscapeFilter.Action, session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?) async -> Bool {
+    private func perform(_ action: EscapeFilter.Action, session: SSHChannel, client: SSHClient, terminal: RawTerminalMode?,
+                         forwards: ClientForwards) async -> Bool {
         guard case .character(let escape) = settings.escapeCharacter else { return false }
         let shown = escape < 32 ? "^" + String(UnicodeScalar(escape + 64)) : String(UnicodeScalar(escape))
         func say(_ text: String) { TerminalPrompt.writeAll(STDERR_FILENO, text) }
@@ -337,9 +392,18 @@ struct Session {
             say("\(shown).\r\n")
             return true
         case .help:
-            say("\(shown)?\r\n" + EscapeFilter.help(escape: shown))
+            say("\(shown)?\r\n" + EscapeFilter.help(escape: shown, commandLine: settings.forwarding.escapeCommandLine))
         case .listConnections:
-            say("\(shown)#\r\nThe following connections are open:\r\n  #0 client-session (\(arguments.subsystem ? "subsystem" : settings.remoteCommand == nil && arguments.command.isEmpty ? "shell" : "exec"))\r\n")
+            let session = "  #0 client-session (\(arguments.subsystem ? "subsystem" : settings.remoteCommand == nil && arguments.command.isEmpty ? "shell" : "exec"))"
+            say("\(shown)#\r\nThe following connections are open:\r\n" + ([session] + forwards.openConnectionLines()).map { $0 + "\r\n" }.joined())
+        case .openCommandLine:
+            // As ssh: the terminal cooked (echo and line editing) while the line is typed.
+            terminal?.restore()
+            diagnostics.lineEnding = "\n"
+            say("\r\nssh> ")
+        case .commandLine(let line):
+            for message in await forwards.commandLine(line) { diagnostics.info(message) }
+            if terminal?.enter() == true { diagnostics.lineEnding = "\r\n" }
         case .sendBreak:
             say("\(shown)B\r\n")
             try? await session.send(.break(milliseconds: 1000))
@@ -359,7 +423,7 @@ struct Session {
             terminal?.enter()
             try? await session.send(.windowChange(LocalTerminal.size(of: STDIN_FILENO)))
         case .notAvailable("C"):
-            // OpenSSH's default since 9.2 (EnableEscapeCommandline no); shh has no command line to open yet.
+            // OpenSSH's default since 9.2 (EnableEscapeCommandline no).
             say("commandline disabled\r\n")
         case .notAvailable(let escapeName):
             say("\(shown)\(escapeName) is not available in shh\r\n")

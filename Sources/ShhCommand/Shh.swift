@@ -18,6 +18,8 @@ import SSHProtocol
 public enum Shh {
     /// Runs shh with `arguments` (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) async -> Int32 {
+        // First: the background half of -f must not pass its marker on to anything it starts.
+        let readyDescriptor = Background.takeReadyDescriptor()
         let diagnostics = Diagnostics()
         let parsed: ShhArguments
         do {
@@ -50,7 +52,14 @@ public enum Shh {
                 TerminalPrompt.writeAll(STDOUT_FILENO, settings.printed())
                 return 0
             }
-            return try await Session(settings: settings, arguments: parsed, diagnostics: diagnostics).run()
+            if settings.forkAfterAuthentication && readyDescriptor == nil {
+                if parsed.command.isEmpty && settings.remoteCommand == nil && !settings.noSession {
+                    throw ShhFailure("Cannot fork into background without a command to execute.")
+                }
+                return await Background.startAndWait(arguments: arguments, diagnostics: diagnostics)
+            }
+            return try await Session(settings: settings, arguments: parsed, diagnostics: diagnostics,
+                                     readyDescriptor: readyDescriptor).run()
         } catch let error as ShhFailure {
             diagnostics.error(error.message)
             return 255

@@ -4,6 +4,7 @@
 // file, in the order given, so the command line wins as in ssh.
 import OpenSSHConfig
 import SSHCommandLine
+import SSHPOSIX
 import SSHProtocol
 
 /// A parsed shh command line.
@@ -38,6 +39,12 @@ public struct ShhArguments: Equatable, Sendable {
     public var port: Int?
     /// The remote command, words as given (joined with spaces as ssh does).
     public var command: [String] = []
+    /// -L and -D, in command-line order (a -D's target is SOCKS), before LocalForward and DynamicForward lines.
+    var localForwards: [ForwardSpec] = []
+    /// -R, in command-line order, before RemoteForward lines.
+    var remoteForwards: [ForwardSpec] = []
+    /// -W: the host and port (or socket) standard input and output are forwarded to.
+    var stdioForward: ForwardSpec.Listen?
 
     /// Nothing given: every field at its default.
     public init() {}
@@ -108,11 +115,14 @@ public struct ShhArguments: Equatable, Sendable {
             case "B": configLines.append("BindInterface \(quoted(argument))")
             case "C": configLines.append("Compression yes")
             case "c": configLines.append("Ciphers \(quoted(argument))")
-            case "D": notYetSupported.append("dynamic port forwarding (-D \(argument))")
+            case "D": localForwards.append(try Self.forward(argument, .listenOnly, named: "dynamic"))
             case "E": logFile = argument
             case "e": configLines.append("EscapeChar \(quoted(argument))")
             case "F": configFile = argument
-            case "f": notYetSupported.append("going to the background after authentication (-f)")
+            case "f":
+                // ssh's -f implies -n: whatever runs in the background must not read the terminal.
+                configLines.append("ForkAfterAuthentication yes")
+                stdinNull = true
             case "G": printConfiguration = true
             case "g": configLines.append("GatewayPorts yes")
             case "I": configLines.append("PKCS11Provider \(quoted(argument))")
@@ -120,7 +130,7 @@ public struct ShhArguments: Equatable, Sendable {
             case "J": configLines.append(try Self.jumpLine(argument, after: configLines))
             case "K": configLines.append("GSSAPIAuthentication yes")
             case "k": configLines.append("GSSAPIDelegateCredentials no")
-            case "L": notYetSupported.append("local port forwarding (-L \(argument))")
+            case "L": localForwards.append(try Self.forward(argument, .local, named: "local"))
             case "l": if user == nil { user = argument }
             case "M": configLines.append("ControlMaster yes")
             case "m": configLines.append("MACs \(quoted(argument))")
@@ -134,14 +144,24 @@ public struct ShhArguments: Equatable, Sendable {
                 if port == nil { port = number }
             case "Q": query = argument
             case "q": configLines.append("LogLevel QUIET")
-            case "R": notYetSupported.append("remote port forwarding (-R \(argument))")
+            case "R": remoteForwards.append(try Self.forward(argument, .remote, named: "remote"))
             case "S": configLines.append("ControlPath \(quoted(argument))")
             case "s": subsystem = true
             case "T": configLines.append("RequestTTY no")
             case "t": configLines.append(configLines.contains("RequestTTY yes") ? "RequestTTY force" : "RequestTTY yes")
             case "V": printVersion = true
             case "v": verbosity += 1
-            case "W": notYetSupported.append("standard input and output forwarding (-W \(argument))")
+            case "W":
+                guard stdioForward == nil else { throw ShhFailure("stdio forward already specified") }
+                // ssh reads -W as a listen part alone ([host:]port or a path) and needs the host.
+                guard let spec = ForwardSpec.parse(argument, .listenOnly, environment: ProcessEnvironment.variables),
+                      spec.listen.hasHostOrPath else {
+                    throw ShhFailure("Bad stdio forwarding specification '\(argument)'")
+                }
+                stdioForward = spec.listen
+                // No session and no terminal: standard input and output are the forwarded connection.
+                configLines.append("RequestTTY no")
+                noCommand = true
             case "w": notYetSupported.append("tunnel device forwarding (-w \(argument))")
             case "X", "Y": configLines.append("ForwardX11 yes")
             case "x": configLines.append("ForwardX11 no")
@@ -154,6 +174,14 @@ public struct ShhArguments: Equatable, Sendable {
             configLines.remove(at: first)
             if let force = configLines.firstIndex(of: "RequestTTY force") { configLines.insert(configLines.remove(at: force), at: first) }
         }
+    }
+
+    /// A -L, -R or -D specification, or ssh's message and exit 255 ("Bad local forwarding specification '...'").
+    private static func forward(_ text: String, _ reading: ForwardSpec.Reading, named kind: String) throws -> ForwardSpec {
+        guard let spec = ForwardSpec.parse(text, reading, environment: ProcessEnvironment.variables) else {
+            throw ShhFailure("Bad \(kind) forwarding specification '\(text)'")
+        }
+        return spec
     }
 
     /// -J's ProxyJump line, refused as ssh refuses it: a second -J (or -o ProxyJump before it), an earlier -o

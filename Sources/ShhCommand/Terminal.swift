@@ -117,16 +117,28 @@ struct EscapeFilter {
         case suspend
         case rekey
         case changeVerbosity(louder: Bool)
-        /// An escape shh knows but does not offer (~C, ~&), named so the user is told.
+        /// An escape shh knows but does not offer (~&, and ~C without EnableEscapeCommandline), named so the
+        /// user is told.
         case notAvailable(String)
+        /// ~C: the command line opens; what is typed up to the end of the line comes as `.commandLine`.
+        case openCommandLine
+        /// The line typed after ~C, without its end.
+        case commandLine(String)
     }
 
     let escapeCharacter: UInt8
+    /// EnableEscapeCommandline: whether ~C opens the command line.
+    let commandLineEnabled: Bool
     private var lastWasNewline = true
     private var escapePending = false
     private var disconnected = false
+    /// The command line being typed after ~C, until its end.
+    private var commandLine: [UInt8]?
 
-    init(escapeCharacter: UInt8) { self.escapeCharacter = escapeCharacter }
+    init(escapeCharacter: UInt8, commandLine: Bool = false) {
+        self.escapeCharacter = escapeCharacter
+        self.commandLineEnabled = commandLine
+    }
 
     /// Splits typed bytes into data to send and escape commands, in order. Nothing after `.disconnect` is returned,
     /// in this call or any later one.
@@ -139,6 +151,24 @@ struct EscapeFilter {
             pending = []
         }
         for byte in bytes {
+            if var line = commandLine {
+                // The command line takes everything to its end (the terminal is cooked meanwhile, so editing is
+                // the terminal's; what was typed ahead in raw mode is edited here).
+                switch byte {
+                case UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+                    flush()
+                    actions.append(.commandLine(String(decoding: line, as: UTF8.self)))
+                    commandLine = nil
+                    lastWasNewline = true
+                case 0x7F, 0x08:
+                    if !line.isEmpty { line.removeLast() }
+                    commandLine = line
+                default:
+                    line.append(byte)
+                    commandLine = line
+                }
+                continue
+            }
             if escapePending {
                 escapePending = false
                 let command: Action? = switch byte {
@@ -150,7 +180,7 @@ struct EscapeFilter {
                 case UInt8(ascii: "V"): .changeVerbosity(louder: false)
                 case UInt8(ascii: "v"): .changeVerbosity(louder: true)
                 case 0x1A: .suspend
-                case UInt8(ascii: "C"): .notAvailable("C")
+                case UInt8(ascii: "C"): commandLineEnabled ? .openCommandLine : .notAvailable("C")
                 case UInt8(ascii: "&"): .notAvailable("&")
                 default: nil
                 }
@@ -161,6 +191,7 @@ struct EscapeFilter {
                         disconnected = true
                         return actions
                     }
+                    if command == .openCommandLine { commandLine = [] }
                     continue
                 }
                 // `~~` sends one escape character; `~x` sends both.
@@ -176,16 +207,17 @@ struct EscapeFilter {
         return actions
     }
 
-    /// `~?`'s text, with the escape character shh uses.
-    static func help(escape e: String) -> String {
-        """
+    /// `~?`'s text, with the escape character shh uses (~C only when the command line is enabled, as in ssh).
+    static func help(escape e: String, commandLine: Bool = false) -> String {
+        let commandLineLine = commandLine ? " \(e)C   - open a command line\r\n" : ""
+        return """
             Supported escape sequences:\r
              \(e).   - terminate connection\r
              \(e)B   - send a BREAK to the remote system\r
-             \(e)R   - request rekey\r
+            \(commandLineLine) \(e)R   - request rekey\r
              \(e)V/v - decrease/increase verbosity (LogLevel)\r
              \(e)^Z  - suspend shh\r
-             \(e)#   - list open channels\r
+             \(e)#   - list forwarded connections\r
              \(e)?   - this message\r
              \(e)\(e)   - send the escape character by typing it twice\r
             (Note that escapes are only recognized immediately after newline.)\r

@@ -53,7 +53,7 @@ import Testing
         #expect(throws: CommandLineError.self) { try ShhArguments.parse(["-Z", "h"]) }
         #expect(throws: CommandLineError.self) { try ShhArguments.parse(["-1", "h"]) }
         #expect(throws: CommandLineError.self) { try ShhArguments.parse(["h", "-p"]) }
-        #expect(try ShhArguments.parse(["-L", "8080:db:5432", "h"]).notYetSupported.count == 1)
+        #expect(try ShhArguments.parse(["-w", "0:0", "h"]).notYetSupported.count == 1)
     }
 }
 
