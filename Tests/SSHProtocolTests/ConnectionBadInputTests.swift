@@ -211,10 +211,11 @@ import Testing
         #expect(pair.serverLog.error?.disconnectReason == .protocolError)
     }
 
-    /// 1000 opens from one peer: the first 64 reach the caller, the rest are refused with "resource shortage",
-    /// and the connection goes on working; closed channels make room again.
+    /// 1000 opens from one peer against a server allowing 64: the first 64 reach the caller, the rest are refused
+    /// with "resource shortage", and the connection goes on working; closed channels make room again.
     @Test func thousandChannelOpensFromOnePeer() throws {
-        var pair = ConnectionPair(client: SSHConnectionConfiguration(role: .client, maximumChannels: 2000))
+        var pair = ConnectionPair(client: SSHConnectionConfiguration(role: .client, maximumChannels: 2000),
+                                  server: SSHConnectionConfiguration(role: .server, maximumChannels: 64))
         var opened: [SSHChannelID] = []
         for _ in 0..<1000 { opened.append(try pair.client.openChannel(.session)) }
         pair.run()

@@ -371,19 +371,19 @@ final class Harness {
     func printReport(ceilings: [String: Double]) {
         print("\nshh-bench \(full ? "full" : "quick") — \(machineDescription()); \((try? capture("/usr/bin/ssh", ["-V"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")")
         print("(transfers of \(bytes >> 20) MiB, medians of \(runs) runs; exec latency over \(execRuns) runs; ratio = value / the baseline's)")
-        for section in ["throughput", "exec latency", "server"] {
+        for section in ["throughput", "exec latency", "server", "tunnels"] {
             let sectionRows = rows.filter { $0.section == section }
             guard let first = sectionRows.first else { continue }
             let columns = first.medians.keys.sorted { order($0) < order($1) }
             print("\n" + section)
-            print(pad("", 48) + columns.map { pad($0, 22) }.joined())
+            print(pad("", 56) + columns.map { pad($0, 22) }.joined())
             for row in sectionRows {
                 let cells = columns.map { column -> String in
                     let value = row.medians[column] ?? .nan
                     let ratio = row.ratios[column] ?? .nan
                     return pad(String(format: "%.1f %@ (%.2f×)", value, row.unit, ratio), 22)
                 }
-                print(pad(row.label, 48) + cells.joined())
+                print(pad(row.label, 56) + cells.joined())
             }
         }
         print("\nceilings")

@@ -30,27 +30,28 @@ extension Harness {
         log("tunnels: \(bulkBytes >> 20) MiB through -L, first byte through -L and -D, 100 × 10 MiB at once, 100 idle")
         for round in 0..<(full ? 3 : 2) {
             for pairing in tunnelPairings {
+              var stage = "starting the forwarder"
+              do {
                 let forwarder = try startForwarder(pairing, services: services)
                 defer {
                     forwarder.process.terminate()
                     forwarder.process.waitUntilExit()
                 }
                 let serverPID = port(pairing) == sshdPort ? sshdPID : (ourServer?.processIdentifier ?? 0)
+                stage = "bulk"
                 // Bulk, with the digest the sink computed checked against the one expected.
                 let started = Date()
                 let digest = try TunnelServices.send(block, total: bulkBytes, toPort: forwarder.sinkPort)
                 let elapsed = Date().timeIntervalSince(started)
                 guard digest == expected else { throw HarnessFailure(description: "\(pairing): the tunnel changed the bytes") }
                 bulk[pairing, default: []].append(Double(bulkBytes) / elapsed / 1e6)
+                stage = "first byte"
                 // First byte of a new connection: connect, send one byte to the echo service, read it back.
                 for _ in 0..<10 {
                     firstByteL[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.echoPort, socksTo: nil) * 1000)
-                    do {
-                        firstByteD[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.socksPort, socksTo: services.echoPort) * 1000)
-                    } catch {
-                        throw HarnessFailure(description: "\(pairing), -D: \(error)")
-                    }
+                    firstByteD[pairing, default: []].append(try TunnelServices.firstByte(port: forwarder.socksPort, socksTo: services.echoPort) * 1000)
                 }
+                stage = "100 at once"
                 // 100 connections at once, 10 MiB each; the server tree's peak anonymous PSS above what it was.
                 let before = ProcessTree.anonymousPSSKiB(root: serverPID)
                 let sampler = PeakSampler(pid: serverPID)
@@ -62,6 +63,7 @@ extension Harness {
                 peakPSS[pairing, default: []].append(Double(max(0, peak - before)) / 1024)
                 // Idle forwarded connections: 100 open through the tunnel, each having echoed a byte.
                 if round == 0 {
+                    stage = "idle connections"
                     usleep(300_000)
                     let quiet = ProcessTree.anonymousPSSKiB(root: serverPID)
                     let held = try TunnelServices.holdEchoConnections(100, port: forwarder.echoPort)
@@ -70,6 +72,10 @@ extension Harness {
                     held.forEach { close($0) }
                     idlePSS[pairing, default: []].append(Double(holding - quiet) / 100)
                 }
+              } catch {
+                let said = (try? String(contentsOfFile: "\(work)/forwarder.log", encoding: .utf8)) ?? ""
+                throw HarnessFailure(description: "\(pairing), \(stage): \(error); the forwarder said: \(said)")
+              }
             }
         }
         addRow(section: "tunnels", label: "bulk through one -L (\(bulkBytes >> 20) MiB, SHA-256 checked)", unit: "MB/s", samples: bulk)
@@ -99,6 +105,9 @@ extension Harness {
                                                           "-D", "127.0.0.1:\(socksPort)"] + sshArguments(port: port(pairing))
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        let logPath = "\(work)/forwarder.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
         for port in [sinkPort, echoPort, socksPort] {
             _ = try waitFor("\(pairing) listening on \(port)") { TunnelServices.accepts(port: port) ? true : nil }
@@ -299,14 +308,14 @@ final class TunnelServices: @unchecked Sendable {
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         if let target {
-            try [5, 1, 0].withUnsafeBytes { try writeAll(fd, $0) }
+            try ([5, 1, 0] as [UInt8]).withUnsafeBytes { try writeAll(fd, $0) }
             guard try readExactly(fd, 2) == [5, 0] else { throw HarnessFailure(description: "SOCKS5: no method accepted") }
             let request: [UInt8] = [5, 1, 0, 1, 127, 0, 0, 1, UInt8(target >> 8), UInt8(target & 0xff)]
             try request.withUnsafeBytes { try writeAll(fd, $0) }
             let reply = try readExactly(fd, 10)
             guard reply[1] == 0 else { throw HarnessFailure(description: "SOCKS5: refused with \(reply[1])") }
         }
-        try [42].withUnsafeBytes { try writeAll(fd, $0) }
+        try ([42] as [UInt8]).withUnsafeBytes { try writeAll(fd, $0) }
         guard try readExactly(fd, 1) == [42] else { throw HarnessFailure(description: "echo answered something else") }
         return Date().timeIntervalSince(started)
     }
@@ -318,7 +327,7 @@ final class TunnelServices: @unchecked Sendable {
             for _ in 0..<count {
                 let fd = try connect(port: port)
                 open.append(fd)
-                try [7].withUnsafeBytes { try writeAll(fd, $0) }
+                try ([7] as [UInt8]).withUnsafeBytes { try writeAll(fd, $0) }
                 _ = try readExactly(fd, 1)
             }
         } catch {

@@ -20,7 +20,8 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     public var window: SSHChannelWindowPolicy
     /// Channels at once on this connection, ours and the peer's, including opens not yet answered. The peer's
     /// opens beyond it are refused with OPEN_FAILURE "resource shortage"; ours throw `.channelLimitReached`.
-    /// Default 64.
+    /// Default 1024: a forward carries one channel per connection (100 tunnels at once are ordinary), and each
+    /// channel holds at most its window of unread data. OpenSSH's own cap is 16384.
     public var maximumChannels: Int
     /// Want-reply requests from the peer (global and channel) whose reply has not gone out yet, because the
     /// caller has not answered them or an earlier one. More than this ends the connection: a peer that floods
@@ -35,7 +36,7 @@ public struct SSHConnectionConfiguration: Sendable, Hashable {
     ///   - window: Our window policy per channel.
     ///   - maximumChannels: Channels at once, ours and the peer's.
     ///   - maximumUnansweredRequests: Want-reply requests from the peer that may wait for our answer.
-    public init(role: Role, window: SSHChannelWindowPolicy = SSHChannelWindowPolicy(), maximumChannels: Int = 64,
+    public init(role: Role, window: SSHChannelWindowPolicy = SSHChannelWindowPolicy(), maximumChannels: Int = 1024,
                 maximumUnansweredRequests: Int = 256) {
         self.role = role
         self.window = window
