@@ -313,22 +313,6 @@ public final class SSHClient: Sendable {
         try await channel.eventLoop.submit { [connection] in connection.value.peerChannelRouter = router }.get()
     }
 
-    /// Opens a channel whose input goes to `sink` from the start, on the event loop, without a task: for a socket
-    /// spliced to a channel, where each hop between the event loop and a task would add to the time to the first
-    /// byte. Call it on `eventLoop`.
-    /// - Returns: the channel, and a future that completes when the server confirms it (fails with its refusal).
-    package func openChannelOnEventLoop(_ type: SSHChannelType, sink: any SSHChannelSink) throws -> (SSHChannel, EventLoopFuture<Void>) {
-        channel.eventLoop.preconditionInEventLoop()
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: SSHChannelInput.self)
-        let handler = connection.value
-        let (id, opened, closed, windowSize) = try handler.openChannel(type, input: continuation)
-        // Nothing can have arrived yet (this is one turn of the loop): the sink takes over at once.
-        handler.attachSink(sink, on: id)?.drained()
-        let opening = SSHChannel(id: id, handler: connection, eventLoop: channel.eventLoop, stream: stream, closed: closed,
-                                 windowSize: windowSize, lifetime: lifetime)
-        return (opening, opened)
-    }
-
     /// Returns when the connection has ended, whoever ended it.
     public func waitUntilClosed() async {
         try? await channel.closeFuture.get()

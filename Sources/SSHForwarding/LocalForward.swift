@@ -2,7 +2,6 @@
 // connection to the server in a direct-tcpip or direct-streamlocal@openssh.com channel (for -D, to where the SOCKS
 // client asks).
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SSH
@@ -32,7 +31,7 @@ public final class SSHLocalForward: Sendable {
     /// The addresses actually listened on (a TCP port asked as 0 shows the port chosen).
     public let boundAddresses: [SocketAddress]
     private let listeners: [any Channel]
-    private let connections: LiveSockets
+    private let connections: ConnectionWork
 
     /// The TCP port listened on (the one chosen, when 0 was asked for); nil for a Unix socket.
     public var port: Int? {
@@ -40,7 +39,7 @@ public final class SSHLocalForward: Sendable {
         return boundAddresses.first?.port
     }
 
-    fileprivate init(listeningOn: SSHForwardingEndpoint, target: Target, listeners: [any Channel], connections: LiveSockets) {
+    fileprivate init(listeningOn: SSHForwardingEndpoint, target: Target, listeners: [any Channel], connections: ConnectionWork) {
         self.listeningOn = listeningOn
         self.target = target
         self.listeners = listeners
@@ -54,33 +53,13 @@ public final class SSHLocalForward: Sendable {
     public func close(closingConnections: Bool = false) async {
         for listener in listeners { try? await listener.close() }
         if case .unixSocket(let path) = listeningOn { unlink(path) }
-        if closingConnections { await connections.closeAll() }
+        connections.finish(cancelling: closingConnections)
+        if closingConnections { await connections.waitUntilDone() }
     }
 
     deinit {
         for listener in listeners { listener.close(promise: nil) }
-        connections.closeAllNow()
-    }
-}
-
-/// The sockets a forward has accepted and not yet seen closed, so closing the forward can close them.
-final class LiveSockets: Sendable {
-    private let sockets = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-
-    func add(_ socket: any Channel) {
-        let key = ObjectIdentifier(socket)
-        sockets.withLockedValue { $0[key] = socket }
-        socket.closeFuture.whenComplete { [sockets] _ in _ = sockets.withLockedValue { $0.removeValue(forKey: key) } }
-    }
-
-    func closeAllNow() {
-        for socket in sockets.withLockedValue({ Array($0.values) }) { socket.close(promise: nil) }
-    }
-
-    func closeAll() async {
-        let open = sockets.withLockedValue { Array($0.values) }
-        for socket in open { socket.close(promise: nil) }
-        for socket in open { try? await socket.closeFuture.get() }
+        connections.finish(cancelling: true)
     }
 }
 
@@ -134,25 +113,30 @@ extension SSHClient {
     public func startLocalForward(listeningOn endpoint: SSHForwardingEndpoint, to target: SSHLocalForward.Target,
                                   streamLocal: SSHStreamLocalBindOptions = SSHStreamLocalBindOptions(),
                                   onEvent: (@Sendable (SSHForwardingEvent) -> Void)? = nil) async throws -> SSHLocalForward {
-        let live = LiveSockets()
+        let work = ConnectionWork()
         let listenDescription = endpoint.description
         let listeners: [any Channel]
         do {
             listeners = try await Listeners.bind(endpoint, on: eventLoop, streamLocal: streamLocal) { [self] socket in
                 socket.eventLoop.makeCompletedFuture {
-                    live.add(socket)
-                    let originator = Originator(socket.remoteAddress)
                     switch target {
                     case .endpoint(let destination):
                         let handler = try Splice.install(on: socket)
-                        let type = channelType(to: destination, originator: originator)
-                        let info = SSHForwardedConnectionInfo(channelType: type.name, from: "\(originator.address) port \(originator.port)",
-                                                              to: "\(destination) (listening on \(listenDescription))")
-                        forwardOnEventLoop(socket, handler: handler, type: type, info: info, onEvent: onEvent)
+                        let bound = NIOLoopBound(handler, eventLoop: socket.eventLoop)
+                        let originator = Originator(socket.remoteAddress)
+                        let submitted = work.submit { [self] in
+                            await forwardAccepted(socket, handler: bound, to: destination, originator: originator,
+                                                  listening: listenDescription, onEvent: onEvent)
+                        }
+                        if !submitted { socket.close(promise: nil) }
                     case .socks:
+                        let originator = Originator(socket.remoteAddress)
                         let front = SOCKSFrontHandler { [self] request, leftover in
-                            forwardSOCKSOnEventLoop(socket, request: request, leftover: leftover, originator: originator,
-                                                    listening: listenDescription, onEvent: onEvent)
+                            let submitted = work.submit { [self] in
+                                await forwardSOCKS(socket, request: request, leftover: leftover, originator: originator,
+                                                   listening: listenDescription, onEvent: onEvent)
+                            }
+                            if !submitted { socket.close(promise: nil) }
                         } onRefused: { reason in
                             onEvent?(.failed(SSHForwardedConnectionInfo(channelType: "dynamic", from: "\(originator.address):\(originator.port)",
                                                                        to: listenDescription),
@@ -162,9 +146,12 @@ extension SSHClient {
                     }
                 }
             }
+        } catch {
+            work.finish(cancelling: true)
+            throw error
         }
         logger.debug("local forward listening", metadata: ["listen": "\(endpoint)", "target": "\(target)"])
-        return SSHLocalForward(listeningOn: endpoint, target: target, listeners: listeners, connections: live)
+        return SSHLocalForward(listeningOn: endpoint, target: target, listeners: listeners, connections: work)
     }
 
     /// Runs `body` with a local forward from `endpoint` to `target`, and closes it (with its connections) however
@@ -221,42 +208,24 @@ extension SSHClient {
         }
     }
 
-    /// One accepted connection of -L or -D, on the event loop from accept to splice: the channel is opened with
-    /// the splice as its sink, and bound to it when the server confirms. No task between, so the first byte
-    /// crosses no thread.
-    func forwardOnEventLoop(_ socket: any Channel, handler: SpliceHandler, type: SSHChannelType, info: SSHForwardedConnectionInfo,
-                            onEvent: (@Sendable (SSHForwardingEvent) -> Void)?, whenOpened: ((SSHChannel) -> Void)? = nil,
-                            whenRefused: ((any Error) -> Void)? = nil) {
+    /// One accepted connection of -L: open the channel, then splice until both sides end.
+    private func forwardAccepted(_ socket: any Channel, handler: NIOLoopBound<SpliceHandler>, to destination: SSHForwardingEndpoint,
+                                 originator: Originator, listening: String, onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) async {
+        let type = channelType(to: destination, originator: originator)
+        let info = SSHForwardedConnectionInfo(channelType: type.name, from: "\(originator.address) port \(originator.port)",
+                                              to: "\(destination) (listening on \(listening))")
         let channel: SSHChannel
-        let opened: EventLoopFuture<Void>
         do {
-            (channel, opened) = try openChannelOnEventLoop(type, sink: handler)
+            channel = try await openChannel(type)
         } catch {
             onEvent?(.failed(info, error: error))
-            whenRefused?(error)
             socket.close(promise: nil)
             return
         }
-        let registry = forwardingRegistry
-        opened.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success:
-                whenOpened?(channel)
-                handler.bind(channel)
-                let key = registry.add(info)
-                onEvent?(.opened(info))
-                handler.finished.futureResult.whenComplete { _ in
-                    registry.remove(key)
-                    onEvent?(.closed(info))
-                }
-            case .failure(let error):
-                onEvent?(.failed(info, error: error))
-                if let whenRefused {
-                    whenRefused(error)
-                } else {
-                    socket.close(promise: nil)
-                }
-            }
-        }
+        let key = forwardingRegistry.add(info)
+        onEvent?(.opened(info))
+        await Splice.run(channel, socket: socket, handler: handler)
+        forwardingRegistry.remove(key)
+        onEvent?(.closed(info))
     }
 }

@@ -82,28 +82,44 @@ extension SSHClient {
         return .generalFailure
     }
 
-    /// One SOCKS connection whose request is in, on the event loop: the splice joins the pipeline behind the SOCKS
-    /// handler (which holds reads), the channel opens with it as its sink; on confirmation the client hears success,
-    /// the SOCKS handler leaves and what the client sent after its request goes first.
-    func forwardSOCKSOnEventLoop(_ socket: any Channel, request: SOCKSConnectRequest, leftover: ByteBuffer, originator: Originator,
-                                 listening: String, onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) {
+    /// One SOCKS connection whose request is in: open the channel, answer the client, then splice.
+    func forwardSOCKS(_ socket: any Channel, request: SOCKSConnectRequest, leftover: ByteBuffer, originator: Originator,
+                      listening: String, onEvent: (@Sendable (SSHForwardingEvent) -> Void)?) async {
         let destination = SSHForwardingEndpoint.tcp(host: request.host, port: Int(request.port))
         let type = channelType(to: destination, originator: originator)
         let info = SSHForwardedConnectionInfo(channelType: "dynamic", from: "\(originator.address) port \(originator.port)",
                                               to: "\(destination) (SOCKS on \(listening))")
-        let pipeline = socket.pipeline.syncOperations
-        let splice = SpliceHandler(eventLoop: socket.eventLoop)
-        guard (try? pipeline.addHandler(splice)) != nil, let front = try? pipeline.handler(type: SOCKSFrontHandler.self) else {
-            socket.close(promise: nil)
-            return
-        }
-        forwardOnEventLoop(socket, handler: splice, type: type, info: info, onEvent: onEvent, whenOpened: { channel in
-            socket.writeAndFlush(request.successReply(), promise: nil)
-            pipeline.removeHandler(front, promise: nil)
-            if leftover.readableBytes > 0 { _ = try? channel.syncOperations.write(leftover) }
-        }, whenRefused: { error in
+        let channel: SSHChannel
+        do {
+            channel = try await openChannel(type)
+        } catch {
+            onEvent?(.failed(info, error: error))
             let reply = request.failureReply(Self.socksFailure(for: error))
             socket.writeAndFlush(reply).whenComplete { _ in socket.close(promise: nil) }
-        })
+            return
+        }
+        let handler: NIOLoopBound<SpliceHandler>
+        do {
+            handler = try await socket.eventLoop.submit {
+                let pipeline = socket.pipeline.syncOperations
+                let front = try pipeline.handler(type: SOCKSFrontHandler.self)
+                socket.writeAndFlush(request.successReply(), promise: nil)
+                let splice = SpliceHandler(eventLoop: socket.eventLoop)
+                try pipeline.addHandler(splice)
+                pipeline.removeHandler(front, promise: nil)
+                // What the client sent right after its request goes first.
+                if leftover.readableBytes > 0 { _ = try? channel.syncOperations.write(leftover) }
+                return NIOLoopBound(splice, eventLoop: socket.eventLoop)
+            }.get()
+        } catch {
+            socket.close(promise: nil)
+            await channel.close()
+            return
+        }
+        let key = forwardingRegistry.add(info)
+        onEvent?(.opened(info))
+        await Splice.run(channel, socket: socket, handler: handler)
+        forwardingRegistry.remove(key)
+        onEvent?(.closed(info))
     }
 }
