@@ -1,5 +1,6 @@
 // What a client's forwards have open, for ssh's ~# ("The following connections are open") and for logs.
 import NIOConcurrencyHelpers
+import NIOCore
 import SSH
 
 /// One forwarded connection that is open, as `SSHClient.forwardedConnections` lists it.
@@ -54,4 +55,17 @@ extension SSHClient {
     }
 
     var forwardingRegistry: ForwardingRegistry { packageState { ForwardingRegistry() } }
+}
+
+extension SSHClient {
+    /// Splices one forwarded connection until both sides end, listed in `forwardedConnections` meanwhile and told to
+    /// `onEvent` when it opens and closes.
+    func runForwarded(_ channel: SSHChannel, socket: any Channel, handler: NIOLoopBound<SpliceHandler>, info: SSHForwardedConnectionInfo,
+                      onEvent: (@Sendable (SSHForwardingEvent) -> Void)?, continuing reader: SSHChannelInputSequence.AsyncIterator? = nil) async {
+        let key = forwardingRegistry.add(info)
+        onEvent?(.opened(info))
+        await Splice.run(channel, socket: socket, handler: handler, continuing: reader)
+        forwardingRegistry.remove(key)
+        onEvent?(.closed(info))
+    }
 }

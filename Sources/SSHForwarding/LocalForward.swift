@@ -222,10 +222,6 @@ extension SSHClient {
             socket.close(promise: nil)
             return
         }
-        let key = forwardingRegistry.add(info)
-        onEvent?(.opened(info))
-        await Splice.run(channel, socket: socket, handler: handler)
-        forwardingRegistry.remove(key)
-        onEvent?(.closed(info))
+        await runForwarded(channel, socket: socket, handler: handler, info: info, onEvent: onEvent)
     }
 }

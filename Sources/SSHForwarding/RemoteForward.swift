@@ -262,11 +262,7 @@ extension SSHClient {
         }
         if let socksRequest { try? await channel.write(socksRequest.successReply()) }
         if leftover.readableBytes > 0 { socket.writeAndFlush(leftover, promise: nil) }
-        let key = forwardingRegistry.add(info)
-        onEvent?(.opened(info))
-        await Splice.run(channel, socket: socket, handler: handler, continuing: reader)
-        forwardingRegistry.remove(key)
-        onEvent?(.closed(info))
+        await runForwarded(channel, socket: socket, handler: handler, info: info, onEvent: onEvent, continuing: reader)
     }
 }
 

@@ -116,10 +116,6 @@ extension SSHClient {
             await channel.close()
             return
         }
-        let key = forwardingRegistry.add(info)
-        onEvent?(.opened(info))
-        await Splice.run(channel, socket: socket, handler: handler)
-        forwardingRegistry.remove(key)
-        onEvent?(.closed(info))
+        await runForwarded(channel, socket: socket, handler: handler, info: info, onEvent: onEvent)
     }
 }
