@@ -84,7 +84,7 @@ extension SSHClient {
     public func forwardAgent(toSocket socketPath: String) async throws {
         let router = remoteForwardRouter
         try await router.install(on: self)
-        let work = agentWork
+        let work = lifetimeWork
         router.setAgent { channel, _ in
             let submitted = work.submit {
                 do {
@@ -98,12 +98,4 @@ extension SSHClient {
             if !submitted { channel.syncOperations.close() }
         }
     }
-
-    var agentWork: ConnectionWork { packageState { AgentWork() }.work }
-}
-
-/// The forwarded agent's connections of one client, as child tasks of one task.
-final class AgentWork: Sendable {
-    let work = ConnectionWork()
-    deinit { work.finish(cancelling: true) }
 }

@@ -183,6 +183,27 @@ enum Splice {
         return handler
     }
 
+    /// Makes a socket with `make` (which runs the initializer it is given before any byte is read) and a splice
+    /// handler in its pipeline from the start; returns both. `what` names the socket in errors.
+    static func socket(on eventLoop: any EventLoop, what: String,
+                       _ make: (@escaping @Sendable (any Channel) -> EventLoopFuture<Void>) async throws -> any Channel)
+        async throws -> (any Channel, NIOLoopBound<SpliceHandler>) {
+        let handlerBox = NIOLoopBoundBox<SpliceHandler?>.makeEmptyBox(eventLoop: eventLoop)
+        let socket = try await make { socket in
+            socket.eventLoop.makeCompletedFuture { handlerBox.value = try install(on: socket) }
+        }
+        do {
+            let handler = try await eventLoop.submit { () -> NIOLoopBound<SpliceHandler> in
+                guard let handler = handlerBox.value else { throw SSHForwardingError(.connectFailed(target: what, reason: "the socket was not set up")) }
+                return NIOLoopBound(handler, eventLoop: eventLoop)
+            }.get()
+            return (socket, handler)
+        } catch {
+            socket.close(promise: nil)
+            throw error
+        }
+    }
+
     /// Copies between `socket` (whose pipeline has `handler`) and `channel` until both have ended. The socket must
     /// be on the channel's event loop.
     static func run(_ channel: SSHChannel, socket: any Channel, handler: NIOLoopBound<SpliceHandler>,

@@ -63,28 +63,12 @@ extension SSHClient {
             throw error
         }
         // The splice runs while the inner connection does: its end of the pair closing ends the tunnel.
-        jump.jumpWork.submit {
+        jump.lifetimeWork.submit {
             await Splice.run(tunnel, socket: spliced.0, handler: spliced.1)
         }
         return try await connect(readingFrom: theirs, writingTo: theirs, host: host, port: port, user: user, credentials: credentials,
                                  hostKeyValidator: hostKeyValidator, configuration: configuration, onBanner: onBanner,
                                  onAuthenticationProgress: onAuthenticationProgress, eventLoopGroup: tunnel.eventLoop)
-    }
-
-    /// The splices of connections made through this one.
-    var jumpWork: JumpWork { packageState { JumpWork() } }
-}
-
-/// Holds the splices of the connections made through one client as child tasks of one task.
-final class JumpWork: Sendable {
-    private let work = ConnectionWork()
-
-    func submit(_ job: @escaping @Sendable () async -> Void) {
-        work.submit(job)
-    }
-
-    deinit {
-        work.finish(cancelling: true)
     }
 }
 
@@ -97,40 +81,32 @@ extension SSHChannel {
     ///   - output: where the channel's bytes are written; may be `input` (a socket).
     /// - Throws: `SSHForwardingError` when the descriptors cannot be used.
     public func splice(readingFrom input: CInt, writingTo output: CInt) async throws {
-        let handlerBox = NIOLoopBoundBox<SpliceHandler?>.makeEmptyBox(eventLoop: eventLoop)
-        let bootstrap = NIOPipeBootstrap(group: eventLoop)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelInitializer { pipe in
-                pipe.eventLoop.makeCompletedFuture { handlerBox.value = try Splice.install(on: pipe) }
-            }
-        let pipe: any Channel
+        let eventLoop = self.eventLoop
+        let (pipe, handler): (any Channel, NIOLoopBound<SpliceHandler>)
         do {
-            pipe = try await (input == output
-                ? bootstrap.takingOwnershipOfDescriptor(inputOutput: input)
-                : bootstrap.takingOwnershipOfDescriptors(input: input, output: output)).get()
+            (pipe, handler) = try await Splice.socket(on: eventLoop, what: "standard input and output") { initializer in
+                let bootstrap = NIOPipeBootstrap(group: eventLoop)
+                    .channelOption(.allowRemoteHalfClosure, value: true)
+                    .channelInitializer(initializer)
+                return try await (input == output
+                    ? bootstrap.takingOwnershipOfDescriptor(inputOutput: input)
+                    : bootstrap.takingOwnershipOfDescriptors(input: input, output: output)).get()
+            }
+        } catch let error as SSHForwardingError {
+            throw error
         } catch {
             throw SSHForwardingError(.connectFailed(target: "standard input and output", reason: readableReason(error)), underlying: error)
         }
-        let handler = try await eventLoop.submit { () -> NIOLoopBound<SpliceHandler> in
-            guard let handler = handlerBox.value else { throw SSHForwardingError(.connectFailed(target: "standard input and output", reason: "not set up")) }
-            return NIOLoopBound(handler, eventLoop: pipe.eventLoop)
-        }.get()
         await Splice.run(self, socket: pipe, handler: handler)
     }
 }
 
 /// Takes over a connected socket on `eventLoop` with a splice handler in its pipeline.
 func adoptSpliced(_ socket: CInt, on eventLoop: any EventLoop) async throws -> (any Channel, NIOLoopBound<SpliceHandler>) {
-    let handlerBox = NIOLoopBoundBox<SpliceHandler?>.makeEmptyBox(eventLoop: eventLoop)
-    let channel = try await ClientBootstrap(group: eventLoop)
-        .channelOption(.allowRemoteHalfClosure, value: true)
-        .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { handlerBox.value = try Splice.install(on: channel) }
-        }
-        .withConnectedSocket(socket).get()
-    let handler = try await eventLoop.submit { () -> NIOLoopBound<SpliceHandler> in
-        guard let handler = handlerBox.value else { throw SSHForwardingError(.connectFailed(target: "socket", reason: "not set up")) }
-        return NIOLoopBound(handler, eventLoop: eventLoop)
-    }.get()
-    return (channel, handler)
+    try await Splice.socket(on: eventLoop, what: "socket") { initializer in
+        try await ClientBootstrap(group: eventLoop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer(initializer)
+            .withConnectedSocket(socket).get()
+    }
 }

@@ -96,7 +96,17 @@ final class ConnectionWork: Sendable {
     }
 }
 
+/// Work that lives as long as its client (the splices of jumps through it, its forwarded agent's connections): child
+/// tasks of one task, cancelled when the client goes.
+final class ClientLifetimeWork: Sendable {
+    let work = ConnectionWork()
+    deinit { work.finish(cancelling: true) }
+}
+
 extension SSHClient {
+    /// Work tied to this client's lifetime.
+    var lifetimeWork: ConnectionWork { packageState { ClientLifetimeWork() }.work }
+
     /// Listens on `endpoint` and forwards each connection accepted there to `target` through this connection, as
     /// `ssh -L` (an endpoint) or `ssh -D` (SOCKS) does. A connection the server refuses is closed and reported
     /// through `onEvent`; the others are not disturbed.

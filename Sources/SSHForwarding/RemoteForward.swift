@@ -268,18 +268,9 @@ extension SSHClient {
 
 /// Connects `destination` on `eventLoop` with a splice handler in its pipeline from the start.
 func connectSpliced(_ destination: SSHForwardingEndpoint, on eventLoop: any EventLoop) async throws -> (any Channel, NIOLoopBound<SpliceHandler>) {
-    let handlerBox = NIOLockedValueBox<NIOLoopBound<SpliceHandler>?>(nil)
-    let socket = try await destination.connect(on: eventLoop) { socket in
-        socket.eventLoop.makeCompletedFuture {
-            let handler = try Splice.install(on: socket)
-            handlerBox.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: socket.eventLoop) }
-        }
+    try await Splice.socket(on: eventLoop, what: destination.description) { initializer in
+        try await destination.connect(on: eventLoop, initializer: initializer)
     }
-    guard let handler = handlerBox.withLockedValue({ $0 }) else {
-        socket.close(promise: nil)
-        throw SSHForwardingError(.connectFailed(target: destination.description, reason: "the socket was not set up"))
-    }
-    return (socket, handler)
 }
 
 extension SSHForwardingEndpoint {

@@ -213,6 +213,11 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
         self.onEvent = onEvent
     }
 
+    /// Why a kind of forwarding was refused, for the log: the login's no-port-forwarding, else the directive.
+    private static func denial(_ directive: String, _ direction: String, _ connection: SSHServerConnection) -> String {
+        connection.grant.permitsPortForwarding ? "\(directive) does not allow \(direction) forwarding" : "port forwarding is disabled for this login"
+    }
+
     private func refuse(_ connection: SSHServerConnection, _ what: String, _ reason: String) {
         onEvent?(.refused(user: connection.user, remoteAddress: connection.remoteAddress, what: what, reason: reason))
     }
@@ -230,8 +235,7 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
         case .directTCPIP(let host, let port, let originator, let originatorPort):
             let what = "direct-tcpip from \(originator) port \(originatorPort) to \(host) port \(port)"
             guard policy.tcpForwarding.allowsLocal, connection.grant.permitsPortForwarding else {
-                refuse(connection, what, connection.grant.permitsPortForwarding ? "AllowTcpForwarding does not allow local forwarding"
-                                                                                 : "port forwarding is disabled for this login")
+                refuse(connection, what, Self.denial("AllowTcpForwarding", "local", connection))
                 return .reject(.administrativelyProhibited, description: "open failed")
             }
             guard port <= 65535, policy.permitsOpen(host: host, port: Int(port), grant: connection.grant) else {
@@ -244,8 +248,7 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
         case .directStreamLocal(let path):
             let what = "direct-streamlocal to \(path)"
             guard policy.streamLocalForwarding.allowsLocal, connection.grant.permitsPortForwarding else {
-                refuse(connection, what, connection.grant.permitsPortForwarding ? "AllowStreamLocalForwarding does not allow local forwarding"
-                                                                                 : "port forwarding is disabled for this login")
+                refuse(connection, what, Self.denial("AllowStreamLocalForwarding", "local", connection))
                 return .reject(.administrativelyProhibited, description: "open failed")
             }
             let host = self.host
@@ -301,8 +304,7 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
     private func listenTCP(address: String, port: Int, policy: SSHForwardingPolicy, connection: SSHServerConnection) async -> SSHGlobalRequestResponse {
         let what = "tcpip-forward listen \(address) port \(port)"
         guard policy.tcpForwarding.allowsRemote, connection.grant.permitsPortForwarding else {
-            refuse(connection, what, connection.grant.permitsPortForwarding ? "AllowTcpForwarding does not allow remote forwarding"
-                                                                             : "port forwarding is disabled for this login")
+            refuse(connection, what, Self.denial("AllowTcpForwarding", "remote", connection))
             return .failure
         }
         guard port <= 65535 else {
@@ -379,8 +381,7 @@ public final class SSHServerForwarding: SSHServerConnectionDelegate {
     private func listenStreamLocal(path: String, policy: SSHForwardingPolicy, connection: SSHServerConnection) async -> SSHGlobalRequestResponse {
         let what = "streamlocal-forward listen \(path)"
         guard policy.streamLocalForwarding.allowsRemote, connection.grant.permitsPortForwarding else {
-            refuse(connection, what, connection.grant.permitsPortForwarding ? "AllowStreamLocalForwarding does not allow remote forwarding"
-                                                                             : "port forwarding is disabled for this login")
+            refuse(connection, what, Self.denial("AllowStreamLocalForwarding", "remote", connection))
             return .failure
         }
         let key = RemoteForwardKey.unixSocket(path: path)
